@@ -1,0 +1,785 @@
+//! nginx error-log entries: a zero-copy parser and the failure classifier.
+//!
+//! The grammar is nginx's own (`src/core/ngx_log.c` writes the head, the module's message and the
+//! errno; `src/http/ngx_http_request.c:ngx_http_log_error_handler` appends the context):
+//!
+//! ```text
+//! YYYY/MM/DD HH:MM:SS [level] PID#TID: *CID MESSAGE[ (ERRNO: STRERROR)][ while ACTION][, client: ADDR, server: NAME[, request: "LINE"][, subrequest: "URI"][, upstream: "URL"][, host: "HOST"][, referrer: "REF"]]
+//! ```
+//!
+//! An *entry* is usually one line, but nginx writes FastCGI stderr and Lua tracebacks raw, so an
+//! entry may carry embedded newlines; the context then follows the last of them. nginx cuts an
+//! entry at `NGX_MAX_ERROR_STR` (2048 bytes with the newline), which may cut the context anywhere.
+//!
+//! ```
+//! use medic_parse::error_log::{parse, classify, FailureClass};
+//! let line = b"2026/11/20 14:32:10 [error] 8131#8131: *1 connect() failed (111: Connection refused) \
+//!     while connecting to upstream, client: 127.0.0.1, server: , request: \"GET / HTTP/1.1\", \
+//!     upstream: \"http://127.0.0.1:3000/\", host: \"example.com\"";
+//! let e = parse(line).unwrap();
+//! assert_eq!(e.errno.unwrap().code, 111);
+//! assert_eq!(e.action, Some(&b"connecting to upstream"[..]));
+//! assert_eq!(classify(&e), FailureClass::ConnectRefused);
+//! ```
+
+use std::sync::LazyLock;
+
+use memchr::memmem::{Finder, FinderRev};
+
+use crate::time::{digits_u64, LogTime};
+
+/// nginx's `NGX_MAX_ERROR_STR` minus the newline: an entry this long was probably cut.
+pub const MAX_ENTRY: usize = 2047;
+
+/// Severity, as in `ngx_log.c:err_levels`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Emerg,
+    Alert,
+    Crit,
+    Error,
+    Warn,
+    Notice,
+    Info,
+    Debug,
+}
+
+impl Level {
+    pub const ALL: [Level; 8] = [
+        Level::Emerg,
+        Level::Alert,
+        Level::Crit,
+        Level::Error,
+        Level::Warn,
+        Level::Notice,
+        Level::Info,
+        Level::Debug,
+    ];
+
+    pub fn parse(b: &[u8]) -> Option<Level> {
+        Some(match b {
+            b"emerg" => Level::Emerg,
+            b"alert" => Level::Alert,
+            b"crit" => Level::Crit,
+            b"error" => Level::Error,
+            b"warn" => Level::Warn,
+            b"notice" => Level::Notice,
+            b"info" => Level::Info,
+            b"debug" => Level::Debug,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Emerg => "emerg",
+            Level::Alert => "alert",
+            Level::Crit => "crit",
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Notice => "notice",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
+}
+
+/// The fixed part before the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub time: LogTime,
+    pub level: Level,
+    pub pid: u32,
+    pub tid: u64,
+    /// `*CID`: only when the message concerns a connection.
+    pub cid: Option<u64>,
+    /// Offset of the message in the entry.
+    pub message_start: usize,
+}
+
+/// `(ERRNO: STRERROR)` as `ngx_log_errno` writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Errno<'a> {
+    pub code: u32,
+    pub text: &'a [u8],
+}
+
+/// The `, key: value` tail that `ngx_http_log_error_handler` (and the stream and mail modules)
+/// append. Values are raw bytes; quoted values are given without their quotes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Context<'a> {
+    pub client: Option<&'a [u8]>,
+    pub server: Option<&'a [u8]>,
+    pub request: Option<&'a [u8]>,
+    pub subrequest: Option<&'a [u8]>,
+    pub upstream: Option<&'a [u8]>,
+    pub host: Option<&'a [u8]>,
+    pub referrer: Option<&'a [u8]>,
+}
+
+/// One parsed entry. Every slice borrows from the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorEntry<'a> {
+    pub time: LogTime,
+    pub level: Level,
+    pub pid: u32,
+    pub tid: u64,
+    pub cid: Option<u64>,
+    /// Everything between the head and the context: text, errno and action.
+    pub message: &'a [u8],
+    /// The message without the errno and the `while` action.
+    pub text: &'a [u8],
+    pub errno: Option<Errno<'a>>,
+    /// What nginx was doing (`connecting to upstream`, `reading response header from upstream`).
+    pub action: Option<&'a [u8]>,
+    /// `, resolver: ADDR` that `ngx_resolver.c` appends to its own errors.
+    pub resolver: Option<&'a [u8]>,
+    pub context: Context<'a>,
+    /// The entry reached nginx's 2048-byte cap or its context is cut short.
+    pub truncated: bool,
+}
+
+static CLIENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", client: "));
+static QUOTE_WHILE: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b"\" while "));
+static WHILE: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" while "));
+static RESOLVER: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b", resolver: "));
+static COULD_NOT_RESOLVE: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b" could not be resolved ("));
+
+/// Parses the head (`time [level] pid#tid: *cid `). `None` when the entry is not nginx's.
+#[inline]
+pub fn parse_head(entry: &[u8]) -> Option<Head> {
+    let time = LogTime::parse_error_log(entry)?;
+    let b = entry;
+    if b.len() < 24 || b[19] != b' ' || b[20] != b'[' {
+        return None;
+    }
+    let close = memchr::memchr(b']', &b[21..b.len().min(30)])? + 21;
+    let level = Level::parse(&b[21..close])?;
+    let mut i = close + 1;
+    if b.get(i) != Some(&b' ') {
+        return None;
+    }
+    i += 1;
+    let (pid, n) = number(&b[i..])?;
+    i += n;
+    if b.get(i) != Some(&b'#') {
+        return None;
+    }
+    i += 1;
+    let (tid, n) = number(&b[i..])?;
+    i += n;
+    if b.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    // nginx always writes ": " here; an entry cut right after the colon has no message.
+    if b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let mut cid = None;
+    if b.get(i) == Some(&b'*') {
+        if let Some((c, n)) = number(&b[i + 1..]) {
+            if b.get(i + 1 + n) == Some(&b' ') {
+                cid = Some(c);
+                i += n + 2;
+            }
+        }
+    }
+    Some(Head {
+        time,
+        level,
+        pid: u32::try_from(pid).ok()?,
+        tid,
+        cid,
+        message_start: i,
+    })
+}
+
+#[inline]
+fn number(b: &[u8]) -> Option<(u64, usize)> {
+    let n = b.iter().take(20).take_while(|c| c.is_ascii_digit()).count();
+    Some((digits_u64(&b[..n])?, n))
+}
+
+/// Parses a whole entry (one line, or several for FastCGI stderr and Lua tracebacks), without its
+/// final newline. A trailing `\r` is ignored. `None` when the head is not nginx's.
+pub fn parse(entry: &[u8]) -> Option<ErrorEntry<'_>> {
+    let entry = entry.strip_suffix(b"\r").unwrap_or(entry);
+    let head = parse_head(entry)?;
+    Some(parse_rest(entry, &head))
+}
+
+/// The rest of [`parse`] once the head is known.
+pub fn parse_rest<'a>(entry: &'a [u8], head: &Head) -> ErrorEntry<'a> {
+    let rest = &entry[head.message_start..];
+    let mut truncated = entry.len() >= MAX_ENTRY;
+
+    // Foreign text (PHP's stderr) may itself contain ", client: ": nginx closes it with
+    // `" while `, so look for the context only after that.
+    let search_from = if rest.starts_with(b"FastCGI sent in stderr: \"") {
+        QUOTE_WHILE.rfind(rest).unwrap_or(0)
+    } else {
+        0
+    };
+    let (message, context) = match CLIENT.find(&rest[search_from..]) {
+        Some(p) => {
+            let at = search_from + p;
+            let (ctx, cut) = parse_context(&rest[at + 2..]);
+            truncated |= cut;
+            (&rest[..at], ctx)
+        }
+        None => (rest, Context::default()),
+    };
+
+    let (body, resolver) = match RESOLVER.rfind(message) {
+        Some(p) => (&message[..p], Some(&message[p + 12..])),
+        None => (message, None),
+    };
+    let (before_action, action) = match WHILE.rfind(body) {
+        Some(p) => (&body[..p], Some(&body[p + 7..])),
+        None => (body, None),
+    };
+    let (text, errno) = split_errno(before_action);
+    ErrorEntry {
+        time: head.time,
+        level: head.level,
+        pid: head.pid,
+        tid: head.tid,
+        cid: head.cid,
+        message,
+        text,
+        errno,
+        action,
+        resolver,
+        context,
+        truncated,
+    }
+}
+
+/// Splits `TEXT (N: STRERROR)` at the last well-formed errno group.
+fn split_errno(s: &[u8]) -> (&[u8], Option<Errno<'_>>) {
+    if s.last() != Some(&b')') {
+        return (s, None);
+    }
+    let mut end = s.len();
+    while let Some(open) = memchr::memrchr(b'(', &s[..end]) {
+        let inner = &s[open + 1..s.len() - 1];
+        let n = inner
+            .iter()
+            .take(6)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if n > 0 && inner.get(n) == Some(&b':') {
+            if let Some(code) = digits_u64(&inner[..n]) {
+                let text_start = if inner.get(n + 1) == Some(&b' ') {
+                    n + 2
+                } else {
+                    n + 1
+                };
+                let before = if open > 0 && s[open - 1] == b' ' {
+                    open - 1
+                } else {
+                    open
+                };
+                return (
+                    &s[..before],
+                    Some(Errno {
+                        code: code as u32,
+                        text: &inner[text_start..],
+                    }),
+                );
+            }
+        }
+        if open == 0 {
+            break;
+        }
+        end = open;
+    }
+    (s, None)
+}
+
+/// Parses `client: A, server: B, request: "C", ...` (the leading `, ` already skipped).
+/// Returns whether the tail looked cut short.
+fn parse_context(s: &[u8]) -> (Context<'_>, bool) {
+    let mut ctx = Context::default();
+    let mut i = 0;
+    let mut cut = false;
+    while i < s.len() {
+        let Some(colon) = memchr::memchr(b':', &s[i..s.len().min(i + 48)]) else {
+            cut = true;
+            break;
+        };
+        let key = &s[i..i + colon];
+        if key.iter().any(|&c| c == b'"' || c == b',') {
+            cut = true;
+            break;
+        }
+        let mut v = i + colon + 1;
+        if s.get(v) == Some(&b' ') {
+            v += 1;
+        }
+        let (value, next, closed) = if s.get(v) == Some(&b'"') {
+            quoted_value(s, v + 1)
+        } else {
+            match memchr::memmem::find(&s[v..], b", ") {
+                Some(p) => (&s[v..v + p], v + p + 2, true),
+                None => (&s[v..], s.len(), true),
+            }
+        };
+        cut |= !closed;
+        let slot = match key {
+            b"client" => &mut ctx.client,
+            b"server" => &mut ctx.server,
+            b"request" => &mut ctx.request,
+            b"subrequest" => &mut ctx.subrequest,
+            b"upstream" => &mut ctx.upstream,
+            b"host" => &mut ctx.host,
+            b"referrer" | b"referer" => &mut ctx.referrer,
+            _ => {
+                i = next;
+                continue;
+            }
+        };
+        if slot.is_none() {
+            *slot = Some(value);
+        }
+        i = next;
+    }
+    (ctx, cut)
+}
+
+/// A quoted value ends at a `"` followed by `, key:` or by the end of the entry; nginx does not
+/// escape quotes inside it, so a lone `"` in a URI does not end it.
+fn quoted_value(s: &[u8], start: usize) -> (&[u8], usize, bool) {
+    let mut p = start;
+    while let Some(q) = memchr::memchr(b'"', &s[p..]) {
+        let q = p + q;
+        let after = &s[q + 1..];
+        if after.is_empty() {
+            return (&s[start..q], s.len(), true);
+        }
+        if after.starts_with(b", ") && looks_like_key(&after[2..]) {
+            return (&s[start..q], q + 3, true);
+        }
+        p = q + 1;
+    }
+    (&s[start..], s.len(), false)
+}
+
+fn looks_like_key(s: &[u8]) -> bool {
+    let n = s
+        .iter()
+        .take(32)
+        .take_while(|c| c.is_ascii_lowercase() || **c == b' ' || **c == b'/' || **c == b'_')
+        .count();
+    n > 0 && s.get(n) == Some(&b':')
+}
+
+/// A failure class of the catalog (`causes.md` §1): what one error-log entry says went wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum FailureClass {
+    ConnectRefused,
+    SocketMissing,
+    ConnectPermission,
+    SocketBacklog,
+    ConnectTimeout,
+    SendTimeout,
+    ReadTimeout,
+    UpstreamReset,
+    PrematureClose,
+    HeaderTooBig,
+    InvalidResponse,
+    NoLiveUpstreams,
+    TlsHandshake,
+    TlsVerify,
+    DnsFailure,
+    RateLimited,
+    ConnLimited,
+    FastcgiStderr,
+    WorkerLimits,
+    ConnectUnreachable,
+    PortsExhausted,
+    Other,
+}
+
+impl FailureClass {
+    pub const COUNT: usize = 22;
+    pub const ALL: [FailureClass; Self::COUNT] = [
+        FailureClass::ConnectRefused,
+        FailureClass::SocketMissing,
+        FailureClass::ConnectPermission,
+        FailureClass::SocketBacklog,
+        FailureClass::ConnectTimeout,
+        FailureClass::SendTimeout,
+        FailureClass::ReadTimeout,
+        FailureClass::UpstreamReset,
+        FailureClass::PrematureClose,
+        FailureClass::HeaderTooBig,
+        FailureClass::InvalidResponse,
+        FailureClass::NoLiveUpstreams,
+        FailureClass::TlsHandshake,
+        FailureClass::TlsVerify,
+        FailureClass::DnsFailure,
+        FailureClass::RateLimited,
+        FailureClass::ConnLimited,
+        FailureClass::FastcgiStderr,
+        FailureClass::WorkerLimits,
+        FailureClass::ConnectUnreachable,
+        FailureClass::PortsExhausted,
+        FailureClass::Other,
+    ];
+
+    /// The stable ID of the catalog.
+    pub fn id(self) -> &'static str {
+        match self {
+            FailureClass::ConnectRefused => "connect-refused",
+            FailureClass::SocketMissing => "socket-missing",
+            FailureClass::ConnectPermission => "connect-permission",
+            FailureClass::SocketBacklog => "socket-backlog",
+            FailureClass::ConnectTimeout => "connect-timeout",
+            FailureClass::SendTimeout => "send-timeout",
+            FailureClass::ReadTimeout => "read-timeout",
+            FailureClass::UpstreamReset => "upstream-reset",
+            FailureClass::PrematureClose => "premature-close",
+            FailureClass::HeaderTooBig => "header-too-big",
+            FailureClass::InvalidResponse => "invalid-response",
+            FailureClass::NoLiveUpstreams => "no-live-upstreams",
+            FailureClass::TlsHandshake => "tls-handshake",
+            FailureClass::TlsVerify => "tls-verify",
+            FailureClass::DnsFailure => "dns-failure",
+            FailureClass::RateLimited => "rate-limited",
+            FailureClass::ConnLimited => "conn-limited",
+            FailureClass::FastcgiStderr => "fastcgi-stderr",
+            FailureClass::WorkerLimits => "worker-limits",
+            FailureClass::ConnectUnreachable => "connect-unreachable",
+            FailureClass::PortsExhausted => "ports-exhausted",
+            FailureClass::Other => "other",
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<FailureClass> {
+        FailureClass::ALL.into_iter().find(|c| c.id() == id)
+    }
+
+    /// The status the client usually gets (`causes.md` §1); `None` when it varies.
+    pub fn usual_status(self) -> Option<u16> {
+        use FailureClass::*;
+        match self {
+            ConnectTimeout | SendTimeout | ReadTimeout => Some(504),
+            RateLimited | ConnLimited => Some(503),
+            FastcgiStderr | WorkerLimits | Other => None,
+            _ => Some(502),
+        }
+    }
+
+    /// Whether an entry of this class means a request failed (or was refused) on the way to or
+    /// from an upstream; `fastcgi-stderr` is the application talking, `other` is not a failure.
+    pub fn is_failure(self) -> bool {
+        !matches!(self, FailureClass::Other | FailureClass::FastcgiStderr)
+    }
+}
+
+/// A cheap test on the first bytes of a message: can an entry starting like this be anything but
+/// [`FailureClass::Other`]? Lets a scan skip the context of the common noise (keepalive closes,
+/// buffering warnings, process notices) without parsing it.
+#[inline]
+pub fn may_be_failure(level: Level, message: &[u8]) -> bool {
+    let Some(&first) = message.first() else {
+        return false;
+    };
+    match first {
+        b'c' => message.starts_with(b"connect() "),
+        b'u' => message.starts_with(b"upstream "),
+        b'r' | b's' | b'w' => {
+            message.starts_with(b"recv() ")
+                || message.starts_with(b"readv() ")
+                || message.starts_with(b"send() ")
+                || message.starts_with(b"sendfile() ")
+                || message.starts_with(b"sendmsg() ")
+                || message.starts_with(b"writev() ")
+                || message.starts_with(b"socket() ")
+                || message.starts_with(b"setsockopt(")
+                || message.starts_with(b"worker_connections")
+                || level <= Level::Error
+        }
+        b'n' => message.starts_with(b"no ") || level <= Level::Error,
+        b'S' => message.starts_with(b"SSL_"),
+        b'p' => message.starts_with(b"peer closed connection in SSL handshake"),
+        b'l' => message.starts_with(b"limiting "),
+        b'F' => message.starts_with(b"FastCGI sent in stderr"),
+        b'h' => message.starts_with(b"host not found in upstream") || level <= Level::Error,
+        // Resolver errors start with the name; "(24: Too many open files)" follows any syscall.
+        _ => level <= Level::Error,
+    }
+}
+
+/// Classifies a parsed entry into one failure class (`causes.md` §1).
+pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
+    use FailureClass::*;
+    let text = e.text;
+    let code = e.errno.map(|x| x.code);
+    let action = e.action.unwrap_or(b"");
+    let towards_upstream = memchr::memmem::find(action, b"upstream").is_some()
+        || (e.context.upstream.is_some() && action.is_empty());
+
+    if code == Some(24) || text.starts_with(b"worker_connections are not enough") {
+        return WorkerLimits;
+    }
+    if text.starts_with(b"connect() ") {
+        let unix = text.starts_with(b"connect() to unix:");
+        return match code {
+            Some(111) => ConnectRefused,
+            Some(2) if unix => SocketMissing,
+            Some(13) => ConnectPermission,
+            Some(11) if unix => SocketBacklog,
+            Some(110) => ConnectTimeout,
+            Some(113 | 101 | 112 | 100) => ConnectUnreachable,
+            Some(99) => PortsExhausted,
+            Some(104) => UpstreamReset,
+            _ => Other,
+        };
+    }
+    if text.starts_with(b"upstream timed out") {
+        return if action.starts_with(b"connecting") || action.starts_with(b"SSL handshaking") {
+            ConnectTimeout
+        } else if action.starts_with(b"sending") {
+            SendTimeout
+        } else {
+            ReadTimeout
+        };
+    }
+    if text.starts_with(b"upstream prematurely closed") {
+        return PrematureClose;
+    }
+    if text.starts_with(b"upstream sent too big header") {
+        return HeaderTooBig;
+    }
+    if text.starts_with(b"upstream sent ") || text.starts_with(b"upstream prematurely sent") {
+        // "upstream sent more data than specified" is a [warn]: nginx still answers.
+        if e.level <= Level::Error {
+            return InvalidResponse;
+        }
+        return Other;
+    }
+    if text.starts_with(b"no live upstreams") {
+        return NoLiveUpstreams;
+    }
+    if text.starts_with(b"upstream SSL certificate") {
+        return TlsVerify;
+    }
+    if (text.starts_with(b"SSL_do_handshake() failed")
+        || text.starts_with(b"peer closed connection in SSL handshake"))
+        && action.starts_with(b"SSL handshaking to upstream")
+    {
+        // A certificate check that fails inside the handshake is a verify error, not a protocol one.
+        if memchr::memmem::find(text, b"certificate verify failed").is_some() {
+            return TlsVerify;
+        }
+        return TlsHandshake;
+    }
+    if text.starts_with(b"SSL_read() failed") || text.starts_with(b"SSL_write() failed") {
+        return if towards_upstream {
+            UpstreamReset
+        } else {
+            Other
+        };
+    }
+    if matches!(code, Some(104 | 32))
+        && towards_upstream
+        && (text.starts_with(b"recv() ")
+            || text.starts_with(b"readv() ")
+            || text.starts_with(b"send() ")
+            || text.starts_with(b"writev() ")
+            || text.starts_with(b"sendfile() ")
+            || text.starts_with(b"sendmsg() "))
+    {
+        return UpstreamReset;
+    }
+    if text.starts_with(b"limiting requests") {
+        return RateLimited;
+    }
+    if text.starts_with(b"limiting connections") {
+        return ConnLimited;
+    }
+    if text.starts_with(b"FastCGI sent in stderr") {
+        return FastcgiStderr;
+    }
+    if text.starts_with(b"no resolver defined to resolve")
+        || text.starts_with(b"host not found in upstream")
+        || COULD_NOT_RESOLVE.find(e.message).is_some()
+        || (e.resolver.is_some() && e.level <= Level::Error)
+        || action.starts_with(b"resolving")
+    {
+        return DnsFailure;
+    }
+    Other
+}
+
+/// Whether a line starts a new entry (an nginx timestamp and level), as opposed to continuing a
+/// multi-line one.
+#[inline]
+pub fn starts_entry(line: &[u8]) -> bool {
+    line.len() >= 21
+        && line[0].is_ascii_digit()
+        && line[4] == b'/'
+        && line[7] == b'/'
+        && line[10] == b' '
+        && line[13] == b':'
+        && line[19] == b' '
+        && line[20] == b'['
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(line: &str) -> FailureClass {
+        classify(&parse(line.as_bytes()).unwrap_or_else(|| panic!("not parsed: {line}")))
+    }
+
+    #[test]
+    fn every_field_of_the_grammar() {
+        let line = b"2026/11/20 14:32:10 [error] 8131#8132: *42 upstream timed out (110: Connection timed out) while reading response header from upstream, client: 10.0.0.9, server: api.example.com, request: \"POST /v1/x?a=\"b HTTP/1.1\", subrequest: \"/auth\", upstream: \"http://127.0.0.1:3000/v1/x\", host: \"api.example.com\", referrer: \"https://example.com/, client: x\"";
+        let e = parse(line).unwrap();
+        assert_eq!(e.time.to_string(), "2026-11-20T14:32:10");
+        assert_eq!(e.level, Level::Error);
+        assert_eq!((e.pid, e.tid, e.cid), (8131, 8132, Some(42)));
+        assert_eq!(e.text, b"upstream timed out");
+        assert_eq!(
+            e.errno,
+            Some(Errno {
+                code: 110,
+                text: b"Connection timed out"
+            })
+        );
+        assert_eq!(
+            e.action,
+            Some(&b"reading response header from upstream"[..])
+        );
+        let c = e.context;
+        assert_eq!(c.client, Some(&b"10.0.0.9"[..]));
+        assert_eq!(c.server, Some(&b"api.example.com"[..]));
+        assert_eq!(c.request, Some(&b"POST /v1/x?a=\"b HTTP/1.1"[..]));
+        assert_eq!(c.subrequest, Some(&b"/auth"[..]));
+        assert_eq!(c.upstream, Some(&b"http://127.0.0.1:3000/v1/x"[..]));
+        assert_eq!(c.host, Some(&b"api.example.com"[..]));
+        assert_eq!(c.referrer, Some(&b"https://example.com/, client: x"[..]));
+        assert!(!e.truncated);
+        assert_eq!(classify(&e), FailureClass::ReadTimeout);
+    }
+
+    #[test]
+    fn empty_server_and_no_cid() {
+        let e =
+            parse(b"2026/11/21 20:26:52 [notice] 8130#8130: start worker process 8131").unwrap();
+        assert_eq!(e.cid, None);
+        assert_eq!(e.message, b"start worker process 8131");
+        assert_eq!(classify(&e), FailureClass::Other);
+        let e = parse(b"2026/11/21 20:26:52 [error] 8131#8131: *16 limiting requests, excess: 1.000 by zone \"one\", client: 127.0.0.1, server: , request: \"GET /lim HTTP/1.1\", host: \"127.0.0.1:38080\"").unwrap();
+        assert_eq!(e.context.server, Some(&b""[..]));
+        assert_eq!(e.context.request, Some(&b"GET /lim HTTP/1.1"[..]));
+        assert_eq!(classify(&e), FailureClass::RateLimited);
+    }
+
+    #[test]
+    fn resolver_tail() {
+        let e = parse(b"2026/11/21 20:26:52 [error] 10#10: send() failed (111: Connection refused) while resolving, resolver: 127.0.0.1:53").unwrap();
+        assert_eq!(e.resolver, Some(&b"127.0.0.1:53"[..]));
+        assert_eq!(e.action, Some(&b"resolving"[..]));
+        assert_eq!(classify(&e), FailureClass::DnsFailure);
+        assert_eq!(
+            class("2026/11/21 20:26:52 [error] 10#10: *3 backend.internal could not be resolved (3: Host not found), client: 1.2.3.4, server: x, request: \"GET / HTTP/1.1\", host: \"x\""),
+            FailureClass::DnsFailure
+        );
+    }
+
+    #[test]
+    fn multiline_fastcgi_entry_keeps_its_context() {
+        let entry = b"2023/10/26 00:01:12 [error] 14#14: *5 FastCGI sent in stderr: \"PHP message: x, client: evil\nStack trace:\n#0 {main}\" while reading response header from upstream, client: 1.2.3.4, server: s, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/php8.2-fpm.sock:\", host: \"h\"";
+        let e = parse(entry).unwrap();
+        assert_eq!(e.context.client, Some(&b"1.2.3.4"[..]));
+        assert_eq!(
+            e.context.upstream,
+            Some(&b"fastcgi://unix:/run/php/php8.2-fpm.sock:"[..])
+        );
+        assert_eq!(classify(&e), FailureClass::FastcgiStderr);
+    }
+
+    #[test]
+    fn truncated_context() {
+        let mut line = b"2026/11/21 20:26:52 [error] 1#1: *1 upstream prematurely closed connection while reading response header from upstream, client: 1.2.3.4, server: s, request: \"GET /".to_vec();
+        line.extend(std::iter::repeat_n(b'a', MAX_ENTRY - line.len()));
+        let e = parse(&line).unwrap();
+        assert!(e.truncated);
+        assert_eq!(e.context.upstream, None);
+        assert_eq!(classify(&e), FailureClass::PrematureClose);
+    }
+
+    #[test]
+    fn crlf_and_garbage() {
+        let e = parse(b"2026/11/21 20:26:52 [warn] 1#0: *1 upstream server temporarily disabled while connecting to upstream, client: 1.2.3.4, server: s\r").unwrap();
+        assert_eq!(e.context.server, Some(&b"s"[..]));
+        assert_eq!(e.tid, 0);
+        assert!(parse(b"nginx: [emerg] unknown directive").is_none());
+        assert!(parse(b"2026/11/21 20:2").is_none());
+        assert!(parse(b"\xff\xfe\x00garbage").is_none());
+        assert!(parse(b"2026/11/21 20:26:52 [bogus] 1#1: x").is_none());
+    }
+
+    #[test]
+    fn classes_of_the_catalog() {
+        let p = "2026/11/21 20:26:52 [error] 1#1: *1 ";
+        let t = ", client: 1.2.3.4, server: s, request: \"GET / HTTP/1.1\", upstream: \"http://127.0.0.1:1/\", host: \"h\"";
+        let cases = [
+            ("connect() failed (111: Connection refused) while connecting to upstream", FailureClass::ConnectRefused),
+            ("connect() to unix:/run/a.sock failed (111: Connection refused) while connecting to upstream", FailureClass::ConnectRefused),
+            ("connect() to unix:/run/a.sock failed (2: No such file or directory) while connecting to upstream", FailureClass::SocketMissing),
+            ("connect() to unix:/run/a.sock failed (13: Permission denied) while connecting to upstream", FailureClass::ConnectPermission),
+            ("connect() failed (13: Permission denied) while connecting to upstream", FailureClass::ConnectPermission),
+            ("connect() to unix:/run/a.sock failed (11: Resource temporarily unavailable) while connecting to upstream", FailureClass::SocketBacklog),
+            ("upstream timed out (110: Connection timed out) while connecting to upstream", FailureClass::ConnectTimeout),
+            ("upstream timed out (110: Operation timed out) while sending request to upstream", FailureClass::SendTimeout),
+            ("upstream timed out (110: Connection timed out) while reading upstream", FailureClass::ReadTimeout),
+            ("recv() failed (104: Connection reset by peer) while reading response header from upstream", FailureClass::UpstreamReset),
+            ("writev() failed (32: Broken pipe) while sending request to upstream", FailureClass::UpstreamReset),
+            ("upstream prematurely closed FastCGI stdout while reading response header from upstream", FailureClass::PrematureClose),
+            ("upstream sent too big header while reading response header from upstream", FailureClass::HeaderTooBig),
+            ("upstream sent no valid HTTP/1.0 header while reading response header from upstream", FailureClass::InvalidResponse),
+            ("upstream sent invalid chunked response while reading upstream", FailureClass::InvalidResponse),
+            ("no live upstreams while connecting to upstream", FailureClass::NoLiveUpstreams),
+            ("SSL_do_handshake() failed (SSL: error:0A00010B:SSL routines::wrong version number) while SSL handshaking to upstream", FailureClass::TlsHandshake),
+            ("peer closed connection in SSL handshake (104: Connection reset by peer) while SSL handshaking to upstream", FailureClass::TlsHandshake),
+            ("upstream SSL certificate verify error: (10:certificate has expired) while SSL handshaking to upstream", FailureClass::TlsVerify),
+            ("upstream SSL certificate does not match \"a.example\" while SSL handshaking to upstream", FailureClass::TlsVerify),
+            ("no resolver defined to resolve backend", FailureClass::DnsFailure),
+            ("limiting connections by zone \"addr\"", FailureClass::ConnLimited),
+            ("FastCGI sent in stderr: \"Primary script unknown\" while reading response header from upstream", FailureClass::FastcgiStderr),
+            ("socket() failed (24: Too many open files) while connecting to upstream", FailureClass::WorkerLimits),
+            ("connect() failed (113: No route to host) while connecting to upstream", FailureClass::ConnectUnreachable),
+            ("connect() failed (99: Cannot assign requested address) while connecting to upstream", FailureClass::PortsExhausted),
+            ("recv() failed (104: Connection reset by peer) while reading client request line", FailureClass::Other),
+            ("client prematurely closed connection while reading client request body", FailureClass::Other),
+            ("upstream server temporarily disabled while connecting to upstream", FailureClass::Other),
+        ];
+        for (msg, want) in cases {
+            let line = format!("{p}{msg}{t}");
+            assert_eq!(class(&line), want, "{msg}");
+            let head = parse_head(line.as_bytes()).unwrap();
+            if want != FailureClass::Other {
+                assert!(
+                    may_be_failure(head.level, &line.as_bytes()[head.message_start..]),
+                    "{msg}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn class_ids_roundtrip() {
+        for c in FailureClass::ALL {
+            assert_eq!(FailureClass::from_id(c.id()), Some(c));
+        }
+    }
+}

@@ -1,0 +1,875 @@
+//! Reading log inputs: files, globs, rotated series, gzip, stdin; in parallel where it pays.
+//!
+//! A reader hands a [`ChunkSink`] chunks of whole lines. A chunk never starts in the middle of a
+//! record: for error logs a record is an entry that may span lines (FastCGI stderr), so chunks
+//! start only at a line that opens an entry. Memory stays flat: one buffer per thread, whatever
+//! the size of the input. Lines longer than [`MAX_LINE`] are skipped and reported, not buffered.
+//!
+//! Large plain files are split into segments that worker threads read with positioned reads
+//! (`pread`), each with its own sink; line numbers within a segment are fixed up afterwards from
+//! the per-segment line counts (see [`LineLoc`]).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use thiserror::Error;
+
+use crate::error_log::starts_entry;
+
+/// Longest line kept; longer ones are skipped with a report. nginx's error lines are at most
+/// 2048 bytes and access lines rarely pass a few KiB.
+pub const MAX_LINE: usize = 1 << 20;
+const BUF: usize = 2 * MAX_LINE;
+/// Plain files at least this large are read by several threads.
+const PARALLEL_MIN: u64 = 32 << 20;
+const SEGMENT: u64 = 64 << 20;
+
+/// Which log a file holds; decides where records begin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogKind {
+    Error,
+    Access,
+}
+
+impl LogKind {
+    /// Guesses from the first non-empty line: error-log entries open with `YYYY/MM/DD HH:MM:SS [`.
+    pub fn sniff(head: &[u8]) -> LogKind {
+        let first = head
+            .split(|&c| c == b'\n')
+            .find(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .unwrap_or(b"");
+        if starts_entry(first) {
+            LogKind::Error
+        } else {
+            LogKind::Access
+        }
+    }
+
+    #[inline]
+    fn can_start_chunk(self, line: &[u8]) -> bool {
+        match self {
+            LogKind::Error => starts_entry(line),
+            LogKind::Access => true,
+        }
+    }
+}
+
+/// Where a line is: the input, the segment of the input, and the 1-based line in that segment.
+/// [`Resolved::line`] turns it into the line of the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct LineLoc {
+    pub input: u32,
+    pub segment: u32,
+    pub line: u64,
+}
+
+/// Receives chunks of whole lines.
+pub trait ChunkSink {
+    /// `chunk` holds whole lines (at the end of the input the last one may lack its newline) and
+    /// begins at a record boundary; `first` is where its first line is. Returns how many lines it
+    /// held, so the next chunk's `first` can be computed.
+    fn chunk(&mut self, chunk: &[u8], first: LineLoc) -> u64;
+    /// A line longer than [`MAX_LINE`] was skipped.
+    fn overlong(&mut self, at: LineLoc, len: u64);
+}
+
+#[derive(Debug, Error)]
+pub enum InputError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: is a directory, not a log file")]
+    Directory { path: String },
+    #[error("{path}: {what}-compressed; only gzip is read (decompress it first)")]
+    Compression { path: String, what: &'static str },
+    #[error("{path}: gzip data is damaged or cut short after {read} decompressed bytes ({source}); the lines before that were read")]
+    Gzip {
+        path: String,
+        read: u64,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{pattern}: no file matches")]
+    NoMatch { pattern: String },
+    #[error("{pattern}: bad glob pattern: {msg}")]
+    Pattern { pattern: String, msg: String },
+}
+
+/// One input: a path or standard input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Source {
+    pub fn display(&self) -> String {
+        match self {
+            Source::Stdin => "<stdin>".to_string(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Expands globs (for patterns the shell did not expand), keeps `-` as stdin, and orders each
+/// rotated series oldest first (see [`rotation_order`]). Problems are returned beside the inputs.
+pub fn expand(args: &[String]) -> (Vec<Source>, Vec<InputError>) {
+    let mut paths = Vec::new();
+    let mut errors = Vec::new();
+    let mut stdin = false;
+    for a in args {
+        if a == "-" {
+            stdin = true;
+            continue;
+        }
+        let is_glob = a.contains(['*', '?', '[']) && !Path::new(a).exists();
+        if !is_glob {
+            paths.push(PathBuf::from(a));
+            continue;
+        }
+        match glob::glob(a) {
+            Err(e) => errors.push(InputError::Pattern {
+                pattern: a.clone(),
+                msg: e.msg.to_string(),
+            }),
+            Ok(it) => {
+                let before = paths.len();
+                for p in it {
+                    match p {
+                        Ok(p) => paths.push(p),
+                        Err(e) => errors.push(InputError::Io {
+                            path: e.path().display().to_string(),
+                            source: io::Error::new(e.error().kind(), e.error().to_string()),
+                        }),
+                    }
+                }
+                if paths.len() == before {
+                    errors.push(InputError::NoMatch { pattern: a.clone() });
+                }
+            }
+        }
+    }
+    let mut out: Vec<Source> = rotation_order(paths)
+        .into_iter()
+        .map(Source::File)
+        .collect();
+    if stdin {
+        out.push(Source::Stdin);
+    }
+    (out, errors)
+}
+
+/// Orders rotated series oldest first: `error.log.3.gz error.log.2.gz error.log.1 error.log`,
+/// and dated ones (`error.log-20261120.gz`) by date before the live file. Series keep the order
+/// in which they were first named; duplicates are dropped.
+pub fn rotation_order(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Age {
+        Numbered(std::cmp::Reverse<u64>),
+        Dated(String),
+        Live,
+    }
+    fn split(p: &Path) -> (PathBuf, Age) {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut stem = name.as_str();
+        for ext in [".gz", ".bz2", ".xz", ".zst"] {
+            if let Some(s) = stem.strip_suffix(ext) {
+                stem = s;
+                break;
+            }
+        }
+        let base = |s: &str| p.with_file_name(s);
+        if let Some((b, n)) = stem.rsplit_once('.') {
+            if !n.is_empty() && n.len() <= 6 && n.bytes().all(|c| c.is_ascii_digit()) {
+                return (
+                    base(b),
+                    Age::Numbered(std::cmp::Reverse(n.parse().unwrap_or(0))),
+                );
+            }
+        }
+        if let Some((b, d)) = stem.rsplit_once('-') {
+            if d.len() >= 8 && d.bytes().all(|c| c.is_ascii_digit()) {
+                return (base(b), Age::Dated(d.to_string()));
+            }
+        }
+        (base(stem), Age::Live)
+    }
+    let mut series: Vec<(PathBuf, Vec<(Age, PathBuf)>)> = Vec::new();
+    for p in paths {
+        let (base, age) = split(&p);
+        match series.iter_mut().find(|(b, _)| *b == base) {
+            Some((_, v)) => {
+                if !v.iter().any(|(_, q)| *q == p) {
+                    v.push((age, p));
+                }
+            }
+            None => series.push((base, vec![(age, p)])),
+        }
+    }
+    series
+        .into_iter()
+        .flat_map(|(_, mut v)| {
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v.into_iter().map(|(_, p)| p)
+        })
+        .collect()
+}
+
+/// What reading one input gave.
+pub struct ReadOutcome<S> {
+    /// The sinks that saw the input, with the segments each one read.
+    pub sinks: Vec<S>,
+    /// Lines per segment, in segment order: the line offset of segment k is the sum before it.
+    pub segment_lines: Vec<u64>,
+    pub kind: LogKind,
+    pub bytes: u64,
+    pub compressed: bool,
+    /// An error that stopped reading part-way; what came before it was read.
+    pub error: Option<InputError>,
+}
+
+impl<S> ReadOutcome<S> {
+    /// Maps a [`LineLoc`] of this input to its line in the whole input.
+    pub fn resolve(&self, loc: LineLoc) -> u64 {
+        let before: u64 = self.segment_lines.iter().take(loc.segment as usize).sum();
+        before + loc.line
+    }
+}
+
+/// Options of [`read`].
+pub struct ReadOptions<'a> {
+    pub threads: usize,
+    /// Forces the kind instead of sniffing it.
+    pub kind: Option<LogKind>,
+    /// Bytes read so far (of the file as stored), for a progress bar.
+    pub progress: Option<&'a AtomicU64>,
+}
+
+/// Reads one input into sinks made by `make_sink`. Fails only when nothing could be read; a
+/// failure part-way is in [`ReadOutcome::error`].
+pub fn read<S, F>(
+    source: &Source,
+    index: u32,
+    opts: &ReadOptions<'_>,
+    make_sink: F,
+) -> Result<ReadOutcome<S>, InputError>
+where
+    S: ChunkSink + Send,
+    F: Fn(LogKind) -> S + Sync,
+{
+    let path_s = source.display();
+    let io_err = |e: io::Error| InputError::Io {
+        path: path_s.clone(),
+        source: e,
+    };
+    let file = match source {
+        Source::Stdin => {
+            let stdin = io::stdin().lock();
+            return read_stream(stdin, &path_s, index, opts, &make_sink, false);
+        }
+        Source::File(p) => {
+            let meta = std::fs::metadata(p).map_err(io_err)?;
+            if meta.is_dir() {
+                return Err(InputError::Directory { path: path_s });
+            }
+            File::open(p).map_err(io_err)?
+        }
+    };
+    let mut magic = [0u8; 6];
+    let n = file.read_at(&mut magic, 0).map_err(io_err)?;
+    let magic = &magic[..n];
+    let compression = if magic.starts_with(&[0x1f, 0x8b]) {
+        Some("gzip")
+    } else if magic.starts_with(b"BZh") {
+        Some("bzip2")
+    } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        Some("xz")
+    } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Some("zstd")
+    } else {
+        None
+    };
+    match compression {
+        Some("gzip") => {
+            let dec = flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(
+                1 << 16,
+                CountingFile::new(file, opts.progress),
+            ));
+            read_stream(dec, &path_s, index, opts, &make_sink, true)
+        }
+        Some(what) => Err(InputError::Compression { path: path_s, what }),
+        None => {
+            let len = file.metadata().map_err(io_err)?.len();
+            if len >= PARALLEL_MIN && opts.threads > 1 && file_is_regular(&file) {
+                read_parallel(&file, len, &path_s, index, opts, &make_sink)
+            } else {
+                read_stream(
+                    CountingFile::new(file, opts.progress),
+                    &path_s,
+                    index,
+                    opts,
+                    &make_sink,
+                    false,
+                )
+            }
+        }
+    }
+}
+
+fn file_is_regular(f: &File) -> bool {
+    f.metadata()
+        .map(|m| m.file_type().is_file())
+        .unwrap_or(false)
+}
+
+struct CountingFile<'a> {
+    file: File,
+    progress: Option<&'a AtomicU64>,
+}
+
+impl<'a> CountingFile<'a> {
+    fn new(file: File, progress: Option<&'a AtomicU64>) -> Self {
+        CountingFile { file, progress }
+    }
+}
+
+impl Read for CountingFile<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read(buf)?;
+        if let Some(p) = self.progress {
+            p.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+/// The reusable part of a streaming read: a buffer, the carry-over, line-number bookkeeping and
+/// the skipping of overlong lines.
+struct Streamer {
+    buf: Vec<u8>,
+    len: usize,
+    kind: LogKind,
+    loc: LineLoc,
+    /// Skipping the rest of an overlong line: how long it is so far.
+    skipping: Option<u64>,
+}
+
+impl Streamer {
+    fn new(kind: LogKind, input: u32, segment: u32) -> Self {
+        Streamer {
+            buf: vec![0; BUF],
+            len: 0,
+            kind,
+            loc: LineLoc {
+                input,
+                segment,
+                line: 1,
+            },
+            skipping: None,
+        }
+    }
+
+    /// Feeds what is buffered to the sink, keeping back an incomplete tail. At `eof` everything
+    /// goes. `stop` (an offset in the buffer) ends the stream there.
+    fn drain<S: ChunkSink>(&mut self, sink: &mut S, eof: bool) {
+        let data = &self.buf[..self.len];
+        let mut start = 0;
+        if let Some(so_far) = self.skipping {
+            match memchr::memchr(b'\n', data) {
+                Some(nl) => {
+                    sink.overlong(self.loc, so_far + nl as u64);
+                    self.loc.line += 1;
+                    self.skipping = None;
+                    start = nl + 1;
+                }
+                None => {
+                    self.skipping = Some(so_far + data.len() as u64);
+                    self.len = 0;
+                    return;
+                }
+            }
+        }
+        let data = &self.buf[start..self.len];
+        let cut = if eof {
+            data.len()
+        } else {
+            last_boundary(data, self.kind)
+        };
+        if cut > 0 {
+            let lines = sink.chunk(&data[..cut], self.loc);
+            self.loc.line += lines;
+        }
+        let rest = start + cut;
+        let remaining = self.len - rest;
+        if !eof && cut == 0 && remaining >= MAX_LINE {
+            // No boundary in a full buffer: either one overlong line, or a multi-line record
+            // longer than any nginx writes. Hand over whole lines; skip a line with no end.
+            match memchr::memrchr(b'\n', &self.buf[rest..self.len]) {
+                Some(nl) => {
+                    let lines = sink.chunk(&self.buf[rest..rest + nl + 1], self.loc);
+                    self.loc.line += lines;
+                    self.buf.copy_within(rest + nl + 1..self.len, 0);
+                    self.len -= rest + nl + 1;
+                }
+                None => {
+                    self.skipping = Some(remaining as u64);
+                    self.len = 0;
+                }
+            }
+            return;
+        }
+        self.buf.copy_within(rest..self.len, 0);
+        self.len = remaining;
+    }
+}
+
+/// The offset of the last line start in `data` before which a chunk may end, or 0. For error
+/// logs that is the last complete line that opens an entry, so a multi-line entry stays whole.
+#[inline]
+fn last_boundary(data: &[u8], kind: LogKind) -> usize {
+    let Some(last_nl) = memchr::memrchr(b'\n', data) else {
+        return 0;
+    };
+    if kind == LogKind::Access {
+        return last_nl + 1;
+    }
+    let mut end = last_nl;
+    while let Some(nl) = memchr::memrchr(b'\n', &data[..end]) {
+        if kind.can_start_chunk(&data[nl + 1..]) {
+            return nl + 1;
+        }
+        if last_nl - nl > 64 * 1024 {
+            // No entry starts near the end (not nginx's text): cut at whole lines.
+            return last_nl + 1;
+        }
+        end = nl;
+    }
+    0
+}
+
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (got, Some(e)),
+        }
+    }
+    (got, None)
+}
+
+fn read_stream<R, S, F>(
+    mut r: R,
+    path: &str,
+    index: u32,
+    opts: &ReadOptions<'_>,
+    make_sink: &F,
+    compressed: bool,
+) -> Result<ReadOutcome<S>, InputError>
+where
+    R: Read,
+    S: ChunkSink,
+    F: Fn(LogKind) -> S,
+{
+    // The first 64 KiB tell the kind before anything is handed on.
+    let mut head = vec![0u8; 64 * 1024];
+    let (got, mut error) = read_full(&mut r, &mut head);
+    let kind = opts.kind.unwrap_or_else(|| LogKind::sniff(&head[..got]));
+    let mut st = Streamer::new(kind, index, 0);
+    st.buf[..got].copy_from_slice(&head[..got]);
+    st.len = got;
+    let mut bytes = got as u64;
+    let mut sink = make_sink(kind);
+    if error.is_none() && got == head.len() {
+        loop {
+            if st.skipping.is_some() || st.len > BUF - MAX_LINE / 4 {
+                st.drain(&mut sink, false);
+            }
+            match r.read(&mut st.buf[st.len..]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    bytes += n as u64;
+                    st.len += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+    st.drain(&mut sink, true);
+    if let Some(so_far) = st.skipping.take() {
+        sink.overlong(st.loc, so_far);
+        st.loc.line += 1;
+    }
+    let lines = st.loc.line - 1;
+    let error = error.map(|e| {
+        if compressed {
+            InputError::Gzip {
+                path: path.to_string(),
+                read: bytes,
+                source: e,
+            }
+        } else {
+            InputError::Io {
+                path: path.to_string(),
+                source: e,
+            }
+        }
+    });
+    if bytes == 0 {
+        if let Some(e) = error {
+            return Err(e);
+        }
+    }
+    Ok(ReadOutcome {
+        sinks: vec![sink],
+        segment_lines: vec![lines],
+        kind,
+        bytes,
+        compressed,
+        error,
+    })
+}
+
+/// Where the record boundary at or after `pos` is: the start of the first line beginning at or
+/// after `pos` that may start a chunk. Every thread computes the same answer for the same `pos`.
+fn align(file: &File, pos: u64, len: u64, kind: LogKind) -> io::Result<u64> {
+    if pos == 0 {
+        return Ok(0);
+    }
+    let mut buf = vec![0u8; 256 * 1024];
+    // A line starts at `p` when the byte at `p - 1` is a newline.
+    let mut at = pos - 1;
+    loop {
+        if at >= len {
+            return Ok(len);
+        }
+        let (n, err) = read_full(&mut FileAt { file, pos: at }, &mut buf);
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let data = &buf[..n];
+        let eof = n < buf.len();
+        let mut i = 0;
+        let mut next = at + n as u64;
+        while let Some(nl) = memchr::memchr(b'\n', &data[i..]) {
+            let ls = i + nl + 1;
+            if ls == n && eof {
+                return Ok(len);
+            }
+            if n - ls < 32 && !eof {
+                // Too little of the line is here to judge it: read again from its newline.
+                next = at + (ls - 1) as u64;
+                break;
+            }
+            if kind.can_start_chunk(&data[ls..]) {
+                return Ok(at + ls as u64);
+            }
+            i = ls;
+        }
+        if eof && next == at + n as u64 {
+            return Ok(len);
+        }
+        at = next.max(at + 1);
+    }
+}
+
+struct FileAt<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl Read for FileAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+fn read_parallel<S, F>(
+    file: &File,
+    len: u64,
+    path: &str,
+    index: u32,
+    opts: &ReadOptions<'_>,
+    make_sink: &F,
+) -> Result<ReadOutcome<S>, InputError>
+where
+    S: ChunkSink + Send,
+    F: Fn(LogKind) -> S + Sync,
+{
+    let io_err = |e: io::Error| InputError::Io {
+        path: path.to_string(),
+        source: e,
+    };
+    let mut head = vec![0u8; 64 * 1024];
+    let n = file.read_at(&mut head, 0).map_err(io_err)?;
+    let kind = opts.kind.unwrap_or_else(|| LogKind::sniff(&head[..n]));
+    let nseg = len.div_ceil(SEGMENT) as usize;
+    let mut bounds = Vec::with_capacity(nseg + 1);
+    for k in 0..nseg {
+        bounds.push(align(file, k as u64 * SEGMENT, len, kind).map_err(io_err)?);
+    }
+    bounds.push(len);
+    let next = AtomicUsize::new(0);
+    let seg_lines: Vec<AtomicU64> = (0..nseg).map(|_| AtomicU64::new(0)).collect();
+    let threads = opts.threads.min(nseg).max(1);
+    let results: Vec<Result<S, io::Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut sink = make_sink(kind);
+                    let mut st = Streamer::new(kind, index, 0);
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        if k >= nseg {
+                            break;
+                        }
+                        let (start, end) = (bounds[k], bounds[k + 1]);
+                        st.loc = LineLoc {
+                            input: index,
+                            segment: k as u32,
+                            line: 1,
+                        };
+                        st.len = 0;
+                        st.skipping = None;
+                        let mut off = start;
+                        while off < end {
+                            let want = ((end - off) as usize).min(BUF - st.len);
+                            let got = file.read_at(&mut st.buf[st.len..st.len + want], off)?;
+                            if got == 0 {
+                                break;
+                            }
+                            off += got as u64;
+                            st.len += got;
+                            if let Some(p) = opts.progress {
+                                p.fetch_add(got as u64, Ordering::Relaxed);
+                            }
+                            if off < end {
+                                st.drain(&mut sink, false);
+                            }
+                        }
+                        st.drain(&mut sink, true);
+                        if let Some(so_far) = st.skipping.take() {
+                            sink.overlong(st.loc, so_far);
+                            st.loc.line += 1;
+                        }
+                        seg_lines[k].store(st.loc.line - 1, Ordering::Relaxed);
+                    }
+                    Ok(sink)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a reader thread panicked")))
+            })
+            .collect()
+    });
+    let mut sinks = Vec::with_capacity(results.len());
+    let mut error = None;
+    for r in results {
+        match r {
+            Ok(s) => sinks.push(s),
+            Err(e) => error = Some(io_err(e)),
+        }
+    }
+    if sinks.is_empty() {
+        return Err(error.unwrap_or_else(|| io_err(io::Error::other("no reader finished"))));
+    }
+    Ok(ReadOutcome {
+        sinks,
+        segment_lines: seg_lines.into_iter().map(AtomicU64::into_inner).collect(),
+        kind,
+        bytes: len,
+        compressed: false,
+        error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect {
+        lines: Vec<(LineLoc, Vec<u8>)>,
+        overlong: Vec<(LineLoc, u64)>,
+    }
+
+    impl ChunkSink for Collect {
+        fn chunk(&mut self, chunk: &[u8], first: LineLoc) -> u64 {
+            let mut n = 0;
+            for l in chunk.split_inclusive(|&c| c == b'\n') {
+                let mut loc = first;
+                loc.line += n;
+                self.lines
+                    .push((loc, l.strip_suffix(b"\n").unwrap_or(l).to_vec()));
+                n += 1;
+            }
+            n
+        }
+        fn overlong(&mut self, at: LineLoc, len: u64) {
+            self.overlong.push((at, len));
+        }
+    }
+
+    fn collect(
+        src: &Source,
+        threads: usize,
+    ) -> (Vec<(u64, Vec<u8>)>, Vec<(u64, u64)>, ReadOutcome<Collect>) {
+        let opts = ReadOptions {
+            threads,
+            kind: None,
+            progress: None,
+        };
+        let out = read(src, 0, &opts, |_| Collect::default()).unwrap();
+        let mut lines = Vec::new();
+        let mut over = Vec::new();
+        for s in &out.sinks {
+            for (loc, l) in &s.lines {
+                lines.push((out.resolve(*loc), l.clone()));
+            }
+            for (loc, n) in &s.overlong {
+                over.push((out.resolve(*loc), *n));
+            }
+        }
+        lines.sort();
+        (lines, over, out)
+    }
+
+    #[test]
+    fn rotation() {
+        let v = rotation_order(
+            [
+                "a/error.log",
+                "a/error.log.1",
+                "a/error.log.10.gz",
+                "a/error.log.2.gz",
+                "access.log-20261120.gz",
+                "access.log",
+                "access.log-20261119",
+            ]
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+        );
+        let v: Vec<_> = v.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            v,
+            [
+                "a/error.log.10.gz",
+                "a/error.log.2.gz",
+                "a/error.log.1",
+                "a/error.log",
+                "access.log-20261119",
+                "access.log-20261120.gz",
+                "access.log"
+            ]
+        );
+    }
+
+    #[test]
+    fn parallel_read_sees_every_line_once_with_its_number() {
+        let dir = std::env::temp_dir().join(format!("medic-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("access.log");
+        let mut data = Vec::new();
+        let mut i = 0u64;
+        while data.len() < (PARALLEL_MIN as usize) * 3 + 12345 {
+            i += 1;
+            data.extend_from_slice(
+                format!("line {i} {}\n", "x".repeat((i % 97) as usize)).as_bytes(),
+            );
+        }
+        std::fs::write(&p, &data).unwrap();
+        let (lines, _, out) = collect(&Source::File(p.clone()), 2);
+        assert!(out.sinks.len() == 2);
+        assert_eq!(lines.len() as u64, i);
+        for (k, (n, l)) in lines.iter().enumerate() {
+            assert_eq!(*n, k as u64 + 1);
+            assert!(l.starts_with(format!("line {} ", k + 1).as_bytes()));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn overlong_lines_are_reported_not_kept() {
+        let dir = std::env::temp_dir().join(format!("medic-input-long-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("x.log");
+        let mut data = b"first\n".to_vec();
+        data.extend(std::iter::repeat_n(b'a', 10 << 20));
+        data.extend_from_slice(b"\nlast\n");
+        std::fs::write(&p, &data).unwrap();
+        let (lines, over, _) = collect(&Source::File(p.clone()), 1);
+        assert_eq!(lines, vec![(1, b"first".to_vec()), (3, b"last".to_vec())]);
+        assert_eq!(over, vec![(2, 10 << 20)]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn directory_and_missing_file() {
+        let opts = ReadOptions {
+            threads: 1,
+            kind: None,
+            progress: None,
+        };
+        let e = read(&Source::File("/".into()), 0, &opts, |_| Collect::default())
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        let e = read(&Source::File("/nonexistent/x.log".into()), 0, &opts, |_| {
+            Collect::default()
+        })
+        .err()
+        .unwrap();
+        assert!(e.to_string().starts_with("/nonexistent/x.log: "), "{e}");
+    }
+
+    #[test]
+    fn truncated_gzip_keeps_what_came_before() {
+        use std::io::Write;
+        let dir = std::env::temp_dir().join(format!("medic-input-gz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("error.log.1.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for i in 0..20000 {
+            writeln!(enc, "2026/11/20 14:32:10 [error] 1#1: *{i} line").unwrap();
+        }
+        let gz = enc.finish().unwrap();
+        std::fs::write(&p, &gz[..gz.len() / 2]).unwrap();
+        let opts = ReadOptions {
+            threads: 1,
+            kind: None,
+            progress: None,
+        };
+        let out = read(&Source::File(p.clone()), 0, &opts, |_| Collect::default()).unwrap();
+        assert_eq!(out.kind, LogKind::Error);
+        let e = out.error.as_ref().expect("truncation reported");
+        assert!(
+            e.to_string()
+                .contains("error.log.1.gz: gzip data is damaged"),
+            "{e}"
+        );
+        assert!(out.sinks[0].lines.len() > 1000);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
