@@ -104,7 +104,7 @@ enum Shape {
 
 #[derive(Debug)]
 enum Segment {
-    Literal(Vec<u8>, Finder<'static>),
+    Literal(Vec<u8>, Box<Finder<'static>>),
     Var {
         name: String,
         field: Option<Field>,
@@ -233,7 +233,7 @@ impl LogFormat {
         let mut warnings = Vec::new();
         for (k, (is_var, bytes)) in raw.iter().enumerate() {
             if !is_var {
-                let finder = Finder::new(bytes).into_owned();
+                let finder = Box::new(Finder::new(bytes).into_owned());
                 segments.push(Segment::Literal(bytes.clone(), finder));
                 continue;
             }
@@ -336,7 +336,9 @@ impl LogFormat {
                             .ok_or_else(|| LineError::Short { var: name.clone() })?,
                     };
                     if let Some(f) = field {
-                        rec.values[*f as usize] = Some(&line[pos..end]);
+                        // A variable named twice (or `$remote_addr` and `$realip_remote_addr`):
+                        // the first counts, as in `field_segment`, so `parse_upto` agrees.
+                        rec.values[*f as usize].get_or_insert(&line[pos..end]);
                     }
                     pos = end;
                     k += 1;

@@ -141,8 +141,11 @@ pub struct ErrorEntry<'a> {
 
 static CLIENT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b", client: "));
 static QUOTE_WHILE: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b"\" while "));
-static WHILE: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" while "));
-static RESOLVER: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b", resolver: "));
+static WHILE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" while "));
+static WHILE_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" while "));
+static UPSTREAM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"upstream"));
+static VERIFY_FAILED: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"certificate verify failed"));
 static COULD_NOT_RESOLVE: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b" could not be resolved ("));
 
@@ -150,7 +153,11 @@ static COULD_NOT_RESOLVE: LazyLock<Finder<'static>> =
 #[inline]
 pub fn parse_head(entry: &[u8]) -> Option<Head> {
     let time = LogTime::parse_error_log(entry)?;
-    let b = entry;
+    parse_head_after_time(entry, time)
+}
+
+#[inline]
+fn parse_head_after_time(b: &[u8], time: LogTime) -> Option<Head> {
     if b.len() < 24 || b[19] != b' ' || b[20] != b'[' {
         return None;
     }
@@ -196,10 +203,42 @@ pub fn parse_head(entry: &[u8]) -> Option<Head> {
     })
 }
 
+/// [`parse_head`] with a cache of the last timestamp: consecutive entries mostly share their
+/// second, and the calendar arithmetic is the costliest part of the head.
+#[derive(Debug, Default)]
+pub struct HeadParser {
+    last_stamp: [u8; 19],
+    last_time: Option<LogTime>,
+}
+
+impl HeadParser {
+    #[inline]
+    pub fn parse(&mut self, entry: &[u8]) -> Option<Head> {
+        if entry.len() >= 24 && entry[..19] == self.last_stamp {
+            if let Some(t) = self.last_time {
+                return parse_head_after_time(entry, t);
+            }
+        }
+        let time = LogTime::parse_error_log(entry)?;
+        self.last_stamp.copy_from_slice(&entry[..19]);
+        self.last_time = Some(time);
+        parse_head_after_time(entry, time)
+    }
+}
+
 #[inline]
 fn number(b: &[u8]) -> Option<(u64, usize)> {
-    let n = b.iter().take(20).take_while(|c| c.is_ascii_digit()).count();
-    Some((digits_u64(&b[..n])?, n))
+    let mut v = 0u64;
+    let mut n = 0;
+    for &c in b.iter().take(19) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        v = v * 10 + u64::from(d);
+        n += 1;
+    }
+    (n > 0).then_some((v, n))
 }
 
 /// Parses a whole entry (one line, or several for FastCGI stderr and Lua tracebacks), without its
@@ -232,11 +271,20 @@ pub fn parse_rest<'a>(entry: &'a [u8], head: &Head) -> ErrorEntry<'a> {
         None => (rest, Context::default()),
     };
 
-    let (body, resolver) = match RESOLVER.rfind(message) {
-        Some(p) => (&message[..p], Some(&message[p + 12..])),
-        None => (message, None),
+    // `ngx_resolver_log_error` appends `, resolver: ADDR` last; most messages hold no comma.
+    let (body, resolver) = match memchr::memrchr(b',', message) {
+        Some(p) if message[p..].starts_with(b", resolver: ") => {
+            (&message[..p], Some(&message[p + 12..]))
+        }
+        _ => (message, None),
     };
-    let (before_action, action) = match WHILE.rfind(body) {
+    // nginx appends ` while ACTION` last; only foreign text (FastCGI stderr) may hold another.
+    let action_at = if search_from > 0 {
+        WHILE_REV.rfind(body)
+    } else {
+        WHILE.find(body)
+    };
+    let (before_action, action) = match action_at {
         Some(p) => (&body[..p], Some(&body[p + 7..])),
         None => (body, None),
     };
@@ -322,7 +370,7 @@ fn parse_context(s: &[u8]) -> (Context<'_>, bool) {
         let (value, next, closed) = if s.get(v) == Some(&b'"') {
             quoted_value(s, v + 1)
         } else {
-            match memchr::memmem::find(&s[v..], b", ") {
+            match comma_space(&s[v..]) {
                 Some(p) => (&s[v..v + p], v + p + 2, true),
                 None => (&s[v..], s.len(), true),
             }
@@ -347,6 +395,19 @@ fn parse_context(s: &[u8]) -> (Context<'_>, bool) {
         i = next;
     }
     (ctx, cut)
+}
+
+#[inline]
+fn comma_space(s: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(b',', &s[from..]) {
+        let at = from + p;
+        if s.get(at + 1) == Some(&b' ') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// A quoted value ends at a `"` followed by `, key:` or by the end of the entry; nginx does not
@@ -483,12 +544,21 @@ impl FailureClass {
 
 /// A cheap test on the first bytes of a message: can an entry starting like this be anything but
 /// [`FailureClass::Other`]? Lets a scan skip the context of the common noise (keepalive closes,
-/// buffering warnings, process notices) without parsing it.
+/// buffering warnings, process notices) without parsing it. [`classify`] holds to it: what this
+/// rules out, it calls `Other`.
 #[inline]
 pub fn may_be_failure(level: Level, message: &[u8]) -> bool {
     let Some(&first) = message.first() else {
         return false;
     };
+    // At [error] and above the first bytes say little: a resolver error starts with the name
+    // (`ngx_http_upstream.c:ngx_http_upstream_resolve_handler`, "%V could not be resolved"), which
+    // may well start with "c", "u" or "l", and "(24: Too many open files)" follows any syscall.
+    if level <= Level::Error {
+        return true;
+    }
+    // Below [error], only the messages whose level is configurable (`limit_req_log_level`) or
+    // that nginx writes at [info] towards a peer can still be failures.
     match first {
         b'c' => message.starts_with(b"connect() "),
         b'u' => message.starts_with(b"upstream "),
@@ -502,27 +572,31 @@ pub fn may_be_failure(level: Level, message: &[u8]) -> bool {
                 || message.starts_with(b"socket() ")
                 || message.starts_with(b"setsockopt(")
                 || message.starts_with(b"worker_connections")
-                || level <= Level::Error
         }
-        b'n' => message.starts_with(b"no ") || level <= Level::Error,
+        b'n' => message.starts_with(b"no "),
         b'S' => message.starts_with(b"SSL_"),
         b'p' => message.starts_with(b"peer closed connection in SSL handshake"),
         b'l' => message.starts_with(b"limiting "),
         b'F' => message.starts_with(b"FastCGI sent in stderr"),
-        b'h' => message.starts_with(b"host not found in upstream") || level <= Level::Error,
-        // Resolver errors start with the name; "(24: Too many open files)" follows any syscall.
-        _ => level <= Level::Error,
+        b'h' => message.starts_with(b"host not found in upstream"),
+        _ => false,
     }
 }
 
 /// Classifies a parsed entry into one failure class (`causes.md` §1).
 pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
     use FailureClass::*;
+    // The scan skips what `may_be_failure` rules out, so the two must agree. Only entries nginx
+    // writes at [error] or above are affected ("(24: ...)", "could not be resolved", "while
+    // resolving" at [warn] and below): there they are `Other` whichever way the log is read.
+    if !may_be_failure(e.level, e.message) {
+        return Other;
+    }
     let text = e.text;
     let code = e.errno.map(|x| x.code);
     let action = e.action.unwrap_or(b"");
-    let towards_upstream = memchr::memmem::find(action, b"upstream").is_some()
-        || (e.context.upstream.is_some() && action.is_empty());
+    let towards_upstream =
+        UPSTREAM.find(action).is_some() || (e.context.upstream.is_some() && action.is_empty());
 
     if code == Some(24) || text.starts_with(b"worker_connections are not enough") {
         return WorkerLimits;
@@ -574,7 +648,7 @@ pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
         && action.starts_with(b"SSL handshaking to upstream")
     {
         // A certificate check that fails inside the handshake is a verify error, not a protocol one.
-        if memchr::memmem::find(text, b"certificate verify failed").is_some() {
+        if VERIFY_FAILED.find(text).is_some() {
             return TlsVerify;
         }
         return TlsHandshake;

@@ -456,6 +456,59 @@ fn last_boundary(data: &[u8], kind: LogKind) -> usize {
     0
 }
 
+/// Reads standard input's first 64 KiB to tell its kind, and gives back a reader that starts
+/// from the beginning again.
+pub fn peek_stdin() -> io::Result<(LogKind, impl Read)> {
+    let mut stdin = io::stdin().lock();
+    let mut head = vec![0u8; 64 * 1024];
+    let (got, err) = read_full(&mut stdin, &mut head);
+    if let Some(e) = err {
+        return Err(e);
+    }
+    head.truncate(got);
+    let kind = LogKind::sniff(&head);
+    Ok((kind, io::Cursor::new(head).chain(stdin)))
+}
+
+/// Reads an already opened stream (such as [`peek_stdin`]'s) like [`read`] reads a file.
+pub fn read_reader<R, S, F>(
+    r: R,
+    name: &str,
+    index: u32,
+    opts: &ReadOptions<'_>,
+    make_sink: F,
+) -> Result<ReadOutcome<S>, InputError>
+where
+    R: Read,
+    S: ChunkSink,
+    F: Fn(LogKind) -> S,
+{
+    read_stream(r, name, index, opts, &make_sink, false)
+}
+
+/// Tells a file's kind from its first 64 KiB (decompressed if gzip), without reading the rest.
+pub fn sniff_file(path: &Path) -> Result<LogKind, InputError> {
+    let p = path.display().to_string();
+    let io_err = |e: io::Error| InputError::Io {
+        path: p.clone(),
+        source: e,
+    };
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if meta.is_dir() {
+        return Err(InputError::Directory { path: p });
+    }
+    let mut f = File::open(path).map_err(io_err)?;
+    let mut magic = [0u8; 2];
+    let n = f.read_at(&mut magic, 0).map_err(io_err)?;
+    let mut head = vec![0u8; 64 * 1024];
+    let (got, _) = if n == 2 && magic == [0x1f, 0x8b] {
+        read_full(&mut flate2::read::MultiGzDecoder::new(f), &mut head)
+    } else {
+        read_full(&mut f, &mut head)
+    };
+    Ok(LogKind::sniff(&head[..got]))
+}
+
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let mut got = 0;
     while got < buf.len() {
@@ -708,6 +761,8 @@ where
 mod tests {
     use super::*;
 
+    type Collected = (Vec<(u64, Vec<u8>)>, Vec<(u64, u64)>, ReadOutcome<Collect>);
+
     #[derive(Default)]
     struct Collect {
         lines: Vec<(LineLoc, Vec<u8>)>,
@@ -734,7 +789,7 @@ mod tests {
     fn collect(
         src: &Source,
         threads: usize,
-    ) -> (Vec<(u64, Vec<u8>)>, Vec<(u64, u64)>, ReadOutcome<Collect>) {
+    ) -> Collected {
         let opts = ReadOptions {
             threads,
             kind: None,

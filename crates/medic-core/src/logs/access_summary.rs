@@ -1,0 +1,380 @@
+//! The access-log summary: 5xx per minute x upstream, nginx-made vs upstream-made, 499s.
+
+use std::sync::Arc;
+
+use foldhash::{HashMap, HashMapExt};
+use medic_parse::access_log::{origin, AccessRecord, Field, LogFormat, Origin};
+use medic_parse::error_log::FailureClass;
+use medic_parse::input::{ChunkSink, LineLoc};
+use medic_parse::time::LogTime;
+use medic_parse::upstream;
+
+use super::error_summary::{max_opt, min_opt};
+use super::join::JoinIndex;
+use super::{request_key, Samples, Window};
+use crate::topk::TopK;
+
+const TOP_CAP: usize = 64;
+
+/// Counts of one (upstream, status, origin) triple.
+#[derive(Clone, Debug)]
+pub struct StatusCell {
+    pub count: u64,
+    pub first: LogTime,
+    pub last: LogTime,
+    pub example: LineLoc,
+}
+
+/// 499s (the client gave up) per upstream.
+#[derive(Clone, Debug, Default)]
+pub struct ClientClosed {
+    pub count: u64,
+    /// Sum and maximum of the last `$upstream_response_time`, where logged.
+    pub urt_sum: f64,
+    pub urt_max: f64,
+    pub urt_n: u64,
+}
+
+pub type MinuteKey = (i64, Box<[u8]>, u16, Origin);
+
+#[derive(Debug)]
+pub struct AccessSummary<'j> {
+    format: Arc<LogFormat>,
+    join: Option<&'j JoinIndex>,
+    pub window: Window,
+    pub lines: u64,
+    pub records: u64,
+    pub outside_window: u64,
+    pub first: Option<LogTime>,
+    pub last: Option<LogTime>,
+    /// Index `status / 100` (1..=5); 0 counts statuses that are not three digits.
+    pub status_classes: [u64; 6],
+    /// Index `status - 400` for 400..=599.
+    pub status_codes: Vec<u64>,
+    pub by_upstream: HashMap<(Box<[u8]>, u16, Origin), StatusCell>,
+    pub per_minute: HashMap<MinuteKey, u64>,
+    pub client_closed: HashMap<Box<[u8]>, ClientClosed>,
+    pub top_requests_5xx: TopK,
+    pub top_clients_5xx: TopK,
+    /// (class of the failure nginx logged, final status) for access lines joined to one.
+    pub joined: HashMap<(FailureClass, u16), u64>,
+    /// 5xx lines no error entry explains, by status and origin.
+    pub unexplained_5xx: HashMap<(u16, Origin), u64>,
+    pub unparsed: Samples,
+    first_fields: Vec<Field>,
+    time_cache: (Vec<u8>, Option<LogTime>),
+}
+
+impl<'j> AccessSummary<'j> {
+    pub fn new(format: Arc<LogFormat>, window: Window, join: Option<&'j JoinIndex>) -> Self {
+        let mut first_fields = vec![
+            Field::Status,
+            Field::TimeLocal,
+            Field::TimeIso8601,
+            Field::Msec,
+        ];
+        if join.is_some() {
+            // Requests that failed over to another peer end in 2xx: only a full parse sees them.
+            first_fields.push(Field::UpstreamAddr);
+        }
+        AccessSummary {
+            format,
+            join,
+            window,
+            lines: 0,
+            records: 0,
+            outside_window: 0,
+            first: None,
+            last: None,
+            status_classes: [0; 6],
+            status_codes: vec![0; 200],
+            by_upstream: HashMap::new(),
+            per_minute: HashMap::new(),
+            client_closed: HashMap::new(),
+            top_requests_5xx: TopK::new(TOP_CAP),
+            top_clients_5xx: TopK::new(TOP_CAP),
+            joined: HashMap::new(),
+            unexplained_5xx: HashMap::new(),
+            unparsed: Samples::default(),
+            first_fields,
+            time_cache: (Vec::new(), None),
+        }
+    }
+
+    pub fn format(&self) -> &LogFormat {
+        &self.format
+    }
+
+    /// `$time_local` repeats within a second: reuse the last conversion.
+    #[inline]
+    fn time_of(&mut self, rec: &AccessRecord<'_>) -> Option<LogTime> {
+        if let Some(t) = rec.get(Field::TimeLocal) {
+            if t == &self.time_cache.0[..] {
+                return self.time_cache.1;
+            }
+            let parsed = LogTime::parse_time_local(t);
+            self.time_cache.0.clear();
+            self.time_cache.0.extend_from_slice(t);
+            self.time_cache.1 = parsed;
+            return parsed;
+        }
+        rec.time()
+    }
+
+    #[inline]
+    fn line(&mut self, line: &[u8], loc: LineLoc) {
+        let rec = match self.format.parse_upto(line, &self.first_fields) {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = if line.is_empty() {
+                    "empty line".to_string()
+                } else {
+                    format!("does not match the log_format: {e}")
+                };
+                self.unparsed.add_reason_text(loc, reason, line);
+                return;
+            }
+        };
+        let time = self.time_of(&rec);
+        if let Some(t) = time {
+            if !self.window.contains(t) {
+                self.records += 1;
+                self.outside_window += 1;
+                return;
+            }
+            self.first = min_opt(self.first, Some(t));
+            self.last = max_opt(self.last, Some(t));
+        } else if self.window.is_set() {
+            // Without a time the window cannot be applied; count it outside rather than guess.
+            self.records += 1;
+            self.outside_window += 1;
+            return;
+        }
+        self.records += 1;
+        let status = rec.status();
+        match status {
+            Some(s) if (100..600).contains(&s) => self.status_classes[usize::from(s / 100)] += 1,
+            _ => self.status_classes[0] += 1,
+        }
+        let Some(status) = status else { return };
+        if (400..600).contains(&status) {
+            self.status_codes[usize::from(status - 400)] += 1;
+        }
+        let retried = rec.get(Field::UpstreamAddr).is_some_and(|a| {
+            memchr::memchr2(b',', b':', a).is_some() && memchr::memchr(b' ', a).is_some()
+        });
+        if status < 499 && !retried {
+            return;
+        }
+        let full = match self.format.parse(line) {
+            Ok(r) => r,
+            Err(e) => {
+                self.unparsed.add_reason_text(
+                    loc,
+                    format!("does not match the log_format: {e}"),
+                    line,
+                );
+                return;
+            }
+        };
+        self.interesting(&full, status, time, loc);
+    }
+
+    fn interesting(
+        &mut self,
+        rec: &AccessRecord<'_>,
+        status: u16,
+        time: Option<LogTime>,
+        loc: LineLoc,
+    ) {
+        let addr = rec
+            .get(Field::UpstreamAddr)
+            .map(upstream::last)
+            .unwrap_or(b"-");
+        let target: Box<[u8]> = upstream::target(addr).into();
+        let mut orig = origin(
+            rec.get(Field::UpstreamStatus),
+            rec.get(Field::UpstreamHeaderTime),
+        );
+        if rec.get(Field::UpstreamAddr).is_some_and(upstream::is_none) {
+            orig = Origin::Nginx;
+        }
+        let class = match (
+            self.join,
+            time,
+            rec.get(Field::RemoteAddr),
+            rec.get(Field::Request),
+        ) {
+            (Some(j), Some(t), Some(c), Some(r)) => j.lookup(t, c, r),
+            _ => None,
+        };
+        if let Some(class) = class {
+            *self.joined.entry((class, status)).or_insert(0) += 1;
+            if orig == Origin::Unknown && status >= 500 {
+                orig = Origin::Nginx;
+            }
+        } else if status >= 500 && self.join.is_some() {
+            *self.unexplained_5xx.entry((status, orig)).or_insert(0) += 1;
+        }
+        if status == 499 {
+            let cc = self.client_closed.entry(target).or_default();
+            cc.count += 1;
+            if let Some(urt) = rec
+                .get(Field::UpstreamResponseTime)
+                .map(upstream::last)
+                .and_then(parse_secs)
+            {
+                cc.urt_sum += urt;
+                cc.urt_max = cc.urt_max.max(urt);
+                cc.urt_n += 1;
+            }
+            return;
+        }
+        if status < 500 {
+            return;
+        }
+        if let Some(r) = rec.get(Field::Request) {
+            self.top_requests_5xx.add(request_key(r));
+        }
+        if let Some(c) = rec.get(Field::RemoteAddr) {
+            self.top_clients_5xx.add(c);
+        }
+        let t = time.unwrap_or_default();
+        if let Some(t) = time {
+            *self
+                .per_minute
+                .entry((t.0.div_euclid(60) * 60, target.clone(), status, orig))
+                .or_insert(0) += 1;
+        }
+        self.by_upstream
+            .entry((target, status, orig))
+            .and_modify(|c| {
+                c.count += 1;
+                c.first = c.first.min(t);
+                c.last = c.last.max(t);
+            })
+            .or_insert(StatusCell {
+                count: 1,
+                first: t,
+                last: t,
+                example: loc,
+            });
+    }
+
+    pub fn merge(&mut self, o: AccessSummary<'_>) {
+        self.lines += o.lines;
+        self.records += o.records;
+        self.outside_window += o.outside_window;
+        self.first = min_opt(self.first, o.first);
+        self.last = max_opt(self.last, o.last);
+        for (a, b) in self.status_classes.iter_mut().zip(o.status_classes) {
+            *a += b;
+        }
+        for (a, b) in self.status_codes.iter_mut().zip(o.status_codes) {
+            *a += b;
+        }
+        for (k, c) in o.by_upstream {
+            match self.by_upstream.get_mut(&k) {
+                Some(m) => {
+                    m.count += c.count;
+                    m.first = m.first.min(c.first);
+                    m.last = m.last.max(c.last);
+                    m.example = m.example.min(c.example);
+                }
+                None => {
+                    self.by_upstream.insert(k, c);
+                }
+            }
+        }
+        for (k, n) in o.per_minute {
+            *self.per_minute.entry(k).or_insert(0) += n;
+        }
+        for (k, c) in o.client_closed {
+            let m = self.client_closed.entry(k).or_default();
+            m.count += c.count;
+            m.urt_sum += c.urt_sum;
+            m.urt_max = m.urt_max.max(c.urt_max);
+            m.urt_n += c.urt_n;
+        }
+        self.top_requests_5xx.merge(o.top_requests_5xx);
+        self.top_clients_5xx.merge(o.top_clients_5xx);
+        for (k, n) in o.joined {
+            *self.joined.entry(k).or_insert(0) += n;
+        }
+        for (k, n) in o.unexplained_5xx {
+            *self.unexplained_5xx.entry(k).or_insert(0) += n;
+        }
+        self.unparsed.merge(o.unparsed);
+    }
+}
+
+fn parse_secs(b: &[u8]) -> Option<f64> {
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+impl ChunkSink for AccessSummary<'_> {
+    fn chunk(&mut self, chunk: &[u8], first: LineLoc) -> u64 {
+        let mut n = 0u64;
+        let mut pos = 0;
+        while pos < chunk.len() {
+            let end = memchr::memchr(b'\n', &chunk[pos..]).map_or(chunk.len(), |p| pos + p);
+            self.line(
+                &chunk[pos..end],
+                LineLoc {
+                    line: first.line + n,
+                    ..first
+                },
+            );
+            n += 1;
+            pos = end + 1;
+        }
+        self.lines += n;
+        n
+    }
+
+    fn overlong(&mut self, at: LineLoc, len: u64) {
+        self.lines += 1;
+        self.unparsed
+            .add_reason(at, format!("line of {len} bytes is too long: skipped"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::join::JoinKey;
+
+    const FMT: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" $upstream_addr $upstream_status $upstream_response_time $request_time";
+
+    #[test]
+    fn five_xx_by_upstream_and_origin() {
+        let f = Arc::new(LogFormat::compile(FMT).unwrap());
+        let mut join = JoinIndex::default();
+        let t = LogTime::parse_time_local(b"26/Oct/2023:00:00:01 +0000").unwrap();
+        join.insert(
+            JoinKey::new(t, b"1.2.3.4", b"GET /a HTTP/1.1"),
+            FailureClass::ConnectRefused,
+        );
+        let mut s = AccessSummary::new(f, Window::default(), Some(&join));
+        let text = "1.2.3.4 - - [26/Oct/2023:00:00:01 +0000] \"GET /a HTTP/1.1\" 502 157 \"-\" \"curl\" 10.0.0.1:80 502 0.000 0.001\n\
+            1.2.3.5 - - [26/Oct/2023:00:00:02 +0000] \"GET /b HTTP/1.1\" 503 0 \"-\" \"curl\" - - - 0.000\n\
+            1.2.3.6 - - [26/Oct/2023:00:00:02 +0000] \"GET /c HTTP/1.1\" 200 10 \"-\" \"curl\" 10.0.0.1:80 200 0.010 0.011\n\
+            1.2.3.6 - - [26/Oct/2023:00:00:03 +0000] \"GET /c HTTP/1.1\" 499 0 \"-\" \"curl\" 10.0.0.1:80 - 30.001 30.002\n\
+            not an access line\n";
+        s.chunk(text.as_bytes(), LineLoc::default());
+        assert_eq!(s.records, 4);
+        assert_eq!(s.unparsed.count, 1);
+        assert_eq!(s.status_classes[5], 2);
+        assert_eq!(
+            s.by_upstream[&(Box::from(&b"10.0.0.1:80"[..]), 502, Origin::Nginx)].count,
+            1
+        );
+        assert_eq!(
+            s.by_upstream[&(Box::from(&b"-"[..]), 503, Origin::Nginx)].count,
+            1
+        );
+        assert_eq!(s.joined[&(FailureClass::ConnectRefused, 502)], 1);
+        assert_eq!(s.unexplained_5xx[&(503, Origin::Nginx)], 1);
+        assert_eq!(s.client_closed[&b"10.0.0.1:80"[..]].count, 1);
+    }
+}

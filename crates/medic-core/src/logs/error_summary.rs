@@ -1,0 +1,466 @@
+//! The error-log summary: failure class x upstream over time.
+
+use foldhash::{HashMap, HashMapExt};
+use medic_parse::error_log::{
+    classify, may_be_failure, parse_head, parse_rest, starts_entry, FailureClass, HeadParser,
+    Level, MAX_ENTRY,
+};
+use medic_parse::input::{ChunkSink, LineLoc};
+use medic_parse::time::LogTime;
+use medic_parse::upstream;
+
+use super::join::{JoinIndex, JoinKey};
+use super::{request_key, Samples, Window};
+use crate::hashkey::{key, PreHashedMap};
+use crate::topk::TopK;
+
+const TOP_CAP: usize = 64;
+
+/// Counts of one (class, upstream) pair.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    /// The upstream as nginx names it (`-` when the entry names none).
+    pub upstream: Box<[u8]>,
+    pub count: u64,
+    pub first: LogTime,
+    pub last: LogTime,
+    /// The earliest entry of the pair in input order, with its text.
+    pub example: (LineLoc, Box<[u8]>),
+}
+
+impl Cell {
+    fn merge(&mut self, o: Cell) {
+        self.count += o.count;
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+        if o.example.0 < self.example.0 {
+            self.example = o.example;
+        }
+    }
+}
+
+/// Per-class request and client counts.
+#[derive(Clone, Debug)]
+pub struct ClassTops {
+    pub requests: TopK,
+    pub clients: TopK,
+}
+
+/// Aggregates error-log entries. One per reader thread; [`ErrorSummary::merge`] joins them.
+#[derive(Debug)]
+pub struct ErrorSummary {
+    pub window: Window,
+    pub lines: u64,
+    pub entries: u64,
+    pub outside_window: u64,
+    pub levels: [u64; 8],
+    pub first: Option<LogTime>,
+    pub last: Option<LogTime>,
+    /// `cells[class]`: key(upstream name) to its counts.
+    pub cells: Vec<PreHashedMap<Cell>>,
+    pub tops: Vec<Option<ClassTops>>,
+    /// Minute start to counts per class.
+    pub minutes: HashMap<i64, [u32; FailureClass::COUNT]>,
+    cur_minute: i64,
+    cur_counts: [u32; FailureClass::COUNT],
+    pub unparsed: Samples,
+    /// Failure entries by (second, client, request), for the join with the access log.
+    pub join: Option<JoinIndex>,
+    heads: HeadParser,
+    /// `other` entries outside any upstream context, kept apart from `cells` (the common case
+    /// needs no hashing); folded in by [`ErrorSummary::finish`].
+    other: Option<Cell>,
+}
+
+impl ErrorSummary {
+    pub fn new(window: Window, with_join: bool) -> ErrorSummary {
+        ErrorSummary {
+            window,
+            lines: 0,
+            entries: 0,
+            outside_window: 0,
+            levels: [0; 8],
+            first: None,
+            last: None,
+            cells: (0..FailureClass::COUNT)
+                .map(|_| PreHashedMap::default())
+                .collect(),
+            tops: vec![None; FailureClass::COUNT],
+            minutes: HashMap::new(),
+            cur_minute: i64::MIN,
+            cur_counts: [0; FailureClass::COUNT],
+            unparsed: Samples::default(),
+            join: with_join.then(JoinIndex::default),
+            heads: HeadParser::default(),
+            other: None,
+        }
+    }
+
+    #[inline]
+    fn entry(&mut self, e: &[u8], loc: LineLoc) {
+        let e = e.strip_suffix(b"\r").unwrap_or(e);
+        let Some(head) = self.heads.parse(e) else {
+            self.unparsed.add(loc, "not an nginx error-log entry", e);
+            return;
+        };
+        self.entries += 1;
+        self.levels[head.level as usize] += 1;
+        if !self.window.contains(head.time) {
+            self.outside_window += 1;
+            return;
+        }
+        self.first = Some(self.first.map_or(head.time, |f| f.min(head.time)));
+        self.last = Some(self.last.map_or(head.time, |l| l.max(head.time)));
+
+        let minute = head.time.0.div_euclid(60);
+        if minute != self.cur_minute {
+            self.flush_minute();
+            self.cur_minute = minute;
+        }
+
+        let msg = &e[head.message_start..];
+        if !may_be_failure(head.level, msg) {
+            self.cur_counts[FailureClass::Other as usize] += 1;
+            match self.other.as_mut() {
+                Some(c) => {
+                    c.count += 1;
+                    c.first = c.first.min(head.time);
+                    c.last = c.last.max(head.time);
+                }
+                None => {
+                    self.other = Some(Cell {
+                        upstream: b"-"[..].into(),
+                        count: 1,
+                        first: head.time,
+                        last: head.time,
+                        example: (loc, e[..e.len().min(MAX_ENTRY)].into()),
+                    })
+                }
+            }
+            return;
+        }
+        let entry = parse_rest(e, &head);
+        let class = classify(&entry);
+        self.cur_counts[class as usize] += 1;
+        let target = entry.context.upstream.map_or(&b"-"[..], upstream::target);
+        self.count_cell(class, target, head.time, loc, e);
+        if class == FailureClass::Other {
+            return;
+        }
+        let tops = self.tops[class as usize].get_or_insert_with(|| ClassTops {
+            requests: TopK::new(TOP_CAP),
+            clients: TopK::new(TOP_CAP),
+        });
+        if let Some(r) = entry.context.request {
+            tops.requests.add(request_key(r));
+        }
+        if let Some(c) = entry.context.client {
+            tops.clients.add(c);
+        }
+        if let (Some(join), Some(client), Some(request)) = (
+            self.join.as_mut(),
+            entry.context.client,
+            entry.context.request,
+        ) {
+            if class.is_failure() {
+                join.insert(JoinKey::new(head.time, client, request), class);
+            }
+        }
+    }
+
+    #[inline]
+    fn count_cell(
+        &mut self,
+        class: FailureClass,
+        target: &[u8],
+        t: LogTime,
+        loc: LineLoc,
+        e: &[u8],
+    ) {
+        let map = &mut self.cells[class as usize];
+        let k = key(target);
+        if let Some(c) = map.get_mut(&k) {
+            c.count += 1;
+            if t < c.first {
+                c.first = t;
+            }
+            if t > c.last {
+                c.last = t;
+            }
+            return;
+        }
+        let text = &e[..e.len().min(MAX_ENTRY)];
+        map.insert(
+            k,
+            Cell {
+                upstream: target.into(),
+                count: 1,
+                first: t,
+                last: t,
+                example: (loc, text.into()),
+            },
+        );
+    }
+
+    fn flush_minute(&mut self) {
+        if self.cur_minute != i64::MIN && self.cur_counts.iter().any(|&c| c > 0) {
+            let slot = self
+                .minutes
+                .entry(self.cur_minute)
+                .or_insert([0; FailureClass::COUNT]);
+            for (s, c) in slot.iter_mut().zip(self.cur_counts) {
+                *s += c;
+            }
+        }
+        self.cur_counts = [0; FailureClass::COUNT];
+    }
+
+    /// Ends a run: call before reading the fields.
+    pub fn finish(&mut self) {
+        self.flush_minute();
+        self.cur_minute = i64::MIN;
+        if let Some(c) = self.other.take() {
+            let map = &mut self.cells[FailureClass::Other as usize];
+            match map.get_mut(&key(b"-")) {
+                Some(m) => m.merge(c),
+                None => {
+                    map.insert(key(b"-"), c);
+                }
+            }
+        }
+    }
+
+    pub fn merge(&mut self, mut o: ErrorSummary) {
+        self.finish();
+        o.finish();
+        self.lines += o.lines;
+        self.entries += o.entries;
+        self.outside_window += o.outside_window;
+        for (a, b) in self.levels.iter_mut().zip(o.levels) {
+            *a += b;
+        }
+        self.first = min_opt(self.first, o.first);
+        self.last = max_opt(self.last, o.last);
+        for (mine, theirs) in self.cells.iter_mut().zip(o.cells) {
+            for (k, c) in theirs {
+                match mine.get_mut(&k) {
+                    Some(m) => m.merge(c),
+                    None => {
+                        mine.insert(k, c);
+                    }
+                }
+            }
+        }
+        for (mine, theirs) in self.tops.iter_mut().zip(o.tops) {
+            match (mine.as_mut(), theirs) {
+                (Some(m), Some(t)) => {
+                    m.requests.merge(t.requests);
+                    m.clients.merge(t.clients);
+                }
+                (None, Some(t)) => *mine = Some(t),
+                _ => {}
+            }
+        }
+        for (m, counts) in o.minutes {
+            let slot = self.minutes.entry(m).or_insert([0; FailureClass::COUNT]);
+            for (s, c) in slot.iter_mut().zip(counts) {
+                *s += c;
+            }
+        }
+        self.unparsed.merge(o.unparsed);
+        match (self.join.as_mut(), o.join) {
+            (Some(j), Some(oj)) => j.merge(oj),
+            (None, Some(oj)) => self.join = Some(oj),
+            _ => {}
+        }
+    }
+
+    /// Entries per level, in nginx's order.
+    pub fn level_counts(&self) -> impl Iterator<Item = (Level, u64)> + '_ {
+        Level::ALL.into_iter().map(|l| (l, self.levels[l as usize]))
+    }
+}
+
+pub(crate) fn min_opt(a: Option<LogTime>, b: Option<LogTime>) -> Option<LogTime> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+pub(crate) fn max_opt(a: Option<LogTime>, b: Option<LogTime>) -> Option<LogTime> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// Whether a multi-line entry still waits for its context: nginx ends an entry that has a
+/// connection (`*CID`) with `, client: ...`; until that comes, lines that do not start an entry
+/// belong to it (FastCGI stderr and Lua tracebacks carry raw newlines).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Unknown,
+    No,
+    /// Open; FastCGI stderr closes with `" while ` (its own text may hold `, client: `).
+    Yes {
+        fastcgi: bool,
+    },
+}
+
+fn open_state(entry: &[u8]) -> Open {
+    let Some(head) = parse_head(entry) else {
+        return Open::No;
+    };
+    if head.cid.is_none() || entry.len() >= MAX_ENTRY {
+        return Open::No;
+    }
+    let msg = &entry[head.message_start..];
+    let fastcgi = msg.starts_with(b"FastCGI sent in stderr: \"");
+    if closes(msg, fastcgi) {
+        Open::No
+    } else {
+        Open::Yes { fastcgi }
+    }
+}
+
+fn closes(text: &[u8], fastcgi: bool) -> bool {
+    if fastcgi {
+        memchr::memmem::find(text, b"\" while ").is_some()
+    } else {
+        memchr::memmem::find(text, b", client: ").is_some()
+    }
+}
+
+impl ChunkSink for ErrorSummary {
+    fn chunk(&mut self, chunk: &[u8], first: LineLoc) -> u64 {
+        let mut line_no = first.line;
+        // (start, end, line number) of the entry being assembled.
+        let mut pending: Option<(usize, usize, u64)> = None;
+        let mut open = Open::Unknown;
+        let mut pos = 0;
+        while pos < chunk.len() {
+            let end = memchr::memchr(b'\n', &chunk[pos..]).map_or(chunk.len(), |p| pos + p);
+            let line = &chunk[pos..end];
+            if starts_entry(line) {
+                if let Some((s, e, n)) = pending.take() {
+                    self.entry(&chunk[s..e], LineLoc { line: n, ..first });
+                }
+                pending = Some((pos, end, line_no));
+                open = Open::Unknown;
+            } else {
+                let joined = match pending.as_mut() {
+                    Some((s, e, _)) if end - *s <= MAX_ENTRY + 2 => {
+                        if open == Open::Unknown {
+                            open = open_state(&chunk[*s..*e]);
+                        }
+                        match open {
+                            Open::Yes { fastcgi } => {
+                                *e = end;
+                                if closes(line, fastcgi) {
+                                    open = Open::No;
+                                }
+                                true
+                            }
+                            _ => false,
+                        }
+                    }
+                    _ => false,
+                };
+                if !joined {
+                    let reason = if line.is_empty() || line == b"\r" {
+                        "empty line"
+                    } else {
+                        "not an nginx error-log entry"
+                    };
+                    self.unparsed.add(
+                        LineLoc {
+                            line: line_no,
+                            ..first
+                        },
+                        reason,
+                        line,
+                    );
+                }
+            }
+            line_no += 1;
+            pos = end + 1;
+        }
+        if let Some((s, e, n)) = pending {
+            self.entry(&chunk[s..e], LineLoc { line: n, ..first });
+        }
+        let lines = line_no - first.line;
+        self.lines += lines;
+        lines
+    }
+
+    fn overlong(&mut self, at: LineLoc, len: u64) {
+        self.lines += 1;
+        self.unparsed.add_reason(
+            at,
+            format!("line of {len} bytes is longer than nginx writes: skipped"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(text: &str) -> ErrorSummary {
+        let mut s = ErrorSummary::new(Window::default(), true);
+        s.chunk(
+            text.as_bytes(),
+            LineLoc {
+                input: 0,
+                segment: 0,
+                line: 1,
+            },
+        );
+        s.finish();
+        s
+    }
+
+    #[test]
+    fn multiline_entry_is_one_record() {
+        let s = run("2023/10/26 00:01:12 [error] 14#14: *5 FastCGI sent in stderr: \"PHP message: boom\nStack trace:\n#0 {main}\" while reading response header from upstream, client: 1.2.3.4, server: s, request: \"GET / HTTP/1.1\", upstream: \"fastcgi://unix:/run/php/php8.2-fpm.sock:\", host: \"h\"\n\
+            garbage after a closed entry\n\
+            2023/10/26 00:01:13 [error] 14#14: *6 connect() failed (111: Connection refused) while connecting to upstream, client: 1.2.3.4, server: s, request: \"GET /x?a=1 HTTP/1.1\", upstream: \"http://127.0.0.1:3000/x\", host: \"h\"\n");
+        assert_eq!(s.lines, 5);
+        assert_eq!(s.entries, 2);
+        assert_eq!(s.unparsed.count, 1);
+        assert_eq!(s.unparsed.samples[0].0.line, 4);
+        let c = &s.cells[FailureClass::FastcgiStderr as usize];
+        assert_eq!(c[&key(b"unix:/run/php/php8.2-fpm.sock")].count, 1);
+        let c = &s.cells[FailureClass::ConnectRefused as usize][&key(b"127.0.0.1:3000")];
+        assert_eq!((c.count, c.example.0.line), (1, 5));
+        let tops = s.tops[FailureClass::ConnectRefused as usize]
+            .as_ref()
+            .unwrap();
+        assert_eq!(tops.requests.top(1), vec![(&b"GET /x"[..], 1)]);
+        assert_eq!(s.join.as_ref().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn window_filters_entries() {
+        let mut s = ErrorSummary::new(
+            Window {
+                since: LogTime::parse_iso(b"2023-10-26 00:01:13"),
+                until: None,
+            },
+            false,
+        );
+        s.chunk(
+            b"2023/10/26 00:01:12 [error] 1#1: *1 no live upstreams while connecting to upstream, client: 1.2.3.4, server: s, upstream: \"http://grp/\"\n2023/10/26 00:01:13 [error] 1#1: *1 no live upstreams while connecting to upstream, client: 1.2.3.4, server: s, upstream: \"http://grp/\"",
+            LineLoc::default(),
+        );
+        s.finish();
+        assert_eq!((s.entries, s.outside_window), (2, 1));
+        assert_eq!(
+            s.cells[FailureClass::NoLiveUpstreams as usize][&key(b"grp")].count,
+            1
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! Joining error-log failures with the access-log lines of the same requests.
+//!
+//! nginx writes the error entry when the attempt fails and the access line when the request
+//! ends, from the same worker, in local time: the same client and request line, the access line
+//! at the same second or a little later (a timeout, a retry to the next peer). The index keeps a
+//! 64-bit hash of (second, client, request) per failure; it is capped so memory stays flat, and
+//! the report says when the cap was reached.
+
+use foldhash::{HashMap, HashMapExt};
+use medic_parse::error_log::FailureClass;
+use medic_parse::time::LogTime;
+use std::hash::{BuildHasher, Hasher};
+
+/// Failures indexed at most; about 16 MiB.
+pub const CAPACITY: usize = 1 << 20;
+/// How many seconds before the access line the failure may have been logged.
+pub const LOOKBACK_SECS: i64 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct JoinKey(u64);
+
+impl JoinKey {
+    pub fn new(t: LogTime, client: &[u8], request: &[u8]) -> JoinKey {
+        // Fixed seed: keys made by different threads must agree.
+        let mut h = foldhash::fast::FixedState::with_seed(0x6e67_696e_785f_6d65).build_hasher();
+        h.write_i64(t.0);
+        h.write(client);
+        h.write_u8(0xff);
+        h.write(request);
+        JoinKey(h.finish())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct JoinIndex {
+    map: HashMap<JoinKey, FailureClass>,
+    /// Failures not indexed because the index was full.
+    pub dropped: u64,
+}
+
+impl JoinIndex {
+    pub fn insert(&mut self, key: JoinKey, class: FailureClass) {
+        if self.map.len() >= CAPACITY && !self.map.contains_key(&key) {
+            self.dropped += 1;
+            return;
+        }
+        // A later failure of the same request (the next peer) is the one that decided the answer.
+        self.map.insert(key, class);
+    }
+
+    /// The failure behind an access line ending at `t`, if one was logged shortly before.
+    pub fn lookup(&self, t: LogTime, client: &[u8], request: &[u8]) -> Option<FailureClass> {
+        (0..=LOOKBACK_SECS).find_map(|back| {
+            self.map
+                .get(&JoinKey::new(LogTime(t.0 - back), client, request))
+                .copied()
+        })
+    }
+
+    pub fn merge(&mut self, o: JoinIndex) {
+        self.dropped += o.dropped;
+        if self.map.capacity() == 0 {
+            self.map = HashMap::with_capacity(o.map.len());
+        }
+        for (k, c) in o.map {
+            self.insert(k, c);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}

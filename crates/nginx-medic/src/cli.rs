@@ -1,0 +1,139 @@
+//! Command-line interface (clap derive). Exit codes: 0 done, 1 findings at or above `--fail-on`
+//! (later), 2 the tool could not do its job. A closed stdout (`| head`) is not an error.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::logs::{run_logs, LogsOutcome};
+
+#[derive(Debug, Parser)]
+#[command(name = "nginx-medic", version, about = "Finds out why nginx answers 502, 503 or 504", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// When to color the text report.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    pub color: Color,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Summarize nginx error and access logs: failure classes per upstream over time.
+    Logs(LogsArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogEscape {
+    Default,
+    Json,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Log files (error or access, told apart by their content), globs, rotated series
+    /// (error.log error.log.1 error.log.2.gz ...), gzip, or `-` for stdin.
+    pub files: Vec<String>,
+    /// Files to read as error logs, whatever they look like.
+    #[arg(long = "error-log", value_name = "FILE")]
+    pub error_logs: Vec<String>,
+    /// Files to read as access logs, whatever they look like.
+    #[arg(long = "access-log", value_name = "FILE")]
+    pub access_logs: Vec<String>,
+    /// The access log's `log_format`: a format string, or `combined` / `main`.
+    #[arg(long, default_value = "combined", value_name = "FORMAT")]
+    pub log_format: String,
+    /// How the access log's values were escaped (`log_format ... escape=`).
+    #[arg(long, value_enum, default_value_t = LogEscape::Default)]
+    pub log_escape: LogEscape,
+    /// Only entries at or after this time: `2026-11-20 14:00[:00]`, or a duration back from now
+    /// (`90m`, `2h`, `1d`). Times are nginx's local wall clock.
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub since: Option<String>,
+    /// Only entries at or before this time (same forms as --since).
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub until: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Reader threads for large plain files (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = match cli.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let command = match cli.command {
+        Some(c) => c,
+        None => {
+            // Until `diagnose` exists, the default is the log summary of the local nginx.
+            let existing: Vec<String> = ["/var/log/nginx/error.log", "/var/log/nginx/access.log"]
+                .into_iter()
+                .filter(|p| PathBuf::from(p).exists())
+                .map(String::from)
+                .collect();
+            if existing.is_empty() {
+                eprintln!("nginx-medic: no nginx logs found in /var/log/nginx; try `nginx-medic logs FILES...` (see --help)");
+                return ExitCode::from(2);
+            }
+            Command::Logs(LogsArgs {
+                files: existing,
+                error_logs: vec![],
+                access_logs: vec![],
+                log_format: "combined".into(),
+                log_escape: LogEscape::Default,
+                since: None,
+                until: None,
+                format: Format::Text,
+                threads: None,
+                no_progress: false,
+            })
+        }
+    };
+    match command {
+        Command::Logs(args) => match run_logs(&args, color) {
+            Ok(LogsOutcome::Done) => ExitCode::SUCCESS,
+            Ok(LogsOutcome::NothingRead) => ExitCode::from(2),
+            Err(e) => {
+                if is_broken_pipe(&e) {
+                    return ExitCode::SUCCESS;
+                }
+                let _ = writeln!(io::stderr(), "nginx-medic: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
+    })
+}

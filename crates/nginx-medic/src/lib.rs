@@ -1,0 +1,8 @@
+//! nginx-medic: the CLI, the gatherers that read the host, and the reporters.
+//!
+//! `main.rs` only calls [`cli::main`]. Parsing lives in `medic-parse`, logic in `medic-core`;
+//! this crate wires them to files, terminals and (later) the live host.
+
+pub mod cli;
+pub mod logs;
+pub mod report;

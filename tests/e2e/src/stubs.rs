@@ -1,0 +1,179 @@
+//! Upstream-side stubs: loopback servers that misbehave in one precise way each.
+//!
+//! Each TCP stub runs one accept thread and handles connections in turn (the scenarios send one
+//! request at a time). What nginx writes for each behaviour, with nginx 1.22.1 on Linux:
+//!
+//! | behaviour | nginx error-log message |
+//! |---|---|
+//! | [`Behavior::Hang`] | `upstream timed out (110: Connection timed out) while reading response header from upstream` |
+//! | [`Behavior::Reset`] | `recv() failed (104: Connection reset by peer) while reading response header from upstream` |
+//! | [`Behavior::Close`] | `upstream prematurely closed connection while reading response header from upstream` |
+//! | [`Behavior::BigHeader`] | `upstream sent too big header while reading response header from upstream` |
+//!
+//! (`src/http/ngx_http_upstream.c` and `src/http/modules/ngx_http_proxy_module.c`.)
+
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What a TCP stub does with each connection after reading the request head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behavior {
+    /// A small, valid `200 OK`.
+    Ok,
+    /// Never answers; keeps the connection open until the stub stops.
+    Hang,
+    /// Closes with SO_LINGER 0, so the kernel sends RST instead of FIN.
+    Reset,
+    /// Closes cleanly (FIN) without a byte of response.
+    Close,
+    /// `200 OK` with one header line of this many bytes.
+    BigHeader(usize),
+}
+
+/// A TCP server on 127.0.0.1 with one [`Behavior`], stopped on drop.
+pub struct TcpStub {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TcpStub {
+    pub fn start(behavior: Behavior) -> TcpStub {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a stub upstream");
+        let addr = listener.local_addr().expect("stub local_addr");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name(format!("stub-{behavior:?}-{}", addr.port()))
+            .spawn(move || serve(&listener, behavior, &flag))
+            .expect("spawn a stub thread");
+        TcpStub {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// `127.0.0.1:PORT`, as nginx names the peer.
+    pub fn addr(&self) -> String {
+        self.addr.to_string()
+    }
+}
+
+impl Drop for TcpStub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept(); the thread sees the flag and returns.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(listener: &TcpListener, behavior: Behavior, stop: &AtomicBool) {
+    // Connections of `Hang` are held here until the stub stops.
+    let mut held = Vec::new();
+    for conn in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(mut s) = conn else { continue };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+        if !read_head(&mut s) {
+            continue;
+        }
+        match behavior {
+            Behavior::Ok => {
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n",
+                );
+            }
+            Behavior::Hang => held.push(s),
+            Behavior::Reset => {
+                // SO_LINGER with a zero timeout: close() discards the socket and sends RST.
+                let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+            }
+            Behavior::Close => {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            Behavior::BigHeader(n) => {
+                let mut resp = Vec::with_capacity(n + 128);
+                resp.extend_from_slice(b"HTTP/1.1 200 OK\r\nX-Big: ");
+                resp.resize(resp.len() + n, b'a');
+                resp.extend_from_slice(b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                // nginx stops reading at its buffer size and closes: a write error is expected.
+                let _ = s.write_all(&resp);
+            }
+        }
+    }
+}
+
+/// Reads until the end of the request head (`\r\n\r\n`); false if the peer went away first.
+///
+/// The stubs answer only after nginx has sent the whole request, so nginx is waiting for the
+/// response header when the stub misbehaves, and logs `while reading response header`.
+fn read_head(s: &mut TcpStream) -> bool {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => return false,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    return true;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A listening unix socket that nobody may connect to: mode 000.
+///
+/// `connect(2)` on a unix socket needs write permission on the socket file. As root the nginx
+/// workers run as `nobody` (see [`crate::nginx::config`]) and get EACCES; as any other user
+/// mode 000 denies the owner too.
+pub struct DeniedSocket {
+    path: PathBuf,
+    _listener: UnixListener,
+}
+
+impl DeniedSocket {
+    pub fn bind(path: &Path) -> DeniedSocket {
+        let listener = UnixListener::bind(path)
+            .unwrap_or_else(|e| panic!("bind unix socket {}: {e}", path.display()));
+        fs::set_permissions(path, fs::Permissions::from_mode(0o000))
+            .unwrap_or_else(|e| panic!("chmod 000 {}: {e}", path.display()));
+        DeniedSocket {
+            path: path.to_path_buf(),
+            _listener: listener,
+        }
+    }
+
+    /// `unix:/path`, as nginx names the peer.
+    pub fn addr(&self) -> String {
+        format!("unix:{}", self.path.display())
+    }
+}
+
+impl Drop for DeniedSocket {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
