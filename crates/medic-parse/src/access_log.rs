@@ -27,6 +27,29 @@ pub const COMBINED: &str =
 /// The `main` format of nginx's sample `nginx.conf` (and of the official Docker image).
 pub const MAIN: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" \"$http_x_forwarded_for\"";
 
+/// Formats tried, richest first, when the user names none and the config is not read: nginx's
+/// own examples and the most common additions to `combined`.
+pub const KNOWN: &[(&str, &str)] = &[
+    (
+        "combined+upstream",
+        "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" $upstream_addr $upstream_status $upstream_response_time $request_time",
+    ),
+    (
+        "upstream_time",
+        "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" rt=$request_time uct=\"$upstream_connect_time\" uht=\"$upstream_header_time\" urt=\"$upstream_response_time\"",
+    ),
+    (
+        "upstream_time (nginx docs, no space)",
+        "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\"rt=$request_time uct=\"$upstream_connect_time\" uht=\"$upstream_header_time\" urt=\"$upstream_response_time\"",
+    ),
+    (
+        "ingress-nginx upstreaminfo",
+        "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" $request_length $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name] $upstream_addr $upstream_response_length $upstream_response_time $upstream_status $req_id",
+    ),
+    ("main", MAIN),
+    ("combined", COMBINED),
+];
+
 /// The variables the summaries read. Any other variable is parsed over and ignored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -289,6 +312,45 @@ impl LogFormat {
         Ok(rec)
     }
 
+    /// Like [`LogFormat::parse`], but the whole line must be used: for telling formats apart.
+    pub fn parse_exact<'a>(&self, line: &'a [u8]) -> Result<AccessRecord<'a>, LineError> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut rec = AccessRecord::default();
+        let end = self.parse_segments(line, self.segments.len(), &mut rec)?;
+        if end != line.len() {
+            return Err(LineError::Literal {
+                expected: "end of line".into(),
+                at: end,
+            });
+        }
+        Ok(rec)
+    }
+
+    /// Picks the format that reads the most of `sample`'s lines whole, among `candidates`;
+    /// ties go to the earlier (richer) candidate. Returns it with the number of lines it read.
+    pub fn detect<'f>(
+        sample: &[u8],
+        candidates: &'f [LogFormat],
+    ) -> Option<(&'f LogFormat, usize, usize)> {
+        let lines: Vec<&[u8]> = sample
+            .split(|&c| c == b'\n')
+            .filter(|l| !l.is_empty())
+            .take(200)
+            .collect();
+        // The last line of a sample may be cut.
+        let lines = if lines.len() > 1 {
+            &lines[..lines.len() - 1]
+        } else {
+            &lines[..]
+        };
+        candidates
+            .iter()
+            .map(|f| (f, lines.iter().filter(|l| f.parse_exact(l).is_ok()).count()))
+            .enumerate()
+            .max_by(|(i, (_, a)), (j, (_, b))| a.cmp(b).then(j.cmp(i)))
+            .map(|(_, (f, n))| (f, n, lines.len()))
+    }
+
     /// Parses only as far as needed to know `fields`: a summary that only wants `$status` for
     /// most lines stops there.
     pub fn parse_upto<'a>(
@@ -311,7 +373,7 @@ impl LogFormat {
         line: &'a [u8],
         upto: usize,
         rec: &mut AccessRecord<'a>,
-    ) -> Result<(), LineError> {
+    ) -> Result<usize, LineError> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let mut pos = 0usize;
         let mut k = 0usize;
@@ -345,7 +407,7 @@ impl LogFormat {
                 }
             }
         }
-        Ok(())
+        Ok(pos)
     }
 
     #[inline]

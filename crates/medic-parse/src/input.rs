@@ -488,6 +488,11 @@ where
 
 /// Tells a file's kind from its first 64 KiB (decompressed if gzip), without reading the rest.
 pub fn sniff_file(path: &Path) -> Result<LogKind, InputError> {
+    Ok(LogKind::sniff(&read_head(path)?))
+}
+
+/// The first 64 KiB of a file, decompressed if gzip.
+pub fn read_head(path: &Path) -> Result<Vec<u8>, InputError> {
     let p = path.display().to_string();
     let io_err = |e: io::Error| InputError::Io {
         path: p.clone(),
@@ -506,7 +511,8 @@ pub fn sniff_file(path: &Path) -> Result<LogKind, InputError> {
     } else {
         read_full(&mut f, &mut head)
     };
-    Ok(LogKind::sniff(&head[..got]))
+    head.truncate(got);
+    Ok(head)
 }
 
 fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> (usize, Option<io::Error>) {
@@ -786,10 +792,7 @@ mod tests {
         }
     }
 
-    fn collect(
-        src: &Source,
-        threads: usize,
-    ) -> Collected {
+    fn collect(src: &Source, threads: usize) -> Collected {
         let opts = ReadOptions {
             threads,
             kind: None,

@@ -56,9 +56,11 @@ pub struct LogsArgs {
     /// Files to read as access logs, whatever they look like.
     #[arg(long = "access-log", value_name = "FILE")]
     pub access_logs: Vec<String>,
-    /// The access log's `log_format`: a format string, or `combined` / `main`.
-    #[arg(long, default_value = "combined", value_name = "FORMAT")]
-    pub log_format: String,
+    /// The access log's `log_format`: a format string, or `combined` / `main`. Without it, the
+    /// format is recognised from the first lines among common ones (combined, main, combined
+    /// with upstream fields, nginx's upstream_time, ingress-nginx).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
     /// How the access log's values were escaped (`log_format ... escape=`).
     #[arg(long, value_enum, default_value_t = LogEscape::Default)]
     pub log_escape: LogEscape,
@@ -104,7 +106,7 @@ pub fn main() -> ExitCode {
                 files: existing,
                 error_logs: vec![],
                 access_logs: vec![],
-                log_format: "combined".into(),
+                log_format: None,
                 log_escape: LogEscape::Default,
                 since: None,
                 until: None,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use medic_core::logs::report::{InputProblem, InputReport, LogReport};
 use medic_core::logs::{AccessSummary, ErrorSummary, Window};
-use medic_parse::access_log::{Escape, LogFormat};
+use medic_parse::access_log::{self, Escape, Field, LogFormat};
 use medic_parse::input::{
     self, ChunkSink, InputError, LineLoc, LogKind, ReadOptions, ReadOutcome, Source,
 };
@@ -78,13 +78,17 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
         LogEscape::Json => Escape::Json,
         LogEscape::None => Escape::None,
     };
-    let format = Arc::new(
-        LogFormat::compile_with(&args.log_format, escape)
-            .with_context(|| format!("--log-format {:?}", args.log_format))?,
-    );
-    for w in &format.warnings {
-        eprintln!("nginx-medic: warning: --log-format: {w}");
-    }
+    let given = match &args.log_format {
+        Some(f) => {
+            let format = LogFormat::compile_with(f, escape)
+                .with_context(|| format!("--log-format {f:?}"))?;
+            for w in &format.warnings {
+                eprintln!("nginx-medic: warning: --log-format: {w}");
+            }
+            Some(format)
+        }
+        None => None,
+    };
     if args.files.is_empty() && args.error_logs.is_empty() && args.access_logs.is_empty() {
         bail!("no log files given (nginx-medic logs FILE...; `-` reads stdin)");
     }
@@ -149,6 +153,10 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
     };
 
     let has_access = planned.iter().any(|p| p.kind == Some(LogKind::Access));
+    let (format, format_note) = match given {
+        Some(f) => (Arc::new(f), "given with --log-format".to_string()),
+        None => detect_format(&planned, escape),
+    };
     let mut done: Vec<Done> = Vec::new();
     let mut err_summary: Option<ErrorSummary> = None;
     let mut acc_summary: Option<AccessSummary<'_>> = None;
@@ -156,7 +164,8 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
     // Phase 1: error logs, so that their failures are indexed before the access log is read.
     for p in planned.iter().filter(|p| p.kind == Some(LogKind::Error)) {
         let index = done.len() as u32;
-        let make = |_k: LogKind| Sink::Error(ErrorSummary::new(window, has_access));
+        let join = has_access.then(|| format.has(Field::UpstreamAddr));
+        let make = |_k: LogKind| Sink::Error(ErrorSummary::new(window, join));
         if let Some(out) = read_one(p, index, make, &opts, &mut stdin_reader, &mut done) {
             for s in out.sinks {
                 if let Sink::Error(s) = s {
@@ -218,7 +227,7 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
             None => format!("?:{}", loc.line),
         }
     };
-    let report = LogReport::new(
+    let mut report = LogReport::new(
         env!("CARGO_PKG_VERSION"),
         &window,
         inputs,
@@ -228,6 +237,9 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
         &source,
     );
 
+    if let Some(a) = report.access_log.as_mut() {
+        a.format_note = Some(format_note);
+    }
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     match args.format {
@@ -292,6 +304,48 @@ where
             });
             None
         }
+    }
+}
+
+/// Recognises the access log's format from the first lines of the first access log.
+fn detect_format(planned: &[Planned], escape: Escape) -> (Arc<LogFormat>, String) {
+    let combined =
+        || Arc::new(LogFormat::compile_with("combined", escape).expect("combined compiles"));
+    let Some(path) = planned.iter().find_map(|p| match (&p.source, p.kind) {
+        (Source::File(f), Some(LogKind::Access)) => Some(f),
+        _ => None,
+    }) else {
+        return (
+            combined(),
+            "combined (nginx's default; no file to recognise another from)".into(),
+        );
+    };
+    let Ok(head) = input::read_head(path) else {
+        return (combined(), "combined (nginx's default)".into());
+    };
+    let candidates: Vec<LogFormat> = access_log::KNOWN
+        .iter()
+        .filter_map(|(_, f)| LogFormat::compile_with(f, escape).ok())
+        .collect();
+    match LogFormat::detect(&head, &candidates) {
+        Some((f, n, of)) if n > 0 => {
+            let name = access_log::KNOWN
+                .iter()
+                .find(|(_, s)| *s == f.source())
+                .map_or("?", |(n, _)| n);
+            let note = format!("recognised as {name} ({n} of {of} sample lines of {}); give --log-format if that is wrong", path.display());
+            (
+                Arc::new(LogFormat::compile_with(f.source(), escape).expect("compiled before")),
+                note,
+            )
+        }
+        _ => (
+            combined(),
+            format!(
+                "combined (nginx's default): no common format reads {} whole; give --log-format",
+                path.display()
+            ),
+        ),
     }
 }
 

@@ -205,7 +205,9 @@ impl<'j> AccessSummary<'j> {
             rec.get(Field::RemoteAddr),
             rec.get(Field::Request),
         ) {
-            (Some(j), Some(t), Some(c), Some(r)) => j.lookup(t, c, r),
+            (Some(j), Some(t), Some(c), Some(r)) => {
+                j.lookup(t, c, r, j.with_upstream.then_some(&target[..]))
+            }
             _ => None,
         };
         if let Some(class) = class {
@@ -349,10 +351,10 @@ mod tests {
     #[test]
     fn five_xx_by_upstream_and_origin() {
         let f = Arc::new(LogFormat::compile(FMT).unwrap());
-        let mut join = JoinIndex::default();
+        let mut join = JoinIndex::new(true);
         let t = LogTime::parse_time_local(b"26/Oct/2023:00:00:01 +0000").unwrap();
         join.insert(
-            JoinKey::new(t, b"1.2.3.4", b"GET /a HTTP/1.1"),
+            JoinKey::new(t, b"1.2.3.4", b"GET /a HTTP/1.1", Some(b"10.0.0.1:80")),
             FailureClass::ConnectRefused,
         );
         let mut s = AccessSummary::new(f, Window::default(), Some(&join));

@@ -73,7 +73,9 @@ pub struct ErrorSummary {
 }
 
 impl ErrorSummary {
-    pub fn new(window: Window, with_join: bool) -> ErrorSummary {
+    /// `join`: index failures for the access log; `Some(true)` when its format has
+    /// `$upstream_addr` (keys then carry the upstream).
+    pub fn new(window: Window, join: Option<bool>) -> ErrorSummary {
         ErrorSummary {
             window,
             lines: 0,
@@ -90,7 +92,7 @@ impl ErrorSummary {
             cur_minute: i64::MIN,
             cur_counts: [0; FailureClass::COUNT],
             unparsed: Samples::default(),
-            join: with_join.then(JoinIndex::default),
+            join: join.map(JoinIndex::new),
             heads: HeadParser::default(),
             other: None,
         }
@@ -163,7 +165,8 @@ impl ErrorSummary {
             entry.context.request,
         ) {
             if class.is_failure() {
-                join.insert(JoinKey::new(head.time, client, request), class);
+                let up = join.with_upstream.then_some(target);
+                join.insert(JoinKey::new(head.time, client, request, up), class);
             }
         }
     }
@@ -410,7 +413,7 @@ mod tests {
     use super::*;
 
     fn run(text: &str) -> ErrorSummary {
-        let mut s = ErrorSummary::new(Window::default(), true);
+        let mut s = ErrorSummary::new(Window::default(), Some(true));
         s.chunk(
             text.as_bytes(),
             LineLoc {
@@ -450,7 +453,7 @@ mod tests {
                 since: LogTime::parse_iso(b"2023-10-26 00:01:13"),
                 until: None,
             },
-            false,
+            None,
         );
         s.chunk(
             b"2023/10/26 00:01:12 [error] 1#1: *1 no live upstreams while connecting to upstream, client: 1.2.3.4, server: s, upstream: \"http://grp/\"\n2023/10/26 00:01:13 [error] 1#1: *1 no live upstreams while connecting to upstream, client: 1.2.3.4, server: s, upstream: \"http://grp/\"",

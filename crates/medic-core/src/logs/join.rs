@@ -20,13 +20,20 @@ pub const LOOKBACK_SECS: i64 = 2;
 pub struct JoinKey(u64);
 
 impl JoinKey {
-    pub fn new(t: LogTime, client: &[u8], request: &[u8]) -> JoinKey {
+    /// `upstream` is the peer as [`medic_parse::upstream::target`] names it (`-` for none), when
+    /// the access log records `$upstream_addr`: it tells apart the same request from the same
+    /// client in the same second going to different peers (retries, `limit_req` rejections).
+    pub fn new(t: LogTime, client: &[u8], request: &[u8], upstream: Option<&[u8]>) -> JoinKey {
         // Fixed seed: keys made by different threads must agree.
         let mut h = foldhash::fast::FixedState::with_seed(0x6e67_696e_785f_6d65).build_hasher();
         h.write_i64(t.0);
         h.write(client);
         h.write_u8(0xff);
         h.write(request);
+        if let Some(u) = upstream {
+            h.write_u8(0xfe);
+            h.write(u);
+        }
         JoinKey(h.finish())
     }
 }
@@ -34,11 +41,20 @@ impl JoinKey {
 #[derive(Debug, Default)]
 pub struct JoinIndex {
     map: HashMap<JoinKey, FailureClass>,
+    /// Keys carry the upstream (the access log has `$upstream_addr`).
+    pub with_upstream: bool,
     /// Failures not indexed because the index was full.
     pub dropped: u64,
 }
 
 impl JoinIndex {
+    pub fn new(with_upstream: bool) -> JoinIndex {
+        JoinIndex {
+            with_upstream,
+            ..JoinIndex::default()
+        }
+    }
+
     pub fn insert(&mut self, key: JoinKey, class: FailureClass) {
         if self.map.len() >= CAPACITY && !self.map.contains_key(&key) {
             self.dropped += 1;
@@ -49,16 +65,28 @@ impl JoinIndex {
     }
 
     /// The failure behind an access line ending at `t`, if one was logged shortly before.
-    pub fn lookup(&self, t: LogTime, client: &[u8], request: &[u8]) -> Option<FailureClass> {
+    pub fn lookup(
+        &self,
+        t: LogTime,
+        client: &[u8],
+        request: &[u8],
+        upstream: Option<&[u8]>,
+    ) -> Option<FailureClass> {
         (0..=LOOKBACK_SECS).find_map(|back| {
             self.map
-                .get(&JoinKey::new(LogTime(t.0 - back), client, request))
+                .get(&JoinKey::new(
+                    LogTime(t.0 - back),
+                    client,
+                    request,
+                    upstream,
+                ))
                 .copied()
         })
     }
 
     pub fn merge(&mut self, o: JoinIndex) {
         self.dropped += o.dropped;
+        self.with_upstream = o.with_upstream;
         if self.map.capacity() == 0 {
             self.map = HashMap::with_capacity(o.map.len());
         }

@@ -131,6 +131,8 @@ pub struct ErrorMinute {
 #[derive(Debug, Serialize)]
 pub struct AccessLogReport {
     pub format: String,
+    /// Where the format came from (given, recognised from the first lines, or the default).
+    pub format_note: Option<String>,
     pub lines: u64,
     pub records: u64,
     pub outside_window: u64,
@@ -462,6 +464,7 @@ fn access_report(a: &AccessSummary<'_>, source: &dyn Fn(LineLoc) -> String) -> A
     client_closed.sort_by(|x, y| y.count.cmp(&x.count).then(x.upstream.cmp(&y.upstream)));
     AccessLogReport {
         format: a.format().source().to_string(),
+        format_note: None,
         lines: a.lines,
         records: a.records,
         outside_window: a.outside_window,

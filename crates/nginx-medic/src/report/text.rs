@@ -222,6 +222,9 @@ fn access_section(w: &mut impl Write, a: &AccessLogReport, st: &Style) -> io::Re
             format!("  [{}]", codes.join(", "))
         }
     )?;
+    if let Some(n) = &a.format_note {
+        writeln!(w, "  {}", st.dim(&format!("log_format: {n}")))?;
+    }
     if a.outside_window > 0 {
         writeln!(
             w,
