@@ -2,7 +2,7 @@
 
 use foldhash::{HashMap, HashMapExt};
 use medic_parse::error_log::{
-    classify, may_be_failure, parse_head, parse_rest, starts_entry, FailureClass, HeadParser,
+    classify, may_be_failure, parse_head, parse_rest_lean, starts_entry, FailureClass, HeadParser,
     Level, MAX_ENTRY,
 };
 use medic_parse::input::{ChunkSink, LineLoc};
@@ -141,7 +141,7 @@ impl ErrorSummary {
             }
             return;
         }
-        let entry = parse_rest(e, &head);
+        let entry = parse_rest_lean(e, &head);
         let class = classify(&entry);
         self.cur_counts[class as usize] += 1;
         let target = entry.context.upstream.map_or(&b"-"[..], upstream::target);
