@@ -440,6 +440,10 @@ impl LogFormat {
                         p = e + 1;
                     } else if line[e..].starts_with(b" : ") {
                         p = e + 3;
+                    } else if e >= pos + 2 && &line[e - 2..e] == b" :" {
+                        // The literal begins with the second space of ` : `: `502 : - - x`
+                        // against ` - `.
+                        p = e + 1;
                     } else {
                         return Some(e);
                     }

@@ -144,8 +144,6 @@ static QUOTE_WHILE: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::n
 static WHILE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" while "));
 static WHILE_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" while "));
 static UPSTREAM: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"upstream"));
-static VERIFY_FAILED: LazyLock<Finder<'static>> =
-    LazyLock::new(|| Finder::new(b"certificate verify failed"));
 static COULD_NOT_RESOLVE: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b" could not be resolved ("));
 
@@ -275,7 +273,7 @@ fn parse_rest_with<'a>(entry: &'a [u8], head: &Head, lean: bool) -> ErrorEntry<'
     let (message, context) = match CLIENT.find(&rest[search_from..]) {
         Some(p) => {
             let at = search_from + p;
-            let (ctx, cut) = parse_context(&rest[at + 2..], lean);
+            let (ctx, cut) = parse_context(&rest[at + 2..], lean, entry.len() >= MAX_ENTRY);
             truncated |= cut;
             (&rest[..at], ctx)
         }
@@ -293,7 +291,15 @@ fn parse_rest_with<'a>(entry: &'a [u8], head: &Head, lean: bool) -> ErrorEntry<'
     let action_at = if search_from > 0 {
         WHILE_REV.rfind(body)
     } else {
-        WHILE.find(body)
+        // SSL error strings hold " while " too ("unexpected eof while reading"): take the last.
+        let mut at = WHILE.find(body);
+        while let Some(p) = at {
+            match WHILE.find(&body[p + 7..]) {
+                Some(q) => at = Some(p + 7 + q),
+                None => break,
+            }
+        }
+        at
     };
     let (before_action, action) = match action_at {
         Some(p) => (&body[..p], Some(&body[p + 7..])),
@@ -360,7 +366,7 @@ fn split_errno(s: &[u8]) -> (&[u8], Option<Errno<'_>>) {
 
 /// Parses `client: A, server: B, request: "C", ...` (the leading `, ` already skipped).
 /// Returns whether the tail looked cut short.
-fn parse_context(s: &[u8], stop_after_upstream: bool) -> (Context<'_>, bool) {
+fn parse_context(s: &[u8], stop_after_upstream: bool, at_cap: bool) -> (Context<'_>, bool) {
     let mut ctx = Context::default();
     let mut i = 0;
     let mut cut = false;
@@ -383,10 +389,15 @@ fn parse_context(s: &[u8], stop_after_upstream: bool) -> (Context<'_>, bool) {
         } else {
             match comma_space(&s[v..]) {
                 Some(p) => (&s[v..v + p], v + p + 2, true),
-                None => (&s[v..], s.len(), true),
+                // The last value is whole unless the entry reached nginx's cap.
+                None => (&s[v..], s.len(), !at_cap),
             }
         };
-        cut |= !closed;
+        if !closed {
+            // nginx's 2048-byte cap cut this value: a partial name would invent an upstream.
+            cut = true;
+            break;
+        }
         let slot = match key {
             b"client" => &mut ctx.client,
             b"server" => &mut ctx.server,
@@ -434,12 +445,17 @@ fn quoted_value(s: &[u8], start: usize) -> (&[u8], usize, bool) {
         if after.is_empty() {
             return (&s[start..q], s.len(), true);
         }
-        if after.starts_with(b", ") && looks_like_key(&after[2..]) {
+        // Also `", ho` at the end: the cap cut the next key, this value is whole.
+        if after.starts_with(b", ") && (looks_like_key(&after[2..]) || is_cut_key(&after[2..])) {
             return (&s[start..q], q + 3, true);
         }
         p = q + 1;
     }
     (&s[start..], s.len(), false)
+}
+
+fn is_cut_key(s: &[u8]) -> bool {
+    s.len() < 12 && s.iter().all(|c| c.is_ascii_lowercase() || *c == b' ')
 }
 
 fn looks_like_key(s: &[u8]) -> bool {
@@ -612,7 +628,12 @@ pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
     let towards_upstream =
         UPSTREAM.find(action).is_some() || (e.context.upstream.is_some() && action.is_empty());
 
-    if code == Some(24) || text.starts_with(b"worker_connections are not enough") {
+    // ngx_event.c writes "%ui worker_connections are not enough".
+    let unnumbered = &text[text.iter().take_while(|c| c.is_ascii_digit()).count()..];
+    if code == Some(24)
+        || unnumbered.starts_with(b" worker_connections are not enough")
+        || text.starts_with(b"worker_connections are not enough")
+    {
         return WorkerLimits;
     }
     if text.starts_with(b"connect() ") {
@@ -630,10 +651,18 @@ pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
         };
     }
     if text.starts_with(b"upstream timed out") {
+        // nginx always names the phase; an entry cut before its first word is whole (a partial
+        // last line, a copy that stopped short) cannot say which timeout it was.
+        let cut = e.action.is_none()
+            || [&b"connecting"[..], b"SSL handshaking", b"sending"]
+                .iter()
+                .any(|w| w.len() > action.len() && w.starts_with(action));
         return if action.starts_with(b"connecting") || action.starts_with(b"SSL handshaking") {
             ConnectTimeout
         } else if action.starts_with(b"sending") {
             SendTimeout
+        } else if cut {
+            Other
         } else {
             ReadTimeout
         };
@@ -643,6 +672,10 @@ pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
     }
     if text.starts_with(b"upstream sent too big header") {
         return HeaderTooBig;
+    }
+    if text.starts_with(b"upstream sent ") && b"upstream sent too big header".starts_with(text) {
+        // Cut short inside "too big header": not evidence of an invalid response.
+        return Other;
     }
     if text.starts_with(b"upstream sent ") || text.starts_with(b"upstream prematurely sent") {
         // "upstream sent more data than specified" is a [warn]: nginx still answers.
@@ -661,10 +694,8 @@ pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
         || text.starts_with(b"peer closed connection in SSL handshake"))
         && action.starts_with(b"SSL handshaking to upstream")
     {
-        // A certificate check that fails inside the handshake is a verify error, not a protocol one.
-        if VERIFY_FAILED.find(text).is_some() {
-            return TlsVerify;
-        }
+        // nginx checks the certificate after the handshake ("upstream SSL certificate verify
+        // error"); a failed handshake is a protocol matter whatever OpenSSL's text says.
         return TlsHandshake;
     }
     if text.starts_with(b"SSL_read() failed") || text.starts_with(b"SSL_write() failed") {

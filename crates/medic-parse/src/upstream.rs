@@ -18,8 +18,10 @@
 /// assert_eq!(target(b"unix:/run/app.sock"), &b"unix:/run/app.sock"[..]);
 /// ```
 pub fn target(url: &[u8]) -> &[u8] {
-    let s = match memchr::memmem::find(url, b"://") {
-        Some(p) if p <= 10 => &url[p + 3..],
+    // A scheme is at most `fastcgi`/`memcached` long; look for `://` only there.
+    let head = &url[..url.len().min(14)];
+    let s = match memchr::memchr(b':', head) {
+        Some(p) if url[p..].starts_with(b"://") => &url[p + 3..],
         _ => url,
     };
     if let Some(path) = s.strip_prefix(b"unix:") {
