@@ -47,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
         let full = f.parse(line);
         if let Ok(r) = &full {
             let _ = (r.status(), r.time());
-            let _ = origin(r.get(Field::UpstreamStatus), r.get(Field::UpstreamHeaderTime));
+            let _ = origin(
+                r.get(Field::UpstreamStatus),
+                r.get(Field::UpstreamHeaderTime),
+            );
             for v in FIELDS.iter().filter_map(|&x| r.get(x)) {
                 let _ = medic_parse::upstream::last(v);
             }
@@ -65,7 +68,16 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = f.parse_upto(line, &FIELDS);
         let _ = f.parse_upto(line, &[]);
+        // A line read whole is read the same by `parse`.
+        if let Ok(x) = f.parse_exact(line) {
+            let r = full.as_ref().expect("parse_exact() Ok but parse() not");
+            for &k in &FIELDS {
+                assert_eq!(x.get(k), r.get(k), "{k:?}");
+            }
+        }
     }
+    let candidates = [f];
+    let _ = LogFormat::detect(lines, &candidates);
 });
 
 fn memchr_nul(b: &[u8]) -> Option<usize> {

@@ -358,14 +358,31 @@ impl LogFormat {
         line: &'a [u8],
         fields: &[Field],
     ) -> Result<AccessRecord<'a>, LineError> {
-        let upto = fields
+        let mut rec = AccessRecord::default();
+        self.parse_prefix_into(line, self.prefix_for(fields), &mut rec)?;
+        Ok(rec)
+    }
+
+    /// How many segments [`LogFormat::parse_prefix_into`] must read to know `fields`.
+    pub fn prefix_for(&self, fields: &[Field]) -> usize {
+        fields
             .iter()
             .filter_map(|f| self.field_segment[*f as usize])
             .max()
-            .map_or(0, |s| s as usize + 1);
-        let mut rec = AccessRecord::default();
-        self.parse_segments(line, upto, &mut rec)?;
-        Ok(rec)
+            .map_or(0, |s| s as usize + 1)
+    }
+
+    /// [`LogFormat::parse_upto`] into a record the caller reuses (the hot path of a scan).
+    #[inline]
+    pub fn parse_prefix_into<'a>(
+        &self,
+        line: &'a [u8],
+        segments: usize,
+        rec: &mut AccessRecord<'a>,
+    ) -> Result<(), LineError> {
+        *rec = AccessRecord::default();
+        self.parse_segments(line, segments.min(self.segments.len()), rec)
+            .map(|_| ())
     }
 
     fn parse_segments<'a>(
@@ -463,11 +480,19 @@ impl LogFormat {
     ) -> Option<usize> {
         let mut p = from;
         loop {
-            let found = if lit.len() == 1 {
-                memchr::memchr(lit[0], &line[p..])
+            // Values are short: the first byte and a check beat a substring searcher there.
+            let found = if lit.len() <= 4 {
+                let mut q = p;
+                loop {
+                    let at = memchr::memchr(lit[0], &line[q..])? + q;
+                    if line[at..].starts_with(lit) {
+                        break at;
+                    }
+                    q = at + 1;
+                }
             } else {
-                finder.find(&line[p..])
-            }? + p;
+                finder.find(&line[p..])? + p
+            };
             // With escape=json a value may hold `\"`; with the default escaping it never holds `"`.
             if self.escape == Escape::Json && lit[0] == b'"' && escaped(line, from, found) {
                 p = found + 1;

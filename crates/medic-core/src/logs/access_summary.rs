@@ -61,7 +61,8 @@ pub struct AccessSummary<'j> {
     /// 5xx lines no error entry explains, by status and origin.
     pub unexplained_5xx: HashMap<(u16, Origin), u64>,
     pub unparsed: Samples,
-    first_fields: Vec<Field>,
+    /// Segments to read before knowing whether a line matters.
+    first_segments: usize,
     time_cache: (Vec<u8>, Option<LogTime>),
 }
 
@@ -77,6 +78,7 @@ impl<'j> AccessSummary<'j> {
             // Requests that failed over to another peer end in 2xx: only a full parse sees them.
             first_fields.push(Field::UpstreamAddr);
         }
+        let first_segments = format.prefix_for(&first_fields);
         AccessSummary {
             format,
             join,
@@ -96,7 +98,7 @@ impl<'j> AccessSummary<'j> {
             joined: HashMap::new(),
             unexplained_5xx: HashMap::new(),
             unparsed: Samples::default(),
-            first_fields,
+            first_segments,
             time_cache: (Vec::new(), None),
         }
     }
@@ -123,8 +125,12 @@ impl<'j> AccessSummary<'j> {
 
     #[inline]
     fn line(&mut self, line: &[u8], loc: LineLoc) {
-        let rec = match self.format.parse_upto(line, &self.first_fields) {
-            Ok(r) => r,
+        let mut rec = AccessRecord::default();
+        match self
+            .format
+            .parse_prefix_into(line, self.first_segments, &mut rec)
+        {
+            Ok(()) => {}
             Err(e) => {
                 let reason = if line.is_empty() {
                     "empty line".to_string()
