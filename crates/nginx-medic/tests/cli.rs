@@ -1,0 +1,180 @@
+//! The binary on files: bad inputs, exit codes, and the text report (insta snapshot).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_nginx-medic"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str], cwd: &Path) -> Output {
+    bin()
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run nginx-medic")
+}
+
+const ERR: &str = "2026/11/20 14:32:10 [error] 7#7: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.0.1, server: app, request: \"GET /a HTTP/1.1\", upstream: \"http://127.0.0.1:3000/a\", host: \"app\"\n";
+
+#[test]
+fn bad_inputs_are_named_and_the_rest_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("error.log");
+    std::fs::write(&good, ERR.repeat(3)).unwrap();
+    // A gzip cut in half: the lines before the damage count, the damage is reported.
+    let mut enc = flate2_like_gzip(&ERR.repeat(5000));
+    enc.truncate(enc.len() / 2);
+    let gz = dir.path().join("error.log.1.gz");
+    std::fs::write(&gz, &enc).unwrap();
+    let out = run(
+        &[
+            "logs",
+            "--format",
+            "json",
+            "error.log",
+            "error.log.1.gz",
+            "missing.log",
+            ".",
+            "nomatch*.log",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("missing.log: No such file"), "{stderr}");
+    assert!(stderr.contains(".: is a directory"), "{stderr}");
+    assert!(stderr.contains("nomatch*.log: no file matches"), "{stderr}");
+    assert!(
+        stderr.contains("error.log.1.gz: gzip data is damaged"),
+        "{stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["errors"].as_array().unwrap().len(), 3, "{v:#}");
+    let inputs = v["inputs"].as_array().unwrap();
+    // Rotated series are read oldest first.
+    assert_eq!(inputs[0]["path"], "error.log.1.gz");
+    assert!(inputs[0]["error"].as_str().unwrap().contains("damaged"));
+    let refused = v["error_log"]["by_upstream"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == "connect-refused")
+        .unwrap();
+    assert_eq!(refused["upstream"], "127.0.0.1:3000");
+    assert!(
+        refused["count"].as_u64().unwrap() > 3,
+        "the lines before the damage were read"
+    );
+    assert_eq!(refused["example"]["source"], "error.log.1.gz:1");
+}
+
+#[test]
+fn nothing_readable_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["logs", "missing.log", "."], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["logs"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no log files given"));
+}
+
+#[test]
+fn garbage_long_lines_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = ERR.as_bytes().to_vec();
+    data.extend_from_slice(b"\xff\xfe not nginx \x00\n");
+    data.extend(std::iter::repeat_n(b'x', 3 << 20));
+    data.extend_from_slice(b"\n");
+    data.extend_from_slice(ERR.replace('\n', "\r\n").as_bytes());
+    let mut child = bin()
+        .args(["logs", "--format", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &v["error_log"];
+    assert_eq!(e["lines"], 4);
+    assert_eq!(e["unparsed"]["count"], 2);
+    let samples = e["unparsed"]["samples"].as_array().unwrap();
+    assert_eq!(samples[0]["source"], "<stdin>:2");
+    assert_eq!(samples[1]["source"], "<stdin>:3");
+    assert!(samples[1]["reason"].as_str().unwrap().contains("skipped"));
+    assert_eq!(e["classes"][0]["class"], "connect-refused");
+    assert_eq!(e["classes"][0]["count"], 2);
+    drop(dir);
+}
+
+#[test]
+fn since_until_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let later = ERR.replace("14:32:10", "15:00:00");
+    std::fs::write(dir.path().join("error.log"), format!("{ERR}{later}")).unwrap();
+    let out = run(
+        &[
+            "logs",
+            "--format",
+            "json",
+            "--since",
+            "2026-11-20 14:45",
+            "error.log",
+        ],
+        dir.path(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error_log"]["outside_window"], 1);
+    assert_eq!(v["error_log"]["first_seen"], "2026-11-20T15:00:00");
+    let out = run(&["logs", "--since", "soon", "error.log"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn text_report_of_the_bundled_incident() {
+    let out = run(
+        &[
+            "logs",
+            "--color",
+            "never",
+            "examples/502-mixed-incident/error.log",
+            "examples/502-mixed-incident/access.log",
+        ],
+        &root(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}
+
+/// gzip without a dependency on flate2 here: the system's gzip, run with argv.
+fn flate2_like_gzip(text: &str) -> Vec<u8> {
+    let mut child = Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    let mut stdin = child.stdin.take().unwrap();
+    let text = text.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    out.stdout
+}
