@@ -92,12 +92,14 @@ pub fn logs(w: &mut impl Write, r: &LogReport, color: bool) -> io::Result<()> {
             i.error.as_deref().unwrap_or("")
         )?;
     }
-    let files: Vec<String> = r
-        .inputs
-        .iter()
-        .map(|i| format!("{} ({}, {} lines)", i.path, i.kind, i.lines))
-        .collect();
-    writeln!(w, "\n{} {}", st.dim("read:"), files.join(", "))?;
+    if !r.inputs.is_empty() {
+        let files: Vec<String> = r
+            .inputs
+            .iter()
+            .map(|i| format!("{} ({}, {} lines)", i.path, i.kind, i.lines))
+            .collect();
+        writeln!(w, "\n{} {}", st.dim("read:"), files.join(", "))?;
+    }
     Ok(())
 }
 
