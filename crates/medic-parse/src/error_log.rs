@@ -260,7 +260,8 @@ pub fn parse_rest_lean<'a>(entry: &'a [u8], head: &Head) -> ErrorEntry<'a> {
 
 #[inline]
 fn parse_rest_with<'a>(entry: &'a [u8], head: &Head, lean: bool) -> ErrorEntry<'a> {
-    let rest = &entry[head.message_start..];
+    let entry = entry.strip_suffix(b"\r").unwrap_or(entry);
+    let rest = &entry[head.message_start.min(entry.len())..];
     let mut truncated = entry.len() >= MAX_ENTRY;
 
     // Foreign text (PHP's stderr) may itself contain ", client: ": nginx closes it with
@@ -724,6 +725,10 @@ pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
     }
     if text.starts_with(b"FastCGI sent in stderr") {
         return FastcgiStderr;
+    }
+    // The mail and stream modules resolve the *client's* name too; no upstream is involved.
+    if action.starts_with(b"in resolving client address") {
+        return Other;
     }
     if text.starts_with(b"no resolver defined to resolve")
         || text.starts_with(b"host not found in upstream")

@@ -53,7 +53,7 @@ impl LogTime {
         LogTime::from_civil(i64::from(y), m, d, hh, mi, s)
     }
 
-    /// Parses `$time_local`: `DD/Mon/YYYY:HH:MM:SS +ZZZZ` (26 bytes; the zone is checked, not applied).
+    /// Parses `$time_local`: `DD/Mon/YYYY:HH:MM:SS +ZZZZ` (the zone is neither read nor applied: see the module doc).
     #[inline]
     pub fn parse_time_local(b: &[u8]) -> Option<LogTime> {
         if b.len() < 20

@@ -169,6 +169,14 @@ fn expected(category: &str, e: &ErrorEntry<'_>) -> Option<&'static [FailureClass
         "recv_send_failed" => &[Other],
         "upstream_prematurely_closed" => &[PrematureClose],
         "upstream_sent_invalid" => &[HeaderTooBig, InvalidResponse],
+        // The mail proxy resolving its *client's* name ("while in resolving client address")
+        // involves no upstream: other.
+        "resolver"
+            if e.action
+                .is_some_and(|a| a.starts_with(b"in resolving client address")) =>
+        {
+            &[Other]
+        }
         "resolver" => &[DnsFailure],
         // limit_req's "delaying request" serves the request late: not a refusal.
         "limit_req" if e.text.starts_with(b"delaying ") => &[Other],
