@@ -17,6 +17,7 @@
 //! ```
 
 pub mod access_log;
+pub mod config;
 pub mod error_log;
 pub mod input;
 pub mod time;

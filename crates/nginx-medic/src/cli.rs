@@ -23,6 +23,72 @@ pub struct Cli {
 pub enum Command {
     /// Summarize nginx error and access logs: failure classes per upstream over time.
     Logs(LogsArgs),
+    /// Read nginx's configuration: parse it, or lint its upstreams.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Parse a config (a file, or `nginx -T` output) and print its tree.
+    Parse(ConfigParseArgs),
+    /// Warn about upstream settings that cause 502/504 (latent causes, `causes.md` §2b).
+    Lint(ConfigLintArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParseFormat {
+    /// The JSON of `crossplane parse` 0.5.8, byte for byte.
+    Crossplane,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigParseArgs {
+    /// The main config file, or a file holding `nginx -T` output (`-` for stdin).
+    pub file: String,
+    #[arg(long, value_enum, default_value_t = ParseFormat::Crossplane)]
+    pub format: ParseFormat,
+    /// Do not follow includes.
+    #[arg(long)]
+    pub single_file: bool,
+    /// Keep `#` comments as directives.
+    #[arg(long)]
+    pub include_comments: bool,
+    /// No context or argument-count checks (crossplane's `check_ctx=False, check_args=False`).
+    #[arg(long)]
+    pub syntax_only: bool,
+    /// Pretty-print (crossplane's `--indent 4`); the default is crossplane's compact output.
+    #[arg(long)]
+    pub pretty: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigLintArgs {
+    /// The main config file or `nginx -T` output; without it, the running nginx is discovered.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// nginx's prefix (`-p`), for relative paths; default from discovery or the config's dir.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    #[arg(long, value_enum, default_value_t = LintFormat::Text)]
+    pub format: LintFormat,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = Severity::Warning)]
+    pub fail_on: Severity,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -117,6 +183,8 @@ pub fn main() -> ExitCode {
         }
     };
     match command {
+        Command::Config(ConfigCommand::Parse(args)) => exit(crate::config_parse::run(&args)),
+        Command::Config(ConfigCommand::Lint(args)) => exit(crate::config_lint::run(&args, color)),
         Command::Logs(args) => match run_logs(&args, color) {
             Ok(LogsOutcome::Done) => ExitCode::SUCCESS,
             Ok(LogsOutcome::NothingRead) => ExitCode::from(2),
@@ -128,6 +196,18 @@ pub fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Maps a command's result to the exit status: its own code, or 2 with the error on stderr.
+fn exit(r: anyhow::Result<u8>) -> ExitCode {
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "nginx-medic: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }
 

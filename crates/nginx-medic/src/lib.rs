@@ -4,5 +4,7 @@
 //! this crate wires them to files, terminals and (later) the live host.
 
 pub mod cli;
+pub mod config_lint;
+pub mod config_parse;
 pub mod logs;
 pub mod report;

@@ -1,0 +1,68 @@
+//! The parsed configuration: files of directives, as nginx (and crossplane) see them.
+//!
+//! Strings are UTF-8 with invalid bytes replaced by U+FFFD, as crossplane reads files
+//! (`errors='replace'`), so the crossplane JSON is byte-identical; the model works on the same
+//! strings. Arguments are given unquoted, with escapes as nginx leaves them (crossplane's form).
+
+use std::path::PathBuf;
+
+/// Index of a file in [`Config::files`].
+pub type FileId = usize;
+
+/// One directive: `name args... ;` or `name args... { block }`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Directive {
+    pub name: String,
+    pub args: Vec<String>,
+    /// 1-based line of the directive's name.
+    pub line: u32,
+    /// The file it is written in.
+    pub file: FileId,
+    /// `Some` for block directives (`http`, `server`, `location`, `upstream`, `if`, `map`, ...),
+    /// possibly empty; `None` for simple ones. `*_by_lua_block` bodies are one argument instead.
+    pub block: Option<Vec<Directive>>,
+    /// For `include`: the files it pulled in, in order.
+    pub includes: Vec<FileId>,
+    /// For a `#` comment kept with `--include-comments` (then `name` is `#`).
+    pub comment: Option<String>,
+}
+
+/// A problem found while reading or checking the config, with where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// `None` when the position is unknown (crossplane reports some EOF errors so).
+    pub line: Option<u32>,
+    /// The message without the ` in FILE:LINE` tail; nginx's wording where nginx has one.
+    pub message: String,
+}
+
+/// One file of the configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub errors: Vec<ConfigError>,
+    pub parsed: Vec<Directive>,
+}
+
+/// The whole configuration: the main file first, then every included file in the order first
+/// included (crossplane's order).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Config {
+    pub files: Vec<ConfigFile>,
+}
+
+impl Config {
+    /// Every error of every file, in file order.
+    pub fn errors(&self) -> impl Iterator<Item = &ConfigError> {
+        self.files.iter().flat_map(|f| f.errors.iter())
+    }
+
+    /// `PATH:LINE` of a directive, for evidence.
+    pub fn location(&self, d: &Directive) -> String {
+        match self.files.get(d.file) {
+            Some(f) => format!("{}:{}", f.path.display(), d.line),
+            None => format!("?:{}", d.line),
+        }
+    }
+}
