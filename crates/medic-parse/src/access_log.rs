@@ -445,9 +445,12 @@ impl LogFormat {
             }
             Shape::RequestWords => {
                 // METHOD URI PROTOCOL: the value ends at the literal after the second space.
-                let s1 = memchr::memchr(b' ', &line[pos..]).map(|p| pos + p + 1)?;
-                let s2 = memchr::memchr(b' ', &line[s1..]).map_or(s1, |p| s1 + p + 1);
-                self.find_literal(line, s2, lit, finder)
+                // A bare `GET /` or an empty request has fewer words: fall back to the next literal.
+                let three_words = memchr::memchr(b' ', &line[pos..])
+                    .map(|p| pos + p + 1)
+                    .and_then(|s1| memchr::memchr(b' ', &line[s1..]).map(|p| s1 + p + 1))
+                    .and_then(|s2| self.find_literal(line, s2, lit, finder));
+                three_words.or_else(|| self.find_literal(line, pos, lit, finder))
             }
             Shape::List => {
                 let mut p = pos;
@@ -621,6 +624,11 @@ mod tests {
         let f = LogFormat::compile("$remote_addr $request $status").unwrap();
         let r = f.parse(b"::1 GET /x HTTP/1.1 503").unwrap();
         assert_eq!(r.get(Field::Request), Some(&b"GET /x HTTP/1.1"[..]));
+        let r = f.parse(b"::1 GET / 400").unwrap();
+        assert_eq!(
+            (r.get(Field::Request), r.status()),
+            (Some(&b"GET /"[..]), Some(400))
+        );
         let f = LogFormat::compile_with("{\"r\":\"$request\",\"s\":\"$status\"}", Escape::Json)
             .unwrap();
         let r = f

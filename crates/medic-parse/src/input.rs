@@ -35,13 +35,23 @@ pub enum LogKind {
 }
 
 impl LogKind {
-    /// Guesses from the first non-empty line: error-log entries open with `YYYY/MM/DD HH:MM:SS [`.
+    /// Guesses from the first lines: an error log's entries open with `YYYY/MM/DD HH:MM:SS [`.
+    /// A few of them among the first 50 lines are enough (a log may begin with continuation
+    /// lines or a stray line); an access log has none.
     pub fn sniff(head: &[u8]) -> LogKind {
-        let first = head
+        let mut lines = 0;
+        let mut entries = 0;
+        for l in head
             .split(|&c| c == b'\n')
-            .find(|l| !l.iter().all(u8::is_ascii_whitespace))
-            .unwrap_or(b"");
-        if starts_entry(first) {
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .take(50)
+        {
+            lines += 1;
+            if starts_entry(l) {
+                entries += 1;
+            }
+        }
+        if entries > 0 && entries * 4 >= lines {
             LogKind::Error
         } else {
             LogKind::Access
@@ -811,6 +821,22 @@ mod tests {
         }
         lines.sort();
         (lines, over, out)
+    }
+
+    #[test]
+    fn sniffing_looks_past_the_first_line() {
+        let e = "2026/11/20 14:32:10 [error] 1#1: *1 x, client: 1.2.3.4, server: s\n";
+        assert_eq!(
+            LogKind::sniff(format!("#0 {{main}}\" while x\n{e}{e}").as_bytes()),
+            LogKind::Error
+        );
+        assert_eq!(
+            LogKind::sniff(
+                b"1.2.3.4 - - [20/Nov/2026:14:32:10 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"-\"\n"
+            ),
+            LogKind::Access
+        );
+        assert_eq!(LogKind::sniff(b""), LogKind::Access);
     }
 
     #[test]
