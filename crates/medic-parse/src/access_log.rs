@@ -450,7 +450,14 @@ impl LogFormat {
                     .map(|p| pos + p + 1)
                     .and_then(|s1| memchr::memchr(b' ', &line[s1..]).map(|p| s1 + p + 1))
                     .and_then(|s2| self.find_literal(line, s2, lit, finder));
-                three_words.or_else(|| self.find_literal(line, pos, lit, finder))
+                let two_words = || {
+                    memchr::memchr(b' ', &line[pos..])
+                        .map(|p| pos + p + 1)
+                        .and_then(|s1| self.find_literal(line, s1, lit, finder))
+                };
+                three_words
+                    .or_else(two_words)
+                    .or_else(|| self.find_literal(line, pos, lit, finder))
             }
             Shape::List => {
                 let mut p = pos;
