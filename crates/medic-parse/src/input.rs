@@ -314,7 +314,37 @@ where
                 1 << 16,
                 CountingFile::new(file, opts.progress),
             ));
-            read_stream(dec, &path_s, index, opts, &make_sink, true)
+            if opts.threads < 2 {
+                return read_stream(dec, &path_s, index, opts, &make_sink, true);
+            }
+            // Inflating is slower than parsing: inflate on a second thread, parse on this one.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+            std::thread::scope(|scope| {
+                scope.spawn(move || {
+                    let mut dec = dec;
+                    loop {
+                        let mut buf = vec![0u8; 1 << 20];
+                        let (n, err) = read_full(&mut dec, &mut buf);
+                        buf.truncate(n);
+                        let last = n == 0 || err.is_some();
+                        if n > 0 && tx.send(Ok(buf)).is_err() {
+                            return;
+                        }
+                        if let Some(e) = err {
+                            let _ = tx.send(Err(e));
+                        }
+                        if last {
+                            return;
+                        }
+                    }
+                });
+                let ahead = ReadAhead {
+                    rx,
+                    cur: Vec::new(),
+                    pos: 0,
+                };
+                read_stream(ahead, &path_s, index, opts, &make_sink, true)
+            })
         }
         Some(what) => Err(InputError::Compression { path: path_s, what }),
         None => {
@@ -339,6 +369,32 @@ fn file_is_regular(f: &File) -> bool {
     f.metadata()
         .map(|m| m.file_type().is_file())
         .unwrap_or(false)
+}
+
+/// The reading end of a decoder running on another thread.
+struct ReadAhead {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ReadAhead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(v)) => {
+                    self.cur = v;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 struct CountingFile<'a> {
