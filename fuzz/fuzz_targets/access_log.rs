@@ -6,27 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use medic_parse::access_log::{origin, Escape, Field, LogFormat};
 
-const FIELDS: [Field; 19] = [
-    Field::RemoteAddr,
-    Field::RemoteUser,
-    Field::TimeLocal,
-    Field::TimeIso8601,
-    Field::Msec,
-    Field::Request,
-    Field::Status,
-    Field::BodyBytesSent,
-    Field::Referer,
-    Field::UserAgent,
-    Field::Host,
-    Field::HttpHost,
-    Field::ServerName,
-    Field::UpstreamAddr,
-    Field::UpstreamStatus,
-    Field::UpstreamResponseTime,
-    Field::UpstreamConnectTime,
-    Field::UpstreamHeaderTime,
-    Field::RequestTime,
-];
+const FIELDS: [Field; Field::COUNT] = Field::ALL;
 
 fuzz_target!(|data: &[u8]| {
     let (format, lines) = match memchr_nul(data) {

@@ -47,29 +47,13 @@ impl Samples {
     pub const KEEP: usize = 20;
     const TEXT: usize = 240;
 
-    pub fn add(&mut self, at: LineLoc, reason: &str, text: &[u8]) {
-        self.count += 1;
-        if self.samples.len() < Self::KEEP {
-            self.samples.push((
-                at,
-                reason.to_string(),
-                text[..text.len().min(Self::TEXT)].into(),
-            ));
-        }
-    }
-
-    pub fn add_reason_text(&mut self, at: LineLoc, reason: String, text: &[u8]) {
+    /// Counts a line and keeps it as a sample while there is room. `text` may be empty (an
+    /// overlong line is reported without its bytes).
+    pub fn add(&mut self, at: LineLoc, reason: impl Into<String>, text: &[u8]) {
         self.count += 1;
         if self.samples.len() < Self::KEEP {
             self.samples
-                .push((at, reason, text[..text.len().min(Self::TEXT)].into()));
-        }
-    }
-
-    pub fn add_reason(&mut self, at: LineLoc, reason: String) {
-        self.count += 1;
-        if self.samples.len() < Self::KEEP {
-            self.samples.push((at, reason, Box::default()));
+                .push((at, reason.into(), text[..text.len().min(Self::TEXT)].into()));
         }
     }
 

@@ -77,6 +77,27 @@ pub enum Field {
 
 impl Field {
     pub const COUNT: usize = 19;
+    pub const ALL: [Field; Field::COUNT] = [
+        Field::RemoteAddr,
+        Field::RemoteUser,
+        Field::TimeLocal,
+        Field::TimeIso8601,
+        Field::Msec,
+        Field::Request,
+        Field::Status,
+        Field::BodyBytesSent,
+        Field::Referer,
+        Field::UserAgent,
+        Field::Host,
+        Field::HttpHost,
+        Field::ServerName,
+        Field::UpstreamAddr,
+        Field::UpstreamStatus,
+        Field::UpstreamResponseTime,
+        Field::UpstreamConnectTime,
+        Field::UpstreamHeaderTime,
+        Field::RequestTime,
+    ];
 
     fn of(var: &str) -> Option<Field> {
         Some(match var {

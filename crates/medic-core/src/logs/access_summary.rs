@@ -137,7 +137,7 @@ impl<'j> AccessSummary<'j> {
                 } else {
                     format!("does not match the log_format: {e}")
                 };
-                self.unparsed.add_reason_text(loc, reason, line);
+                self.unparsed.add(loc, reason, line);
                 return;
             }
         };
@@ -175,11 +175,8 @@ impl<'j> AccessSummary<'j> {
         let full = match self.format.parse(line) {
             Ok(r) => r,
             Err(e) => {
-                self.unparsed.add_reason_text(
-                    loc,
-                    format!("does not match the log_format: {e}"),
-                    line,
-                );
+                self.unparsed
+                    .add(loc, format!("does not match the log_format: {e}"), line);
                 return;
             }
         };
@@ -343,7 +340,7 @@ impl ChunkSink for AccessSummary<'_> {
     fn overlong(&mut self, at: LineLoc, len: u64) {
         self.lines += 1;
         self.unparsed
-            .add_reason(at, format!("line of {len} bytes is too long: skipped"));
+            .add(at, format!("line of {len} bytes is too long: skipped"), b"");
     }
 }
 

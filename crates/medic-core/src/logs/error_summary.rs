@@ -401,9 +401,10 @@ impl ChunkSink for ErrorSummary {
 
     fn overlong(&mut self, at: LineLoc, len: u64) {
         self.lines += 1;
-        self.unparsed.add_reason(
+        self.unparsed.add(
             at,
             format!("line of {len} bytes is longer than nginx writes: skipped"),
+            b"",
         );
     }
 }
