@@ -111,7 +111,9 @@ impl<'j> AccessSummary<'j> {
     #[inline]
     fn time_of(&mut self, rec: &AccessRecord<'_>) -> Option<LogTime> {
         if let Some(t) = rec.get(Field::TimeLocal) {
-            if t == &self.time_cache.0[..] {
+            if t.len() == self.time_cache.0.len()
+                && t.iter().zip(&self.time_cache.0).all(|(a, b)| a == b)
+            {
                 return self.time_cache.1;
             }
             let parsed = LogTime::parse_time_local(t);
