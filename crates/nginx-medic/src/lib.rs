@@ -6,5 +6,6 @@
 pub mod cli;
 pub mod config_lint;
 pub mod config_parse;
+pub mod discover;
 pub mod logs;
 pub mod report;

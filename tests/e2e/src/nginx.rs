@@ -297,3 +297,39 @@ impl Drop for Nginx {
         self.stop();
     }
 }
+
+/// What `nginx -t` said about a config: whether it passed, and its stderr.
+pub struct ConfigTest {
+    pub ok: bool,
+    pub stderr: String,
+}
+
+/// Writes `conf_text` to the prefix's `conf/nginx.conf` and runs the real
+/// `nginx -t -p PREFIX/ -c PREFIX/conf/nginx.conf -e PREFIX/logs/error.log` on it, so a scenario
+/// knows its config is one nginx accepts (or rejects, with nginx's own words).
+pub fn test_config(prefix: &Prefix, conf_text: &str) -> ConfigTest {
+    fs::write(prefix.conf(), conf_text).expect("write nginx.conf");
+    let out = Command::new(nginx_bin())
+        .arg("-t")
+        .arg("-p")
+        .arg(format!("{}/", prefix.display()))
+        .arg("-c")
+        .arg(prefix.conf())
+        .arg("-e")
+        .arg(prefix.error_log())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run nginx -t");
+    ConfigTest {
+        ok: out.status.success(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The 1-based number of the first line of `text` that contains `needle`.
+pub fn line_of(text: &str, needle: &str) -> u32 {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i as u32 + 1)
+        .unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}

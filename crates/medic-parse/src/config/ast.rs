@@ -35,6 +35,33 @@ pub struct ConfigError {
     pub line: Option<u32>,
     /// The message without the ` in FILE:LINE` tail; nginx's wording where nginx has one.
     pub message: String,
+    /// What went wrong, so a consumer can e.g. ignore context errors of a fragment.
+    pub kind: ConfigErrorKind,
+}
+
+/// The class of a [`ConfigError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConfigErrorKind {
+    /// Tokens that do not form a config: unbalanced braces, end of file inside a directive,
+    /// a `*_by_lua_block` without its `{`. nginx stops at the first one, so do we (per file).
+    Syntax,
+    /// `"X" directive is not allowed here` (crossplane's context table).
+    Context,
+    /// `invalid number of arguments in "X" directive`, `directive "X" is not terminated by ";"`,
+    /// `directive "X" has no opening "{"`, `invalid value "v" in "X" directive, it must be "on" or "off"`.
+    Args,
+    /// An `include` that could not be opened, or an include cycle.
+    Include,
+    /// The file itself could not be read.
+    Io,
+}
+
+impl ConfigError {
+    /// Whether crossplane prints this error with its ` in FILE:LINE` tail: its own parser
+    /// errors do, Python's `OSError`s (missing includes, unreadable files) do not.
+    pub fn crossplane_tail(&self) -> bool {
+        !matches!(self.kind, ConfigErrorKind::Include | ConfigErrorKind::Io)
+    }
 }
 
 /// One file of the configuration.

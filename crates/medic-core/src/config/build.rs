@@ -1,0 +1,871 @@
+//! Builds the [`Model`] from the parsed [`Config`]: walks `http {}` and `stream {}` with a stack
+//! of levels and applies nginx's merge rules at each `*_pass`.
+//!
+//! The two inheritance rules of `ngx_http_*_merge_loc_conf`:
+//! - a scalar directive (`proxy_read_timeout`, `resolver`, ...) comes from the innermost level
+//!   that sets it (`ngx_conf_merge_*_value`);
+//! - an array-like one (`proxy_set_header`, `fastcgi_param`, `add_header`, `error_page`,
+//!   `limit_req`, `limit_conn`, `access_log`) is taken whole from the innermost level that has at
+//!   least one, and the outer ones are ignored (`if (conf->x == NULL) conf->x = prev->x`).
+//!   This is why one `fastcgi_param` in a location silently drops every one set at `http` level.
+
+use std::path::Path;
+use std::time::Duration;
+
+use medic_parse::config::{Config, Directive};
+
+use super::model::*;
+use super::values::{
+    is_ip_literal, parse_flag, parse_size, parse_time, split_host_port, split_pass_url, Rate,
+};
+
+/// How to build the model.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    /// nginx's prefix (`-p`), against which relative log and pid paths are resolved.
+    pub prefix: Option<String>,
+}
+
+/// nginx's default for `*_connect_timeout`, `*_read_timeout`, `*_send_timeout`
+/// (`ngx_conf_merge_msec_value(..., 60000)`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// `proxy_timeout` of the stream module (`ngx_stream_proxy_module.c`: 10 * 60000).
+pub const DEFAULT_STREAM_TIMEOUT: Duration = Duration::from_secs(600);
+/// One memory page: the default of `*_buffer_size` and of each of the 8 `*_buffers` on x86-64.
+pub const PAGE: u64 = 4096;
+
+/// Includes deeper than this are treated as a loop (the parser should have cut it already).
+const MAX_INCLUDE_DEPTH: usize = 64;
+
+/// The levels from the outermost (`http`/`stream`) to the current block, includes spliced in.
+type Levels<'a> = Vec<Vec<&'a Directive>>;
+
+/// Builds the effective model. Pure: it reads the parsed tree only.
+pub fn build(cfg: &Config, opts: &BuildOptions) -> Model {
+    let mut b = Builder {
+        cfg,
+        prefix: opts.prefix.clone(),
+        m: Model {
+            prefix: opts.prefix.clone(),
+            ..Model::default()
+        },
+    };
+    if let Some(main) = cfg.files.first() {
+        let top = b.children(&main.parsed);
+        b.main(&top);
+    }
+    b.m
+}
+
+struct Builder<'a> {
+    cfg: &'a Config,
+    prefix: Option<String>,
+    m: Model,
+}
+
+impl<'a> Builder<'a> {
+    /// The directives of a block with every `include` replaced by the files it pulled in.
+    fn children(&self, block: &'a [Directive]) -> Vec<&'a Directive> {
+        let mut out = Vec::new();
+        self.flatten(block, &mut out, 0);
+        out
+    }
+
+    fn flatten(&self, block: &'a [Directive], out: &mut Vec<&'a Directive>, depth: usize) {
+        for d in block {
+            if d.name == "#" {
+                continue;
+            }
+            if d.name == "include" && !d.includes.is_empty() && depth < MAX_INCLUDE_DEPTH {
+                for &f in &d.includes {
+                    if let Some(file) = self.cfg.files.get(f) {
+                        self.flatten(&file.parsed, out, depth + 1);
+                    }
+                }
+                continue;
+            }
+            out.push(d);
+        }
+    }
+
+    fn src(&self, d: &Directive) -> Src {
+        Src {
+            file: self
+                .cfg
+                .files
+                .get(d.file)
+                .map(|f| f.path.display().to_string())
+                .unwrap_or_else(|| "?".to_string()),
+            line: d.line,
+            text: directive_text(d),
+        }
+    }
+
+    fn path(&self, p: &str) -> String {
+        let special = p == "stderr"
+            || p.starts_with("syslog:")
+            || p.starts_with("memory:")
+            || p.starts_with('/');
+        match (&self.prefix, special) {
+            (Some(prefix), false) => Path::new(prefix).join(p).display().to_string(),
+            _ => p.to_string(),
+        }
+    }
+
+    fn main(&mut self, top: &[&'a Directive]) {
+        for d in top {
+            match d.name.as_str() {
+                "user" if !d.args.is_empty() => {
+                    self.m.user = Some(Eff {
+                        value: User {
+                            name: d.args[0].clone(),
+                            group: d.args.get(1).cloned(),
+                        },
+                        src: Some(self.src(d)),
+                    })
+                }
+                "pid" if !d.args.is_empty() => {
+                    self.m.pid = Some(Eff {
+                        value: self.path(&d.args[0]),
+                        src: Some(self.src(d)),
+                    })
+                }
+                "error_log" => self.error_log(d, "main"),
+                _ => {}
+            }
+        }
+        for d in top {
+            let Some(block) = &d.block else { continue };
+            let proto = match d.name.as_str() {
+                "http" => Protocol::Http,
+                "stream" => Protocol::Stream,
+                _ => continue,
+            };
+            let level = self.children(block);
+            self.protocol_block(proto, level);
+        }
+    }
+
+    fn error_log(&mut self, d: &Directive, context: &'static str) {
+        let Some(path) = d.args.first() else { return };
+        let e = ErrorLog {
+            path: self.path(path),
+            level: d
+                .args
+                .get(1)
+                .cloned()
+                .unwrap_or_else(|| "error".to_string()),
+            context,
+            src: self.src(d),
+        };
+        self.m.error_logs.push(e);
+    }
+
+    /// `http {}` or `stream {}`: definitions first (upstreams may be used before they are
+    /// written), then the servers.
+    fn protocol_block(&mut self, proto: Protocol, level: Vec<&'a Directive>) {
+        let context = match proto {
+            Protocol::Http => "http",
+            Protocol::Stream => "stream",
+        };
+        if proto == Protocol::Http {
+            self.m.log_formats.push(LogFormatDef {
+                protocol: proto,
+                name: "combined".to_string(),
+                escape: "default".to_string(),
+                format: COMBINED.to_string(),
+                src: None,
+            });
+        }
+        for d in &level {
+            match d.name.as_str() {
+                "upstream" => self.upstream(proto, d),
+                "log_format" => self.log_format(proto, d),
+                "limit_req_zone" => self.limit_req_zone(d),
+                "error_log" => self.error_log(d, context),
+                "map" => self.map(d),
+                _ => {}
+            }
+        }
+        let mut levels: Levels<'a> = vec![level];
+        self.access_logs(proto, &levels[0]);
+        let servers: Vec<&'a Directive> = levels[0]
+            .iter()
+            .copied()
+            .filter(|d| d.name == "server" && d.block.is_some())
+            .collect();
+        for s in servers {
+            let level = self.children(s.block.as_deref().unwrap_or_default());
+            levels.push(level);
+            self.server(proto, s, &mut levels);
+            levels.pop();
+        }
+    }
+
+    fn upstream(&mut self, proto: Protocol, d: &'a Directive) {
+        let (Some(name), Some(block)) = (d.args.first(), &d.block) else {
+            return;
+        };
+        let mut u = Upstream {
+            name: name.clone(),
+            protocol: proto,
+            src: self.src(d),
+            servers: Vec::new(),
+            keepalive: None,
+            directives: Vec::new(),
+        };
+        for c in self.children(block) {
+            match c.name.as_str() {
+                "server" if !c.args.is_empty() => {
+                    let address = c.args[0].clone();
+                    let (host, port) = match address.strip_prefix("unix:") {
+                        Some(_) => (None, None),
+                        None => match split_host_port(&address) {
+                            Some((h, p)) => (
+                                Some(h.to_string()),
+                                p.or((proto == Protocol::Http).then_some(80)),
+                            ),
+                            None => (Some(address.clone()), None),
+                        },
+                    };
+                    u.servers.push(UpstreamServer {
+                        address,
+                        host,
+                        port,
+                        params: c.args[1..].to_vec(),
+                        src: self.src(c),
+                    });
+                }
+                "keepalive" => {
+                    if let Some(n) = c.args.first().and_then(|a| a.parse().ok()) {
+                        u.keepalive = Some(Eff {
+                            value: n,
+                            src: Some(self.src(c)),
+                        });
+                    }
+                }
+                _ => u.directives.push((c.name.clone(), c.args.clone())),
+            }
+        }
+        self.m.upstreams.push(u);
+    }
+
+    /// `map SOURCE $var { key value; ... }`: every value `$var` can take.
+    fn map(&mut self, d: &'a Directive) {
+        let (Some(var), Some(block)) = (d.args.get(1), &d.block) else {
+            return;
+        };
+        let Some(var) = var.strip_prefix('$') else {
+            return;
+        };
+        let values: Vec<String> = self
+            .children(block)
+            .into_iter()
+            .filter(|e| !matches!(e.name.as_str(), "hostnames" | "volatile"))
+            .filter_map(|e| e.args.first().cloned())
+            .collect();
+        self.m
+            .variables
+            .entry(var.to_string())
+            .or_default()
+            .extend(values);
+    }
+
+    fn log_format(&mut self, proto: Protocol, d: &Directive) {
+        let Some(name) = d.args.first() else { return };
+        let mut rest = &d.args[1..];
+        let mut escape = "default".to_string();
+        if let Some(e) = rest.first().and_then(|a| a.strip_prefix("escape=")) {
+            escape = e.to_string();
+            rest = &rest[1..];
+        }
+        let def = LogFormatDef {
+            protocol: proto,
+            name: name.clone(),
+            escape,
+            // nginx concatenates the strings of a multi-string log_format.
+            format: rest.concat(),
+            src: Some(self.src(d)),
+        };
+        self.m.log_formats.push(def);
+    }
+
+    fn limit_req_zone(&mut self, d: &Directive) {
+        let mut zone = None;
+        let mut size = None;
+        let mut rate = None;
+        for a in d.args.iter().skip(1) {
+            if let Some(z) = a.strip_prefix("zone=") {
+                let (n, s) = z.split_once(':').unwrap_or((z, ""));
+                zone = Some(n.to_string());
+                size = parse_size(s);
+            } else if let Some(r) = a.strip_prefix("rate=") {
+                rate = Rate::parse(r);
+            }
+        }
+        let Some(name) = zone else { return };
+        let def = LimitReqZone {
+            name,
+            key: d.args.first().cloned().unwrap_or_default(),
+            size,
+            rate,
+            src: self.src(d),
+        };
+        self.m.limit_req_zones.push(def);
+    }
+
+    /// Every `access_log` written at this level (inheritance does not matter to the log engine:
+    /// it wants each file nginx writes and its format).
+    fn access_logs(&mut self, proto: Protocol, level: &[&Directive]) {
+        for d in level.iter().filter(|d| d.name == "access_log") {
+            let Some(path) = d.args.first() else { continue };
+            if path == "off" {
+                continue;
+            }
+            let (format_name, params) = match d.args.get(1) {
+                Some(f) if !f.contains('=') && f != "gzip" => (f.clone(), d.args[2..].to_vec()),
+                _ => ("combined".to_string(), d.args[1..].to_vec()),
+            };
+            let def = self
+                .m
+                .log_formats
+                .iter()
+                .find(|f| f.protocol == proto && f.name == format_name);
+            let log = AccessLog {
+                protocol: proto,
+                path: self.path(path),
+                format: def.map(|f| f.format.clone()),
+                escape: def
+                    .map(|f| f.escape.clone())
+                    .unwrap_or_else(|| "default".to_string()),
+                format_name,
+                params,
+                src: self.src(d),
+            };
+            let dup = self
+                .m
+                .access_logs
+                .iter()
+                .any(|a| a.path == log.path && a.format_name == log.format_name);
+            if !dup {
+                self.m.access_logs.push(log);
+            }
+        }
+    }
+
+    fn server(&mut self, proto: Protocol, d: &'a Directive, levels: &mut Levels<'a>) {
+        let server_index = self.m.servers.len();
+        let level = levels.last().cloned().unwrap_or_default();
+        let names = level
+            .iter()
+            .filter(|c| c.name == "server_name")
+            .flat_map(|c| c.args.iter().cloned())
+            .collect();
+        let mut listens = Vec::new();
+        for c in level.iter().filter(|c| c.name == "listen") {
+            let Some(address) = c.args.first() else {
+                continue;
+            };
+            listens.push(self.m.listens.len());
+            self.m.listens.push(Listen {
+                protocol: proto,
+                address: address.clone(),
+                params: c.args[1..].to_vec(),
+                server: server_index,
+                src: self.src(c),
+            });
+        }
+        self.m.servers.push(Server {
+            protocol: proto,
+            names,
+            src: self.src(d),
+            listens,
+            scope: self.m.scopes.len(),
+        });
+        self.scope(proto, d, "server", server_index, None, levels);
+    }
+
+    /// One request-handling level: its settings, its passes, then its nested blocks.
+    fn scope(
+        &mut self,
+        proto: Protocol,
+        d: &'a Directive,
+        kind: &'static str,
+        server: usize,
+        parent: Option<usize>,
+        levels: &mut Levels<'a>,
+    ) {
+        let index = self.m.scopes.len();
+        let level = levels.last().cloned().unwrap_or_default();
+        for c in level.iter().filter(|c| c.name == "error_log") {
+            let ctx = if kind == "server" {
+                "server"
+            } else {
+                "location"
+            };
+            self.error_log(c, ctx);
+        }
+        self.access_logs(proto, &level);
+        let scope = Scope {
+            protocol: proto,
+            kind,
+            args: if kind == "server" {
+                Vec::new()
+            } else {
+                d.args.clone()
+            },
+            server,
+            parent,
+            src: self.src(d),
+            limit_req: self.limit_req(levels),
+            limit_req_status: self.status(levels, "limit_req_status"),
+            limit_conn: self.limit_conn(levels),
+            limit_conn_status: self.status(levels, "limit_conn_status"),
+            error_pages: self.error_pages(levels),
+            resolver: scalar(levels, "resolver").map(|r| Eff {
+                value: r
+                    .args
+                    .iter()
+                    .filter(|a| !a.contains('='))
+                    .cloned()
+                    .collect(),
+                src: Some(self.src(r)),
+            }),
+            resolver_timeout: self.time(levels, "resolver_timeout", Duration::from_secs(30)),
+            passes: Vec::new(),
+        };
+        self.m.scopes.push(scope);
+        for c in level.iter().filter(|c| c.name == "set") {
+            if let (Some(var), Some(value)) = (c.args.first(), c.args.get(1)) {
+                if let Some(var) = var.strip_prefix('$') {
+                    self.m
+                        .variables
+                        .entry(var.to_string())
+                        .or_default()
+                        .push(value.clone());
+                }
+            }
+        }
+        for c in &level {
+            if let Some(kind) = PassKind::from_directive(&c.name) {
+                if !c.args.is_empty() {
+                    let p = self.pass(proto, kind, c, index, levels);
+                    self.m.scopes[index].passes.push(self.m.passes.len());
+                    self.m.passes.push(p);
+                }
+            }
+        }
+        for c in &level {
+            let kind = match c.name.as_str() {
+                "location" => "location",
+                "if" => "if",
+                "limit_except" => "limit_except",
+                _ => continue,
+            };
+            let Some(block) = &c.block else { continue };
+            levels.push(self.children(block));
+            self.scope(proto, c, kind, server, Some(index), levels);
+            levels.pop();
+        }
+    }
+
+    fn eff_src(&self, d: Option<&Directive>) -> Option<Src> {
+        d.map(|d| self.src(d))
+    }
+
+    fn time(&self, levels: &Levels<'a>, name: &str, default: Duration) -> Eff<Duration> {
+        match scalar(levels, name) {
+            Some(d) => match d.args.first().and_then(|a| parse_time(a)) {
+                Some(v) => Eff {
+                    value: v,
+                    src: Some(self.src(d)),
+                },
+                None => Eff::default_value(default),
+            },
+            None => Eff::default_value(default),
+        }
+    }
+
+    fn flag(&self, levels: &Levels<'a>, name: &str) -> Eff<bool> {
+        match scalar(levels, name) {
+            Some(d) => Eff {
+                value: d.args.first().and_then(|a| parse_flag(a)).unwrap_or(false),
+                src: Some(self.src(d)),
+            },
+            None => Eff::default_value(false),
+        }
+    }
+
+    fn string(&self, levels: &Levels<'a>, name: &str) -> Eff<Option<String>> {
+        let d = scalar(levels, name);
+        Eff {
+            value: d.and_then(|d| d.args.first().cloned()),
+            src: self.eff_src(d),
+        }
+    }
+
+    fn status(&self, levels: &Levels<'a>, name: &str) -> Eff<u16> {
+        let d = scalar(levels, name);
+        Eff {
+            value: d
+                .and_then(|d| d.args.first())
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(503),
+            src: self.eff_src(d),
+        }
+    }
+
+    fn params(&self, levels: &Levels<'a>, name: &str) -> Vec<Param> {
+        array(levels, name)
+            .into_iter()
+            .filter(|d| !d.args.is_empty())
+            .map(|d| Param {
+                name: d.args[0].clone(),
+                value: d.args.get(1).cloned().unwrap_or_default(),
+                src: self.src(d),
+            })
+            .collect()
+    }
+
+    fn limit_req(&self, levels: &Levels<'a>) -> Vec<LimitReq> {
+        array(levels, "limit_req")
+            .into_iter()
+            .filter_map(|d| {
+                let mut l = LimitReq {
+                    zone: String::new(),
+                    burst: None,
+                    nodelay: false,
+                    delay: None,
+                    src: self.src(d),
+                    zone_def: None,
+                };
+                for a in &d.args {
+                    if let Some(z) = a.strip_prefix("zone=") {
+                        l.zone = z.to_string();
+                    } else if let Some(b) = a.strip_prefix("burst=") {
+                        l.burst = b.parse().ok();
+                    } else if let Some(b) = a.strip_prefix("delay=") {
+                        l.delay = b.parse().ok();
+                    } else if a == "nodelay" {
+                        l.nodelay = true;
+                    }
+                }
+                l.zone_def = self
+                    .m
+                    .limit_req_zones
+                    .iter()
+                    .find(|z| z.name == l.zone)
+                    .cloned();
+                (!l.zone.is_empty()).then_some(l)
+            })
+            .collect()
+    }
+
+    fn limit_conn(&self, levels: &Levels<'a>) -> Vec<LimitConn> {
+        let zones: Vec<(&str, &str)> = levels[0]
+            .iter()
+            .filter(|d| d.name == "limit_conn_zone")
+            .filter_map(|d| {
+                let key = d.args.first()?;
+                let zone = d.args.iter().find_map(|a| a.strip_prefix("zone="))?;
+                Some((zone.split(':').next().unwrap_or(zone), key.as_str()))
+            })
+            .collect();
+        array(levels, "limit_conn")
+            .into_iter()
+            .filter_map(|d| {
+                let zone = d.args.first()?.clone();
+                Some(LimitConn {
+                    limit: d.args.get(1).and_then(|a| a.parse().ok()),
+                    zone_key: zones
+                        .iter()
+                        .find(|(z, _)| *z == zone)
+                        .map(|(_, k)| k.to_string()),
+                    zone,
+                    src: self.src(d),
+                })
+            })
+            .collect()
+    }
+
+    fn error_pages(&self, levels: &Levels<'a>) -> Vec<ErrorPage> {
+        array(levels, "error_page")
+            .into_iter()
+            .filter_map(|d| {
+                let uri = d.args.last()?.clone();
+                let mut codes = Vec::new();
+                let mut response = None;
+                for a in &d.args[..d.args.len() - 1] {
+                    if a.starts_with('=') {
+                        response = Some(a.clone());
+                    } else if let Ok(c) = a.parse() {
+                        codes.push(c);
+                    }
+                }
+                Some(ErrorPage {
+                    codes,
+                    response,
+                    uri,
+                    src: self.src(d),
+                })
+            })
+            .collect()
+    }
+
+    fn pass(
+        &self,
+        proto: Protocol,
+        kind: PassKind,
+        d: &'a Directive,
+        scope: usize,
+        levels: &Levels<'a>,
+    ) -> Pass {
+        let url = d.args[0].clone();
+        let u = split_pass_url(&url);
+        let p = kind.prefix();
+        let name = |s: &str| format!("{p}_{s}");
+        let stream = proto == Protocol::Stream;
+        let tls = if stream {
+            self.flag(levels, "proxy_ssl").value
+        } else {
+            matches!(u.scheme.as_deref(), Some("https" | "grpcs" | "suwsgi"))
+        };
+        let target = self.target(proto, &url, &u);
+        let read_timeout = if stream {
+            self.time(levels, "proxy_timeout", DEFAULT_STREAM_TIMEOUT)
+        } else {
+            self.time(levels, &name("read_timeout"), DEFAULT_TIMEOUT)
+        };
+        let send_timeout = if stream {
+            read_timeout.clone()
+        } else {
+            self.time(levels, &name("send_timeout"), DEFAULT_TIMEOUT)
+        };
+        let buffer_size = {
+            let d = scalar(levels, &name("buffer_size"));
+            match d.and_then(|d| d.args.first()).and_then(|a| parse_size(a)) {
+                Some(v) => Eff {
+                    value: v,
+                    src: self.eff_src(d),
+                },
+                None => Eff::default_value(PAGE),
+            }
+        };
+        let buffers = {
+            let d = scalar(levels, &name("buffers"));
+            let parsed = d.and_then(|d| {
+                Some(Buffers {
+                    count: d.args.first()?.parse().ok()?,
+                    size: parse_size(d.args.get(1)?)?,
+                })
+            });
+            match parsed {
+                Some(v) => Eff {
+                    value: v,
+                    src: self.eff_src(d),
+                },
+                None => Eff::default_value(Buffers {
+                    count: 8,
+                    size: PAGE,
+                }),
+            }
+        };
+        let http_proxy = kind == PassKind::Proxy && !stream;
+        let http_version = http_proxy.then(|| {
+            let v = self.string(levels, "proxy_http_version");
+            Eff {
+                value: v.value.unwrap_or_else(|| "1.0".to_string()),
+                src: v.src,
+            }
+        });
+        let headers = match kind {
+            PassKind::Proxy if !stream => self.params(levels, "proxy_set_header"),
+            PassKind::Grpc => self.params(levels, "grpc_set_header"),
+            _ => Vec::new(),
+        };
+        // nginx sends `Connection: close` unless proxy_set_header overrides it
+        // (`ngx_http_proxy_headers` in ngx_http_proxy_module.c).
+        let connection_header = http_proxy.then(|| {
+            match headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("connection"))
+            {
+                Some(h) => Eff {
+                    value: h.value.clone(),
+                    src: Some(h.src.clone()),
+                },
+                None => Eff::default_value("close".to_string()),
+            }
+        });
+        let keep_conn = (kind == PassKind::Fastcgi).then(|| self.flag(levels, "fastcgi_keep_conn"));
+        let params = match kind {
+            PassKind::Fastcgi | PassKind::Uwsgi | PassKind::Scgi => {
+                self.params(levels, &name("param"))
+            }
+            _ => Vec::new(),
+        };
+        let next_upstream = {
+            let d = scalar(levels, &name("next_upstream"));
+            Eff {
+                value: d.map(|d| d.args.clone()).unwrap_or_else(|| {
+                    if stream {
+                        vec!["on".to_string()]
+                    } else {
+                        vec!["error".to_string(), "timeout".to_string()]
+                    }
+                }),
+                src: self.eff_src(d),
+            }
+        };
+        let next_upstream_tries = {
+            let d = scalar(levels, &name("next_upstream_tries"));
+            Eff {
+                value: d
+                    .and_then(|d| d.args.first())
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or(0),
+                src: self.eff_src(d),
+            }
+        };
+        let has_ssl = matches!(kind, PassKind::Proxy | PassKind::Grpc | PassKind::Uwsgi);
+        let ssl = has_ssl.then(|| {
+            let protocols = scalar(levels, &name("ssl_protocols"));
+            Ssl {
+                server_name: self.flag(levels, &name("ssl_server_name")),
+                name: self.string(levels, &name("ssl_name")),
+                verify: self.flag(levels, &name("ssl_verify")),
+                trusted_certificate: self.string(levels, &name("ssl_trusted_certificate")),
+                protocols: Eff {
+                    // nginx 1.22's default; 1.23.4 added TLSv1.3.
+                    value: protocols.map(|d| d.args.clone()).unwrap_or_else(|| {
+                        ["TLSv1", "TLSv1.1", "TLSv1.2"].map(String::from).to_vec()
+                    }),
+                    src: self.eff_src(protocols),
+                },
+                certificate: self.string(levels, &name("ssl_certificate")),
+            }
+        });
+        Pass {
+            kind,
+            protocol: proto,
+            src: self.src(d),
+            url,
+            scheme: u.scheme.clone(),
+            tls,
+            target,
+            scope,
+            connect_timeout: self.time(levels, &name("connect_timeout"), DEFAULT_TIMEOUT),
+            read_timeout,
+            send_timeout,
+            buffer_size,
+            buffers,
+            http_version,
+            headers,
+            connection_header,
+            keep_conn,
+            params,
+            next_upstream,
+            next_upstream_tries,
+            next_upstream_timeout: self.time(
+                levels,
+                &name("next_upstream_timeout"),
+                Duration::ZERO,
+            ),
+            ssl,
+        }
+    }
+
+    /// What a pass URL points at, following `ngx_http_upstream_add`: a name without a port
+    /// that matches an `upstream {}` block of the same protocol is that group.
+    fn target(&self, proto: Protocol, url: &str, u: &super::values::PassUrl) -> Target {
+        if let Some(path) = &u.unix {
+            return Target::Unix { path: path.clone() };
+        }
+        let group = |name: &str| {
+            self.m
+                .upstreams
+                .iter()
+                .position(|g| g.protocol == proto && g.name == name)
+                .map(|index| Target::Group {
+                    name: name.to_string(),
+                    index,
+                })
+        };
+        if u.authority.contains('$') {
+            return Target::Dynamic {
+                host: u.authority.clone(),
+            };
+        }
+        let Some((host, port)) = split_host_port(&u.authority) else {
+            return Target::Dynamic {
+                host: u.authority.clone(),
+            };
+        };
+        if port.is_none() {
+            if let Some(g) = group(host) {
+                return g;
+            }
+        }
+        // With variables elsewhere in the URL, nginx resolves a host name per request.
+        if url.contains('$') && !is_ip_literal(host) {
+            return Target::Dynamic {
+                host: u.authority.clone(),
+            };
+        }
+        let default_port = match u.scheme.as_deref() {
+            Some("http" | "grpc") => Some(80),
+            Some("https" | "grpcs") => Some(443),
+            _ => None,
+        };
+        Target::Host {
+            host: host.to_string(),
+            port: port.or(default_port),
+        }
+    }
+}
+
+/// The innermost directive named `name`.
+fn scalar<'a>(levels: &Levels<'a>, name: &str) -> Option<&'a Directive> {
+    levels
+        .iter()
+        .rev()
+        .find_map(|l| l.iter().find(|d| d.name == name).copied())
+}
+
+/// All the directives named `name` of the innermost level that has any.
+fn array<'a>(levels: &Levels<'a>, name: &str) -> Vec<&'a Directive> {
+    for l in levels.iter().rev() {
+        let found: Vec<&'a Directive> = l.iter().copied().filter(|d| d.name == name).collect();
+        if !found.is_empty() {
+            return found;
+        }
+    }
+    Vec::new()
+}
+
+/// A directive as one line of nginx.conf: `name arg "arg with space";` (or `... {` for a
+/// block), quoting what the lexer would otherwise split.
+pub fn directive_text(d: &Directive) -> String {
+    let mut s = d.name.clone();
+    for a in &d.args {
+        s.push(' ');
+        let plain = !a.is_empty()
+            && !a.bytes().any(|b| {
+                b.is_ascii_whitespace() || matches!(b, b';' | b'{' | b'}' | b'"' | b'\'' | b'#')
+            });
+        // Arguments keep nginx's escapes (crossplane's form), so quoting is all that is needed.
+        if plain {
+            s.push_str(a);
+        } else if a.contains('"') {
+            s.push('\'');
+            s.push_str(a);
+            s.push('\'');
+        } else {
+            s.push('"');
+            s.push_str(a);
+            s.push('"');
+        }
+    }
+    s.push_str(if d.block.is_some() { " {" } else { ";" });
+    s
+}

@@ -1,0 +1,311 @@
+//! The model against nginx's merge rules, on small configs.
+
+use std::time::Duration;
+
+use super::testing::{config, one};
+use super::*;
+
+fn model(text: &str) -> Model {
+    build(&one(text), &BuildOptions::default())
+}
+
+#[test]
+fn scalars_come_from_the_innermost_level_arrays_whole_from_one_level() {
+    let m = model(
+        r#"http {
+    proxy_read_timeout 30s;
+    proxy_set_header Host $host;
+    proxy_set_header X-Real-IP $remote_addr;
+    server {
+        proxy_connect_timeout 5s;
+        location /a {
+            proxy_pass http://127.0.0.1:8080;
+        }
+        location /b {
+            proxy_read_timeout 1m30s;
+            proxy_set_header X-Only $x;
+            proxy_pass http://127.0.0.1:8080;
+        }
+    }
+}"#,
+    );
+    let a = &m.passes[0];
+    assert_eq!(a.read_timeout.value, Duration::from_secs(30));
+    assert_eq!(a.read_timeout.src.as_ref().map(|s| s.line), Some(2));
+    assert_eq!(a.connect_timeout.value, Duration::from_secs(5));
+    assert!(a.send_timeout.is_default());
+    assert_eq!(a.send_timeout.value, DEFAULT_TIMEOUT);
+    assert_eq!(a.headers.len(), 2);
+    assert_eq!(
+        a.http_version.as_ref().map(|v| v.value.as_str()),
+        Some("1.0")
+    );
+    assert_eq!(
+        a.connection_header.as_ref().map(|c| c.value.as_str()),
+        Some("close")
+    );
+    let b = &m.passes[1];
+    assert_eq!(b.read_timeout.value, Duration::from_secs(90));
+    let names: Vec<&str> = b.headers.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["X-Only"],
+        "one proxy_set_header hides the inherited ones"
+    );
+    assert_eq!(
+        m.describe_scope(b.scope),
+        "server (no server_name) > location /b"
+    );
+}
+
+#[test]
+fn targets() {
+    let m = model(
+        r#"http {
+    upstream app { server 10.0.0.1:8080 weight=2 max_fails=3; server app2.internal backup; keepalive 8; }
+    server {
+        location /1 { proxy_pass http://app; }
+        location /2 { proxy_pass https://api.example.com/v1/; }
+        location /3 { proxy_pass http://unix:/run/app.sock:/x; }
+        location /4 { fastcgi_pass unix:/run/php/fpm.sock; }
+        location /5 { proxy_pass http://$host; }
+        location /6 { grpc_pass grpcs://[::1]:50051; }
+        location /7 { uwsgi_pass 127.0.0.1:3031; }
+        location /8 { proxy_pass http://app:81; }
+    }
+}"#,
+    );
+    let shown: Vec<String> = m.passes.iter().map(|p| p.target.display()).collect();
+    assert_eq!(
+        shown,
+        [
+            "app",
+            "api.example.com:443",
+            "unix:/run/app.sock",
+            "unix:/run/php/fpm.sock",
+            "$host",
+            "[::1]:50051",
+            "127.0.0.1:3031",
+            "app:81"
+        ]
+    );
+    assert!(m.passes[1].tls && m.passes[5].tls && !m.passes[0].tls);
+    let g = m.group(&m.passes[0]).expect("group");
+    assert_eq!(g.keepalive.as_ref().map(|k| k.value), Some(8));
+    assert_eq!(g.servers[0].params, ["weight=2", "max_fails=3"]);
+    assert_eq!(g.servers[1].port, Some(80));
+    assert_eq!(m.passes[3].kind, PassKind::Fastcgi);
+    assert!(m.passes[3].ssl.is_none() && m.passes[3].http_version.is_none());
+}
+
+#[test]
+fn if_blocks_and_nested_locations_inherit() {
+    let m = model(
+        r#"http { server {
+    location / {
+        proxy_read_timeout 7s;
+        location /inner { proxy_pass http://127.0.0.1:1; }
+        if ($request_method = POST) { proxy_pass http://127.0.0.1:2; }
+    }
+} }"#,
+    );
+    assert_eq!(m.passes.len(), 2);
+    for p in &m.passes {
+        assert_eq!(p.read_timeout.value, Duration::from_secs(7));
+    }
+    assert_eq!(
+        m.describe_scope(m.passes[1].scope),
+        "server (no server_name) > location / > if ($request_method = POST)"
+    );
+}
+
+#[test]
+fn includes_are_spliced_in_place() {
+    let cfg = config(&[
+        (
+            "/etc/nginx/nginx.conf",
+            "http {\n    include conf.d/app.conf;\n}\n",
+        ),
+        (
+            "/etc/nginx/conf.d/app.conf",
+            "server {\n    listen 8080;\n    location / {\n        include proxy.conf;\n        proxy_pass http://127.0.0.1:3000;\n    }\n}\n",
+        ),
+        ("/etc/nginx/proxy.conf", "proxy_read_timeout 2s;\n"),
+    ]);
+    let m = build(&cfg, &BuildOptions::default());
+    let p = &m.passes[0];
+    assert_eq!(p.src.location(), "/etc/nginx/conf.d/app.conf:5");
+    assert_eq!(
+        p.read_timeout.src.as_ref().map(|s| s.location()).as_deref(),
+        Some("/etc/nginx/proxy.conf:1")
+    );
+    assert_eq!(m.listens[0].address, "8080");
+    assert_eq!(m.listens[0].src.location(), "/etc/nginx/conf.d/app.conf:2");
+}
+
+#[test]
+fn globals_logs_and_formats() {
+    let cfg = one(r#"user www-data;
+pid /run/nginx.pid;
+error_log logs/error.log warn;
+http {
+    log_format main escape=json '$remote_addr - $status '
+                    '$upstream_addr';
+    access_log logs/access.log main;
+    access_log /var/log/nginx/all.log;
+    server {
+        error_log /var/log/nginx/site.error.log;
+        access_log off;
+        location / { access_log /var/log/nginx/loc.log main buffer=32k; }
+    }
+}
+stream {
+    log_format basic '$remote_addr $status';
+    server { listen 12345; access_log /var/log/nginx/stream.log basic; proxy_pass 127.0.0.1:5432; }
+}"#);
+    let m = build(
+        &cfg,
+        &BuildOptions {
+            prefix: Some("/usr/share/nginx".into()),
+        },
+    );
+    assert_eq!(m.worker_user().name, "www-data");
+    assert_eq!(
+        m.pid.as_ref().map(|p| p.value.as_str()),
+        Some("/run/nginx.pid")
+    );
+    let errs: Vec<(&str, &str, &str)> = m
+        .error_logs
+        .iter()
+        .map(|e| (e.path.as_str(), e.level.as_str(), e.context))
+        .collect();
+    assert_eq!(
+        errs,
+        [
+            ("/usr/share/nginx/logs/error.log", "warn", "main"),
+            ("/var/log/nginx/site.error.log", "error", "server")
+        ]
+    );
+    let logs: Vec<(&str, &str, &str)> = m
+        .access_logs
+        .iter()
+        .map(|a| (a.path.as_str(), a.format_name.as_str(), a.escape.as_str()))
+        .collect();
+    assert_eq!(
+        logs,
+        [
+            ("/usr/share/nginx/logs/access.log", "main", "json"),
+            ("/var/log/nginx/all.log", "combined", "default"),
+            ("/var/log/nginx/loc.log", "main", "json"),
+            ("/var/log/nginx/stream.log", "basic", "default"),
+        ]
+    );
+    assert_eq!(
+        m.access_logs[0].format.as_deref(),
+        Some("$remote_addr - $status $upstream_addr")
+    );
+    assert_eq!(m.access_logs[1].format.as_deref(), Some(COMBINED));
+    assert_eq!(m.access_logs[2].params, ["buffer=32k"]);
+    let stream = m
+        .passes
+        .iter()
+        .find(|p| p.protocol == Protocol::Stream)
+        .expect("stream pass");
+    assert_eq!(stream.read_timeout.value, Duration::from_secs(600));
+    assert_eq!(stream.target.display(), "127.0.0.1:5432");
+}
+
+#[test]
+fn limits_error_pages_resolver_and_defaults() {
+    let m = model(
+        r#"http {
+    limit_req_zone $binary_remote_addr zone=one:10m rate=5r/s;
+    limit_conn_zone $binary_remote_addr zone=addr:10m;
+    resolver 127.0.0.53 valid=30s;
+    error_page 502 503 504 /50x.html;
+    server {
+        limit_req zone=one burst=10 nodelay;
+        limit_req_status 429;
+        location / {
+            limit_conn addr 5;
+            error_page 404 =200 /empty.gif;
+            proxy_next_upstream error timeout http_502;
+            proxy_buffer_size 16k;
+            proxy_buffers 4 32k;
+            proxy_ssl_server_name on;
+            proxy_ssl_protocols TLSv1.2 TLSv1.3;
+            proxy_pass https://10.0.0.1;
+        }
+    }
+    server { }
+}"#,
+    );
+    let p = &m.passes[0];
+    let s = m.scope(p);
+    assert_eq!(s.limit_req.len(), 1);
+    let l = &s.limit_req[0];
+    assert_eq!(
+        (l.zone.as_str(), l.burst, l.nodelay),
+        ("one", Some(10), true)
+    );
+    assert_eq!(
+        l.zone_def
+            .as_ref()
+            .and_then(|z| z.rate)
+            .map(|r| r.to_string())
+            .as_deref(),
+        Some("5r/s")
+    );
+    assert_eq!(s.limit_req_status.value, 429);
+    assert_eq!(s.limit_conn[0].limit, Some(5));
+    assert_eq!(
+        s.limit_conn[0].zone_key.as_deref(),
+        Some("$binary_remote_addr")
+    );
+    assert_eq!(s.limit_conn_status.value, 503);
+    assert!(s.limit_conn_status.is_default());
+    assert_eq!(
+        s.error_pages.len(),
+        1,
+        "the location's error_page hides the http one"
+    );
+    assert_eq!(s.error_pages[0].response.as_deref(), Some("=200"));
+    assert_eq!(
+        s.resolver.as_ref().map(|r| r.value.clone()),
+        Some(vec!["127.0.0.53".to_string()])
+    );
+    assert_eq!(p.next_upstream.value, ["error", "timeout", "http_502"]);
+    assert_eq!(p.buffer_size.value, 16 * 1024);
+    assert_eq!(
+        p.buffers.value,
+        Buffers {
+            count: 4,
+            size: 32 * 1024
+        }
+    );
+    let ssl = p.ssl.as_ref().expect("ssl");
+    assert!(ssl.server_name.value && !ssl.verify.value);
+    assert_eq!(ssl.protocols.value, ["TLSv1.2", "TLSv1.3"]);
+    // The second, empty server inherits from http only.
+    let empty = &m.scopes[m.servers[1].scope];
+    assert_eq!(empty.error_pages[0].codes, [502, 503, 504]);
+    assert!(empty.limit_req.is_empty());
+    assert_eq!(m.worker_user().name, "nobody");
+}
+
+#[test]
+fn directive_text_quotes_what_needs_it() {
+    let m = model("http { server { location / { proxy_set_header Connection \"\"; proxy_set_header X \"a b\"; proxy_pass http://b; } } }");
+    let texts: Vec<&str> = m.passes[0]
+        .headers
+        .iter()
+        .map(|h| h.src.text.as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "proxy_set_header Connection \"\";",
+            "proxy_set_header X \"a b\";"
+        ]
+    );
+}

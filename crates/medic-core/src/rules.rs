@@ -1,0 +1,263 @@
+//! The rule catalog: one rule per file, `rules/<group>/<rule>.rs`, its `///` doc is its user
+//! documentation (`docs/rules/<id>.md`, SARIF `help`, `nginx-medic` text output).
+//!
+//! A rule reads the [`Model`] and pushes [`Finding`]s; it never does I/O. IDs are those of
+//! `causes.md` §2b and never change.
+
+use serde::Serialize;
+
+use crate::config::{Model, Src};
+
+pub mod latent;
+
+/// How sure and how urgent a finding is (`causes.md` §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One piece of evidence: a config line, a log line, a probe result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Evidence {
+    /// `config`, `log`, `probe`, `nginx -t`.
+    pub kind: &'static str,
+    /// `FILE:LINE` for config and log lines; the probe's name otherwise.
+    pub source: String,
+    pub text: String,
+    /// File and line, when the source is a position (for SARIF and the caret display).
+    #[serde(skip)]
+    pub at: Option<(String, u32)>,
+}
+
+impl Evidence {
+    /// The evidence of a config directive.
+    pub fn config(src: &Src) -> Evidence {
+        Evidence {
+            kind: "config",
+            source: src.location(),
+            text: src.text.clone(),
+            at: Some((src.file.clone(), src.line)),
+        }
+    }
+}
+
+/// What to do about a finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Fix {
+    pub summary: String,
+    pub steps: Vec<String>,
+    pub commands: Vec<String>,
+    pub time: &'static str,
+    pub risk: &'static str,
+}
+
+/// A finding in the shape of `causes.md` §3.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub id: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<&'static str>,
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The upstream as nginx targets it (`HOST:PORT`, `unix:/path`, group name); absent when
+    /// the finding is not about one upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    pub title: String,
+    /// At least one item; the first is where the finding points.
+    pub evidence: Vec<Evidence>,
+    pub fix: Fix,
+}
+
+impl Finding {
+    /// A latent-cause finding (`warning`, no status: no 5xx has been seen yet).
+    pub fn latent(id: &'static str, title: String, evidence: Vec<Evidence>, fix: Fix) -> Finding {
+        Finding {
+            id,
+            class: None,
+            severity: Severity::Warning,
+            status: None,
+            upstream: None,
+            title,
+            evidence,
+            fix,
+        }
+    }
+
+    pub fn upstream(mut self, upstream: impl Into<String>) -> Finding {
+        self.upstream = Some(upstream.into());
+        self
+    }
+}
+
+/// A rule's identity and documentation, declared by [`rule!`] from its doc comment.
+pub trait RuleDoc {
+    /// The stable ID of `causes.md`.
+    fn id(&self) -> &'static str;
+    /// One line: what is wrong (the headline of the text output and SARIF `shortDescription`).
+    fn title(&self) -> &'static str;
+    /// The `///` doc comment as written (each line keeps the space after `///`).
+    fn raw_doc(&self) -> &'static str;
+    /// The source file as the compiler named it (see [`source_path`]).
+    fn file(&self) -> &'static str;
+}
+
+/// A rule: reads the model, pushes findings.
+pub trait Rule: RuleDoc + Send + Sync {
+    fn check(&self, model: &Model, out: &mut Vec<Finding>);
+}
+
+/// The doc comment as Markdown (the leading space of each `///` line removed).
+pub fn doc_markdown(rule: &dyn Rule) -> String {
+    let mut s = String::new();
+    for line in rule.raw_doc().lines() {
+        s.push_str(line.strip_prefix(' ').unwrap_or(line));
+        s.push('\n');
+    }
+    s
+}
+
+/// The rule's source file relative to the workspace root, however cargo was invoked.
+pub fn source_path(rule: &dyn Rule) -> String {
+    let f = rule.file().replace('\\', "/");
+    match f.find("src/rules/") {
+        Some(i) => format!("crates/medic-core/{}", &f[i..]),
+        None => f,
+    }
+}
+
+/// The rule's page, `docs/rules/<id>.md`: generated from the doc comment, never edited by hand.
+pub fn doc_page(rule: &dyn Rule) -> String {
+    format!(
+        "<!-- Generated from {} by `UPDATE_DOCS=1 cargo test -p medic-core --test docs`; edit the doc comment there. -->\n\n# `{}`: {}\n\nSeverity: `warning` (a latent cause: no 5xx seen yet). Group: latent causes, `causes.md` §2b.\n\n{}",
+        source_path(rule),
+        rule.id(),
+        rule.title(),
+        doc_markdown(rule)
+    )
+}
+
+/// `docs/latent-causes.md`: the catalog table, one row per rule.
+pub fn catalog_page() -> String {
+    let mut s = String::from(
+        "<!-- Generated from the rule doc comments by `UPDATE_DOCS=1 cargo test -p medic-core --test docs`. -->\n\n\
+         # Latent causes\n\n\
+         Settings that will produce 502/503/504 under some condition, found in the configuration before any \
+         5xx is seen (`nginx-medic config lint`). The IDs are those of the shared catalog \
+         (`causes.md` §2b); each rule is one file in `crates/medic-core/src/rules/latent/`, and its doc \
+         comment is its page here. Findings have severity `warning`.\n\n\
+         | id | what | time to fix | risk of the fix |\n|---|---|---|---|\n",
+    );
+    for r in registry() {
+        let fix = doc_section(*r, "Fix").unwrap_or_default();
+        let flat = fix.split_whitespace().collect::<Vec<_>>().join(" ");
+        // `Time: 5 min. Risk: low (why).` at the end of the Fix section.
+        let field = |name: &str| {
+            flat.find(name).map_or(String::new(), |i| {
+                let v = &flat[i + name.len()..];
+                let end = v.find(". ").unwrap_or(v.len());
+                v[..end].trim_end_matches('.').to_string()
+            })
+        };
+        s.push_str(&format!(
+            "| [`{id}`](rules/{id}.md) | {title} | {time} | {risk} |\n",
+            id = r.id(),
+            title = r.title().replace('|', "\\|"),
+            time = field("Time: "),
+            risk = field("Risk: ").replace('|', "\\|"),
+        ));
+    }
+    s.push_str(
+        "\n`cert-expires-soon` (an upstream certificate expiring within 14 days) is a probe rule: it needs \
+         the live certificate and is not part of the config lint.\n",
+    );
+    s
+}
+
+/// A section of the doc (`## Fix` -> its text), trimmed.
+pub fn doc_section(rule: &dyn Rule, heading: &str) -> Option<String> {
+    let md = doc_markdown(rule);
+    let start = md.find(&format!("## {heading}\n"))? + heading.len() + 4;
+    let rest = &md[start..];
+    let end = rest.find("\n## ").map_or(rest.len(), |i| i + 1);
+    Some(rest[..end].trim().to_string())
+}
+
+/// Declares a rule struct from its doc comment, id and title:
+///
+/// ```ignore
+/// rule! {
+///     /// ## What it detects ...
+///     pub struct SslNoSni = "ssl-no-sni", "https upstream without SNI";
+/// }
+/// ```
+///
+/// The doc attributes are kept on the struct (rustdoc) and also concatenated into a `&'static
+/// str`, so one text feeds rustdoc, `docs/rules/`, SARIF and the terminal.
+macro_rules! rule {
+    ($(#[doc = $doc:literal])* pub struct $name:ident = $id:literal, $title:literal;) => {
+        $(#[doc = $doc])*
+        pub struct $name;
+
+        impl $crate::rules::RuleDoc for $name {
+            fn id(&self) -> &'static str {
+                $id
+            }
+            fn title(&self) -> &'static str {
+                $title
+            }
+            fn raw_doc(&self) -> &'static str {
+                concat!($($doc, "\n"),*)
+            }
+            fn file(&self) -> &'static str {
+                file!()
+            }
+        }
+    };
+}
+pub(crate) use rule;
+
+/// Every rule, in catalog order.
+pub fn registry() -> &'static [&'static dyn Rule] {
+    latent::RULES
+}
+
+/// The rule with this ID.
+pub fn find(id: &str) -> Option<&'static dyn Rule> {
+    registry().iter().copied().find(|r| r.id() == id)
+}
+
+/// Runs every rule and ranks the findings: most severe first, then by where they point.
+pub fn check_all(model: &Model) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for r in registry() {
+        r.check(model, &mut out);
+    }
+    rank(&mut out);
+    out
+}
+
+/// Most severe first; then by file, line and ID so the output is stable.
+pub fn rank(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        let at = |f: &Finding| f.evidence.first().and_then(|e| e.at.clone());
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| at(a).cmp(&at(b)))
+            .then_with(|| a.id.cmp(b.id))
+    });
+}

@@ -1,0 +1,179 @@
+//! Context and argument-count checks: crossplane 0.5.8's `analyzer.analyze()` over its own
+//! directive table ([`super::directives`], generated from crossplane). nginx does the same
+//! checks in `ngx_conf_handler()` (`src/core/ngx_conf_file.c`), with the same messages.
+
+use super::directives::{
+    CONTEXTS, DIRECTIVES, NGX_CONF_1MORE, NGX_CONF_2MORE, NGX_CONF_ANY, NGX_CONF_BLOCK,
+    NGX_CONF_FLAG,
+};
+use super::ConfigErrorKind;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The masks of a directive crossplane knows.
+pub fn masks(name: &str) -> Option<&'static [u32]> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static [u32]>> = OnceLock::new();
+    INDEX
+        .get_or_init(|| DIRECTIVES.iter().copied().collect())
+        .get(name)
+        .copied()
+}
+
+/// The context mask of a block path (`[]`, `["http"]`, `["http", "location", "if"]`, ...),
+/// `None` for paths crossplane does not check (inside `map`, `types`, `if` in `server`...).
+pub fn context_mask(ctx: &[String]) -> Option<u32> {
+    CONTEXTS
+        .iter()
+        .find(|(path, _)| path.len() == ctx.len() && path.iter().zip(ctx).all(|(a, b)| a == b))
+        .map(|(_, m)| *m)
+}
+
+/// `enter_block_ctx`: a `location` anywhere in `http` is `http > location`, every other block
+/// appends its name.
+pub fn enter_block(ctx: &[String], name: &str) -> Vec<String> {
+    if ctx.first().map(String::as_str) == Some("http") && name == "location" {
+        return vec!["http".into(), "location".into()];
+    }
+    let mut v = ctx.to_vec();
+    v.push(name.to_owned());
+    v
+}
+
+/// A failed check: message without the ` in FILE:LINE` tail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    pub message: String,
+    pub kind: ConfigErrorKind,
+}
+
+impl Rejected {
+    /// crossplane consumes the block of a directive that should have ended with `;`.
+    pub fn not_terminated(&self) -> bool {
+        self.message.ends_with(" is not terminated by \";\"")
+    }
+}
+
+/// `analyze(stmt, term, ctx, strict=False, check_ctx, check_args)`. `term` is the token that
+/// ended the arguments: `;`, `{` or `}`.
+pub fn analyze(
+    name: &str,
+    args: &[String],
+    term: &str,
+    ctx: &[String],
+    check_ctx: bool,
+    check_args: bool,
+) -> Result<(), Rejected> {
+    analyze_in(name, args, term, context_mask(ctx), check_ctx, check_args)
+}
+
+/// [`analyze`] with the block's [`context_mask`] computed once by the caller.
+pub fn analyze_in(
+    name: &str,
+    args: &[String],
+    term: &str,
+    ctx_mask: Option<u32>,
+    check_ctx: bool,
+    check_args: bool,
+) -> Result<(), Rejected> {
+    // Unknown directives and unknown contexts are not analysed (non-strict crossplane).
+    let (Some(ctx_mask), Some(all)) = (ctx_mask, masks(name)) else {
+        return Ok(());
+    };
+    let mut kept: Vec<u32> = all.to_vec();
+    if check_ctx {
+        kept.retain(|m| m & ctx_mask != 0);
+        if kept.is_empty() {
+            return Err(Rejected {
+                message: format!("\"{name}\" directive is not allowed here"),
+                kind: ConfigErrorKind::Context,
+            });
+        }
+    }
+    if !check_args {
+        return Ok(());
+    }
+    let n = args.len();
+    let valid_flag = |a: &str| a.eq_ignore_ascii_case("on") || a.eq_ignore_ascii_case("off");
+    let mut reason = String::new();
+    // In reverse, as crossplane does: the message reported is that of the first mask.
+    for &mask in kept.iter().rev() {
+        if mask & NGX_CONF_BLOCK != 0 && term != "{" {
+            reason = format!("directive \"{name}\" has no opening \"{{\"");
+            continue;
+        }
+        if mask & NGX_CONF_BLOCK == 0 && term != ";" {
+            reason = format!("directive \"{name}\" is not terminated by \";\"");
+            continue;
+        }
+        if (n <= 7 && (mask >> n) & 1 == 1)
+            || (mask & NGX_CONF_FLAG != 0 && n == 1 && valid_flag(&args[0]))
+            || mask & NGX_CONF_ANY != 0
+            || (mask & NGX_CONF_1MORE != 0 && n >= 1)
+            || (mask & NGX_CONF_2MORE != 0 && n >= 2)
+        {
+            return Ok(());
+        } else if mask & NGX_CONF_FLAG != 0 && n == 1 {
+            reason = format!(
+                "invalid value \"{}\" in \"{name}\" directive, it must be \"on\" or \"off\"",
+                args[0]
+            );
+        } else {
+            reason = format!("invalid number of arguments in \"{name}\" directive");
+        }
+    }
+    Err(Rejected {
+        message: reason,
+        kind: ConfigErrorKind::Args,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn table_is_sorted_and_complete() {
+        assert!(DIRECTIVES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(masks("proxy_pass").is_some());
+        assert!(masks("content_by_lua_block").is_none());
+    }
+
+    #[test]
+    fn context_and_args() {
+        let a = |n: &str, args: &[&str], t: &str, c: &[&str]| {
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            analyze(n, &args, t, &ctx(c), true, true).map_err(|e| e.message)
+        };
+        assert_eq!(a("server", &[], "{", &["http"]), Ok(()));
+        assert_eq!(
+            a("server", &[], "{", &[]),
+            Err("\"server\" directive is not allowed here".into())
+        );
+        assert_eq!(
+            a("user", &["a", "b", "c"], ";", &[]),
+            Err("invalid number of arguments in \"user\" directive".into())
+        );
+        assert_eq!(
+            a("proxy_pass", &["x", "y"], "}", &["http", "location"]),
+            Err("directive \"proxy_pass\" is not terminated by \";\"".into())
+        );
+        assert_eq!(
+            a("gzip", &["yes"], ";", &["http"]),
+            Err("invalid value \"yes\" in \"gzip\" directive, it must be \"on\" or \"off\"".into())
+        );
+        assert_eq!(
+            a("http", &[], ";", &[]),
+            Err("directive \"http\" has no opening \"{\"".into())
+        );
+        assert_eq!(a("frobnicate", &[], ";", &[]), Ok(()));
+        assert_eq!(a("listen", &[], ";", &["map"]), Ok(()));
+        assert_eq!(
+            enter_block(&ctx(&["http", "server"]), "location"),
+            ctx(&["http", "location"])
+        );
+    }
+}

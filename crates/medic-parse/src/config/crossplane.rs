@@ -1,0 +1,338 @@
+//! The JSON `crossplane parse` 0.5.8 prints, byte for byte: its payload
+//! (`{"status","errors","config":[{"file","status","errors","parsed"}]}`), its key order, and
+//! Python's `json.dumps` escaping with `ensure_ascii=True` (every non-ASCII character and DEL as
+//! `\uXXXX`, astral ones as surrogate pairs, lowercase hex).
+
+use super::{Config, ConfigError, Directive};
+
+/// How to print.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JsonStyle {
+    /// The config was parsed with `--single-file`: `include` directives carry no `"includes"`.
+    pub single_file: bool,
+    /// `--indent N`; `None` is the compact default (`separators=(',', ':')`).
+    pub indent: Option<usize>,
+}
+
+/// The whole payload, with crossplane's trailing newline.
+pub fn to_json(config: &Config, style: JsonStyle) -> String {
+    let mut buf = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_json(config, style, &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// [`to_json`] streamed to `sink` in 64 KiB pieces (a big config prints megabytes).
+pub fn write_json(
+    config: &Config,
+    style: JsonStyle,
+    sink: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    let mut w = Writer {
+        out: String::with_capacity(Writer::CHUNK + 4096),
+        indent: style.indent,
+        level: 0,
+        sink,
+        err: None,
+    };
+    let failed = config.errors().next().is_some();
+    w.open('{');
+    w.key("status", true);
+    w.str(if failed { "failed" } else { "ok" });
+    w.key("errors", false);
+    w.list(config.errors(), |w, e| w.error(e, true));
+    w.key("config", false);
+    w.list(config.files.iter(), |w, f| {
+        w.open('{');
+        w.key("file", true);
+        w.str(&f.path.to_string_lossy());
+        w.key("status", false);
+        w.str(if f.errors.is_empty() { "ok" } else { "failed" });
+        w.key("errors", false);
+        w.list(f.errors.iter(), |w, e| w.error(e, false));
+        w.key("parsed", false);
+        w.block(&f.parsed, style.single_file);
+        w.close('}', false);
+    });
+    w.close('}', false);
+    w.out.push('\n');
+    w.flush();
+    match w.err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+struct Writer<'a> {
+    out: String,
+    indent: Option<usize>,
+    level: usize,
+    sink: &'a mut dyn std::io::Write,
+    /// The first write error; later output is dropped.
+    err: Option<std::io::Error>,
+}
+
+impl Writer<'_> {
+    const CHUNK: usize = 64 * 1024;
+
+    fn flush(&mut self) {
+        if self.err.is_none() {
+            if let Err(e) = self.sink.write_all(self.out.as_bytes()) {
+                self.err = Some(e);
+            }
+        }
+        self.out.clear();
+    }
+
+    fn int(&mut self, n: u64) {
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // Digits are ASCII.
+        self.out
+            .push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+    }
+
+    fn newline(&mut self) {
+        if let Some(n) = self.indent {
+            self.out.push('\n');
+            for _ in 0..n * self.level {
+                self.out.push(' ');
+            }
+        }
+    }
+
+    fn open(&mut self, c: char) {
+        self.out.push(c);
+        self.level += 1;
+    }
+
+    fn close(&mut self, c: char, empty: bool) {
+        self.level -= 1;
+        if !empty {
+            self.newline();
+        }
+        self.out.push(c);
+    }
+
+    fn key(&mut self, k: &str, first: bool) {
+        if !first {
+            self.out.push(',');
+        }
+        self.newline();
+        self.str(k);
+        self.out
+            .push_str(if self.indent.is_some() { ": " } else { ":" });
+    }
+
+    fn list<I, T>(&mut self, items: I, mut f: impl FnMut(&mut Self, T))
+    where
+        I: Iterator<Item = T>,
+    {
+        self.open('[');
+        let mut empty = true;
+        for item in items {
+            if !empty {
+                self.out.push(',');
+            }
+            empty = false;
+            self.newline();
+            f(self, item);
+        }
+        self.close(']', empty);
+    }
+
+    fn error(&mut self, e: &ConfigError, with_file: bool) {
+        self.open('{');
+        if with_file {
+            self.key("file", true);
+            self.str(&e.file.to_string_lossy());
+        }
+        self.key("error", !with_file);
+        let msg = if e.crossplane_tail() {
+            match e.line {
+                Some(l) => format!("{} in {}:{}", e.message, e.file.display(), l),
+                None => format!("{} in {}", e.message, e.file.display()),
+            }
+        } else {
+            e.message.clone()
+        };
+        self.str(&msg);
+        self.key("line", false);
+        match e.line {
+            Some(l) => self.int(u64::from(l)),
+            None => self.out.push_str("null"),
+        }
+        self.close('}', false);
+    }
+
+    fn block(&mut self, ds: &[Directive], single: bool) {
+        self.list(ds.iter(), |w, d| w.directive(d, single));
+    }
+
+    fn directive(&mut self, d: &Directive, single: bool) {
+        if self.indent.is_none() && d.comment.is_none() {
+            return self.directive_compact(d, single);
+        }
+        self.open('{');
+        self.key("directive", true);
+        self.str(&d.name);
+        self.key("line", false);
+        self.int(u64::from(d.line));
+        self.key("args", false);
+        self.list(d.args.iter(), |w, a| w.str(a));
+        if let Some(c) = &d.comment {
+            self.key("comment", false);
+            self.str(c);
+        } else {
+            if !single && d.name == "include" {
+                self.key("includes", false);
+                self.list(d.includes.iter(), |w, &i| w.int(i as u64));
+            }
+            if let Some(b) = &d.block {
+                self.key("block", false);
+                self.block(b, single);
+            }
+        }
+        self.close('}', false);
+        if self.out.len() >= Self::CHUNK {
+            self.flush();
+        }
+    }
+
+    /// The compact form of the common case, written straight out (the hot loop of a big
+    /// config's JSON).
+    fn directive_compact(&mut self, d: &Directive, single: bool) {
+        self.out.push_str("{\"directive\":");
+        escape_into(&mut self.out, &d.name);
+        self.out.push_str(",\"line\":");
+        self.int(u64::from(d.line));
+        self.out.push_str(",\"args\":[");
+        for (i, a) in d.args.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            escape_into(&mut self.out, a);
+        }
+        self.out.push(']');
+        if !single && d.name == "include" {
+            self.out.push_str(",\"includes\":[");
+            for (i, &f) in d.includes.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.int(f as u64);
+            }
+            self.out.push(']');
+        }
+        if let Some(b) = &d.block {
+            self.out.push_str(",\"block\":[");
+            for (i, c) in b.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.directive(c, single);
+            }
+            self.out.push(']');
+        }
+        self.out.push('}');
+        if self.out.len() >= Self::CHUNK {
+            self.flush();
+        }
+    }
+
+    fn str(&mut self, s: &str) {
+        escape_into(&mut self.out, s);
+    }
+}
+
+/// Python's `json.dumps(s)` (ensure_ascii).
+pub fn escape_into(out: &mut String, s: &str) {
+    out.push('"');
+    // Most strings are plain printable ASCII: copy those runs whole.
+    let plain = |b: &u8| (b' '..=b'~').contains(b) && *b != b'"' && *b != b'\\';
+    let n = s.bytes().take_while(plain).count();
+    out.push_str(&s[..n]);
+    for c in s[n..].chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            c => {
+                let mut buf = [0u16; 2];
+                for u in c.encode_utf16(&mut buf) {
+                    let _ = std::fmt::Write::write_fmt(out, format_args!("\\u{:04x}", u));
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_bytes, Options};
+
+    #[test]
+    fn python_escaping() {
+        let mut s = String::new();
+        escape_into(&mut s, "a\"\\\n\t\u{7f}\u{1}é😀/");
+        assert_eq!(s, r#""a\"\\\n\t\u007f\u0001\u00e9\ud83d\ude00/""#);
+    }
+
+    #[test]
+    fn compact_payload() {
+        let c = parse_bytes(
+            "n.conf",
+            b"events {}\n# c\ninclude x;\n",
+            &Options {
+                comments: true,
+                ..Options::default()
+            },
+        );
+        let j = to_json(&c, JsonStyle::default());
+        assert_eq!(
+            j,
+            "{\"status\":\"failed\",\"errors\":[{\"file\":\"n.conf\",\"error\":\"[Errno 2] No such file or directory: 'x'\",\"line\":3}],\
+             \"config\":[{\"file\":\"n.conf\",\"status\":\"failed\",\"errors\":[{\"error\":\"[Errno 2] No such file or directory: 'x'\",\"line\":3}],\
+             \"parsed\":[{\"directive\":\"events\",\"line\":1,\"args\":[],\"block\":[]},{\"directive\":\"#\",\"line\":2,\"args\":[],\"comment\":\" c\"},\
+             {\"directive\":\"include\",\"line\":3,\"args\":[\"x\"],\"includes\":[]}]}]}\n"
+        );
+    }
+
+    #[test]
+    fn indented_payload() {
+        let c = parse_bytes("n.conf", b"user x;\n", &Options::default());
+        let j = to_json(
+            &c,
+            JsonStyle {
+                indent: Some(4),
+                ..JsonStyle::default()
+            },
+        );
+        assert!(
+            j.starts_with(
+                "{\n    \"status\": \"ok\",\n    \"errors\": [],\n    \"config\": [\n        {\n"
+            ),
+            "{j}"
+        );
+        assert!(
+            j.contains("\"args\": [\n                        \"x\"\n                    ]"),
+            "{j}"
+        );
+    }
+}

@@ -1,0 +1,695 @@
+//! The config lexer: crossplane 0.5.8's tokenisation (`crossplane/lexer.py`,
+//! `crossplane/ext/lua.py`), character for character, so the JSON it feeds is identical.
+//!
+//! nginx's own tokeniser is `ngx_conf_read_token()` in `src/core/ngx_conf_file.c`; crossplane
+//! differs from it in corners (a `}` glued to a word ends the word; a quote inside a word is a
+//! plain character; text glued after a closing quote starts a new word where nginx says
+//! `unexpected "x"`). Those corners are what `crossplane parse` prints, so they are kept.
+//! Where crossplane is plainly wrong and nginx is the judge (the list of `*_by_lua_block`
+//! directives, REPORT.md §3 bug 2) we follow nginx.
+//!
+//! Input is the text as crossplane reads it: decoded with U+FFFD replacement and universal
+//! newlines (see [`decode`]).
+
+use std::borrow::Cow;
+
+/// One token: a word, a quoted string, `{`, `}`, `;` or a `#comment`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    /// `{`, `}` and `;` borrow a static string: half the tokens of a config, no allocation.
+    pub text: Cow<'static, str>,
+    pub line: u32,
+    /// Came from quotes (or is a Lua block body): never a brace, `;` or comment.
+    pub quoted: bool,
+}
+
+impl Token {
+    /// An unquoted `{`, `}` or `;`.
+    pub(crate) fn is_punct(&self, c: &str) -> bool {
+        !self.quoted && self.text == c
+    }
+}
+
+/// Why the token stream stopped before the end of the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LexError {
+    pub message: String,
+    pub line: u32,
+}
+
+/// The tokens of one file, and the syntax error that cut them short, if any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lexed {
+    pub tokens: Vec<Token>,
+    pub error: Option<LexError>,
+    /// The line the file ends on (1 + number of newlines): where nginx reports "unexpected
+    /// end of file".
+    pub eof_line: u32,
+}
+
+/// Decodes a config file the way crossplane opens it (`io.open(..., encoding='utf-8',
+/// errors='replace')`): invalid UTF-8 becomes U+FFFD (Rust's lossy decoding replaces the same
+/// maximal subparts as Python), and universal newlines turn `\r\n` and a lone `\r` into `\n`.
+/// A UTF-8 BOM is kept: crossplane keeps it (`utf-8`, not `utf-8-sig`), and so does nginx,
+/// which then reports `unknown directive "\xEF\xBB\xBFuser"`.
+pub fn decode(bytes: &[u8]) -> String {
+    decode_vec(bytes.to_vec())
+}
+
+/// [`decode`] of an owned buffer: no copy when it is valid UTF-8 without `\r`.
+pub fn decode_vec(bytes: Vec<u8>) -> String {
+    let bytes: Cow<'_, [u8]> = if memchr::memchr(b'\r', &bytes).is_none() {
+        match String::from_utf8(bytes) {
+            Ok(s) => return s,
+            Err(e) => return String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
+    } else {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'\r' {
+                out.push(b'\n');
+                if bytes.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            } else {
+                out.push(bytes[i]);
+            }
+            i += 1;
+        }
+        Cow::Owned(out)
+    };
+    match String::from_utf8_lossy(&bytes) {
+        Cow::Borrowed(s) => s.to_owned(),
+        Cow::Owned(s) => s,
+    }
+}
+
+/// Python's `str.isspace()`: Unicode White_Space plus the separators U+001C..U+001F.
+fn is_py_space_char(c: char) -> bool {
+    matches!(
+        c,
+        '\t'..='\r'
+            | '\u{1c}'..='\u{20}'
+            | '\u{85}'
+            | '\u{a0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200a}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202f}'
+            | '\u{205f}'
+            | '\u{3000}'
+    )
+}
+
+/// Whether a directive name takes a raw Lua body. lua-nginx-module and stream-lua-nginx-module
+/// register every `*_by_lua_block` directive with the same block reader
+/// (`ngx_http_lua_conf_lua_block_parse()`), so the suffix is the rule; crossplane's 13-name
+/// list misses `server_rewrite_`, `exit_worker_`, `ssl_client_hello_`, `preread_`,
+/// `proxy_ssl_verify_`, ... (REPORT.md §3 bug 2).
+pub fn is_lua_block(name: &str) -> bool {
+    name.len() > "_by_lua_block".len() && name.ends_with("_by_lua_block")
+}
+
+/// A character of crossplane's stream: one char, or a backslash and the char after it
+/// (`_iterescape`). `line` is the line *after* the unit, as `_iterlinecount` counts it.
+#[derive(Clone, Copy, Debug)]
+struct Unit {
+    start: usize,
+    end: usize,
+    line: u32,
+}
+
+struct Units<'a> {
+    s: &'a str,
+    pos: usize,
+    line: u32,
+}
+
+impl<'a> Units<'a> {
+    fn new(s: &'a str) -> Self {
+        Units { s, pos: 0, line: 1 }
+    }
+
+    fn next(&mut self) -> Option<Unit> {
+        let bytes = self.s.as_bytes();
+        let start = self.pos;
+        let first = *bytes.get(start)?;
+        let mut end = start + utf8_len(first);
+        if first == b'\\' {
+            // A trailing lone backslash is dropped: `next(chars)` raises StopIteration, which
+            // `fix_pep_479` turns into the end of the stream.
+            let Some(&second) = bytes.get(end) else {
+                self.pos = bytes.len();
+                return None;
+            };
+            end += utf8_len(second);
+        }
+        let end = end.min(bytes.len());
+        self.pos = end;
+        if bytes[end - 1] == b'\n' {
+            self.line += 1;
+        }
+        Some(Unit {
+            start,
+            end,
+            line: self.line,
+        })
+    }
+
+    /// Skips spaces, tabs and newlines (single-byte space units) at once.
+    fn skip_ascii_space(&mut self) {
+        let b = self.s.as_bytes();
+        while let Some(&c) = b.get(self.pos) {
+            match c {
+                b'\n' => self.line += 1,
+                b' ' | b'\t' | 0x0b | 0x0c | b'\r' | 0x1c..=0x1f => {}
+                _ => break,
+            }
+            self.pos += 1;
+        }
+    }
+
+    fn text(&self, u: Unit) -> &'a str {
+        self.s.get(u.start..u.end).unwrap_or("")
+    }
+
+    fn is(&self, u: Unit, c: u8) -> bool {
+        u.end - u.start == 1 && self.s.as_bytes()[u.start] == c
+    }
+
+    fn is_space(&self, u: Unit) -> bool {
+        let b = self.s.as_bytes()[u.start];
+        if b < 0x80 {
+            return u.end - u.start == 1 && is_py_space_char(b as char);
+        }
+        let t = self.text(u);
+        let mut cs = t.chars();
+        matches!((cs.next(), cs.next()), (Some(c), None) if is_py_space_char(c))
+    }
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xf0..=0xff => 4,
+        0xe0..=0xef => 3,
+        0xc0..=0xdf => 2,
+        _ => 1,
+    }
+}
+
+/// Tokenises one file, then checks brace balance as `_balance_braces` does.
+pub fn lex(src: &str) -> Lexed {
+    let eof_line = 1 + memchr::memchr_iter(b'\n', src.as_bytes()).count() as u32;
+    let mut out = Vec::new();
+    let lua_error = lex_raw(src, &mut out);
+    // `_balance_braces`: a `}` too many stops the stream before it; a missing `}` is reported
+    // once every token has been read, at the line of the last token (crossplane) -- we use the
+    // line nginx reports, the end of the file.
+    let mut depth: i64 = 0;
+    for (i, t) in out.iter().enumerate() {
+        if t.is_punct("}") {
+            depth -= 1;
+        } else if t.is_punct("{") {
+            depth += 1;
+        }
+        if depth < 0 {
+            let line = t.line;
+            out.truncate(i);
+            return Lexed {
+                tokens: out,
+                error: Some(LexError {
+                    message: "unexpected \"}\"".into(),
+                    line,
+                }),
+                eof_line,
+            };
+        }
+    }
+    let error = match lua_error {
+        Some(e) => Some(e),
+        None if depth > 0 => Some(LexError {
+            message: "unexpected end of file, expecting \"}\"".into(),
+            line: eof_line,
+        }),
+        None => None,
+    };
+    Lexed {
+        tokens: out,
+        error,
+        eof_line,
+    }
+}
+
+fn push(out: &mut Vec<Token>, text: String, line: u32, quoted: bool) {
+    out.push(Token {
+        text: Cow::Owned(text),
+        line,
+        quoted,
+    });
+}
+
+fn push_punct(out: &mut Vec<Token>, c: u8, line: u32) {
+    let text = match c {
+        b'{' => "{",
+        b'}' => "}",
+        _ => ";",
+    };
+    out.push(Token {
+        text: Cow::Borrowed(text),
+        line,
+        quoted: false,
+    });
+}
+
+/// `_lex_file_object`. Returns the Lua lexer's error if it raised one.
+fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
+    let mut it = Units::new(src);
+    let mut token = String::new();
+    let mut token_line = 0u32;
+    let mut next_token_is_directive = true;
+
+    // `None` from `it.next()` inside a loop is crossplane's StopIteration: the generator ends
+    // and whatever token was being built is lost.
+    macro_rules! next_or_end {
+        () => {
+            match it.next() {
+                Some(u) => u,
+                None => return None,
+            }
+        };
+    }
+
+    while let Some(mut u) = it.next() {
+        if it.is_space(u) {
+            if !token.is_empty() {
+                let t = std::mem::take(&mut token);
+                let lua = next_token_is_directive && is_lua_block(&t);
+                let name = if lua { Some(t.clone()) } else { None };
+                push(out, t, token_line, false);
+                if let Some(name) = name {
+                    if let Err(e) = lex_lua(&mut it, &name, out) {
+                        return Some(e);
+                    }
+                    next_token_is_directive = true;
+                } else {
+                    next_token_is_directive = false;
+                }
+            }
+            while it.is_space(u) {
+                it.skip_ascii_space();
+                u = next_or_end!();
+            }
+        }
+
+        if token.is_empty() && it.is(u, b'#') {
+            // The comment runs to the first newline. A newline escaped by an odd run of
+            // backslashes is one unit with the last backslash, which the comment then loses.
+            let line = u.line;
+            let b = src.as_bytes();
+            let Some(nl) = memchr::memchr(b'\n', &b[u.start..]).map(|n| u.start + n) else {
+                return None; // cut by EOF: crossplane drops it
+            };
+            let run = b[u.start..nl]
+                .iter()
+                .rev()
+                .take_while(|&&c| c == b'\\')
+                .count();
+            let end = if run % 2 == 1 { nl - 1 } else { nl };
+            push(out, src[u.start..end].to_owned(), line, false);
+            it.pos = nl + 1;
+            it.line = line + 1;
+            continue;
+        }
+
+        if token.is_empty() {
+            token_line = u.line;
+        }
+
+        // `${var}`: the braces belong to the word.
+        if token.ends_with('$') && it.is(u, b'{') {
+            next_token_is_directive = false;
+            while !token.ends_with('}') && !it.is_space(u) {
+                token.push_str(it.text(u));
+                u = next_or_end!();
+            }
+        }
+
+        if it.is(u, b'"') || it.is(u, b'\'') {
+            if !token.is_empty() {
+                token.push_str(it.text(u));
+                continue;
+            }
+            let quote = it.text(u);
+            let q = quote.as_bytes()[0];
+            loop {
+                // Copy up to the next quote, backslash or newline at once.
+                let b = src.as_bytes();
+                let run =
+                    memchr::memchr3(q, b'\\', b'\n', &b[it.pos..]).unwrap_or(b.len() - it.pos);
+                token.push_str(&src[it.pos..it.pos + run]);
+                it.pos += run;
+                u = next_or_end!();
+                if it.text(u) == quote {
+                    break;
+                }
+                let t = it.text(u);
+                // Only an escaped quote of the same kind loses its backslash.
+                if t.len() == 2 && t.starts_with('\\') && &t[1..] == quote {
+                    token.push_str(quote);
+                } else {
+                    token.push_str(t);
+                }
+            }
+            let t = std::mem::take(&mut token);
+            let lua = next_token_is_directive && is_lua_block(&t);
+            let name = if lua { Some(t.clone()) } else { None };
+            push(out, t, token_line, true);
+            if let Some(name) = name {
+                if let Err(e) = lex_lua(&mut it, &name, out) {
+                    return Some(e);
+                }
+                next_token_is_directive = true;
+            } else {
+                next_token_is_directive = false;
+            }
+            continue;
+        }
+
+        if it.is(u, b'{') || it.is(u, b'}') || it.is(u, b';') {
+            if !token.is_empty() {
+                let t = std::mem::take(&mut token);
+                // `content_by_lua_block{`: nginx ends the word at `{` and lua-nginx-module
+                // then reads the body as Lua; crossplane only looks for Lua after whitespace.
+                let lua = next_token_is_directive
+                    && it.is(u, b'{')
+                    && is_lua_block(&t)
+                    && t != "set_by_lua_block";
+                push(out, t, token_line, false);
+                if lua {
+                    if let Err(e) = scan_lua_body(&mut it, u.line, out) {
+                        return Some(e);
+                    }
+                    next_token_is_directive = true;
+                    continue;
+                }
+            }
+            push_punct(out, src.as_bytes()[u.start], u.line);
+            next_token_is_directive = true;
+            continue;
+        }
+
+        token.push_str(it.text(u));
+        // Fast path: the rest of a plain word (printable ASCII that no rule above looks at)
+        // goes in at once. `$` stops it, for the `${` rule; so do quotes, braces, `;`, `\\`.
+        let b = src.as_bytes();
+        let run = b[it.pos..]
+            .iter()
+            .take_while(|&&c| {
+                c > b' '
+                    && c < 0x7f
+                    && !matches!(c, b'{' | b'}' | b';' | b'"' | b'\'' | b'\\' | b'$')
+            })
+            .count();
+        if run > 0 {
+            token.push_str(&src[it.pos..it.pos + run]);
+            it.pos += run;
+        }
+    }
+    None
+}
+
+/// `LuaBlockPlugin.lex`: the body between the braces becomes one quoted token followed by a
+/// `;`, on the line of the closing brace. `set_by_lua_block` first takes one bare argument.
+fn lex_lua(it: &mut Units<'_>, directive: &str, out: &mut Vec<Token>) -> Result<(), LexError> {
+    macro_rules! next_or_end {
+        () => {
+            match it.next() {
+                Some(u) => u,
+                None => return Ok(()),
+            }
+        };
+    }
+    if directive == "set_by_lua_block" {
+        let mut arg = String::new();
+        while let Some(mut u) = it.next() {
+            if it.is_space(u) {
+                if !arg.is_empty() {
+                    push(out, arg, u.line, false);
+                    break;
+                }
+                while it.is_space(u) {
+                    u = next_or_end!();
+                }
+            }
+            arg.push_str(it.text(u));
+        }
+    }
+
+    let mut u = next_or_end!();
+    while it.is_space(u) {
+        u = next_or_end!();
+    }
+    if !it.is(u, b'{') {
+        return Err(LexError {
+            message: "expected { to start Lua block".into(),
+            line: u.line,
+        });
+    }
+    scan_lua_body(it, u.line, out)
+}
+
+/// Finds the `}` that closes a Lua block the way lua-nginx-module does
+/// (`ngx_http_lua_conf_read_lua_token()` in `src/ngx_http_lua_directive.c`): braces count
+/// except inside `"..."`/`'...'` strings (with backslash escapes), `--` line comments, and Lua
+/// long brackets `[==[ ... ]==]` / `--[[ ... ]]`. crossplane knows no long brackets and reads
+/// `--[[` as a line comment, so it cuts some valid blocks short and accepts unterminated ones
+/// (REPORT.md §3 bug 4); where the two agree the body is the same text.
+fn scan_lua_body(it: &mut Units<'_>, open_line: u32, out: &mut Vec<Token>) -> Result<(), LexError> {
+    let s = it.s;
+    let b = s.as_bytes();
+    let start = it.pos;
+    let line_at = |i: usize| it.line + memchr::memchr_iter(b'\n', &b[start..i]).count() as u32;
+    let eof = || LexError {
+        message: "unexpected end of file, expecting terminating characters for lua code block"
+            .into(),
+        line: open_line,
+    };
+    // `[`, `=`*level, `[` at `i`: the level.
+    let long_open = |i: usize| -> Option<usize> {
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        let eq = b[i + 1..].iter().take_while(|&&c| c == b'=').count();
+        (b.get(i + 1 + eq) == Some(&b'[')).then_some(eq)
+    };
+    let mut depth = 1u32;
+    let mut i = start;
+    loop {
+        let Some(&c) = b.get(i) else {
+            return Err(eof());
+        };
+        match c {
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                if let Some(level) = long_open(i + 2) {
+                    i = close_long(b, i + 2, level)
+                        .ok_or_else(|| missing_long(line_at(i), level))?;
+                } else {
+                    i = memchr::memchr(b'\n', &b[i..]).map_or(b.len(), |n| i + n);
+                }
+            }
+            b'[' => match long_open(i) {
+                Some(level) => {
+                    i = close_long(b, i, level).ok_or_else(|| missing_long(line_at(i), level))?;
+                }
+                None => i += 1,
+            },
+            b'"' | b'\'' => {
+                i += 1;
+                loop {
+                    match b.get(i) {
+                        None => return Err(eof()),
+                        Some(b'\\') => i += 2,
+                        Some(&q) if q == c => {
+                            i += 1;
+                            break;
+                        }
+                        Some(_) => i += 1,
+                    }
+                }
+            }
+            b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    let line = line_at(i);
+                    push(out, s.get(start..i).unwrap_or("").to_owned(), line, true);
+                    push_punct(out, b';', line);
+                    it.pos = i + 1;
+                    it.line = line;
+                    return Ok(());
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
+/// The end of the long bracket opened at `i` (`[` + `=`*level + `[`), past its `]=*]`.
+fn close_long(b: &[u8], i: usize, level: usize) -> Option<usize> {
+    let body = i + level + 2;
+    let mut close = Vec::with_capacity(level + 2);
+    close.push(b']');
+    close.resize(level + 1, b'=');
+    close.push(b']');
+    memchr::memmem::find(b.get(body..)?, &close).map(|n| body + n + close.len())
+}
+
+fn missing_long(line: u32, level: usize) -> LexError {
+    LexError {
+        message: format!(
+            "Lua code block missing the closing long bracket \"]{}]\", the inlined Lua code may be too long",
+            "=".repeat(level)
+        ),
+        line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<(String, u32, bool)> {
+        lex(s)
+            .tokens
+            .into_iter()
+            .map(|t| (t.text.into_owned(), t.line, t.quoted))
+            .collect()
+    }
+
+    fn words(s: &str) -> Vec<String> {
+        lex(s)
+            .tokens
+            .into_iter()
+            .map(|t| t.text.into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn words_braces_and_semicolons() {
+        assert_eq!(
+            words("http {\n  a b;c;\n}\n"),
+            ["http", "{", "a", "b", ";", "c", ";", "}"]
+        );
+        assert_eq!(toks("a\n  b;\n")[1], ("b".to_string(), 2, false));
+    }
+
+    #[test]
+    fn comments_glued_to_braces_and_words() {
+        assert_eq!(words("http {#c\n}\n"), ["http", "{", "#c", "}"]);
+        // `#` inside a word is part of it (ngx_conf_read_token does the same).
+        assert_eq!(words("a b#c;\n"), ["a", "b#c", ";"]);
+        // A comment cut by EOF without a newline is lost, as in crossplane.
+        assert_eq!(words("a;#x"), ["a", ";"]);
+    }
+
+    #[test]
+    fn quotes_and_escapes() {
+        assert_eq!(
+            toks(r#"a "b\"c" 'd\'e' "f\'g";"#)[1],
+            ("b\"c".into(), 1, true)
+        );
+        assert_eq!(words(r#"a 'd\'e' "f\'g";"#), ["a", "d'e", "f\\'g", ";"]);
+        assert_eq!(
+            words("a \"left\"-q in\"-\"q;"),
+            ["a", "left", "-q", "in\"-\"q", ";"]
+        );
+        assert_eq!(words("a \"\";"), ["a", "", ";"]);
+        assert_eq!(words("a \"x;{}#\";"), ["a", "x;{}#", ";"]);
+    }
+
+    #[test]
+    fn variables_with_braces_and_regexes() {
+        assert_eq!(words("a /$1/${arg_v}.pb;"), ["a", "/$1/${arg_v}.pb", ";"]);
+        assert_eq!(
+            words("location ~\\.(js)$ {"),
+            ["location", "~\\.(js)$", "{"]
+        );
+    }
+
+    #[test]
+    fn lua_blocks_are_one_token() {
+        let t = toks("content_by_lua_block {\n ngx.say(\"}\") -- }\n}\nx;");
+        assert_eq!(t[1], ("\n ngx.say(\"}\") -- }\n".into(), 3, true));
+        assert_eq!(t[2].0, ";");
+        assert_eq!(t[3].0, "x");
+        // Names crossplane does not know are Lua too.
+        assert_eq!(
+            words("server_rewrite_by_lua_block { if a then end }")[1],
+            " if a then end "
+        );
+        assert_eq!(
+            words("set_by_lua_block $v { return 1 }"),
+            ["set_by_lua_block", "$v", " return 1 ", ";"]
+        );
+        let e = lex("content_by_lua_block x").error.unwrap();
+        assert_eq!(e.message, "expected { to start Lua block");
+        // Long brackets hide braces and quotes (lua-nginx-module), `--[[` is not a line comment.
+        let t = words("content_by_lua_block {\n --[[ } ' \n ]] local s = [==[ { ]] ]==] }\nx;");
+        assert_eq!(t[1], "\n --[[ } ' \n ]] local s = [==[ { ]] ]==] ");
+        assert_eq!(t[3], "x");
+        assert_eq!(
+            words("content_by_lua_block{ a() }\nx;"),
+            ["content_by_lua_block", " a() ", ";", "x", ";"]
+        );
+        let e = lex("content_by_lua_block {\n ngx.say(--[[hello)\n}\n")
+            .error
+            .unwrap();
+        assert!(
+            e.message
+                .starts_with("Lua code block missing the closing long bracket \"]]\""),
+            "{e:?}"
+        );
+        let e = lex("content_by_lua_block {\n ngx.say('x')\n")
+            .error
+            .unwrap();
+        assert_eq!(
+            (e.message.as_str(), e.line),
+            (
+                "unexpected end of file, expecting terminating characters for lua code block",
+                1
+            )
+        );
+    }
+
+    #[test]
+    fn braces_balance() {
+        let l = lex("a {\n}\n}\nb;");
+        assert_eq!(
+            l.error.unwrap(),
+            LexError {
+                message: "unexpected \"}\"".into(),
+                line: 3
+            }
+        );
+        assert_eq!(l.tokens.len(), 3);
+        let l = lex("a {\nb;\n");
+        assert_eq!(l.error.unwrap().line, 3);
+    }
+
+    #[test]
+    fn decoding_like_python() {
+        assert_eq!(decode(b"a\r\nb\rc\n"), "a\nb\nc\n");
+        assert_eq!(decode(b"M\xf6lln"), "M\u{fffd}lln");
+        assert_eq!(decode(b"\xef\xbb\xbfuser"), "\u{feff}user");
+        // NBSP separates words for crossplane (Python's isspace).
+        assert_eq!(words("a\u{a0}b;"), ["a", "b", ";"]);
+        // A trailing backslash vanishes; the last word without a terminator is lost.
+        assert_eq!(words("a b\\"), ["a"]);
+    }
+}

@@ -1,0 +1,771 @@
+//! Tokens to directives, following includes: crossplane 0.5.8's `parser.parse()`, with nginx
+//! as the judge where crossplane is wrong (REPORT.md §3).
+//!
+//! Kept from crossplane, because that is what `crossplane parse` prints and what a user of
+//! its JSON expects:
+//! * a directive that fails the context check is dropped from the tree, and if it had a
+//!   block, the block's contents are read at the same level (crossplane `_parse` `continue`s);
+//! * comments found between arguments follow the directive even without `comments`;
+//! * includes are listed once per file, in first-included order, and a file included from two
+//!   contexts is parsed in the first one.
+//!
+//! Changed, nginx being the judge (the differential test lists each file this changes):
+//! * a directive cut off by `}` (`foo bar }`) that crossplane does not check is an error
+//!   (`unexpected "}"`, `ngx_conf_read_token()` in `src/core/ngx_conf_file.c`) and the `}`
+//!   closes the block; crossplane silently swallows the `}` (bug 1);
+//! * a directive cut off by the end of the file is `unexpected end of file, expecting ";" or
+//!   "}"` at the last line, not crossplane's empty message with no line (bug 3);
+//! * on a syntax error the file keeps the directives read before it; crossplane drops the
+//!   whole file's tree. nginx stops at the first syntax error, so do we (per file);
+//! * every `*_by_lua_block` is a Lua block (bug 2, see [`super::lexer::is_lua_block`]).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::sync::{Condvar, Mutex};
+
+use super::analyzer::{analyze, enter_block};
+use super::fs::{
+    errno_text, glob, has_magic, py_dirname, py_join, py_repr, to_path, DiskFs, FileSystem,
+};
+use super::lexer::{decode_vec, lex, LexError, Lexed, Token};
+use super::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, FileId};
+
+/// How relative `include` paths are resolved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum IncludeRoot {
+    /// Against the directory of the main file. This is what crossplane does, and what nginx
+    /// does too: its conf prefix is the directory of the `-c` file (`ngx_process_options()` in
+    /// `src/core/nginx.c`), and `include` resolves against it (`ngx_conf_full_name()`).
+    #[default]
+    MainFileDir,
+    /// Against this directory (nginx's `-p PREFIX` with a relative `-c`, or a copied config
+    /// whose includes name the original place).
+    Dir(String),
+}
+
+/// Whose wording and include semantics to follow where crossplane and nginx differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Flavor {
+    /// `crossplane parse` byte for byte: a missing include is Python's
+    /// `[Errno 2] No such file or directory: 'PATH'`; include cycles are harmless (each file is
+    /// parsed once) and not reported.
+    #[default]
+    Crossplane,
+    /// nginx's wording (`open() "PATH" failed (2: No such file or directory)`), and an include
+    /// that would recurse forever is an error and is left out of [`Directive::includes`], so the
+    /// include graph a consumer walks has no cycle.
+    Nginx,
+}
+
+/// What to parse and check. The default is `crossplane parse FILE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Do not follow includes (`--single-file`); `include` directives get no `includes`.
+    pub single_file: bool,
+    /// Keep `#` comments as directives named `#` (`--include-comments`).
+    pub comments: bool,
+    /// crossplane's context check (`"X" directive is not allowed here`).
+    pub check_ctx: bool,
+    /// crossplane's argument-count check.
+    pub check_args: bool,
+    pub include_root: IncludeRoot,
+    pub flavor: Flavor,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            single_file: false,
+            comments: false,
+            check_ctx: true,
+            check_args: true,
+            include_root: IncludeRoot::MainFileDir,
+            flavor: Flavor::Crossplane,
+        }
+    }
+}
+
+impl Options {
+    /// `crossplane.parse(check_ctx=False, check_args=False)`: only syntax.
+    pub fn syntax_only() -> Self {
+        Options {
+            check_ctx: false,
+            check_args: false,
+            ..Options::default()
+        }
+    }
+
+    /// What the effective model wants: includes followed, nginx's wording, no cycles.
+    pub fn nginx() -> Self {
+        Options {
+            flavor: Flavor::Nginx,
+            ..Options::default()
+        }
+    }
+}
+
+/// Parses the config whose main file is `path`, from disk.
+pub fn parse_file(path: impl AsRef<Path>, opts: &Options) -> Config {
+    let p = path.as_ref().to_string_lossy().into_owned();
+    parse_with(&DiskFs::default(), &p, opts)
+}
+
+/// Parses one in-memory file (its includes are not followed unless `fs` has them: use
+/// [`parse_with`] with a [`super::MemFs`] for several).
+pub fn parse_bytes(name: &str, bytes: &[u8], opts: &Options) -> Config {
+    let mut fs = super::MemFs::default();
+    fs.insert(name, bytes.to_vec());
+    parse_with(&fs, name, opts)
+}
+
+/// Parses the config whose main file is `main`, reading files through `fs`.
+///
+/// Files are read and lexed ahead on a helper thread as soon as an `include` names them, while
+/// this thread parses them in crossplane's order; the result does not depend on the timing.
+pub fn parse_with(fs: &dyn FileSystem, main: &str, opts: &Options) -> Config {
+    let ahead = LexAhead::default();
+    let helpers = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
+    let files = std::thread::scope(|scope| {
+        if helpers {
+            scope.spawn(|| ahead.work(fs));
+        }
+        let mut s = Session {
+            fs,
+            opts,
+            config_dir: match &opts.include_root {
+                IncludeRoot::MainFileDir => py_dirname(main).to_owned(),
+                IncludeRoot::Dir(d) => d.clone(),
+            },
+            files: Vec::new(),
+            ctxs: Vec::new(),
+            index: HashMap::new(),
+            opened: HashSet::new(),
+            ahead: &ahead,
+        };
+        s.add_file(main, Vec::new());
+        let mut i = 0;
+        while i < s.files.len() {
+            s.parse_one(i);
+            i += 1;
+        }
+        ahead.finish();
+        s.files
+    });
+    let mut config = Config { files };
+    if opts.flavor == Flavor::Nginx && !opts.single_file {
+        break_cycles(&mut config);
+    }
+    config
+}
+
+/// A file read and lexed, or why it could not be read.
+type Lexing = Result<Lexed, std::io::Error>;
+
+fn read_and_lex(fs: &dyn FileSystem, path: &str) -> Lexing {
+    let bytes = fs.read(path)?;
+    Ok(lex(&decode_vec(bytes)))
+}
+
+/// Files waiting to be lexed, and files lexed, shared with the helper thread.
+#[derive(Default)]
+struct LexAhead {
+    state: Mutex<AheadState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct AheadState {
+    queue: VecDeque<(FileId, String)>,
+    done: HashMap<FileId, Lexing>,
+    finished: bool,
+}
+
+impl LexAhead {
+    const AHEAD: usize = 4;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, AheadState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, id: FileId, path: &str) {
+        self.lock().queue.push_back((id, path.to_owned()));
+        self.changed.notify_all();
+    }
+
+    fn finish(&self) {
+        self.lock().finished = true;
+        self.changed.notify_all();
+    }
+
+    /// The helper thread: lex queued files until told to stop.
+    fn work(&self, fs: &dyn FileSystem) {
+        loop {
+            let (id, path) = {
+                let mut st = self.lock();
+                loop {
+                    if st.finished {
+                        return;
+                    }
+                    // A few files ahead keeps both threads busy; more only costs memory.
+                    if st.done.len() < Self::AHEAD {
+                        if let Some(job) = st.queue.pop_front() {
+                            break job;
+                        }
+                    }
+                    st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            // A panic here would leave the parser waiting for this file forever.
+            let r =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_and_lex(fs, &path)))
+                    .unwrap_or_else(|_| Err(std::io::Error::other("internal error while lexing")));
+            self.lock().done.insert(id, r);
+            self.changed.notify_all();
+        }
+    }
+
+    /// File `id`'s tokens: lexed ahead, or lexed here if the helper has not started on it.
+    fn take(&self, fs: &dyn FileSystem, id: FileId, path: &str) -> Lexing {
+        let mut st = self.lock();
+        loop {
+            if let Some(r) = st.done.remove(&id) {
+                drop(st);
+                self.changed.notify_all();
+                return r;
+            }
+            if let Some(pos) = st.queue.iter().position(|(j, _)| *j == id) {
+                st.queue.remove(pos);
+                drop(st);
+                return read_and_lex(fs, path);
+            }
+            if st.finished {
+                drop(st);
+                return read_and_lex(fs, path);
+            }
+            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+struct Session<'a> {
+    fs: &'a dyn FileSystem,
+    opts: &'a Options,
+    config_dir: String,
+    files: Vec<ConfigFile>,
+    /// The block context each file is parsed in (that of its first `include`).
+    ctxs: Vec<Vec<String>>,
+    index: HashMap<String, FileId>,
+    /// Non-glob includes already found openable.
+    opened: HashSet<String>,
+    ahead: &'a LexAhead,
+}
+
+/// Why a file's token stream ended early.
+enum Stop {
+    /// The stream ran out in the middle of a directive.
+    EofInDirective,
+    Fatal(LexError),
+}
+
+impl Session<'_> {
+    fn add_file(&mut self, path: &str, ctx: Vec<String>) -> FileId {
+        if let Some(&id) = self.index.get(path) {
+            return id;
+        }
+        let id = self.files.len();
+        self.files.push(ConfigFile {
+            path: to_path(path),
+            ..ConfigFile::default()
+        });
+        self.ctxs.push(ctx);
+        self.index.insert(path.to_owned(), id);
+        self.ahead.push(id, path);
+        id
+    }
+
+    fn open_error(&self, path: &str, e: &std::io::Error) -> String {
+        let (code, text) = errno_text(e);
+        match self.opts.flavor {
+            Flavor::Crossplane => format!("[Errno {code}] {text}: {}", py_repr(path)),
+            // ngx_conf_parse(): ngx_open_file_n " \"%s\" failed", with the errno appended.
+            Flavor::Nginx => format!("open() \"{path}\" failed ({code}: {text})"),
+        }
+    }
+
+    fn parse_one(&mut self, id: FileId) {
+        let path = self.files[id].path.to_string_lossy().into_owned();
+        let lexed = match self.ahead.take(self.fs, id, &path) {
+            Ok(l) => l,
+            Err(e) => {
+                let message = self.open_error(&path, &e);
+                self.files[id].errors.push(ConfigError {
+                    file: to_path(&path),
+                    line: None,
+                    message,
+                    kind: ConfigErrorKind::Io,
+                });
+                return;
+            }
+        };
+        let ctx = self.ctxs[id].clone();
+        let mut p = FileParser {
+            s: self,
+            file: id,
+            path: &path,
+            toks: lexed.tokens,
+            pos: 0,
+            lex_error: lexed.error.as_ref(),
+            errors: Vec::new(),
+            depth: 0,
+        };
+        let (parsed, stop) = p.block(&ctx, false);
+        let mut errors = std::mem::take(&mut p.errors);
+        match stop {
+            None => {}
+            Some(Stop::EofInDirective) => errors.push(ConfigError {
+                file: to_path(&path),
+                line: Some(lexed.eof_line),
+                message: "unexpected end of file, expecting \";\" or \"}\"".into(),
+                kind: ConfigErrorKind::Syntax,
+            }),
+            Some(Stop::Fatal(e)) => errors.push(ConfigError {
+                file: to_path(&path),
+                line: Some(e.line),
+                message: e.message,
+                kind: ConfigErrorKind::Syntax,
+            }),
+        }
+        let f = &mut self.files[id];
+        f.parsed = parsed;
+        f.errors.extend(errors);
+    }
+}
+
+struct FileParser<'a, 's> {
+    s: &'a mut Session<'s>,
+    file: FileId,
+    path: &'a str,
+    /// The file's tokens, each taken (moved out) as it is read.
+    toks: Vec<Token>,
+    pos: usize,
+    lex_error: Option<&'a LexError>,
+    errors: Vec<ConfigError>,
+    depth: u32,
+}
+
+impl FileParser<'_, '_> {
+    /// The next token; `Err(None)` at a clean end of the stream.
+    fn next(&mut self) -> Result<Token, Option<Stop>> {
+        match self.toks.get_mut(self.pos) {
+            Some(t) => {
+                self.pos += 1;
+                let text = std::mem::replace(&mut t.text, std::borrow::Cow::Borrowed(""));
+                Ok(Token {
+                    text,
+                    line: t.line,
+                    quoted: t.quoted,
+                })
+            }
+            None => Err(self.lex_error.map(|e| Stop::Fatal(e.clone()))),
+        }
+    }
+
+    fn error(&mut self, line: u32, message: String, kind: ConfigErrorKind) {
+        self.errors.push(ConfigError {
+            file: to_path(self.path),
+            line: Some(line),
+            message,
+            kind,
+        });
+    }
+
+    /// crossplane's `_parse`: the directives of one block, up to its `}`.
+    fn block(&mut self, ctx: &[String], consume: bool) -> (Vec<Directive>, Option<Stop>) {
+        self.depth += 1;
+        let r = self.block_inner(ctx, consume);
+        self.depth -= 1;
+        r
+    }
+
+    /// A block nested deeper than this is an error: the recursion (ours, and nginx's
+    /// `ngx_conf_parse()`) must not exhaust the stack. Real configs nest less than 10 deep.
+    const MAX_DEPTH: u32 = 200;
+
+    fn block_inner(&mut self, ctx: &[String], consume: bool) -> (Vec<Directive>, Option<Stop>) {
+        let mut parsed = Vec::new();
+        if self.depth > Self::MAX_DEPTH {
+            let line = self
+                .toks
+                .get(self.pos.saturating_sub(1))
+                .map_or(0, |t| t.line);
+            let message = format!("blocks nested deeper than {}", Self::MAX_DEPTH);
+            return (parsed, Some(Stop::Fatal(LexError { message, line })));
+        }
+        loop {
+            let tok = match self.next() {
+                Ok(t) => t,
+                Err(stop) => return (parsed, stop),
+            };
+            if tok.is_punct("}") {
+                break;
+            }
+            if consume {
+                if tok.is_punct("{") {
+                    if let (_, Some(stop)) = self.block(ctx, true) {
+                        return (parsed, Some(stop));
+                    }
+                }
+                continue;
+            }
+            if !tok.quoted && tok.text.starts_with('#') {
+                if self.s.opts.comments {
+                    parsed.push(comment(&tok.text[1..], tok.line, self.file));
+                }
+                continue;
+            }
+
+            let mut args = Vec::new();
+            let mut comments_in_args = Vec::new();
+            let term = loop {
+                let t = match self.next() {
+                    Ok(t) => t,
+                    Err(None) => return (parsed, Some(Stop::EofInDirective)),
+                    Err(stop) => return (parsed, stop),
+                };
+                if !t.quoted && matches!(&*t.text, "{" | ";" | "}") {
+                    break t;
+                }
+                if !t.quoted && t.text.starts_with('#') {
+                    comments_in_args.push(t.text[1..].to_owned());
+                } else {
+                    args.push(t.text.into_owned());
+                }
+            };
+            let name = tok.text.into_owned();
+            if name == "if" {
+                prepare_if_args(&mut args);
+            }
+            let opts = self.s.opts;
+            if let Err(rej) = analyze(
+                &name,
+                &args,
+                &term.text,
+                ctx,
+                opts.check_ctx,
+                opts.check_args,
+            ) {
+                let not_terminated = rej.not_terminated();
+                self.error(tok.line, rej.message, rej.kind);
+                if not_terminated {
+                    if term.text == "}" {
+                        break;
+                    }
+                    if let (_, Some(stop)) = self.block(ctx, true) {
+                        return (parsed, Some(stop));
+                    }
+                }
+                continue;
+            }
+
+            let mut d = Directive {
+                name,
+                args,
+                line: tok.line,
+                file: self.file,
+                ..Directive::default()
+            };
+            if !opts.single_file && d.name == "include" {
+                self.include(&mut d, ctx);
+            }
+            let mut closed_by_brace = false;
+            if term.text == "{" {
+                let inner = enter_block(ctx, &d.name);
+                let (block, stop) = self.block(&inner, false);
+                d.block = Some(block);
+                if stop.is_some() {
+                    parsed.push(d);
+                    return (parsed, stop);
+                }
+            } else if term.text == "}" {
+                // `foo bar }`: nginx's ngx_conf_read_token() stops at `}` with words pending.
+                self.error(
+                    term.line,
+                    "unexpected \"}\"".into(),
+                    ConfigErrorKind::Syntax,
+                );
+                closed_by_brace = true;
+            }
+            let line = d.line;
+            parsed.push(d);
+            for c in comments_in_args {
+                parsed.push(comment(&c, line, self.file));
+            }
+            if closed_by_brace {
+                break;
+            }
+        }
+        (parsed, None)
+    }
+
+    fn include(&mut self, d: &mut Directive, ctx: &[String]) {
+        let Some(arg) = d.args.first().cloned() else {
+            // crossplane raises IndexError here (an `include;` where it checks nothing).
+            let msg = "invalid number of arguments in \"include\" directive".to_owned();
+            self.error(d.line, msg, ConfigErrorKind::Args);
+            return;
+        };
+        let pattern = if arg.starts_with('/') {
+            arg
+        } else {
+            py_join(&self.s.config_dir, &arg)
+        };
+        let names = if has_magic(&pattern) {
+            // nginx globs too (ngx_open_glob()); a pattern matching nothing is fine.
+            let mut g = glob(self.s.fs, &pattern);
+            g.sort();
+            g
+        } else {
+            // Opened once per path: a config includes the same snippet from every server.
+            let known = self.s.opened.contains(&pattern);
+            match if known {
+                Ok(())
+            } else {
+                self.s.fs.check_open(&pattern)
+            } {
+                Ok(()) => {
+                    self.s.opened.insert(pattern.clone());
+                    vec![pattern]
+                }
+                Err(e) => {
+                    let msg = self.s.open_error(&pattern, &e);
+                    self.error(d.line, msg, ConfigErrorKind::Include);
+                    vec![]
+                }
+            }
+        };
+        for n in names {
+            let id = self.s.add_file(&n, ctx.to_vec());
+            d.includes.push(id);
+        }
+    }
+}
+
+fn comment(text: &str, line: u32, file: FileId) -> Directive {
+    Directive {
+        name: "#".into(),
+        line,
+        file,
+        comment: Some(text.to_owned()),
+        ..Directive::default()
+    }
+}
+
+/// `_prepare_if_args`: strips the parentheses of `if ( ... )`.
+fn prepare_if_args(args: &mut Vec<String>) {
+    let (Some(first), Some(last)) = (args.first(), args.last()) else {
+        return;
+    };
+    if !(first.starts_with('(') && last.ends_with(')')) {
+        return;
+    }
+    let is_space = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
+    args[0] = args[0][1..].trim_start_matches(is_space).to_owned();
+    let n = args.len() - 1;
+    let l = &args[n];
+    args[n] = l[..l.len() - 1].trim_end_matches(is_space).to_owned();
+    let start = usize::from(args[0].is_empty());
+    let end = args.len() - usize::from(args[n].is_empty());
+    if start >= end {
+        args.clear();
+    } else {
+        args.truncate(end);
+        args.drain(..start);
+    }
+}
+
+/// nginx expands includes in place, depth first; an include that reaches a file already being
+/// expanded would recurse forever. Report it where the recursion starts and cut that edge.
+fn break_cycles(config: &mut Config) {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let n = config.files.len();
+    let mut mark = vec![Mark::New; n];
+    // (file, path in its tree to the include directive, position in that include's list)
+    fn visit(config: &mut Config, mark: &mut [Mark], f: FileId, depth: u32) {
+        if depth > 256 {
+            return;
+        }
+        mark[f] = Mark::Open;
+        let mut parsed = std::mem::take(&mut config.files[f].parsed);
+        let mut errors = Vec::new();
+        walk(config, mark, &mut parsed, f, depth, &mut errors);
+        config.files[f].parsed = parsed;
+        config.files[f].errors.extend(errors);
+        mark[f] = Mark::Done;
+    }
+    fn walk(
+        config: &mut Config,
+        mark: &mut [Mark],
+        block: &mut [Directive],
+        f: FileId,
+        depth: u32,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        for d in block.iter_mut() {
+            let mut keep = Vec::with_capacity(d.includes.len());
+            for &inc in &d.includes {
+                match mark.get(inc).copied() {
+                    Some(Mark::Open) => errors.push(ConfigError {
+                        file: config.files[f].path.clone(),
+                        line: Some(d.line),
+                        message: format!(
+                            "include cycle: \"{}\" is already being included",
+                            config.files[inc].path.display()
+                        ),
+                        kind: ConfigErrorKind::Include,
+                    }),
+                    Some(Mark::New) => {
+                        visit(config, mark, inc, depth + 1);
+                        keep.push(inc);
+                    }
+                    _ => keep.push(inc),
+                }
+            }
+            d.includes = keep;
+            if let Some(b) = d.block.as_mut() {
+                walk(config, mark, b, f, depth, errors);
+            }
+        }
+    }
+    if n > 0 {
+        visit(config, &mut mark, 0, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MemFs;
+
+    fn names(ds: &[Directive]) -> Vec<&str> {
+        ds.iter().map(|d| d.name.as_str()).collect()
+    }
+
+    #[test]
+    fn blocks_args_and_lines() {
+        let c = parse_bytes(
+            "n.conf",
+            b"events {}\nhttp {\n  server { listen 80; }\n}\n",
+            &Options::default(),
+        );
+        let f = &c.files[0];
+        assert!(f.errors.is_empty(), "{:?}", f.errors);
+        assert_eq!(names(&f.parsed), ["events", "http"]);
+        let server = &f.parsed[1].block.as_ref().unwrap()[0];
+        assert_eq!(server.line, 3);
+        assert_eq!(server.block.as_ref().unwrap()[0].args, ["80"]);
+    }
+
+    #[test]
+    fn context_failures_are_dropped_like_crossplane() {
+        let c = parse_bytes("n.conf", b"http { events { } }\n", &Options::default());
+        let f = &c.files[0];
+        assert_eq!(
+            f.errors[0].message,
+            "\"events\" directive is not allowed here"
+        );
+        assert_eq!(f.errors[0].kind, ConfigErrorKind::Context);
+        assert!(f.parsed[0].block.as_ref().unwrap().is_empty());
+        let c = parse_bytes("n.conf", b"http { events { } }\n", &Options::syntax_only());
+        assert!(c.files[0].errors.is_empty());
+    }
+
+    #[test]
+    fn missing_semicolon_before_brace_is_an_error() {
+        let c = parse_bytes(
+            "n.conf",
+            b"http {\n foo bar\n}\nevents {}\n",
+            &Options::default(),
+        );
+        let f = &c.files[0];
+        assert_eq!(f.errors[0].message, "unexpected \"}\"");
+        assert_eq!(f.errors[0].line, Some(3));
+        assert_eq!(names(&f.parsed), ["http", "events"]);
+    }
+
+    #[test]
+    fn eof_inside_a_directive_keeps_the_tree() {
+        let c = parse_bytes(
+            "n.conf",
+            b"user x;\nworker_processes 1",
+            &Options::default(),
+        );
+        let f = &c.files[0];
+        assert_eq!(names(&f.parsed), ["user"]);
+        assert_eq!(
+            f.errors[0].message,
+            "unexpected end of file, expecting \";\" or \"}\""
+        );
+        assert_eq!(f.errors[0].line, Some(2));
+    }
+
+    #[test]
+    fn several_errors_are_reported() {
+        let c = parse_bytes(
+            "n.conf",
+            b"user a b c;\nhttp { listen 80; gzip maybe; }\n",
+            &Options::default(),
+        );
+        assert_eq!(c.errors().count(), 3);
+    }
+
+    #[test]
+    fn if_parentheses() {
+        let mut a: Vec<String> = vec!["($a".into(), "=".into(), "b)".into()];
+        prepare_if_args(&mut a);
+        assert_eq!(a, ["$a", "=", "b"]);
+        let mut a: Vec<String> = vec!["(".into(), "$a".into(), ")".into()];
+        prepare_if_args(&mut a);
+        assert_eq!(a, ["$a"]);
+        let mut a: Vec<String> = vec!["()".into()];
+        prepare_if_args(&mut a);
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn includes_globs_missing_and_cycles() {
+        let mut fs = MemFs::default();
+        fs.insert(
+            "/c/nginx.conf",
+            "http { include conf.d/*.conf; include missing.conf; }\n",
+        );
+        fs.insert("/c/conf.d/a.conf", "server { include nginx.conf; }\n");
+        let c = parse_with(&fs, "/c/nginx.conf", &Options::default());
+        assert_eq!(c.files.len(), 2);
+        assert_eq!(
+            c.files[1].parsed[0].block.as_ref().unwrap()[0].includes,
+            [0]
+        );
+        let e: Vec<_> = c.errors().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            e,
+            ["[Errno 2] No such file or directory: '/c/missing.conf'"]
+        );
+        let c = parse_with(&fs, "/c/nginx.conf", &Options::nginx());
+        let e: Vec<_> = c.errors().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            e,
+            [
+                "open() \"/c/missing.conf\" failed (2: No such file or directory)",
+                "include cycle: \"/c/nginx.conf\" is already being included"
+            ]
+        );
+        assert!(c.files[1].parsed[0].block.as_ref().unwrap()[0]
+            .includes
+            .is_empty());
+    }
+}
