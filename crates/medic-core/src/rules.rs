@@ -48,8 +48,8 @@ impl Evidence {
         Evidence {
             kind: "config",
             source: src.location(),
-            text: src.text.clone(),
-            at: Some((src.file.clone(), src.line)),
+            text: src.text.to_string(),
+            at: Some((src.file.to_string(), src.line)),
         }
     }
 }

@@ -10,6 +10,8 @@
 //!   This is why one `fastcgi_param` in a location silently drops every one set at `http` level.
 
 use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use medic_parse::config::{Config, Directive};
@@ -38,18 +40,60 @@ pub const PAGE: u64 = 4096;
 const MAX_INCLUDE_DEPTH: usize = 64;
 
 /// The levels from the outermost (`http`/`stream`) to the current block, includes spliced in.
-type Levels<'a> = Vec<Vec<&'a Directive>>;
+type Levels<'a> = Vec<Rc<Level<'a>>>;
+
+/// The directives of one block, with an index by name: every `*_pass` looks up some forty
+/// directives in every enclosing level, and the `http` level of a large config holds thousands
+/// (a linear scan made a 5,000-server config take a second).
+struct Level<'a> {
+    all: Vec<&'a Directive>,
+    by_name: foldhash::HashMap<&'a str, Vec<&'a Directive>>,
+}
+
+impl<'a> Level<'a> {
+    fn new(all: Vec<&'a Directive>) -> Rc<Level<'a>> {
+        let mut by_name: foldhash::HashMap<&'a str, Vec<&'a Directive>> = Default::default();
+        for d in &all {
+            by_name.entry(d.name.as_str()).or_default().push(d);
+        }
+        Rc::new(Level { all, by_name })
+    }
+
+    fn named(&self, name: &str) -> &[&'a Directive] {
+        self.by_name.get(name).map_or(&[], Vec::as_slice)
+    }
+}
+
+impl<'a> std::ops::Deref for Level<'a> {
+    type Target = [&'a Directive];
+    fn deref(&self) -> &Self::Target {
+        &self.all
+    }
+}
 
 /// Builds the effective model. Pure: it reads the parsed tree only.
 pub fn build(cfg: &Config, opts: &BuildOptions) -> Model {
     let mut b = Builder {
         cfg,
+        files: cfg
+            .files
+            .iter()
+            .map(|f| Arc::from(f.path.display().to_string()))
+            .collect(),
+        srcs: Default::default(),
+        shared_params: Default::default(),
+        shared_error_pages: Default::default(),
         prefix: opts.prefix.clone(),
         m: Model {
             prefix: opts.prefix.clone(),
             ..Model::default()
         },
     };
+    // Scopes and passes are large structs: growing the vectors by doubling copied them
+    // around; count them once instead.
+    let (scopes, passes) = count_blocks(cfg);
+    b.m.scopes.reserve(scopes);
+    b.m.passes.reserve(passes);
     if let Some(main) = cfg.files.first() {
         let top = b.children(&main.parsed);
         b.main(&top);
@@ -59,6 +103,12 @@ pub fn build(cfg: &Config, opts: &BuildOptions) -> Model {
 
 struct Builder<'a> {
     cfg: &'a Config,
+    /// File paths by `FileId`, shared by every `Src`.
+    files: Vec<Arc<str>>,
+    srcs: std::cell::RefCell<foldhash::HashMap<*const Directive, Src>>,
+    /// Inherited lists by their first directive (which identifies the level that sets them).
+    shared_params: std::cell::RefCell<foldhash::HashMap<*const Directive, Arc<[Param]>>>,
+    shared_error_pages: std::cell::RefCell<foldhash::HashMap<*const Directive, Arc<[ErrorPage]>>>,
     prefix: Option<String>,
     m: Model,
 }
@@ -88,17 +138,25 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Where a setting comes from, made once per directive and shared by every scope that
+    /// inherits it.
     fn src(&self, d: &Directive) -> Src {
-        Src {
-            file: self
-                .cfg
-                .files
-                .get(d.file)
-                .map(|f| f.path.display().to_string())
-                .unwrap_or_else(|| "?".to_string()),
-            line: d.line,
-            text: directive_text(d),
+        let key: *const Directive = d;
+        if let Some(s) = self.srcs.borrow().get(&key) {
+            return s.clone();
         }
+        let file = self
+            .files
+            .get(d.file)
+            .cloned()
+            .unwrap_or_else(|| Arc::from("?"));
+        let s = Src {
+            file,
+            line: d.line,
+            text: Arc::from(directive_text(d)),
+        };
+        self.srcs.borrow_mut().insert(key, s.clone());
+        s
     }
 
     fn path(&self, p: &str) -> String {
@@ -187,7 +245,7 @@ impl<'a> Builder<'a> {
                 _ => {}
             }
         }
-        let mut levels: Levels<'a> = vec![level];
+        let mut levels: Levels<'a> = vec![Level::new(level)];
         self.access_logs(proto, &levels[0]);
         let servers: Vec<&'a Directive> = levels[0]
             .iter()
@@ -196,7 +254,7 @@ impl<'a> Builder<'a> {
             .collect();
         for s in servers {
             let level = self.children(s.block.as_deref().unwrap_or_default());
-            levels.push(level);
+            levels.push(Level::new(level));
             self.server(proto, s, &mut levels);
             levels.pop();
         }
@@ -355,7 +413,10 @@ impl<'a> Builder<'a> {
 
     fn server(&mut self, proto: Protocol, d: &'a Directive, levels: &mut Levels<'a>) {
         let server_index = self.m.servers.len();
-        let level = levels.last().cloned().unwrap_or_default();
+        let level = levels
+            .last()
+            .cloned()
+            .unwrap_or_else(|| Level::new(Vec::new()));
         let names = level
             .iter()
             .filter(|c| c.name == "server_name")
@@ -396,7 +457,10 @@ impl<'a> Builder<'a> {
         levels: &mut Levels<'a>,
     ) {
         let index = self.m.scopes.len();
-        let level = levels.last().cloned().unwrap_or_default();
+        let level = levels
+            .last()
+            .cloned()
+            .unwrap_or_else(|| Level::new(Vec::new()));
         for c in level.iter().filter(|c| c.name == "error_log") {
             let ctx = if kind == "server" {
                 "server"
@@ -446,7 +510,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        for c in &level {
+        for c in level.iter() {
             if let Some(kind) = PassKind::from_directive(&c.name) {
                 if !c.args.is_empty() {
                     let p = self.pass(proto, kind, c, index, levels);
@@ -455,7 +519,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        for c in &level {
+        for c in level.iter() {
             let kind = match c.name.as_str() {
                 "location" => "location",
                 "if" => "if",
@@ -463,7 +527,7 @@ impl<'a> Builder<'a> {
                 _ => continue,
             };
             let Some(block) = &c.block else { continue };
-            levels.push(self.children(block));
+            levels.push(Level::new(self.children(block)));
             self.scope(proto, c, kind, server, Some(index), levels);
             levels.pop();
         }
@@ -515,8 +579,18 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn params(&self, levels: &Levels<'a>, name: &str) -> Vec<Param> {
-        array(levels, name)
+    /// An inherited list is built once per level that sets it and shared: a 5,000-server config
+    /// repeated the same `fastcgi_param`s and `error_page`s in every location.
+    fn params(&self, levels: &Levels<'a>, name: &str) -> Arc<[Param]> {
+        let found = array(levels, name);
+        let Some(first) = found.first() else {
+            return Arc::from(Vec::new());
+        };
+        let key: *const Directive = *first;
+        if let Some(p) = self.shared_params.borrow().get(&key) {
+            return p.clone();
+        }
+        let built: Arc<[Param]> = found
             .into_iter()
             .filter(|d| !d.args.is_empty())
             .map(|d| Param {
@@ -524,7 +598,9 @@ impl<'a> Builder<'a> {
                 value: d.args.get(1).cloned().unwrap_or_default(),
                 src: self.src(d),
             })
-            .collect()
+            .collect();
+        self.shared_params.borrow_mut().insert(key, built.clone());
+        built
     }
 
     fn limit_req(&self, levels: &Levels<'a>) -> Vec<LimitReq> {
@@ -563,8 +639,8 @@ impl<'a> Builder<'a> {
 
     fn limit_conn(&self, levels: &Levels<'a>) -> Vec<LimitConn> {
         let zones: Vec<(&str, &str)> = levels[0]
+            .named("limit_conn_zone")
             .iter()
-            .filter(|d| d.name == "limit_conn_zone")
             .filter_map(|d| {
                 let key = d.args.first()?;
                 let zone = d.args.iter().find_map(|a| a.strip_prefix("zone="))?;
@@ -588,8 +664,16 @@ impl<'a> Builder<'a> {
             .collect()
     }
 
-    fn error_pages(&self, levels: &Levels<'a>) -> Vec<ErrorPage> {
-        array(levels, "error_page")
+    fn error_pages(&self, levels: &Levels<'a>) -> Arc<[ErrorPage]> {
+        let found = array(levels, "error_page");
+        let Some(first) = found.first() else {
+            return Arc::from(Vec::new());
+        };
+        let key: *const Directive = *first;
+        if let Some(p) = self.shared_error_pages.borrow().get(&key) {
+            return p.clone();
+        }
+        let built: Arc<[ErrorPage]> = found
             .into_iter()
             .filter_map(|d| {
                 let uri = d.args.last()?.clone();
@@ -609,7 +693,11 @@ impl<'a> Builder<'a> {
                     src: self.src(d),
                 })
             })
-            .collect()
+            .collect();
+        self.shared_error_pages
+            .borrow_mut()
+            .insert(key, built.clone());
+        built
     }
 
     fn pass(
@@ -681,7 +769,7 @@ impl<'a> Builder<'a> {
         let headers = match kind {
             PassKind::Proxy if !stream => self.params(levels, "proxy_set_header"),
             PassKind::Grpc => self.params(levels, "grpc_set_header"),
-            _ => Vec::new(),
+            _ => Arc::from(Vec::new()),
         };
         // nginx sends `Connection: close` unless proxy_set_header overrides it
         // (`ngx_http_proxy_headers` in ngx_http_proxy_module.c).
@@ -702,7 +790,7 @@ impl<'a> Builder<'a> {
             PassKind::Fastcgi | PassKind::Uwsgi | PassKind::Scgi => {
                 self.params(levels, &name("param"))
             }
-            _ => Vec::new(),
+            _ => Arc::from(Vec::new()),
         };
         let next_upstream = {
             let d = scalar(levels, &name("next_upstream"));
@@ -824,23 +912,44 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// How many scope blocks (server, location, if, limit_except) and `*_pass` directives the
+/// config holds, at most.
+fn count_blocks(cfg: &Config) -> (usize, usize) {
+    fn walk(ds: &[Directive], n: &mut (usize, usize)) {
+        for d in ds {
+            match d.name.as_str() {
+                "server" | "location" | "if" | "limit_except" => n.0 += 1,
+                name if PassKind::from_directive(name).is_some() => n.1 += 1,
+                _ => {}
+            }
+            if let Some(b) = &d.block {
+                walk(b, n);
+            }
+        }
+    }
+    let mut n = (0, 0);
+    for f in &cfg.files {
+        walk(&f.parsed, &mut n);
+    }
+    n
+}
+
 /// The innermost directive named `name`.
 fn scalar<'a>(levels: &Levels<'a>, name: &str) -> Option<&'a Directive> {
     levels
         .iter()
         .rev()
-        .find_map(|l| l.iter().find(|d| d.name == name).copied())
+        .find_map(|l| l.named(name).first().copied())
 }
 
 /// All the directives named `name` of the innermost level that has any.
 fn array<'a>(levels: &Levels<'a>, name: &str) -> Vec<&'a Directive> {
-    for l in levels.iter().rev() {
-        let found: Vec<&'a Directive> = l.iter().copied().filter(|d| d.name == name).collect();
-        if !found.is_empty() {
-            return found;
-        }
-    }
-    Vec::new()
+    levels
+        .iter()
+        .rev()
+        .map(|l| l.named(name))
+        .find(|found| !found.is_empty())
+        .map_or_else(Vec::new, <[&Directive]>::to_vec)
 }
 
 /// A directive as one line of nginx.conf: `name arg "arg with space";` (or `... {` for a

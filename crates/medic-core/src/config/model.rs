@@ -6,6 +6,7 @@
 //! reported as "default" rather than pinned on a line that does not exist.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -15,12 +16,13 @@ use super::values::Rate;
 /// Where a directive is written, and the directive as text (for evidence).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Src {
-    /// The file's path as the parser named it.
-    pub file: String,
+    /// The file's path as the parser named it. Shared: a directive at `http` level is the
+    /// source of a setting in every location that inherits it.
+    pub file: Arc<str>,
     /// 1-based line of the directive's name.
     pub line: u32,
     /// The directive re-assembled from its arguments: `proxy_pass http://b;`.
-    pub text: String,
+    pub text: Arc<str>,
 }
 
 impl Src {
@@ -160,7 +162,8 @@ pub struct Scope {
     pub limit_req_status: Eff<u16>,
     pub limit_conn: Vec<LimitConn>,
     pub limit_conn_status: Eff<u16>,
-    pub error_pages: Vec<ErrorPage>,
+    /// Shared with every scope that inherits the same list.
+    pub error_pages: Arc<[ErrorPage]>,
     /// Effective `resolver`: its addresses, or `None` when no level sets one.
     pub resolver: Option<Eff<Vec<String>>>,
     /// Effective `resolver_timeout` (default 30s).
@@ -300,14 +303,16 @@ pub struct Pass {
     /// `proxy_http_version` (default `1.0`); `None` for modules that have none.
     pub http_version: Option<Eff<String>>,
     /// Effective `proxy_set_header` / `grpc_set_header` list.
-    pub headers: Vec<Param>,
+    /// Shared with every pass that inherits the same list.
+    pub headers: Arc<[Param]>,
     /// The `Connection` header nginx sends: the effective `proxy_set_header Connection`, or
     /// nginx's `close`. `None` for modules that send no HTTP headers.
     pub connection_header: Option<Eff<String>>,
     /// `fastcgi_keep_conn` (default off); `None` for other modules.
     pub keep_conn: Option<Eff<bool>>,
     /// Effective `fastcgi_param` / `uwsgi_param` / `scgi_param` list.
-    pub params: Vec<Param>,
+    /// Shared with every pass that inherits the same list.
+    pub params: Arc<[Param]>,
     pub next_upstream: Eff<Vec<String>>,
     /// `*_next_upstream_tries` (0: unlimited).
     pub next_upstream_tries: Eff<u64>,

@@ -296,11 +296,7 @@ fn limits_error_pages_resolver_and_defaults() {
 #[test]
 fn directive_text_quotes_what_needs_it() {
     let m = model("http { server { location / { proxy_set_header Connection \"\"; proxy_set_header X \"a b\"; proxy_pass http://b; } } }");
-    let texts: Vec<&str> = m.passes[0]
-        .headers
-        .iter()
-        .map(|h| h.src.text.as_str())
-        .collect();
+    let texts: Vec<&str> = m.passes[0].headers.iter().map(|h| &*h.src.text).collect();
     assert_eq!(
         texts,
         [

@@ -74,7 +74,7 @@ impl Rule for TimeoutInconsistent {
                 if let Some(src) = &p.read_timeout.src {
                     if !evidence
                         .iter()
-                        .any(|e| e.source == src.location() && e.text == src.text)
+                        .any(|e| e.source == src.location() && *e.text == *src.text)
                     {
                         evidence.push(Evidence::config(src));
                     }
