@@ -23,9 +23,13 @@ else
   exit 1
 fi
 
-echo "== speed: medic vs crossplane parse"
+echo "== speed: medic vs crossplane parse (parse + JSON; and parse + model + lint + JSON)"
 bash "$shared/peers.sh" config "$bin config parse --format crossplane {conf}" "$dir"
+hyperfine --warmup 1 --runs 5 -n medic_parse "$bin config parse --format crossplane $conf" \
+  -n medic_model_lint "$bin config lint --config $conf --format json --fail-on error" \
+  -n crossplane "crossplane parse $conf -o /dev/null"
 
 echo "== peak memory (RSS)"
-/usr/bin/time -f "medic: %M KiB peak RSS, %e s" "$bin" config parse --format crossplane "$conf" > /dev/null
+/usr/bin/time -f "medic parse: %M KiB peak RSS, %e s" "$bin" config parse --format crossplane "$conf" > /dev/null
+/usr/bin/time -f "medic lint: %M KiB peak RSS, %e s" "$bin" config lint --config "$conf" --format json --fail-on error > /dev/null
 /usr/bin/time -f "crossplane: %M KiB peak RSS, %e s" crossplane parse "$conf" -o /dev/null

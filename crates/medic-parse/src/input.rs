@@ -25,7 +25,7 @@ pub const MAX_LINE: usize = 1 << 20;
 const BUF: usize = 2 * MAX_LINE;
 /// Plain files at least this large are read by several threads.
 const PARALLEL_MIN: u64 = 32 << 20;
-const SEGMENT: u64 = 64 << 20;
+const SEGMENT: u64 = 16 << 20;
 
 /// Which log a file holds; decides where records begin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
