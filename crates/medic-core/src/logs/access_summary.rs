@@ -111,9 +111,7 @@ impl<'j> AccessSummary<'j> {
     #[inline]
     fn time_of(&mut self, rec: &AccessRecord<'_>) -> Option<LogTime> {
         if let Some(t) = rec.get(Field::TimeLocal) {
-            if t.len() == self.time_cache.0.len()
-                && t.iter().zip(&self.time_cache.0).all(|(a, b)| a == b)
-            {
+            if same_bytes(t, &self.time_cache.0) {
                 return self.time_cache.1;
             }
             let parsed = LogTime::parse_time_local(t);
@@ -313,6 +311,25 @@ impl<'j> AccessSummary<'j> {
         }
         self.unparsed.merge(o.unparsed);
     }
+}
+
+/// Equality of two short byte strings, a word at a time: the time of every line is compared with
+/// the last one (callgrind: the byte-wise loop was 5% of the scan).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut ac = a.chunks_exact(8);
+    let mut bc = b.chunks_exact(8);
+    for (x, y) in (&mut ac).zip(&mut bc) {
+        let x = u64::from_ne_bytes(x.try_into().unwrap_or_default());
+        let y = u64::from_ne_bytes(y.try_into().unwrap_or_default());
+        if x != y {
+            return false;
+        }
+    }
+    ac.remainder() == bc.remainder()
 }
 
 fn parse_secs(b: &[u8]) -> Option<f64> {
