@@ -676,7 +676,9 @@ fn align(file: &File, pos: u64, len: u64, kind: LogKind) -> io::Result<u64> {
     if pos == 0 {
         return Ok(0);
     }
-    let mut buf = vec![0u8; 256 * 1024];
+    // Small: called serially for every segment before the threads start; it reads further when
+    // a window holds no boundary.
+    let mut buf = vec![0u8; 16 * 1024];
     // A line starts at `p` when the byte at `p - 1` is a newline.
     let mut at = pos - 1;
     loop {
