@@ -9,6 +9,7 @@
 //!   least one, and the outer ones are ignored (`if (conf->x == NULL) conf->x = prev->x`).
 //!   This is why one `fastcgi_param` in a location silently drops every one set at `http` level.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -42,6 +43,9 @@ const MAX_INCLUDE_DEPTH: usize = 64;
 /// The levels from the outermost (`http`/`stream`) to the current block, includes spliced in.
 type Levels<'a> = Vec<Rc<Level<'a>>>;
 
+/// Levels up to this many directives are scanned instead of indexed.
+const SMALL_LEVEL: usize = 24;
+
 /// The directives of one block, with an index by name: every `*_pass` looks up some forty
 /// directives in every enclosing level, and the `http` level of a large config holds thousands
 /// (a linear scan made a 5,000-server config take a second).
@@ -53,14 +57,37 @@ struct Level<'a> {
 impl<'a> Level<'a> {
     fn new(all: Vec<&'a Directive>) -> Rc<Level<'a>> {
         let mut by_name: foldhash::HashMap<&'a str, Vec<&'a Directive>> = Default::default();
-        for d in &all {
-            by_name.entry(d.name.as_str()).or_default().push(d);
+        // Most locations hold a handful of directives: a scan beats building a map for them.
+        if all.len() > SMALL_LEVEL {
+            for d in &all {
+                by_name.entry(d.name.as_str()).or_default().push(d);
+            }
         }
         Rc::new(Level { all, by_name })
     }
 
-    fn named(&self, name: &str) -> &[&'a Directive] {
-        self.by_name.get(name).map_or(&[], Vec::as_slice)
+    /// The first directive named `name`.
+    fn first_named(&self, name: &str) -> Option<&'a Directive> {
+        if self.all.len() > SMALL_LEVEL {
+            return self.by_name.get(name).and_then(|v| v.first().copied());
+        }
+        self.all.iter().find(|d| d.name == name).copied()
+    }
+
+    /// The directives named `name`, in order.
+    fn named(&self, name: &str) -> Cow<'_, [&'a Directive]> {
+        if self.all.len() > SMALL_LEVEL {
+            return Cow::Borrowed(self.by_name.get(name).map_or(&[], Vec::as_slice));
+        }
+        let mut it = self.all.iter().filter(|d| d.name == name);
+        match it.next() {
+            None => Cow::Borrowed(&[]),
+            Some(first) => {
+                let mut v = vec![*first];
+                v.extend(it.copied());
+                Cow::Owned(v)
+            }
+        }
     }
 }
 
@@ -81,6 +108,7 @@ pub fn build(cfg: &Config, opts: &BuildOptions) -> Model {
             .map(|f| Arc::from(f.path.display().to_string()))
             .collect(),
         srcs: Default::default(),
+        seen_access_logs: Default::default(),
         shared_params: Default::default(),
         shared_error_pages: Default::default(),
         prefix: opts.prefix.clone(),
@@ -107,6 +135,7 @@ struct Builder<'a> {
     files: Vec<Arc<str>>,
     srcs: std::cell::RefCell<foldhash::HashMap<*const Directive, Src>>,
     /// Inherited lists by their first directive (which identifies the level that sets them).
+    seen_access_logs: foldhash::HashSet<(String, String)>,
     shared_params: std::cell::RefCell<foldhash::HashMap<*const Directive, Arc<[Param]>>>,
     shared_error_pages: std::cell::RefCell<foldhash::HashMap<*const Directive, Arc<[ErrorPage]>>>,
     prefix: Option<String>,
@@ -400,12 +429,11 @@ impl<'a> Builder<'a> {
                 params,
                 src: self.src(d),
             };
-            let dup = self
-                .m
-                .access_logs
-                .iter()
-                .any(|a| a.path == log.path && a.format_name == log.format_name);
-            if !dup {
+            // One entry per (file, format): a set, since every server may name its own log.
+            if self
+                .seen_access_logs
+                .insert((log.path.clone(), log.format_name.clone()))
+            {
                 self.m.access_logs.push(log);
             }
         }
@@ -936,10 +964,7 @@ fn count_blocks(cfg: &Config) -> (usize, usize) {
 
 /// The innermost directive named `name`.
 fn scalar<'a>(levels: &Levels<'a>, name: &str) -> Option<&'a Directive> {
-    levels
-        .iter()
-        .rev()
-        .find_map(|l| l.named(name).first().copied())
+    levels.iter().rev().find_map(|l| l.first_named(name))
 }
 
 /// All the directives named `name` of the innermost level that has any.
@@ -949,7 +974,7 @@ fn array<'a>(levels: &Levels<'a>, name: &str) -> Vec<&'a Directive> {
         .rev()
         .map(|l| l.named(name))
         .find(|found| !found.is_empty())
-        .map_or_else(Vec::new, <[&Directive]>::to_vec)
+        .map_or_else(Vec::new, Cow::into_owned)
 }
 
 /// A directive as one line of nginx.conf: `name arg "arg with space";` (or `... {` for a
