@@ -330,11 +330,21 @@ fn open_state(entry: &[u8]) -> Open {
 }
 
 fn closes(text: &[u8], fastcgi: bool) -> bool {
-    if fastcgi {
-        memchr::memmem::find(text, b"\" while ").is_some()
+    // Step from the rare first byte rather than build a substring searcher for every
+    // continuation line (callgrind: 470 instructions a call).
+    let (first, needle): (u8, &[u8]) = if fastcgi {
+        (b'"', b"\" while ")
     } else {
-        memchr::memmem::find(text, b", client: ").is_some()
+        (b',', b", client: ")
+    };
+    let mut from = 0;
+    while let Some(p) = memchr::memchr(first, &text[from..]) {
+        if text[from + p..].starts_with(needle) {
+            return true;
+        }
+        from += p + 1;
     }
+    false
 }
 
 impl ChunkSink for ErrorSummary {
