@@ -13,32 +13,15 @@ use std::io::{self, Write};
 
 use medic_core::rules::{Evidence, Finding, Severity};
 
+use super::Style;
 use crate::config_lint::{LintReport, Sources};
 
-struct Style {
-    color: bool,
-}
-
-impl Style {
-    fn paint(&self, code: &str, s: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    }
-    fn severity(&self, sev: Severity) -> String {
-        match sev {
-            Severity::Error => self.paint("1;31", "error"),
-            Severity::Warning => self.paint("1;33", "warning"),
-            Severity::Info => self.paint("1;36", "info"),
-        }
-    }
-    fn blue(&self, s: &str) -> String {
-        self.paint("1;34", s)
-    }
-    fn bold(&self, s: &str) -> String {
-        self.paint("1", s)
+/// The severity word in its color.
+fn severity(st: &Style, sev: Severity) -> String {
+    match sev {
+        Severity::Error => st.paint("1;31", "error"),
+        Severity::Warning => st.paint("1;33", "warning"),
+        Severity::Info => st.paint("1;36", "info"),
     }
 }
 
@@ -74,7 +57,7 @@ fn finding(w: &mut impl Write, f: &Finding, sources: &Sources, st: &Style) -> io
     writeln!(
         w,
         "{}{}: {}",
-        st.severity(f.severity),
+        severity(st, f.severity),
         st.bold(&format!("[{}]", f.id)),
         st.bold(&f.title)
     )?;

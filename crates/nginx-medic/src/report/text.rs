@@ -5,31 +5,10 @@ use std::io::{self, Write};
 use medic_core::logs::report::{AccessLogReport, ErrorLogReport, LogReport, TopItem, Unparsed};
 use medic_parse::time::LogTime;
 
+use super::Style;
+
 const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 const SPARK_WIDTH: usize = 72;
-
-struct Style {
-    color: bool,
-}
-
-impl Style {
-    fn paint(&self, code: &str, s: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
-    }
-    fn bold(&self, s: &str) -> String {
-        self.paint("1", s)
-    }
-    fn red(&self, s: &str) -> String {
-        self.paint("1;31", s)
-    }
-    fn dim(&self, s: &str) -> String {
-        self.paint("2", s)
-    }
-}
 
 pub fn logs(w: &mut impl Write, r: &LogReport, color: bool) -> io::Result<()> {
     let st = Style { color };
