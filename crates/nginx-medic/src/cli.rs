@@ -26,6 +26,27 @@ pub enum Command {
     /// Read nginx's configuration: parse it, or lint its upstreams.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Probe every upstream the config names: what listens, can nginx's user reach it, how it
+    /// answers (TCP, unix sockets, HTTP, FastCGI, TLS), and the backends' supervisors.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The main config file or `nginx -T` output; without it, the running nginx is discovered.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// nginx's prefix (`-p`), for relative paths.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// At most this many probes at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Extra time allowed beyond each probe's own timeout (the effective `*_timeout`), in ms.
+    #[arg(long, default_value_t = 500)]
+    pub margin_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +204,7 @@ pub fn main() -> ExitCode {
         }
     };
     match command {
+        Command::Probe(args) => exit(crate::probe::run(&args, color)),
         Command::Config(ConfigCommand::Parse(args)) => exit(crate::config_parse::run(&args)),
         Command::Config(ConfigCommand::Lint(args)) => exit(crate::config_lint::run(&args, color)),
         Command::Logs(args) => match run_logs(&args, color) {

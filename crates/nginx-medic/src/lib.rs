@@ -8,4 +8,5 @@ pub mod config_lint;
 pub mod config_parse;
 pub mod discover;
 pub mod logs;
+pub mod probe;
 pub mod report;
