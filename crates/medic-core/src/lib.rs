@@ -2,11 +2,13 @@
 //!
 //! - [`logs`]: summaries of error and access logs (failure class x upstream x minute, 5xx by
 //!   origin, the join of both logs), as chunk sinks for [`medic_parse::input`].
+//! - [`facts`]: what the live probes saw (listeners, connects, HTTP/FastCGI answers).
 //! - [`config`]: the effective nginx configuration (inheritance applied) of every upstream pass.
 //! - [`rules`]: the rule catalog: one file per rule, findings as in `causes.md` §3.
 //! - [`topk`]: bounded counting of the most frequent requests and clients.
 
 pub mod config;
+pub mod facts;
 pub mod hashkey;
 pub mod logs;
 pub mod rules;

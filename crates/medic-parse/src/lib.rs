@@ -3,6 +3,7 @@
 //! - [`error_log`]: the error-log entry grammar and the failure classifier (`causes.md` §1).
 //! - [`access_log`]: access-log lines, parsed by a compiled `log_format`.
 //! - [`upstream`]: upstream names as nginx writes them, and its multi-value `$upstream_*` lists.
+//! - [`fpm`]: PHP-FPM configuration (pools, includes) and the FPM error-log events.
 //! - [`input`]: files, globs, rotated series, gzip and stdin, read in parallel where it pays.
 //! - [`time`]: nginx's wall-clock timestamps.
 //!
@@ -19,6 +20,7 @@
 pub mod access_log;
 pub mod config;
 pub mod error_log;
+pub mod fpm;
 pub mod input;
 pub mod time;
 pub mod upstream;

@@ -25,6 +25,7 @@
 pub mod http;
 pub mod incident;
 pub mod nginx;
+pub mod php_fpm;
 pub mod stubs;
 pub mod tls;
 

@@ -5,6 +5,7 @@
 //! `ngx_http_upstream_ssl_handshake`):
 //! `upstream SSL certificate verify error: (18:self-signed certificate) while SSL handshaking to upstream`.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -63,6 +64,12 @@ impl TlsServer {
     /// Starts `openssl s_server` with `id`'s certificate and waits until it accepts.
     /// Its output goes to `log` (handshake failures are reported there, not to us).
     pub fn start(id: &SelfSigned, log: &Path) -> TlsServer {
+        TlsServer::start_with(id, &[], log)
+    }
+
+    /// As [`TlsServer::start`], with more `s_server` arguments (`-tls1_3`, `-servername`,
+    /// `-cert2`, `-key2`, `-servername_fatal`, ...).
+    pub fn start_with(id: &SelfSigned, extra: &[&OsStr], log: &Path) -> TlsServer {
         let port = free_port();
         let out = fs::File::create(log).expect("create the s_server log");
         let child = Command::new(openssl())
@@ -74,6 +81,7 @@ impl TlsServer {
             .arg("-key")
             .arg(&id.key)
             .args(["-www", "-quiet"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("dup s_server log"))
             .stderr(out)
@@ -107,5 +115,125 @@ impl Drop for TlsServer {
         // Our own child: SIGKILL by PID (Child::kill), then reap it.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A test certificate authority (`openssl req -x509`) that signs leaves with any validity
+/// period through `openssl ca -startdate/-enddate` (OpenSSL 3.0's `x509 -req` cannot set past
+/// dates; `-not_before` arrived in 3.4).
+pub struct TestCa {
+    dir: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+fn run_openssl(args: &[&OsStr], what: &str) {
+    let out = Command::new(openssl())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run openssl for {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {what} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TestCa {
+    /// Creates the CA and its `openssl ca` database in `<dir>/ca/`.
+    pub fn create(dir: &Path) -> TestCa {
+        let root = dir.join("ca");
+        fs::create_dir_all(root.join("newcerts")).expect("create the CA directory");
+        fs::write(root.join("index.txt"), "").expect("write index.txt");
+        fs::write(root.join("serial"), "1000\n").expect("write serial");
+        fs::write(
+            root.join("ca.cnf"),
+            format!(
+                "[ca]\ndefault_ca = test_ca\n[test_ca]\ndatabase = {r}/index.txt\n\
+                 new_certs_dir = {r}/newcerts\nserial = {r}/serial\ndefault_md = sha256\n\
+                 policy = any\ncopy_extensions = copy\nunique_subject = no\n[any]\n\
+                 commonName = supplied\n",
+                r = root.display()
+            ),
+        )
+        .expect("write ca.cnf");
+        let (cert, key) = (root.join("ca.crt"), root.join("ca.key"));
+        run_openssl(
+            &[
+                "req".as_ref(),
+                "-x509".as_ref(),
+                "-newkey".as_ref(),
+                "rsa:2048".as_ref(),
+                "-nodes".as_ref(),
+                "-days".as_ref(),
+                "2".as_ref(),
+                "-subj".as_ref(),
+                "/CN=medic test CA".as_ref(),
+                "-keyout".as_ref(),
+                key.as_os_str(),
+                "-out".as_ref(),
+                cert.as_os_str(),
+            ],
+            "req (test CA)",
+        );
+        TestCa {
+            dir: root,
+            cert,
+            key,
+        }
+    }
+
+    /// A leaf for `CN=<cn>` (also its DNS SAN), valid from `start` to `end`
+    /// (`YYYYMMDDHHMMSSZ`), written to `<dir>/<stem>.crt` and `.key`.
+    pub fn sign(&self, stem: &str, cn: &str, start: &str, end: &str) -> SelfSigned {
+        let key = self.dir.join(format!("{stem}.key"));
+        let csr = self.dir.join(format!("{stem}.csr"));
+        let cert = self.dir.join(format!("{stem}.crt"));
+        let subj = format!("/CN={cn}");
+        let san = format!("subjectAltName=DNS:{cn}");
+        run_openssl(
+            &[
+                "req".as_ref(),
+                "-new".as_ref(),
+                "-newkey".as_ref(),
+                "rsa:2048".as_ref(),
+                "-nodes".as_ref(),
+                "-subj".as_ref(),
+                subj.as_ref(),
+                "-addext".as_ref(),
+                san.as_ref(),
+                "-keyout".as_ref(),
+                key.as_os_str(),
+                "-out".as_ref(),
+                csr.as_os_str(),
+            ],
+            "req (leaf CSR)",
+        );
+        let cnf = self.dir.join("ca.cnf");
+        run_openssl(
+            &[
+                "ca".as_ref(),
+                "-batch".as_ref(),
+                "-notext".as_ref(),
+                "-config".as_ref(),
+                cnf.as_os_str(),
+                "-cert".as_ref(),
+                self.cert.as_os_str(),
+                "-keyfile".as_ref(),
+                self.key.as_os_str(),
+                "-startdate".as_ref(),
+                start.as_ref(),
+                "-enddate".as_ref(),
+                end.as_ref(),
+                "-in".as_ref(),
+                csr.as_os_str(),
+                "-out".as_ref(),
+                cert.as_os_str(),
+            ],
+            "ca (sign leaf)",
+        );
+        SelfSigned { cert, key }
     }
 }
