@@ -11,6 +11,7 @@
 //!
 //! Every probe is read-only: it connects, sends one request, and reads the answer.
 
+pub mod dns;
 pub mod fastcgi;
 pub mod http;
 pub mod listeners;
@@ -246,8 +247,24 @@ fn main_unreadable(cfg: &Config) -> bool {
 /// Where one probe job connects.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Addr {
-    Host { host: String, port: u16 },
-    Unix { path: String },
+    /// `resolver`: set when nginx resolves the name per request with the config's `resolver`
+    /// (a `proxy_pass` with variables); otherwise the name was resolved at start, as the system does.
+    Host {
+        host: String,
+        port: u16,
+        resolver: Option<RuntimeResolver>,
+    },
+    Unix {
+        path: String,
+    },
+}
+
+/// The effective `resolver` / `resolver_timeout` of a pass, as nginx uses them per request.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct RuntimeResolver {
+    servers: Vec<SocketAddr>,
+    timeout: Duration,
+    ipv6: bool,
 }
 
 /// One upstream target and the passes that send to it.
@@ -258,6 +275,118 @@ struct Job {
     addr: Addr,
     /// (model index, pass index); the first one's settings drive the protocol probe.
     passes: Vec<(usize, usize)>,
+}
+
+/// The hosts a `proxy_pass` with variables can reach: each value the config gives the variable
+/// (`set`, `map`), with the pass's effective `resolver` when the value is a name.
+fn dynamic_candidates(
+    model: &Model,
+    pass: &Pass,
+    authority: &str,
+) -> Vec<(String, u16, Option<RuntimeResolver>)> {
+    let default_port = match pass.scheme.as_deref() {
+        Some("https" | "grpcs") => 443,
+        _ => 80,
+    };
+    let Some(var_start) = authority.find('$') else {
+        return Vec::new();
+    };
+    let rest = &authority[var_start + 1..];
+    let (name, braced) = match rest.strip_prefix('{') {
+        Some(r) => (r.split('}').next().unwrap_or(""), true),
+        None => (
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .next()
+                .unwrap_or(""),
+            false,
+        ),
+    };
+    let Some(values) = model.variables.get(name) else {
+        return Vec::new();
+    };
+    let token = if braced {
+        format!("${{{name}}}")
+    } else {
+        format!("${name}")
+    };
+    let scope = model.scopes.get(pass.scope);
+    let mut out = Vec::new();
+    for v in values {
+        let full = authority.replacen(&token, v, 1);
+        // A value that holds variables itself, or names an upstream group, is not a DNS name.
+        if full.contains('$') || model.upstreams.iter().any(|u| u.name == full) {
+            continue;
+        }
+        let Some((host, port)) = medic_core::config::values::split_host_port(&full) else {
+            continue;
+        };
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let resolver = if bare.parse::<std::net::IpAddr>().is_ok() {
+            None
+        } else {
+            let (servers, ipv6) = match scope.and_then(|s| s.resolver.as_ref()) {
+                Some(r) => (
+                    dns::resolver_addrs(&r.value),
+                    !r.value.iter().any(|a| a == "ipv6=off"),
+                ),
+                None => (Vec::new(), true),
+            };
+            Some(RuntimeResolver {
+                servers,
+                timeout: scope.map_or(Duration::from_secs(30), |s| s.resolver_timeout.value),
+                ipv6,
+            })
+        };
+        let entry = (bare.to_string(), port.unwrap_or(default_port), resolver);
+        if !out
+            .iter()
+            .any(|(h, p, _): &(String, u16, _)| *h == entry.0 && *p == entry.1)
+        {
+            out.push(entry);
+        }
+    }
+    out
+}
+
+/// Resolves a name as nginx does per request: the config's `resolver`, or nginx's own error
+/// when there is none.
+fn runtime_resolve(host: &str, port: u16, r: &RuntimeResolver) -> medic_core::facts::Resolution {
+    use medic_core::facts::Resolution;
+    if r.servers.is_empty() {
+        return Resolution {
+            host: host.to_string(),
+            via: "resolver",
+            addresses: Vec::new(),
+            error: Some(format!("no resolver defined to resolve {host}")),
+        };
+    }
+    let mut last_error = None;
+    for server in &r.servers {
+        let answer = dns::resolve(*server, host, r.ipv6, r.timeout.min(Duration::from_secs(5)));
+        match answer.nginx_error(host) {
+            None => {
+                let dns::Answer::Addresses(ips) = answer else {
+                    continue;
+                };
+                return Resolution {
+                    host: host.to_string(),
+                    via: "resolver",
+                    addresses: ips
+                        .into_iter()
+                        .map(|ip| SocketAddr::new(ip, port).to_string())
+                        .collect(),
+                    error: None,
+                };
+            }
+            Some(e) => last_error = Some(format!("{e} (resolver {server})")),
+        }
+    }
+    Resolution {
+        host: host.to_string(),
+        via: "resolver",
+        addresses: Vec::new(),
+        error: last_error,
+    }
 }
 
 /// Collects the distinct targets of every pass: a group's servers each become a target.
@@ -289,6 +418,7 @@ fn jobs(models: &[Model], skipped: &mut Vec<Skipped>) -> Vec<Job> {
                     Addr::Host {
                         host: host.clone(),
                         port: *port,
+                        resolver: None,
                     },
                     m,
                     p,
@@ -332,6 +462,7 @@ fn jobs(models: &[Model], skipped: &mut Vec<Skipped>) -> Vec<Job> {
                                 Addr::Host {
                                     host: host.clone(),
                                     port,
+                                    resolver: None,
                                 },
                                 m,
                                 p,
@@ -339,13 +470,37 @@ fn jobs(models: &[Model], skipped: &mut Vec<Skipped>) -> Vec<Job> {
                         }
                     }
                 }
-                Target::Dynamic { host } => skipped.push(Skipped::new(
-                    format!("probe {host}"),
-                    format!(
-                        "{}: the address holds variables and is built per request; not probed",
-                        pass.src.location()
-                    ),
-                )),
+                Target::Dynamic { host } => {
+                    let candidates = dynamic_candidates(model, pass, host);
+                    if candidates.is_empty() {
+                        skipped.push(Skipped::new(
+                            format!("probe {host}"),
+                            format!(
+                                "{}: the address is built per request from variables whose values \
+                                 are not in the config (map/set); not probed",
+                                pass.src.location()
+                            ),
+                        ));
+                    }
+                    for (name, port, resolver) in candidates {
+                        let upstream = if name.contains(':') && !name.starts_with('[') {
+                            format!("[{name}]:{port}")
+                        } else {
+                            format!("{name}:{port}")
+                        };
+                        add(
+                            upstream,
+                            None,
+                            Addr::Host {
+                                host: name,
+                                port,
+                                resolver,
+                            },
+                            m,
+                            p,
+                        );
+                    }
+                }
             }
         }
     }
@@ -422,8 +577,15 @@ fn probe_target(
     let connect_timeout = pass.connect_timeout.value;
     let mut tls_facts = None;
     match &job.addr {
-        Addr::Host { host, port } => {
-            let res = reach::resolve(host, *port);
+        Addr::Host {
+            host,
+            port,
+            resolver,
+        } => {
+            let res = match resolver {
+                Some(r) => runtime_resolve(host, *port, r),
+                None => reach::resolve(host, *port),
+            };
             let addrs: Vec<SocketAddr> = res
                 .addresses
                 .iter()
