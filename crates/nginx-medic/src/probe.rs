@@ -522,12 +522,20 @@ fn run_jobs(
     let threads = concurrency.clamp(1, jobs.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                let facts = probe_target(job, models, listeners, accounts, margin);
-                results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(facts);
-            });
+            // Probes mostly wait on sockets: many small threads let every hanging upstream wait
+            // out its timeout at the same time. If the system refuses more threads, the ones
+            // already running take the remaining jobs.
+            let spawned = std::thread::Builder::new()
+                .stack_size(512 * 1024)
+                .spawn_scoped(s, || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let facts = probe_target(job, models, listeners, accounts, margin);
+                    results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(facts);
+                });
+            if spawned.is_err() {
+                break;
+            }
         }
     });
     results
