@@ -6,28 +6,16 @@
 //! refused) is recorded as a [`Skipped`] fact with the reason, never silently left out.
 
 use std::fs;
-use std::io::Read;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde::Serialize;
 
-/// A check that could not run, and why (`skipped` in the JSON).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Skipped {
-    pub check: String,
-    pub why: String,
-}
+pub use medic_core::facts::Skipped;
 
-impl Skipped {
-    pub fn new(check: impl Into<String>, why: impl Into<String>) -> Skipped {
-        Skipped {
-            check: check.into(),
-            why: why.into(),
-        }
-    }
-}
+use crate::exec::run;
 
 /// The arguments of a running master, read from its process title.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -431,66 +419,6 @@ fn absolute(p: &str, prefix: &str) -> String {
     }
 }
 
-/// The output of a finished command.
-pub struct Output {
-    pub status: std::process::ExitStatus,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-}
-
-/// Runs `cmd` (stdin closed) and collects both streams; kills it (by its PID, it is our child)
-/// after `timeout`.
-pub fn run(cmd: &mut Command, timeout: Duration) -> std::io::Result<Output> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    // Both pipes are drained on threads: `nginx -T` of a large config fills a pipe buffer
-    // long before it exits.
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let end = Instant::now() + timeout;
-    let status = loop {
-        if let Some(st) = child.try_wait()? {
-            break st;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer within {} s; killed", timeout.as_secs()),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Ok(Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,15 +467,5 @@ mod tests {
             bare.effective_conf("/usr/local/nginx"),
             "/usr/local/nginx/conf/nginx.conf"
         );
-    }
-
-    #[test]
-    fn run_times_out_and_kills() {
-        let t = Instant::now();
-        let r = run(Command::new("sleep").arg("5"), Duration::from_millis(200));
-        assert!(r.is_err_and(|e| e.kind() == std::io::ErrorKind::TimedOut));
-        assert!(t.elapsed() < Duration::from_secs(3));
-        let ok = run(Command::new("echo").arg("hi"), Duration::from_secs(5)).expect("echo");
-        assert_eq!(ok.stdout, b"hi\n");
     }
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config_lint;
 pub mod config_parse;
 pub mod discover;
+pub mod exec;
 pub mod logs;
 pub mod probe;
 pub mod report;

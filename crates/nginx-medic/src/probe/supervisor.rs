@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use medic_parse::fpm::{self, FpmEventKind};
 use serde::Serialize;
@@ -42,12 +42,7 @@ impl Default for GatherOptions {
     }
 }
 
-/// A check that could not run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Skipped {
-    pub check: String,
-    pub why: String,
-}
+pub use medic_core::facts::Skipped;
 
 /// Everything gathered.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -559,67 +554,27 @@ pub enum RunError {
 /// within `timeout`. On timeout the child is killed by its PID and reaped.
 pub fn run(argv: &[&str], timeout: Duration) -> Result<String, RunError> {
     let program = argv.first().copied().unwrap_or_default().to_string();
-    let mut child = match Command::new(&program)
-        .args(&argv[1..])
+    let mut cmd = Command::new(&program);
+    cmd.args(argv.get(1..).unwrap_or_default())
         .env("LC_ALL", "C")
-        .env("SYSTEMD_PAGER", "")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
+        .env("SYSTEMD_PAGER", "");
+    let out = match crate::exec::run(&mut cmd, timeout) {
+        Ok(o) => o,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(RunError::NotFound { program })
         }
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            return Err(RunError::TimedOut { program, timeout })
+        }
         Err(source) => return Err(RunError::Io { program, source }),
     };
-    // Drain both pipes in threads so a chatty program cannot block on a full pipe.
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut b = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut b);
-            }
-            b
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let end = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) if Instant::now() >= end => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(RunError::TimedOut { program, timeout });
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(source) => return Err(RunError::Io { program, source }),
-        }
-    };
-    let stdout = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default())
-        .trim()
-        .to_string();
-    if status.success() {
-        Ok(stdout)
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(RunError::Failed {
             program,
-            status,
-            stderr,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         })
     }
 }
