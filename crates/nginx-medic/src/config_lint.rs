@@ -10,16 +10,15 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use medic_core::config::{build, BuildOptions};
 use medic_core::rules::{self, Evidence, Finding, Fix, Severity};
-use medic_parse::config::{
-    is_nginx_t, parse_file, parse_nginx_t, split_nginx_t, Config, ConfigErrorKind, Options,
-};
+use medic_parse::config::{Config, ConfigErrorKind};
 use serde::Serialize;
 
 use crate::cli::{self, ConfigLintArgs, LintFormat};
-use crate::discover::{self, Dump, Skipped};
+use crate::discover::Skipped;
+use crate::load;
 use crate::report::{lint_text, sarif};
 
 /// Version of the JSON layout (`causes.md` §3).
@@ -42,19 +41,7 @@ pub struct Tool {
     pub version: &'static str,
 }
 
-#[derive(Debug, Serialize)]
-pub struct InstanceReport {
-    pub config: String,
-    pub prefix: Option<String>,
-    pub nginx_version: Option<String>,
-    /// The master's PID, when discovered running.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub binary: Option<String>,
-    /// `nginx -T`, `nginx -T dump` (a saved one) or `files`.
-    pub read_from: &'static str,
-}
+pub use crate::load::InstanceReport;
 
 /// The text of each config file, for the source lines of the text report.
 pub type Sources = BTreeMap<String, String>;
@@ -73,132 +60,30 @@ pub fn run(args: &ConfigLintArgs, color: bool) -> Result<u8> {
         skipped: Vec::new(),
     };
     let mut sources = Sources::new();
-    match &args.config {
-        Some(path) => {
-            let bytes = match fs::read(path) {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = writeln!(io::stderr(), "nginx-medic: read config {path}: {e}");
-                    return Ok(2);
-                }
-            };
-            let prefix = args.prefix.clone().or_else(|| {
-                Path::new(path)
-                    .parent()
-                    .map(|p| p.display().to_string())
-                    .filter(|p| !p.is_empty())
-            });
-            let (cfg, read_from) = if is_nginx_t(&bytes) {
-                for (p, text) in split_nginx_t(&bytes).unwrap_or_default() {
-                    sources.insert(p, String::from_utf8_lossy(&text).into_owned());
-                }
-                let cfg = parse_nginx_t(&bytes, &Options::nginx())
-                    .with_context(|| format!("{path}: not an nginx -T dump"))?;
-                (cfg, "nginx -T dump")
-            } else {
-                (parse_file(path, &Options::nginx()), "files")
-            };
-            if main_unreadable(&cfg) {
-                let why = cfg
-                    .errors()
-                    .next()
-                    .map(|e| e.message.clone())
-                    .unwrap_or_default();
-                let _ = writeln!(io::stderr(), "nginx-medic: read config {path}: {why}");
-                return Ok(2);
-            }
-            if read_from == "files" {
-                read_sources(&cfg, &mut sources);
-            }
-            lint(&cfg, prefix.clone(), &mut report.findings);
-            // The process ends soon: freeing a large tree node by node costs more than exiting.
-            std::mem::forget(cfg);
-            report.instances.push(InstanceReport {
-                config: path.clone(),
-                prefix,
-                nginx_version: None,
-                pid: None,
-                binary: None,
-                read_from,
-            });
+    let Some(loaded) = load::load(
+        args.config.as_deref(),
+        args.prefix.as_deref(),
+        &mut report.skipped,
+    )?
+    else {
+        return Ok(2);
+    };
+    for l in loaded {
+        if let Some((binary, status, stderr)) = &l.nginx_t_failed {
+            report
+                .findings
+                .push(nginx_t_failed(binary, *status, stderr));
         }
-        None => {
-            let found = discover::discover();
-            report.skipped.extend(found.skipped);
-            if found.instances.is_empty() {
-                let why = report
-                    .skipped
-                    .iter()
-                    .map(|s| format!("{}: {}", s.check, s.why))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let _ = writeln!(
-                    io::stderr(),
-                    "nginx-medic: no nginx found to lint ({why}); pass --config FILE"
-                );
-                return Ok(2);
-            }
-            let mut read_any = false;
-            for inst in found.instances {
-                let prefix = args.prefix.clone().unwrap_or(inst.prefix.clone());
-                let (cfg, read_from) = match &inst.dump {
-                    Dump::NginxT { stdout } => {
-                        let bytes = stdout.as_bytes();
-                        for (p, text) in split_nginx_t(bytes).unwrap_or_default() {
-                            sources.insert(p, String::from_utf8_lossy(&text).into_owned());
-                        }
-                        match parse_nginx_t(bytes, &Options::nginx()) {
-                            Some(cfg) => (cfg, "nginx -T"),
-                            None => (parse_file(&inst.conf, &Options::nginx()), "files"),
-                        }
-                    }
-                    Dump::Failed { status, stderr } => {
-                        report
-                            .findings
-                            .push(nginx_t_failed(&inst.binary, *status, stderr));
-                        (parse_file(&inst.conf, &Options::nginx()), "files")
-                    }
-                    Dump::NotRun { .. } => (parse_file(&inst.conf, &Options::nginx()), "files"),
-                };
-                if main_unreadable(&cfg) {
-                    let why = cfg
-                        .errors()
-                        .next()
-                        .map(|e| e.message.clone())
-                        .unwrap_or_default();
-                    report
-                        .skipped
-                        .push(Skipped::new(format!("config {}", inst.conf), why));
-                } else {
-                    read_any = true;
-                    if read_from == "files" {
-                        read_sources(&cfg, &mut sources);
-                    }
-                    lint(&cfg, Some(prefix.clone()), &mut report.findings);
-                }
-                report.instances.push(InstanceReport {
-                    config: inst.conf.clone(),
-                    prefix: Some(prefix),
-                    nginx_version: inst.build.as_ref().and_then(|b| b.version.clone()),
-                    pid: inst.master.as_ref().map(|m| m.pid),
-                    binary: Some(inst.binary.display().to_string()),
-                    read_from,
-                });
-            }
-            if !read_any {
-                let _ = writeln!(
-                    io::stderr(),
-                    "nginx-medic: could not read any nginx config: {}",
-                    report
-                        .skipped
-                        .iter()
-                        .map(|s| format!("{}: {}", s.check, s.why))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                );
-                return Ok(2);
-            }
+        if l.dump_sections.is_empty() {
+            read_sources(&l.cfg, &mut sources);
         }
+        for (p, text) in l.dump_sections {
+            sources.insert(p, String::from_utf8_lossy(&text).into_owned());
+        }
+        lint(&l.cfg, l.prefix.clone(), &mut report.findings);
+        report.instances.push(l.instance);
+        // The process ends soon: freeing a large tree node by node costs more than exiting.
+        std::mem::forget(l.cfg);
     }
     rules::rank(&mut report.findings);
 
@@ -224,14 +109,6 @@ pub fn run(args: &ConfigLintArgs, color: bool) -> Result<u8> {
     Ok(u8::from(
         report.findings.iter().any(|f| f.severity >= fail_on),
     ))
-}
-
-/// Whether the main file itself could not be read (nothing to lint).
-fn main_unreadable(cfg: &Config) -> bool {
-    match cfg.files.first() {
-        Some(f) => f.parsed.is_empty() && f.errors.iter().any(|e| e.kind == ConfigErrorKind::Io),
-        None => true,
-    }
 }
 
 /// Builds the model, runs the catalog, and turns parse errors into a `config-invalid` finding.

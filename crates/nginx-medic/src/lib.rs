@@ -8,6 +8,7 @@ pub mod config_lint;
 pub mod config_parse;
 pub mod discover;
 pub mod exec;
+pub mod load;
 pub mod logs;
 pub mod probe;
 pub mod report;

@@ -20,25 +20,20 @@ pub mod supervisor;
 pub mod tls;
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use medic_core::config::{build, BuildOptions, Model, Pass, PassKind, Protocol, Target};
 use medic_core::facts::{Connect, Listeners, PassRef, ProbeRequest, Skipped, Speaks, TargetFacts};
-use medic_parse::config::{
-    is_nginx_t, parse_file, parse_nginx_t, Config, ConfigErrorKind, Options,
-};
 use serde::Serialize;
 
 use crate::cli::{Format, ProbeArgs};
-use crate::config_lint::{InstanceReport, Tool};
-use crate::discover::{self, Dump};
+use crate::config_lint::Tool;
+use crate::load::{self, InstanceReport};
 
 /// Version of the JSON layout (docs/probe-json.md).
 pub const SCHEMA: u32 = 1;
@@ -126,122 +121,29 @@ pub fn run(args: &ProbeArgs, color: bool) -> Result<u8> {
 /// Reads the config(s): `--config`, or every running nginx. `None`: nothing could be read
 /// (the reason is on stderr).
 fn load(args: &ProbeArgs, report: &mut ProbeReport) -> Result<Option<Vec<Model>>> {
-    let mut models = Vec::new();
-    match &args.config {
-        Some(path) => {
-            let bytes = match fs::read(path) {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = writeln!(io::stderr(), "nginx-medic: read config {path}: {e}");
-                    return Ok(None);
-                }
-            };
-            let prefix = args.prefix.clone().or_else(|| {
-                Path::new(path)
-                    .parent()
-                    .map(|p| p.display().to_string())
-                    .filter(|p| !p.is_empty())
-            });
-            let (cfg, read_from) = if is_nginx_t(&bytes) {
-                let cfg = parse_nginx_t(&bytes, &Options::nginx())
-                    .with_context(|| format!("{path}: not an nginx -T dump"))?;
-                (cfg, "nginx -T dump")
-            } else {
-                (parse_file(path, &Options::nginx()), "files")
-            };
-            if main_unreadable(&cfg) {
-                let why = cfg
-                    .errors()
-                    .next()
-                    .map(|e| e.message.clone())
-                    .unwrap_or_default();
-                let _ = writeln!(io::stderr(), "nginx-medic: read config {path}: {why}");
-                return Ok(None);
-            }
-            models.push(build(
-                &cfg,
-                &BuildOptions {
-                    prefix: prefix.clone(),
-                },
-            ));
-            report.instances.push(InstanceReport {
-                config: path.clone(),
-                prefix,
-                nginx_version: None,
-                pid: None,
-                binary: None,
-                read_from,
-            });
-        }
-        None => {
-            let found = discover::discover();
-            report.skipped.extend(
-                found
-                    .skipped
-                    .into_iter()
-                    .map(|s| Skipped::new(s.check, s.why)),
-            );
-            for inst in found.instances {
-                let prefix = args.prefix.clone().unwrap_or(inst.prefix.clone());
-                let (cfg, read_from) = match &inst.dump {
-                    Dump::NginxT { stdout } => {
-                        match parse_nginx_t(stdout.as_bytes(), &Options::nginx()) {
-                            Some(cfg) => (cfg, "nginx -T"),
-                            None => (parse_file(&inst.conf, &Options::nginx()), "files"),
-                        }
-                    }
-                    _ => (parse_file(&inst.conf, &Options::nginx()), "files"),
-                };
-                if main_unreadable(&cfg) {
-                    let why = cfg
-                        .errors()
-                        .next()
-                        .map(|e| e.message.clone())
-                        .unwrap_or_default();
-                    report
-                        .skipped
-                        .push(Skipped::new(format!("config {}", inst.conf), why));
-                    continue;
-                }
-                models.push(build(
-                    &cfg,
+    let Some(loaded) = load::load(
+        args.config.as_deref(),
+        args.prefix.as_deref(),
+        &mut report.skipped,
+    )?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(
+        loaded
+            .into_iter()
+            .map(|l| {
+                let model = build(
+                    &l.cfg,
                     &BuildOptions {
-                        prefix: Some(prefix.clone()),
+                        prefix: l.prefix.clone(),
                     },
-                ));
-                report.instances.push(InstanceReport {
-                    config: inst.conf.clone(),
-                    prefix: Some(prefix),
-                    nginx_version: inst.build.as_ref().and_then(|b| b.version.clone()),
-                    pid: inst.master.as_ref().map(|m| m.pid),
-                    binary: Some(inst.binary.display().to_string()),
-                    read_from,
-                });
-            }
-            if models.is_empty() {
-                let why = report
-                    .skipped
-                    .iter()
-                    .map(|s| format!("{}: {}", s.check, s.why))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                let _ = writeln!(
-                    io::stderr(),
-                    "nginx-medic: no nginx config could be read ({why}); pass --config FILE"
                 );
-                return Ok(None);
-            }
-        }
-    }
-    Ok(Some(models))
-}
-
-/// Whether the main file itself could not be read.
-fn main_unreadable(cfg: &Config) -> bool {
-    match cfg.files.first() {
-        Some(f) => f.parsed.is_empty() && f.errors.iter().any(|e| e.kind == ConfigErrorKind::Io),
-        None => true,
-    }
+                report.instances.push(l.instance);
+                model
+            })
+            .collect(),
+    ))
 }
 
 /// Where one probe job connects.
