@@ -12,6 +12,8 @@
 
 mod listeners;
 mod probes;
+pub mod supervisor;
+pub mod tls;
 
 pub use listeners::*;
 pub use probes::*;

@@ -8,6 +8,7 @@
 //! - [`topk`]: bounded counting of the most frequent requests and clients.
 
 pub mod config;
+pub mod diagnose;
 pub mod facts;
 pub mod hashkey;
 pub mod logs;

@@ -7,7 +7,9 @@
 use serde::Serialize;
 
 use crate::config::{Model, Src};
+use crate::diagnose::LogLine;
 
+pub mod cause;
 pub mod latent;
 
 /// How sure and how urgent a finding is (`causes.md` §3).
@@ -43,6 +45,40 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// A log line.
+    pub fn log(line: &LogLine) -> Evidence {
+        let at = line
+            .source
+            .rsplit_once(':')
+            .and_then(|(f, l)| Some((f.to_string(), l.parse().ok()?)));
+        Evidence {
+            kind: "log",
+            source: line.source.clone(),
+            text: line.text.clone(),
+            at,
+        }
+    }
+
+    /// What a probe saw (`source` names the probe: `connect`, `stat`, `tls`, `listeners`).
+    pub fn probe(source: &str, text: String) -> Evidence {
+        Evidence {
+            kind: "probe",
+            source: source.to_string(),
+            text,
+            at: None,
+        }
+    }
+
+    /// Another kind of evidence (`nginx -t`, `supervisor`, `kernel`).
+    pub fn other(kind: &'static str, source: String, text: String) -> Evidence {
+        Evidence {
+            kind,
+            source,
+            text,
+            at: None,
+        }
+    }
+
     /// The evidence of a config directive.
     pub fn config(src: &Src) -> Evidence {
         Evidence {
@@ -78,9 +114,20 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
     pub title: String,
+    /// Requests hurt in the logs read (`diagnose`; 0 when only the probes or the config show
+    /// it). Absent in `config lint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_seen: Option<String>,
     /// At least one item; the first is where the finding points.
     pub evidence: Vec<Evidence>,
     pub fix: Fix,
+    /// Entries per minute (minute start, count), the finding's timeline.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_minute: Vec<(String, u32)>,
 }
 
 impl Finding {
@@ -93,8 +140,12 @@ impl Finding {
             status: None,
             upstream: None,
             title,
+            count: None,
+            first_seen: None,
+            last_seen: None,
             evidence,
             fix,
+            per_minute: Vec::new(),
         }
     }
 

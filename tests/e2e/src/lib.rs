@@ -22,6 +22,8 @@
 //! assert!(run.success(), "{run}");
 //! ```
 
+pub mod diagnose;
+pub mod dns;
 pub mod http;
 pub mod incident;
 pub mod nginx;

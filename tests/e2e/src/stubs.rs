@@ -9,6 +9,8 @@
 //! | [`Behavior::Reset`] | `recv() failed (104: Connection reset by peer) while reading response header from upstream` |
 //! | [`Behavior::Close`] | `upstream prematurely closed connection while reading response header from upstream` |
 //! | [`Behavior::BigHeader`] | `upstream sent too big header while reading response header from upstream` |
+//! | [`Behavior::Garbage`] | `upstream sent no valid HTTP/1.0 header while reading response header from upstream` |
+//! | [`Behavior::Status`] | nothing: a valid response, logged in the access log with its `$upstream_status` |
 //!
 //! (`src/http/ngx_http_upstream.c` and `src/http/modules/ngx_http_proxy_module.c`.)
 
@@ -36,6 +38,12 @@ pub enum Behavior {
     Close,
     /// `200 OK` with one header line of this many bytes.
     BigHeader(usize),
+    /// `HELLO\r\n`, then FIN: not HTTP at all. nginx 1.22 logs `upstream sent no valid HTTP/1.0
+    /// header` and, without a cache, passes the bytes on as an HTTP/0.9 body (no status line).
+    Garbage,
+    /// A small, valid response with this status (`503 Service Unavailable`: the 5xx is the
+    /// backend's own, nginx only relays it).
+    Status(u16),
 }
 
 /// A TCP server on 127.0.0.1 with one [`Behavior`], stopped on drop.
@@ -118,7 +126,31 @@ fn serve(listener: &TcpListener, behavior: Behavior, stop: &AtomicBool) {
                 // nginx stops reading at its buffer size and closes: a write error is expected.
                 let _ = s.write_all(&resp);
             }
+            Behavior::Garbage => {
+                let _ = s.write_all(b"HELLO\r\n");
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            Behavior::Status(code) => {
+                let resp = format!(
+                    "HTTP/1.1 {code} {}\r\nContent-Type: text/plain\r\nContent-Length: 6\r\nConnection: close\r\n\r\nstub!\n",
+                    reason(code)
+                );
+                let _ = s.write_all(resp.as_bytes());
+            }
         }
+    }
+}
+
+/// The reason phrase of the statuses the stubs send (any other: `Status`).
+pub fn reason(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
     }
 }
 

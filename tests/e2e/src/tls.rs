@@ -27,12 +27,20 @@ pub struct SelfSigned {
 impl SelfSigned {
     /// Creates `<dir>/<stem>.crt` and `<dir>/<stem>.key` for `CN=<cn>` (also as DNS SAN).
     pub fn create(dir: &Path, stem: &str, cn: &str) -> SelfSigned {
+        SelfSigned::create_with_key(dir, stem, cn, &["-newkey", "rsa:2048"])
+    }
+
+    /// As [`SelfSigned::create`], with the key given by `openssl req` arguments, e.g.
+    /// `["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:brainpoolP256r1"]`: a key on a curve
+    /// OpenSSL 3.0 clients do not offer (nginx's `proxy_ssl` included), so a server whose only
+    /// certificate it is fails every handshake with `handshake failure` (alert 40).
+    pub fn create_with_key(dir: &Path, stem: &str, cn: &str, key_args: &[&str]) -> SelfSigned {
         let cert = dir.join(format!("{stem}.crt"));
         let key = dir.join(format!("{stem}.key"));
         let out = Command::new(openssl())
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
+            .args(["req", "-x509"])
+            .args(key_args)
+            .args(["-nodes", "-days", "2"])
             .arg("-subj")
             .arg(format!("/CN={cn}"))
             .arg("-addext")

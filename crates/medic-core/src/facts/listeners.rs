@@ -78,6 +78,10 @@ pub struct ProcessInfo {
     /// The container, when the cgroup path names one (`docker:0123abcd...`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
+    /// When the process started, on the local wall clock (`2026-11-20T14:32:10`), as nginx's
+    /// log times are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
 }
 
 /// Every listener on the host, and which processes could not be inspected.

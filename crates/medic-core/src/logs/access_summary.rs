@@ -23,6 +23,8 @@ pub struct StatusCell {
     pub first: LogTime,
     pub last: LogTime,
     pub example: LineLoc,
+    /// The example line's text (its start, for evidence).
+    pub example_text: Box<[u8]>,
 }
 
 /// 499s (the client gave up) per upstream.
@@ -33,6 +35,10 @@ pub struct ClientClosed {
     pub urt_sum: f64,
     pub urt_max: f64,
     pub urt_n: u64,
+    pub first: Option<LogTime>,
+    pub last: Option<LogTime>,
+    /// The first such line, with its text.
+    pub example: Option<(LineLoc, Box<[u8]>)>,
 }
 
 pub type MinuteKey = (i64, Box<[u8]>, u16, Origin);
@@ -180,7 +186,7 @@ impl<'j> AccessSummary<'j> {
                 return;
             }
         };
-        self.interesting(&full, status, time, loc);
+        self.interesting(&full, status, time, loc, line);
     }
 
     fn interesting(
@@ -189,7 +195,9 @@ impl<'j> AccessSummary<'j> {
         status: u16,
         time: Option<LogTime>,
         loc: LineLoc,
+        line: &[u8],
     ) {
+        let text = || -> Box<[u8]> { line[..line.len().min(1024)].into() };
         let addr = rec
             .get(Field::UpstreamAddr)
             .map(upstream::last)
@@ -224,6 +232,11 @@ impl<'j> AccessSummary<'j> {
         if status == 499 {
             let cc = self.client_closed.entry(target).or_default();
             cc.count += 1;
+            cc.first = min_opt(cc.first, time);
+            cc.last = max_opt(cc.last, time);
+            if cc.example.is_none() {
+                cc.example = Some((loc, text()));
+            }
             if let Some(urt) = rec
                 .get(Field::UpstreamResponseTime)
                 .map(upstream::last)
@@ -263,6 +276,7 @@ impl<'j> AccessSummary<'j> {
                 first: t,
                 last: t,
                 example: loc,
+                example_text: text(),
             });
     }
 
@@ -284,7 +298,10 @@ impl<'j> AccessSummary<'j> {
                     m.count += c.count;
                     m.first = m.first.min(c.first);
                     m.last = m.last.max(c.last);
-                    m.example = m.example.min(c.example);
+                    if c.example < m.example {
+                        m.example = c.example;
+                        m.example_text = c.example_text;
+                    }
                 }
                 None => {
                     self.by_upstream.insert(k, c);
@@ -300,6 +317,13 @@ impl<'j> AccessSummary<'j> {
             m.urt_sum += c.urt_sum;
             m.urt_max = m.urt_max.max(c.urt_max);
             m.urt_n += c.urt_n;
+            m.first = min_opt(m.first, c.first);
+            m.last = max_opt(m.last, c.last);
+            match (&m.example, c.example) {
+                (Some(a), Some(b)) if b.0 < a.0 => m.example = Some(b),
+                (None, b) => m.example = b,
+                _ => {}
+            }
         }
         self.top_requests_5xx.merge(o.top_requests_5xx);
         self.top_clients_5xx.merge(o.top_clients_5xx);

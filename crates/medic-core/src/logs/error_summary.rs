@@ -26,6 +26,14 @@ pub struct Cell {
     pub last: LogTime,
     /// The earliest entry of the pair in input order, with its text.
     pub example: (LineLoc, Box<[u8]>),
+    /// The latest entry in input order, when there is more than one.
+    pub latest: Option<(LineLoc, Vec<u8>)>,
+    /// What tells entries of one class and upstream apart (see [`detail`]): the zone of a
+    /// limit, the verify error, the name that did not resolve, `emerg` for a config refused at
+    /// start.
+    pub detail: Option<Box<[u8]>>,
+    /// Entries per minute start, in time order once [`ErrorSummary::finish`] ran.
+    pub minutes: Vec<(i64, u32)>,
 }
 
 impl Cell {
@@ -33,9 +41,99 @@ impl Cell {
         self.count += o.count;
         self.first = self.first.min(o.first);
         self.last = self.last.max(o.last);
-        if o.example.0 < self.example.0 {
-            self.example = o.example;
+        let mut ends = vec![(o.example.0, o.example.1.into_vec())];
+        ends.extend(o.latest);
+        ends.extend(self.latest.take());
+        for e in ends {
+            if e.0 < self.example.0 {
+                let old = std::mem::replace(&mut self.example, (e.0, e.1.into_boxed_slice()));
+                self.keep_latest((old.0, old.1.into_vec()));
+            } else {
+                self.keep_latest(e);
+            }
         }
+        self.minutes.extend(o.minutes);
+        self.normalize_minutes();
+    }
+
+    fn keep_latest(&mut self, e: (LineLoc, Vec<u8>)) {
+        if e.0 > self.example.0 && self.latest.as_ref().is_none_or(|l| e.0 > l.0) {
+            self.latest = Some(e);
+        }
+    }
+
+    fn normalize_minutes(&mut self) {
+        self.minutes.sort_unstable_by_key(|m| m.0);
+        self.minutes.dedup_by(|b, a| {
+            if a.0 == b.0 {
+                a.1 += b.1;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    #[inline]
+    fn count_minute(&mut self, minute: i64) {
+        match self.minutes.last_mut() {
+            Some(m) if m.0 == minute => m.1 += 1,
+            _ => self.minutes.push((minute, 1)),
+        }
+    }
+}
+
+/// What sets entries of one class and upstream apart, for the classes whose root cause depends
+/// on it: the zone of `limit_req`/`limit_conn`, the verify error or OpenSSL reason of a TLS
+/// failure, `Primary script unknown`, the name that did not resolve; `emerg` for any entry at
+/// `[emerg]` (nginx refusing its config at start or reload).
+pub fn detail<'a>(class: FailureClass, level: Level, message: &'a [u8]) -> Option<&'a [u8]> {
+    if level == Level::Emerg {
+        return Some(b"emerg");
+    }
+    let between = |open: &[u8], close: &[u8]| -> Option<&'a [u8]> {
+        let i = memchr::memmem::find(message, open)? + open.len();
+        let n = memchr::memmem::find(&message[i..], close)?;
+        Some(&message[i..i + n])
+    };
+    match class {
+        FailureClass::RateLimited | FailureClass::ConnLimited => between(b"by zone \"", b"\""),
+        FailureClass::TlsVerify => {
+            if memchr::memmem::find(message, b"does not match").is_some() {
+                Some(b"does not match")
+            } else {
+                between(b"verify error: (", b")")
+            }
+        }
+        FailureClass::TlsHandshake => {
+            if let Some(r) = between(b"routines::", b")") {
+                let end = memchr::memmem::find(r, b":SSL alert number").unwrap_or(r.len());
+                Some(&r[..end])
+            } else if memchr::memmem::find(message, b"peer closed connection").is_some() {
+                Some(b"peer closed connection in SSL handshake")
+            } else {
+                between(b"(SSL: ", b")")
+            }
+        }
+        FailureClass::FastcgiStderr => {
+            if memchr::memmem::find(message, b"Primary script unknown").is_some() {
+                Some(b"Primary script unknown")
+            } else {
+                None
+            }
+        }
+        FailureClass::DnsFailure => between(b"host not found in upstream \"", b"\"")
+            .or_else(|| {
+                memchr::memmem::find(message, b" could not be resolved").map(|i| &message[..i])
+            })
+            .or_else(|| {
+                let p = b"no resolver defined to resolve ";
+                message.strip_prefix(&p[..]).map(|r| {
+                    let end = memchr::memchr2(b' ', b',', r).unwrap_or(r.len());
+                    &r[..end]
+                })
+            }),
+        _ => None,
     }
 }
 
@@ -136,6 +234,9 @@ impl ErrorSummary {
                         first: head.time,
                         last: head.time,
                         example: (loc, e[..e.len().min(MAX_ENTRY)].into()),
+                        latest: None,
+                        detail: None,
+                        minutes: Vec::new(),
                     })
                 }
             }
@@ -145,7 +246,8 @@ impl ErrorSummary {
         let class = classify(&entry);
         self.cur_counts[class as usize] += 1;
         let target = entry.context.upstream.map_or(&b"-"[..], upstream::target);
-        self.count_cell(class, target, head.time, loc, e);
+        let detail = detail(class, head.level, entry.message);
+        self.count_cell(class, target, detail, head.time, loc, e);
         if class == FailureClass::Other {
             return;
         }
@@ -176,12 +278,17 @@ impl ErrorSummary {
         &mut self,
         class: FailureClass,
         target: &[u8],
+        detail: Option<&[u8]>,
         t: LogTime,
         loc: LineLoc,
         e: &[u8],
     ) {
         let map = &mut self.cells[class as usize];
-        let k = key(target);
+        let k = match detail {
+            None => key(target),
+            Some(d) => key(target) ^ key(d).rotate_left(17),
+        };
+        let minute = t.0.div_euclid(60) * 60;
         if let Some(c) = map.get_mut(&k) {
             c.count += 1;
             if t < c.first {
@@ -190,9 +297,20 @@ impl ErrorSummary {
             if t > c.last {
                 c.last = t;
             }
+            c.count_minute(minute);
+            // Input order within a reader: the newest entry is the one just read. The buffer is
+            // reused, so the hot path does not allocate.
+            let text = &e[..e.len().min(MAX_ENTRY)];
+            match c.latest.as_mut() {
+                Some((l, buf)) => {
+                    *l = loc;
+                    buf.clear();
+                    buf.extend_from_slice(text);
+                }
+                None => c.latest = Some((loc, text.to_vec())),
+            }
             return;
         }
-        let text = &e[..e.len().min(MAX_ENTRY)];
         map.insert(
             k,
             Cell {
@@ -200,7 +318,10 @@ impl ErrorSummary {
                 count: 1,
                 first: t,
                 last: t,
-                example: (loc, text.into()),
+                example: (loc, e[..e.len().min(MAX_ENTRY)].into()),
+                latest: None,
+                detail: detail.map(Into::into),
+                minutes: vec![(minute, 1)],
             },
         );
     }
@@ -222,6 +343,9 @@ impl ErrorSummary {
     pub fn finish(&mut self) {
         self.flush_minute();
         self.cur_minute = i64::MIN;
+        for c in self.cells.iter_mut().flat_map(|m| m.values_mut()) {
+            c.normalize_minutes();
+        }
         if let Some(c) = self.other.take() {
             let map = &mut self.cells[FailureClass::Other as usize];
             match map.get_mut(&key(b"-")) {

@@ -1,0 +1,167 @@
+//! Running `nginx-medic diagnose` on a scenario's nginx and checking its findings.
+//!
+//! A scenario stages a real failure (nginx logs it), then calls [`diagnose`] twice: once live
+//! (probes on, while the upstream side is still in its broken state) and once post-mortem
+//! ([`Mode::NoProbe`], after nginx and the upstream side are stopped: files only). The JSON is
+//! `causes.md` §3.
+//!
+//! Scenarios of one test file share the host's listening sockets (what the probes look at), so
+//! they take [`serial`] first: one scenario's stubs at a time.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::Value;
+
+use crate::{medic, MedicRun, Prefix};
+
+/// Live (probes, supervisors, `nginx -t`) or post-mortem (`--no-probe`: read files only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Live,
+    NoProbe,
+}
+
+/// Holds the host's listeners for one scenario at a time within a test binary.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `nginx-medic diagnose --config PREFIX/conf/nginx.conf --prefix PREFIX --format json`
+/// (`--no-probe` post-mortem) plus `extra`. The logs are the ones the config names.
+pub fn diagnose(prefix: &Prefix, mode: Mode, extra: &[&str]) -> Diagnosis {
+    diagnose_config(&prefix.conf(), prefix.path(), mode, extra)
+}
+
+/// As [`diagnose`], for a config file at another place.
+pub fn diagnose_config(conf: &Path, prefix: &Path, mode: Mode, extra: &[&str]) -> Diagnosis {
+    let mut args: Vec<String> = vec![
+        "diagnose".into(),
+        "--config".into(),
+        conf.display().to_string(),
+        "--prefix".into(),
+        format!("{}/", prefix.display()),
+        "--format".into(),
+        "json".into(),
+        // Every log line the test produced counts, however old the machine's clock says it is.
+        "--since".into(),
+        "30d".into(),
+    ];
+    if mode == Mode::NoProbe {
+        args.push("--no-probe".into());
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let run = medic(args, Vec::<&Path>::new());
+    let json = run.json();
+    Diagnosis { run, json }
+}
+
+/// As [`diagnose`], run through a wrapper program: `WRAPPER... nginx-medic diagnose ...`
+/// (e.g. `medic-isolate --resolv-conf F --hosts F --`, for a scenario whose name resolution
+/// must stay on loopback).
+pub fn diagnose_wrapped(
+    wrapper: &[&std::ffi::OsStr],
+    prefix: &Prefix,
+    mode: Mode,
+    extra: &[&str],
+) -> Diagnosis {
+    let (program, wrapper_args) = wrapper.split_first().expect("a wrapper program");
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(wrapper_args)
+        .arg(crate::medic_bin())
+        .args(["diagnose", "--config"])
+        .arg(prefix.conf())
+        .arg("--prefix")
+        .arg(format!("{}/", prefix.display()))
+        .args(["--format", "json", "--since", "30d"]);
+    if mode == Mode::NoProbe {
+        cmd.arg("--no-probe");
+    }
+    cmd.args(extra);
+    let argv = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program:?}: {e}"));
+    let out = crate::wait_output(child, std::time::Duration::from_secs(60));
+    let run = MedicRun {
+        argv,
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let json = run.json();
+    Diagnosis { run, json }
+}
+
+/// One run of `diagnose` and its JSON.
+pub struct Diagnosis {
+    pub run: MedicRun,
+    pub json: Value,
+}
+
+impl Diagnosis {
+    pub fn findings(&self) -> &[Value] {
+        self.json["findings"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_else(|| panic!("no findings array:\n{}", self.run))
+    }
+
+    /// The first finding (the most likely root cause).
+    pub fn top(&self) -> &Value {
+        self.findings()
+            .first()
+            .unwrap_or_else(|| panic!("no findings at all:\n{}", self.run))
+    }
+
+    /// Asserts the top finding's `id`, `upstream` (when given) and that one evidence item's
+    /// `text` or `source` contains each of `evidence`. Returns the finding.
+    pub fn assert_top(&self, id: &str, upstream: Option<&str>, evidence: &[&str]) -> &Value {
+        let top = self.top();
+        assert_eq!(
+            top["id"], id,
+            "top finding is not {id}:\n{:#}\n{}",
+            self.json, self.run.stderr
+        );
+        if let Some(up) = upstream {
+            assert_eq!(top["upstream"], up, "upstream of {id}:\n{:#}", self.json);
+        }
+        let items = top["evidence"].as_array().expect("evidence array");
+        assert!(!items.is_empty(), "no evidence:\n{:#}", top);
+        for needle in evidence {
+            assert!(
+                items.iter().any(|e| {
+                    e["text"].as_str().unwrap_or("").contains(needle)
+                        || e["source"].as_str().unwrap_or("").contains(needle)
+                }),
+                "no evidence of {id} contains {needle:?}:\n{:#}",
+                top
+            );
+        }
+        for key in ["title", "severity", "fix"] {
+            assert!(!top[key].is_null(), "{id} has no {key}:\n{top:#}");
+        }
+        top
+    }
+
+    /// A healthy setup: no finding has severity `error`.
+    pub fn assert_no_errors(&self) {
+        let errors: Vec<&Value> = self
+            .findings()
+            .iter()
+            .filter(|f| f["severity"] == "error")
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "a healthy setup gave error findings:\n{errors:#?}\n{}",
+            self.run
+        );
+    }
+}
