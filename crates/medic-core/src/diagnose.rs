@@ -108,14 +108,7 @@ pub struct LogGroup {
 }
 
 /// Where a 5xx came from, as the access log tells (`docs/logs-json.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// The upstream sent this status itself (`$upstream_status` with a header time).
-    Upstream,
-    /// nginx made it (a failure it logged, or no upstream at all).
-    Nginx,
-    Unknown,
-}
+pub use medic_parse::access_log::Origin;
 
 /// 5xx of one (upstream, status, origin) in the access log.
 #[derive(Clone, Debug)]

@@ -173,7 +173,7 @@ pub trait Rule: RuleDoc + Send + Sync {
 }
 
 /// The doc comment as Markdown (the leading space of each `///` line removed).
-pub fn doc_markdown(rule: &dyn Rule) -> String {
+pub fn doc_markdown(rule: &dyn RuleDoc) -> String {
     let mut s = String::new();
     for line in rule.raw_doc().lines() {
         s.push_str(line.strip_prefix(' ').unwrap_or(line));
@@ -183,7 +183,7 @@ pub fn doc_markdown(rule: &dyn Rule) -> String {
 }
 
 /// The rule's source file relative to the workspace root, however cargo was invoked.
-pub fn source_path(rule: &dyn Rule) -> String {
+pub fn source_path(rule: &dyn RuleDoc) -> String {
     let f = rule.file().replace('\\', "/");
     match f.find("src/rules/") {
         Some(i) => format!("crates/medic-core/{}", &f[i..]),
@@ -192,14 +192,79 @@ pub fn source_path(rule: &dyn Rule) -> String {
 }
 
 /// The rule's page, `docs/rules/<id>.md`: generated from the doc comment, never edited by hand.
-pub fn doc_page(rule: &dyn Rule) -> String {
+pub fn doc_page(rule: &dyn RuleDoc) -> String {
+    let group = if is_latent(rule.id()) {
+        "Severity: `warning` (a latent cause: no 5xx seen yet). Group: latent causes, `causes.md` §2b; found by `nginx-medic config lint` and `nginx-medic diagnose`."
+    } else {
+        "Group: root causes, `causes.md` §2; found by `nginx-medic diagnose`. See [the catalog](../root-causes.md) for the order in which causes are tried."
+    };
     format!(
-        "<!-- Generated from {} by `UPDATE_DOCS=1 cargo test -p medic-core --test docs`; edit the doc comment there. -->\n\n# `{}`: {}\n\nSeverity: `warning` (a latent cause: no 5xx seen yet). Group: latent causes, `causes.md` §2b.\n\n{}",
+        "<!-- Generated from {} by `UPDATE_DOCS=1 cargo test -p medic-core --test docs`; edit the doc comment there. -->\n\n# `{}`: {}\n\n{group}\n\n{}",
         source_path(rule),
         rule.id(),
         rule.title(),
         doc_markdown(rule)
     )
+}
+
+fn is_latent(id: &str) -> bool {
+    registry().iter().any(|r| r.id() == id)
+}
+
+/// Every documented rule: the root causes (§2, in the order they are tried), then the latent
+/// causes (§2b).
+pub fn all_docs() -> Vec<&'static dyn RuleDoc> {
+    let mut v: Vec<&'static dyn RuleDoc> = Vec::new();
+    for c in cause::registry() {
+        v.push(*c as &dyn RuleDoc);
+    }
+    for r in registry() {
+        v.push(*r as &dyn RuleDoc);
+    }
+    v
+}
+
+/// The documented rule with this ID (a root cause or a latent cause).
+pub fn find_doc(id: &str) -> Option<&'static dyn RuleDoc> {
+    all_docs().into_iter().find(|r| r.id() == id)
+}
+
+/// `Time: 5 min. Risk: low (why).` at the end of a doc's Fix section.
+fn fix_field(rule: &dyn RuleDoc, name: &str) -> String {
+    let fix = doc_section(rule, "Fix").unwrap_or_default();
+    let flat = fix.split_whitespace().collect::<Vec<_>>().join(" ");
+    flat.find(name).map_or(String::new(), |i| {
+        let v = &flat[i + name.len()..];
+        let end = v.find(". ").unwrap_or(v.len());
+        v[..end].trim_end_matches('.').to_string()
+    })
+}
+
+/// `docs/root-causes.md`: the root-cause catalog, one row per rule, in the order they are tried.
+pub fn causes_page() -> String {
+    let mut s = String::from(
+        "<!-- Generated from the rule doc comments by `UPDATE_DOCS=1 cargo test -p medic-core --test docs`. -->\n\n\
+         # Root causes\n\n\
+         Why nginx answered 502/503/504: what `nginx-medic diagnose` reports. The IDs are those of the \
+         shared catalog (`causes.md` §2) plus the class-level causes that name what the error log alone \
+         proves (`connect-refused`, `read-timeout`, ...: the finding of a post-mortem, `--no-probe`, or \
+         of a live run where no refinement holds). Each rule is one file in \
+         `crates/medic-core/src/rules/cause/`; its doc comment is its page here and the text of \
+         `nginx-medic explain ID`. For each group of failures the causes are tried in this order, \
+         most specific first; the first whose evidence holds is the finding.\n\n\
+         | id | what | time to fix | risk of the fix |\n|---|---|---|---|\n",
+    );
+    for c in cause::registry() {
+        let r: &dyn RuleDoc = *c;
+        s.push_str(&format!(
+            "| [`{id}`](rules/{id}.md) | {title} | {time} | {risk} |\n",
+            id = r.id(),
+            title = r.title().replace('|', "\\|"),
+            time = fix_field(r, "Time: "),
+            risk = fix_field(r, "Risk: ").replace('|', "\\|"),
+        ));
+    }
+    s
 }
 
 /// `docs/latent-causes.md`: the catalog table, one row per rule.
@@ -240,7 +305,7 @@ pub fn catalog_page() -> String {
 }
 
 /// A section of the doc (`## Fix` -> its text), trimmed.
-pub fn doc_section(rule: &dyn Rule, heading: &str) -> Option<String> {
+pub fn doc_section(rule: &dyn RuleDoc, heading: &str) -> Option<String> {
     let md = doc_markdown(rule);
     let start = md.find(&format!("## {heading}\n"))? + heading.len() + 4;
     let rest = &md[start..];

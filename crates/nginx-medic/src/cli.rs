@@ -2,7 +2,6 @@
 //! (later), 2 the tool could not do its job. A closed stdout (`| head`) is not an error.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -21,6 +20,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Find out why nginx answers 502/503/504: ranked root causes with their evidence, the fix,
+    /// the commands, time and risk (the default command).
+    Diagnose(DiagnoseArgs),
+    /// Print a rule's documentation (`explain socket-permission`), or list the catalog.
+    Explain(ExplainArgs),
     /// Summarize nginx error and access logs: failure classes per upstream over time.
     Logs(LogsArgs),
     /// Read nginx's configuration: parse it, or lint its upstreams.
@@ -47,6 +51,92 @@ pub struct ProbeArgs {
     /// Extra time allowed beyond each probe's own timeout (the effective `*_timeout`), in ms.
     #[arg(long, default_value_t = 500)]
     pub margin_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The main config file or `nginx -T` output; without it, the running nginx is discovered
+    /// (then `nginx -V`'s config path).
+    #[arg(long)]
+    pub config: Option<String>,
+    /// nginx's prefix (`-p`), for relative paths.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Error logs to read (globs and rotated series too); default: the ones the config names.
+    #[arg(long = "error-log", value_name = "FILE")]
+    pub error_logs: Vec<String>,
+    /// Access logs to read; default: the ones the config names, with their `log_format`.
+    #[arg(long = "access-log", value_name = "FILE")]
+    pub access_logs: Vec<String>,
+    /// The access log's `log_format` (default: the config's, else recognised from the log).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Only log entries at or after this time (`2026-11-20 14:00`) or this long ago (`90m`,
+    /// `2h`, `1d`); default: the last 24 hours the logs cover.
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub since: Option<String>,
+    /// Only log entries at or before this time (same forms as --since).
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub until: Option<String>,
+    /// Post-mortem: read the files only; no probes, no supervisors, no `nginx -t`.
+    #[arg(long)]
+    pub no_probe: bool,
+    #[arg(long, value_enum, default_value_t = DiagnoseFormat::Text)]
+    pub format: DiagnoseFormat,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+    /// At most this many probes at once.
+    #[arg(long, default_value_t = 512)]
+    pub concurrency: usize,
+    /// Extra time allowed beyond each probe's own timeout (the effective `*_timeout`), in ms.
+    #[arg(long, default_value_t = 500)]
+    pub margin_ms: u64,
+}
+
+impl Default for DiagnoseArgs {
+    /// `nginx-medic` with no arguments: discover, read the logs the config names, probe.
+    fn default() -> Self {
+        DiagnoseArgs {
+            config: None,
+            prefix: None,
+            error_logs: Vec::new(),
+            access_logs: Vec::new(),
+            log_format: None,
+            since: None,
+            until: None,
+            no_probe: false,
+            format: DiagnoseFormat::Text,
+            fail_on: None,
+            concurrency: 512,
+            margin_ms: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DiagnoseFormat {
+    #[default]
+    Text,
+    /// `causes.md` §3.
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The rule's ID (`socket-permission`, `ssl-no-sni`, ...).
+    pub id: Option<String>,
+    /// List every rule: ID, title, time and risk of the fix.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,32 +268,12 @@ pub fn main() -> ExitCode {
     };
     let command = match cli.command {
         Some(c) => c,
-        None => {
-            // Until `diagnose` exists, the default is the log summary of the local nginx.
-            let existing: Vec<String> = ["/var/log/nginx/error.log", "/var/log/nginx/access.log"]
-                .into_iter()
-                .filter(|p| PathBuf::from(p).exists())
-                .map(String::from)
-                .collect();
-            if existing.is_empty() {
-                eprintln!("nginx-medic: no nginx logs found in /var/log/nginx; try `nginx-medic logs FILES...` (see --help)");
-                return ExitCode::from(2);
-            }
-            Command::Logs(LogsArgs {
-                files: existing,
-                error_logs: vec![],
-                access_logs: vec![],
-                log_format: None,
-                log_escape: LogEscape::Default,
-                since: None,
-                until: None,
-                format: Format::Text,
-                threads: None,
-                no_progress: false,
-            })
-        }
+        None => Command::Diagnose(DiagnoseArgs::default()),
     };
-    if matches!(command, Command::Logs(_) | Command::Probe(_)) {
+    if matches!(
+        command,
+        Command::Logs(_) | Command::Probe(_) | Command::Diagnose(_)
+    ) {
         // mimalloc backs each thread's heap with transparent huge pages: 2 MiB of RSS per reader
         // or probe thread (576 MB for 500 probes, 43 MB for a log scan, against 60 MB and 26 MB
         // without). The config engine keeps them: its one large heap parses faster with them.
@@ -211,6 +281,8 @@ pub fn main() -> ExitCode {
         let _ = nix::sys::prctl::set_thp_disable(true);
     }
     match command {
+        Command::Diagnose(args) => exit(crate::diagnose::run(&args, color)),
+        Command::Explain(args) => exit(crate::explain::run(&args)),
         Command::Probe(args) => exit(crate::probe::run(&args, color)),
         Command::Config(ConfigCommand::Parse(args)) => exit(crate::config_parse::run(&args)),
         Command::Config(ConfigCommand::Lint(args)) => exit(crate::config_lint::run(&args, color)),

@@ -113,6 +113,14 @@ pub fn run(args: &ConfigLintArgs, color: bool) -> Result<u8> {
 
 /// Builds the model, runs the catalog, and turns parse errors into a `config-invalid` finding.
 fn lint(cfg: &Config, prefix: Option<String>, out: &mut Vec<Finding>) {
+    parse_findings(cfg, out);
+    let model = build(cfg, &BuildOptions { prefix });
+    out.extend(rules::check_all(&model));
+    std::mem::forget(model);
+}
+
+/// The parse errors of a config as one `config-invalid` finding (none when it parses).
+pub fn parse_findings(cfg: &Config, out: &mut Vec<Finding>) {
     let problems: Vec<Evidence> = cfg
         .errors()
         // Context errors come from crossplane's directive table, which does not know
@@ -139,12 +147,16 @@ fn lint(cfg: &Config, prefix: Option<String>, out: &mut Vec<Finding>) {
             status: None,
             upstream: None,
             title: format!("the configuration does not parse: {}", problems[0].text),
+            count: None,
+            first_seen: None,
+            last_seen: None,
+            per_minute: Vec::new(),
             evidence: problems,
             fix: Fix {
                 summary: "fix the reported line, then `nginx -t`".to_string(),
                 steps: vec![
                     "fix each reported line".to_string(),
-                    "check: `nginx -t`; apply: `nginx -s reload`".to_string(),
+                    "check: `nginx -t`; apply: `systemctl reload nginx`".to_string(),
                 ],
                 commands: vec!["nginx -t".to_string()],
                 time: "5 min",
@@ -152,9 +164,6 @@ fn lint(cfg: &Config, prefix: Option<String>, out: &mut Vec<Finding>) {
             },
         });
     }
-    let model = build(cfg, &BuildOptions { prefix });
-    out.extend(rules::check_all(&model));
-    std::mem::forget(model);
 }
 
 /// `nginx -T` failed: nginx will not start or reload with the config on disk.
@@ -182,6 +191,10 @@ fn nginx_t_failed(binary: &Path, status: Option<i32>, stderr: &str) -> Finding {
         status: None,
         upstream: None,
         title: format!("nginx -t fails: nginx will not start or reload with this config: {first}"),
+        count: None,
+        first_seen: None,
+        last_seen: None,
+        per_minute: Vec::new(),
         evidence: if evidence.is_empty() {
             vec![Evidence {
                 kind: "nginx -t",
@@ -196,7 +209,7 @@ fn nginx_t_failed(binary: &Path, status: Option<i32>, stderr: &str) -> Finding {
             summary: "fix the reported line; `nginx -t` again".to_string(),
             steps: vec![
                 "fix the line nginx reports".to_string(),
-                "check: `nginx -t`; apply: `nginx -s reload`".to_string(),
+                "check: `nginx -t`; apply: `systemctl reload nginx`".to_string(),
             ],
             commands: vec!["nginx -t".to_string()],
             time: "5 min",

@@ -113,7 +113,7 @@ pub struct Discovery {
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Where a packaged nginx usually is, when none is running.
-const CANDIDATES: [&str; 4] = [
+pub(crate) const CANDIDATES: [&str; 4] = [
     "/usr/sbin/nginx",
     "/usr/local/sbin/nginx",
     "/usr/local/nginx/sbin/nginx",

@@ -6,8 +6,10 @@
 pub mod cli;
 pub mod config_lint;
 pub mod config_parse;
+pub mod diagnose;
 pub mod discover;
 pub mod exec;
+pub mod explain;
 pub mod load;
 pub mod logs;
 pub mod probe;

@@ -92,7 +92,82 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
     if args.files.is_empty() && args.error_logs.is_empty() && args.access_logs.is_empty() {
         bail!("no log files given (nginx-medic logs FILE...; `-` reads stdin)");
     }
+    let spec = ScanSpec {
+        files: args.files.clone(),
+        error_logs: args.error_logs.clone(),
+        access_logs: args.access_logs.clone(),
+        format: given.map(Arc::new),
+        escape,
+        window,
+        threads: args.threads,
+        progress: !args.no_progress,
+    };
+    scan(&spec, |scanned| {
+        let mut report = LogReport::new(
+            env!("CARGO_PKG_VERSION"),
+            &window,
+            scanned.inputs.clone(),
+            scanned.problems.clone(),
+            scanned.error,
+            scanned.access,
+            scanned.source,
+        );
+        if let Some(a) = report.access_log.as_mut() {
+            a.format_note = Some(scanned.format_note.clone());
+        }
+        let stdout = io::stdout();
+        let mut out = io::BufWriter::new(stdout.lock());
+        match args.format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, &report)?;
+                writeln!(out)?;
+            }
+            Format::Text => crate::report::text::logs(&mut out, &report, color)?,
+        }
+        out.flush()?;
+        Ok(if scanned.read_any {
+            LogsOutcome::Done
+        } else {
+            LogsOutcome::NothingRead
+        })
+    })
+}
 
+/// What to read and how.
+pub struct ScanSpec {
+    /// Logs of either kind, told apart by their content.
+    pub files: Vec<String>,
+    pub error_logs: Vec<String>,
+    pub access_logs: Vec<String>,
+    /// The access log's format; `None`: recognised from its first lines.
+    pub format: Option<Arc<LogFormat>>,
+    pub escape: Escape,
+    pub window: Window,
+    pub threads: Option<usize>,
+    /// A progress bar for large inputs, when stderr is a terminal.
+    pub progress: bool,
+}
+
+/// What [`scan`] read: the summaries (the access summary borrows the error summary's join
+/// index, hence the callback) and where each line came from.
+pub struct Scanned<'a> {
+    pub inputs: Vec<InputReport>,
+    pub problems: Vec<InputProblem>,
+    pub error: Option<&'a ErrorSummary>,
+    pub access: Option<&'a AccessSummary<'a>>,
+    pub format_note: String,
+    /// Whether any input could be read.
+    pub read_any: bool,
+    /// `FILE:LINE` of a line.
+    pub source: &'a dyn Fn(LineLoc) -> String,
+}
+
+/// Reads the inputs, error logs first (their failures index the join), then access logs, and
+/// hands the result to `emit`.
+pub fn scan<R>(spec: &ScanSpec, emit: impl FnOnce(&Scanned<'_>) -> Result<R>) -> Result<R> {
+    let window = spec.window;
+    let escape = spec.escape;
+    let given = spec.format.clone();
     let mut problems: Vec<InputProblem> = Vec::new();
     let mut note = |e: InputError| {
         let p = problem(&e);
@@ -101,9 +176,9 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
     };
     let mut planned = Vec::new();
     for (list, forced) in [
-        (&args.files, None),
-        (&args.error_logs, Some(LogKind::Error)),
-        (&args.access_logs, Some(LogKind::Access)),
+        (&spec.files, None),
+        (&spec.error_logs, Some(LogKind::Error)),
+        (&spec.access_logs, Some(LogKind::Access)),
     ] {
         let (sources, errors) = input::expand(list);
         errors.into_iter().for_each(&mut note);
@@ -139,9 +214,9 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
         .sum();
     let progress = Progress::start(
         total,
-        !args.no_progress && total >= PROGRESS_MIN && io::stderr().is_terminal(),
+        spec.progress && total >= PROGRESS_MIN && io::stderr().is_terminal(),
     );
-    let threads = args
+    let threads = spec
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
@@ -154,7 +229,7 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
 
     let has_access = planned.iter().any(|p| p.kind == Some(LogKind::Access));
     let (format, format_note) = match given {
-        Some(f) => (Arc::new(f), "given with --log-format".to_string()),
+        Some(f) => (f, "given with --log-format".to_string()),
         None => detect_format(&planned, escape),
     };
     let mut done: Vec<Done> = Vec::new();
@@ -227,34 +302,16 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
             None => format!("?:{}", loc.line),
         }
     };
-    let mut report = LogReport::new(
-        env!("CARGO_PKG_VERSION"),
-        &window,
+    let scanned = Scanned {
         inputs,
         problems,
-        err_summary.as_ref(),
-        acc_summary.as_ref(),
-        &source,
-    );
-
-    if let Some(a) = report.access_log.as_mut() {
-        a.format_note = Some(format_note);
-    }
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    match args.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            writeln!(out)?;
-        }
-        Format::Text => crate::report::text::logs(&mut out, &report, color)?,
-    }
-    out.flush()?;
-    Ok(if read_any {
-        LogsOutcome::Done
-    } else {
-        LogsOutcome::NothingRead
-    })
+        error: err_summary.as_ref(),
+        access: acc_summary.as_ref(),
+        format_note,
+        read_any,
+        source: &source,
+    };
+    emit(&scanned)
 }
 
 fn read_one<'j, F>(
@@ -365,7 +422,7 @@ fn problem(e: &InputError) -> InputProblem {
 
 /// `--since`/`--until`: an absolute time (`2026-11-20 14:00[:00]`, `2026-11-20T14:00:00`, or
 /// the error log's `2026/11/20 14:00:00`) or a duration back from now (`90s`, `15m`, `2h`, `1d`).
-fn parse_when(s: &str, flag: &str) -> Result<LogTime> {
+pub fn parse_when(s: &str, flag: &str) -> Result<LogTime> {
     let s = s.trim();
     if let Some(t) =
         LogTime::parse_iso(s.as_bytes()).or_else(|| LogTime::parse_error_log(s.as_bytes()))

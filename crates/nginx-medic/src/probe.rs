@@ -54,12 +54,41 @@ pub struct ProbeReport {
 }
 
 /// One target: the plain facts, and the TLS probe's (an `https://` target).
-#[derive(Debug, Serialize)]
-pub struct TargetReport {
-    #[serde(flatten)]
-    pub facts: TargetFacts,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<tls::TlsFacts>,
+pub use medic_core::diagnose::ProbedTarget as TargetReport;
+
+/// What [`probe_all`] saw.
+pub struct Probed {
+    pub targets: Vec<TargetReport>,
+    pub listeners: Listeners,
+    pub supervisors: supervisor::SupervisorFacts,
+}
+
+/// Probes every target of `models`: listeners, reachability, protocols, TLS; then the
+/// supervisors of the processes listening at them. What could not be checked goes to `skipped`.
+pub fn probe_all(
+    models: &[Model],
+    margin: Duration,
+    concurrency: usize,
+    skipped: &mut Vec<Skipped>,
+) -> Probed {
+    let listeners = listeners::gather(skipped);
+    let accounts = reach::Accounts::read();
+    let jobs = jobs(models, skipped);
+    let targets = run_jobs(&jobs, models, &listeners, &accounts, margin, concurrency);
+    let mut pids: Vec<u32> = targets
+        .iter()
+        .filter_map(|t| t.facts.listener.as_ref())
+        .chain(targets.iter().flat_map(|t| t.facts.same_port_elsewhere.iter()))
+        .flat_map(|l| l.processes.iter().map(|p| p.pid))
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let supervisors = supervisor::gather(&pids, &[], &supervisor::GatherOptions::default());
+    Probed {
+        targets,
+        listeners,
+        supervisors,
+    }
 }
 
 /// Returns the exit status: 0 done, 2 nothing could be probed.
@@ -80,30 +109,9 @@ pub fn run(args: &ProbeArgs, color: bool) -> Result<u8> {
         return Ok(2);
     };
     let margin = Duration::from_millis(args.margin_ms);
-    let listeners = listeners::gather(&mut report.skipped);
-    let accounts = reach::Accounts::read();
-    let jobs = jobs(&models, &mut report.skipped);
-    report.targets = run_jobs(
-        &jobs,
-        &models,
-        &listeners,
-        &accounts,
-        margin,
-        args.concurrency,
-    );
-    let mut pids: Vec<u32> = report
-        .targets
-        .iter()
-        .filter_map(|t| t.facts.listener.as_ref())
-        .flat_map(|l| l.processes.iter().map(|p| p.pid))
-        .collect();
-    pids.sort_unstable();
-    pids.dedup();
-    report.supervisors = Some(supervisor::gather(
-        &pids,
-        &[],
-        &supervisor::GatherOptions::default(),
-    ));
+    let probed = probe_all(&models, margin, args.concurrency, &mut report.skipped);
+    report.targets = probed.targets;
+    report.supervisors = Some(probed.supervisors);
 
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

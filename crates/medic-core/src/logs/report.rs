@@ -40,6 +40,7 @@ pub struct WindowReport {
 }
 
 #[derive(Debug, Serialize)]
+#[derive(Clone)]
 pub struct InputReport {
     pub path: String,
     pub kind: &'static str,
@@ -51,6 +52,7 @@ pub struct InputReport {
 }
 
 #[derive(Debug, Serialize)]
+#[derive(Clone)]
 pub struct InputProblem {
     pub path: String,
     pub error: String,

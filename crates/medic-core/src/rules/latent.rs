@@ -43,11 +43,11 @@ fn config_fix(
     time: &'static str,
     risk: &'static str,
 ) -> Fix {
-    steps.push("check and apply: `nginx -t && nginx -s reload`".to_string());
+    steps.push("check the config, then reload: `nginx -t && systemctl reload nginx`".to_string());
     Fix {
         summary,
         steps,
-        commands: vec!["nginx -t".to_string(), "nginx -s reload".to_string()],
+        commands: vec!["nginx -t".to_string(), "systemctl reload nginx".to_string()],
         time,
         risk,
     }

@@ -132,7 +132,9 @@ pub fn gather(skipped: &mut Vec<Skipped>) -> Listeners {
 
 fn process_info(proc: &procfs::process::Process) -> ProcessInfo {
     let pid = proc.pid as u32;
-    let program = proc.stat().map(|s| s.comm).unwrap_or_default();
+    let stat = proc.stat().ok();
+    let start_time = stat.as_ref().and_then(start_time);
+    let program = stat.map(|s| s.comm).unwrap_or_default();
     let cmdline = proc.cmdline().map(|c| c.join(" ")).unwrap_or_default();
     let uid = proc.uid().ok();
     let cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
@@ -144,7 +146,23 @@ fn process_info(proc: &procfs::process::Process) -> ProcessInfo {
         uid,
         unit,
         container,
+        start_time,
     }
+}
+
+/// The process's start on the local wall clock (nginx's log times are local too): boot time
+/// plus `starttime` clock ticks.
+fn start_time(stat: &procfs::process::Stat) -> Option<String> {
+    let boot = procfs::boot_time_secs().ok()?;
+    let tps = procfs::ticks_per_second();
+    let secs = boot as f64 + stat.starttime as f64 / tps as f64;
+    let utc = chrono::DateTime::from_timestamp(secs.floor() as i64, 0)?;
+    Some(
+        utc.with_timezone(&chrono::Local)
+            .naive_local()
+            .format("%Y-%m-%dT%H:%M:%S")
+            .to_string(),
+    )
 }
 
 /// The systemd unit and the container named by `/proc/PID/cgroup`.

@@ -1,5 +1,6 @@
 //! Reporters: the printers never know how the data was parsed.
 
+pub mod diagnose_text;
 pub mod lint_text;
 pub mod sarif;
 pub mod text;

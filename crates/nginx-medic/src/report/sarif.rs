@@ -1,7 +1,7 @@
 //! SARIF 2.1.0 for `nginx-medic config lint --format sarif` (code-scanning UIs): the rule docs
 //! as `tool.driver.rules`, each finding a result at its config line.
 
-use medic_core::rules::{doc_markdown, registry, Finding, Severity};
+use medic_core::rules::{all_docs, doc_markdown, registry, Finding, Severity};
 use serde_json::{json, Value};
 
 use crate::config_lint::LintReport;
@@ -34,8 +34,31 @@ pub fn sarif(r: &LintReport) -> Value {
         "help": {"text": "Fix the reported line, then run `nginx -t`.", "markdown": "Fix the reported line, then run `nginx -t`."},
         "defaultConfiguration": {"level": "error"},
     }));
+    document(rules, &r.findings)
+}
+
+/// SARIF for `nginx-medic diagnose`: every rule of the catalog (root and latent causes).
+pub fn sarif_findings(findings: &[Finding]) -> Value {
+    let rules: Vec<Value> = all_docs()
+        .into_iter()
+        .map(|rule| {
+            let md = doc_markdown(rule);
+            json!({
+                "id": rule.id(),
+                "name": rule.id(),
+                "shortDescription": {"text": rule.title()},
+                "fullDescription": {"text": medic_core::rules::doc_section(rule, "What it detects").unwrap_or_default()},
+                "help": {"text": md, "markdown": md},
+                "helpUri": format!("{INFO_URI}/blob/main/docs/rules/{}.md", rule.id()),
+            })
+        })
+        .collect();
+    document(rules, findings)
+}
+
+fn document(rules: Vec<Value>, findings: &[Finding]) -> Value {
     let index = |id: &str| rules.iter().position(|r| r["id"] == id);
-    let results: Vec<Value> = r.findings.iter().map(|f| result(f, index(f.id))).collect();
+    let results: Vec<Value> = findings.iter().map(|f| result(f, index(f.id))).collect();
     json!({
         "$schema": SCHEMA,
         "version": "2.1.0",

@@ -1,10 +1,104 @@
-use super::Cause;
-use crate::rules::rule;
+use medic_parse::error_log::FailureClass;
+
+use super::pool_saturated::{listen_matches, pool_line};
+use super::{backend_fix, Cause};
+use crate::diagnose::Group;
+use crate::rules::{rule, Evidence, Finding};
 
 rule! {
     /// ## What it detects
-    /// PLACEHOLDER
-    pub struct SocketMissing = "socket-missing", "PLACEHOLDER";
+    /// `connect() to unix:/run/php/php8.2-fpm.sock failed (2: No such file or directory) while
+    /// connecting to upstream` (logged at `[crit]`): the unix socket nginx is configured to use
+    /// does not exist. The log text alone proves it; live, the probe confirms the path is still
+    /// missing and whether a PHP-FPM pool is configured for it. When a backend listens on a
+    /// different path, the finding is `socket-path-mismatch` instead.
+    ///
+    /// ## Why it causes 502
+    /// A unix socket exists only while the process that created it runs (PHP-FPM creates its
+    /// `listen` socket at start and removes it at stop). The backend is stopped, failed to
+    /// start, or the socket's directory (often under `/run`, a tmpfs emptied at boot) was never
+    /// re-created. Every connect fails at once and nginx answers 502 Bad Gateway.
+    ///
+    /// ## Evidence
+    /// The failures in the error log; the `fastcgi_pass`/`proxy_pass` line; live: the `stat` of
+    /// the path, and whether a running PHP-FPM pool has `listen` set to it.
+    ///
+    /// ## Fix
+    /// Start the backend that should create the socket (`systemctl start php8.2-fpm`) and read
+    /// why it is not running (`journalctl -u php8.2-fpm -n 50`); check that its pool's `listen`
+    /// is exactly the path in the `*_pass` line.
+    /// Time: 5-10 min. Risk: medium.
+    pub struct SocketMissing = "socket-missing", "the unix socket nginx connects to does not exist";
 }
 
-impl Cause for SocketMissing {}
+impl Cause for SocketMissing {
+    fn classes(&self) -> &'static [FailureClass] {
+        &[FailureClass::SocketMissing]
+    }
+
+    fn explain(&self, g: &Group<'_>) -> Option<Finding> {
+        let path = g.unix_path().unwrap_or("the socket");
+        let mut f = g.finding(
+            self,
+            format!("the unix socket {path} does not exist: its backend is not running"),
+            backend_fix(
+                format!("start the backend that creates {path}, and make sure its `listen` is that path"),
+                vec![
+                    "start PHP-FPM (or the app that owns the socket): `systemctl start php8.2-fpm`".to_string(),
+                    "if it does not start, read why: `journalctl -u php8.2-fpm -n 50` (a pool file error, the socket's directory missing)".to_string(),
+                    format!("check the pool's listen: `grep -rn '^listen' /etc/php/*/fpm/pool.d/` must show {path}"),
+                ],
+                vec![
+                    "systemctl start php8.2-fpm".to_string(),
+                    "journalctl -u php8.2-fpm -n 50 --no-pager".to_string(),
+                    format!("ls -l {path}"),
+                ],
+                "5-10 min",
+                "medium",
+            ),
+        );
+        let Some(probes) = g.probes() else {
+            return Some(f);
+        };
+        if let Some(u) = g.target().and_then(|t| t.facts.unix.as_ref()) {
+            let now = if u.exists {
+                u.ls.clone()
+                    .unwrap_or_else(|| format!("{path} exists now"))
+                    + " (it exists now: the backend was started since)"
+            } else {
+                format!("{path}: No such file or directory")
+            };
+            f.evidence.push(Evidence::probe("stat", now));
+        }
+        let pools: Vec<String> = probes
+            .supervisors
+            .fpm
+            .iter()
+            .flat_map(|m| m.pools.iter())
+            .filter(|p| {
+                p.listen
+                    .as_deref()
+                    .is_some_and(|l| listen_matches(l, &format!("unix:{path}")))
+            })
+            .map(pool_line)
+            .collect();
+        if pools.is_empty() {
+            f.evidence.push(Evidence::probe(
+                "supervisors",
+                format!(
+                    "no running PHP-FPM pool listens on {path} ({} master(s) running)",
+                    probes.supervisors.fpm.len()
+                ),
+            ));
+        } else {
+            for p in pools {
+                f.evidence.push(Evidence::probe(
+                    "supervisors",
+                    format!("{p}: configured for this path, but the socket is gone (deleted, or the pool failed to bind)"),
+                ));
+            }
+        }
+        super::backend_down::supervisor_evidence(g, &mut f);
+        Some(f)
+    }
+}

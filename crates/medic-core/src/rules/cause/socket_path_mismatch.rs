@@ -1,10 +1,173 @@
-use super::Cause;
-use crate::rules::rule;
+use std::path::Path;
+
+use medic_parse::error_log::FailureClass;
+
+use super::pool_saturated::{pool_file, pool_line};
+use super::{nginx_fix, Cause};
+use crate::config::Target;
+use crate::diagnose::Group;
+use crate::facts::SocketKind;
+use crate::rules::{rule, Evidence, Finding};
 
 rule! {
     /// ## What it detects
-    /// PLACEHOLDER
-    pub struct SocketPathMismatch = "socket-path-mismatch", "PLACEHOLDER";
+    /// `connect() to unix:/run/php/php-fpm.sock failed (2: No such file or directory)`, and
+    /// the socket is still missing now, while a running PHP-FPM pool (or another process, when
+    /// its socket sits in the same directory or its name looks like the same service) listens
+    /// on a unix socket at another path. The two sides name different paths: a PHP upgrade
+    /// (`php8.1-fpm.sock` to `php8.2-fpm.sock`), a pool's `listen` edited without the site, a
+    /// site copied from another distribution. Live diagnosis only.
+    ///
+    /// ## Why it causes 502
+    /// nginx connects to the path in `fastcgi_pass unix:...` (or `proxy_pass http://unix:...`);
+    /// no file exists there, so every connect fails with ENOENT before any request is sent and
+    /// nginx answers 502 Bad Gateway, while the backend waits on its own path for requests
+    /// that never come.
+    ///
+    /// ## Evidence
+    /// The failures in the error log; the `*_pass` line; the probe's `stat` of the missing
+    /// path; the pool's `listen` (with its file) or the listening socket and its process.
+    ///
+    /// ## Fix
+    /// Make the two paths the same: either point nginx at the socket that exists
+    /// (`fastcgi_pass unix:/run/php/php8.2-fpm.sock;`, then `nginx -t` and `systemctl reload
+    /// nginx`), or set the pool's `listen` to the path nginx uses and restart PHP-FPM.
+    /// Time: 5-10 min. Risk: medium (other sites may use either path).
+    pub struct SocketPathMismatch = "socket-path-mismatch", "nginx and the backend name different unix socket paths";
 }
 
-impl Cause for SocketPathMismatch {}
+impl Cause for SocketPathMismatch {
+    fn classes(&self) -> &'static [FailureClass] {
+        &[FailureClass::SocketMissing]
+    }
+
+    fn explain(&self, g: &Group<'_>) -> Option<Finding> {
+        let path = g.unix_path()?;
+        let probes = g.probes()?;
+        let unix = g.target().and_then(|t| t.facts.unix.as_ref());
+        if unix.is_some_and(|u| u.exists) {
+            return None;
+        }
+        // Paths other passes of the config use belong to them, not to this one.
+        let used: Vec<&str> = g
+            .facts
+            .models
+            .iter()
+            .flat_map(|m| m.passes.iter())
+            .filter_map(|p| match &p.target {
+                Target::Unix { path } => Some(path.as_str()),
+                _ => None,
+            })
+            .collect();
+        let mut best: Option<(u32, String, String, Option<Evidence>)> = None;
+        let mut consider = |score: u32, at: &str, why: String, extra: Option<Evidence>| {
+            if at == path || used.contains(&at) {
+                return;
+            }
+            if best.as_ref().map_or(true, |b| score > b.0) {
+                best = Some((score, at.to_string(), why, extra));
+            }
+        };
+        for m in &probes.supervisors.fpm {
+            for p in &m.pools {
+                let Some(l) = p.listen.as_deref().filter(|l| l.starts_with('/')) else {
+                    continue;
+                };
+                consider(
+                    10 + likeness(path, l),
+                    l,
+                    format!(
+                        "PHP-FPM pool [{}] listens on {l} (listen in {})",
+                        p.name,
+                        pool_file(p)
+                    ),
+                    Some(Evidence::other(
+                        "supervisor",
+                        format!("php-fpm master {}", m.pid),
+                        pool_line(p),
+                    )),
+                );
+            }
+        }
+        for l in &probes.listeners.sockets {
+            let Some(at) = l.path.as_deref().filter(|p| p.starts_with('/')) else {
+                continue;
+            };
+            if l.kind != SocketKind::Unix || l.processes.iter().any(|p| p.program == "nginx") {
+                continue;
+            }
+            // A socket in the same directory alone is not enough (`/run` holds many): the
+            // name must look like the same service or like PHP-FPM.
+            let score = likeness(path, at);
+            if score & 3 == 0 {
+                continue;
+            }
+            let who = l
+                .processes
+                .first()
+                .map(|p| format!("{} (pid {})", p.program, p.pid))
+                .unwrap_or_else(|| "a process that could not be inspected".into());
+            consider(
+                score,
+                at,
+                format!("{who} listens on unix:{at}"),
+                None,
+            );
+        }
+        let (_, at, why, extra) = best?;
+        let directive = g
+            .passes
+            .first()
+            .map_or("fastcgi_pass", |(_, p)| p.kind.directive());
+        let mut f = g.finding(
+            self,
+            format!("nginx connects to unix:{path}, but the backend listens on unix:{at}"),
+            nginx_fix(
+                format!("make `{directive}` and the backend's socket the same path: unix:{at}"),
+                vec![
+                    format!("either point nginx at the socket that exists: `{directive} unix:{at};` (the line above)"),
+                    format!("or set the pool's `listen = {path}` (and its directory must exist), then restart PHP-FPM"),
+                ],
+                "5-10 min",
+                "medium",
+            ),
+        );
+        f.evidence.push(Evidence::probe(
+            "stat",
+            format!("{path}: No such file or directory"),
+        ));
+        f.evidence.push(Evidence::probe("listeners", why));
+        f.evidence.extend(extra);
+        Some(f)
+    }
+}
+
+/// How much a socket path looks like the one nginx wants: the same directory, a shared stem
+/// (`php8.1-fpm.sock` / `php8.2-fpm.sock`), a PHP-FPM name.
+fn likeness(want: &str, other: &str) -> u32 {
+    let (w, o) = (Path::new(want), Path::new(other));
+    let mut score = 0;
+    if w.parent() == o.parent() {
+        score += 4;
+    }
+    let stem = |p: &Path| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let (ws, os) = (stem(w), stem(o));
+    let common = ws
+        .chars()
+        .zip(os.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common >= 3 {
+        score += 2;
+    }
+    let lower = other.to_ascii_lowercase();
+    if lower.contains("php") || lower.contains("fpm") {
+        score += 1;
+    }
+    score
+}

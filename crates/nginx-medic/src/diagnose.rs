@@ -1,0 +1,624 @@
+//! `nginx-medic diagnose`: gathers the facts (config, logs, `nginx -t`, probes, supervisors),
+//! runs the root-cause catalog (`medic_core::rules::cause`) and prints the ranked findings.
+//!
+//! Read-only: it reads files, connects to the upstreams the config names (one request each, as
+//! `nginx-medic probe` does) and runs `nginx -t`, `systemctl show`, `journalctl` with argv and
+//! timeouts. `--no-probe` reads files only.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use medic_core::config::{build, BuildOptions, Model};
+use medic_core::diagnose::{
+    self, Access5xx, ClientClosedGroup, Facts, LogFacts, LogGroup, LogLine, NginxTest, ProbeFacts,
+};
+use medic_core::facts::Skipped;
+use medic_core::logs::{AccessSummary, ErrorSummary, Window};
+use medic_core::rules::{Finding, Severity};
+use medic_parse::access_log::{Escape, LogFormat, COMBINED};
+use medic_parse::error_log::FailureClass;
+use medic_parse::input::LineLoc;
+use medic_parse::time::LogTime;
+use serde::Serialize;
+
+use crate::cli::{DiagnoseArgs, DiagnoseFormat, FailOn};
+use crate::config_lint::Tool;
+use crate::exec;
+use crate::load::{self, InstanceReport};
+use crate::logs::{parse_when, scan, ScanSpec};
+
+/// Version of the JSON layout (`causes.md` §3).
+pub const SCHEMA: u32 = 1;
+
+/// The JSON report, `causes.md` §3.
+#[derive(Debug, Serialize)]
+pub struct DiagnoseReport {
+    pub schema: u32,
+    pub tool: Tool,
+    pub instances: Vec<InstanceReport>,
+    pub findings: Vec<Finding>,
+    pub skipped: Vec<Skipped>,
+    /// What was read (not in §3's example; extra fields are allowed).
+    pub inputs: Inputs,
+}
+
+/// The logs read and the window.
+#[derive(Debug, Default, Serialize)]
+pub struct Inputs {
+    pub error_logs: Vec<String>,
+    pub access_logs: Vec<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// `live` (probes ran) or `post-mortem` (`--no-probe`).
+    pub mode: &'static str,
+}
+
+/// Returns the exit status: 0 done, 1 a finding at or above `--fail-on`, 2 nothing to work on.
+pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
+    let mut skipped: Vec<Skipped> = Vec::new();
+    let loaded = if args.config.is_none() && !args.error_logs.is_empty() {
+        // Logs alone are enough for a post-mortem; a config helps but is not required.
+        load::load(None, args.prefix.as_deref(), &mut skipped)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    } else {
+        match load::load(args.config.as_deref(), args.prefix.as_deref(), &mut skipped)? {
+            Some(l) => l,
+            None => return Ok(2),
+        }
+    };
+    let mut instances = Vec::new();
+    let mut models: Vec<Model> = Vec::new();
+    let mut nginx_t: Vec<NginxTest> = Vec::new();
+    let mut parse_findings: Vec<Finding> = Vec::new();
+    for l in loaded {
+        if let Some((bin, status, stderr)) = &l.nginx_t_failed {
+            nginx_t.push(NginxTest {
+                command: format!("{} -T", bin.display()),
+                ok: false,
+                stderr: if stderr.is_empty() {
+                    format!("exit status {status:?}")
+                } else {
+                    stderr.clone()
+                },
+            });
+        } else if l.instance.read_from == "nginx -T" {
+            nginx_t.push(NginxTest {
+                command: format!(
+                    "{} -T",
+                    l.instance.binary.as_deref().unwrap_or("nginx")
+                ),
+                ok: true,
+                stderr: String::new(),
+            });
+        } else if !args.no_probe && l.instance.read_from == "files" {
+            nginx_t.extend(run_nginx_t(
+                l.instance.binary.as_deref(),
+                &l.instance.config,
+                l.prefix.as_deref(),
+                &mut skipped,
+            ));
+        }
+        parse_findings.extend(parse_problems(&l.cfg));
+        models.push(build(
+            &l.cfg,
+            &BuildOptions {
+                prefix: l.prefix.clone(),
+            },
+        ));
+        instances.push(l.instance);
+    }
+    if args.no_probe {
+        skipped.push(Skipped::new(
+            "probes",
+            "--no-probe: post-mortem from the files only; run without it to probe the upstreams, listeners and supervisors",
+        ));
+        skipped.push(Skipped::new("nginx -t", "--no-probe: not run"));
+    }
+
+    // Logs: the ones given, else the ones the config names.
+    let (error_logs, access_logs, format) = log_inputs(args, &models, &mut skipped);
+    let window = window(args, &error_logs, &access_logs)?;
+    let logs = read_logs(&error_logs, &access_logs, format, window, &mut skipped)?;
+
+    let probes = if args.no_probe {
+        None
+    } else {
+        let probed = crate::probe::probe_all(
+            &models,
+            Duration::from_millis(args.margin_ms),
+            args.concurrency,
+            &mut skipped,
+        );
+        skipped.extend(probed.supervisors.skipped.iter().cloned());
+        Some(ProbeFacts {
+            targets: probed.targets,
+            listeners: probed.listeners,
+            supervisors: probed.supervisors,
+            selinux: selinux(),
+        })
+    };
+
+    let facts = Facts {
+        models,
+        logs,
+        probes,
+        nginx_t,
+        now: Some(now_local()),
+    };
+    let mut findings = diagnose::diagnose(&facts);
+    findings.extend(parse_findings);
+    diagnose::rank(&mut findings);
+    for t in facts.probes.iter().flat_map(|p| p.targets.iter()) {
+        for s in &t.facts.skipped {
+            skipped.push(Skipped::new(
+                format!("{} of {}", s.check, t.facts.upstream),
+                s.why.clone(),
+            ));
+        }
+    }
+    dedup_skipped(&mut skipped);
+
+    let report = DiagnoseReport {
+        schema: SCHEMA,
+        tool: Tool {
+            name: "nginx-medic",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        instances,
+        findings,
+        skipped,
+        inputs: Inputs {
+            error_logs: facts.logs.error_logs.clone(),
+            access_logs: facts.logs.access_logs.clone(),
+            since: window.since.map(|t| t.to_string()),
+            until: window.until.map(|t| t.to_string()),
+            mode: if args.no_probe { "post-mortem" } else { "live" },
+        },
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    match args.format {
+        DiagnoseFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            writeln!(out)?;
+        }
+        DiagnoseFormat::Sarif => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &crate::report::sarif::sarif_findings(&report.findings),
+            )?;
+            writeln!(out)?;
+        }
+        DiagnoseFormat::Text => crate::report::diagnose_text::write(&mut out, &report, color)?,
+    }
+    out.flush()?;
+    let fail = match args.fail_on {
+        None => false,
+        Some(FailOn::Error) => report.findings.iter().any(|f| f.severity == Severity::Error),
+        Some(FailOn::Warning) => report
+            .findings
+            .iter()
+            .any(|f| f.severity >= Severity::Warning),
+    };
+    Ok(u8::from(fail))
+}
+
+/// Config problems the parser found (the config does not load): `config-invalid`.
+fn parse_problems(cfg: &medic_parse::config::Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    crate::config_lint::parse_findings(cfg, &mut out);
+    out
+}
+
+/// `nginx -t -q -p PREFIX -c CONF -e stderr`: whether nginx would start or reload with the
+/// config on disk. `-e stderr` keeps nginx from opening (and writing to) the compiled-in error
+/// log while it parses.
+fn run_nginx_t(
+    binary: Option<&str>,
+    conf: &str,
+    prefix: Option<&str>,
+    skipped: &mut Vec<Skipped>,
+) -> Option<NginxTest> {
+    let bin = binary.map(PathBuf::from).or_else(|| {
+        crate::discover::CANDIDATES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    });
+    let Some(bin) = bin else {
+        skipped.push(Skipped::new(
+            "nginx -t",
+            "no nginx binary found (/usr/sbin/nginx, /usr/local/sbin/nginx, ...): install nginx or run where it is",
+        ));
+        return None;
+    };
+    let mut cmd = Command::new(&bin);
+    cmd.arg("-t").arg("-q");
+    if let Some(p) = prefix {
+        let p = if p.ends_with('/') {
+            p.to_string()
+        } else {
+            format!("{p}/")
+        };
+        cmd.arg("-p").arg(p);
+    }
+    cmd.arg("-c").arg(conf).arg("-e").arg("stderr");
+    let command = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match exec::run(&mut cmd, crate::discover::COMMAND_TIMEOUT) {
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            if !out.status.success() && !is_root() && stderr.contains("Permission denied") {
+                skipped.push(Skipped::new(
+                    "nginx -t",
+                    format!("{command} failed on permissions ({}); run as root to check the config as nginx does", first_line(&stderr)),
+                ));
+                return None;
+            }
+            Some(NginxTest {
+                command,
+                ok: out.status.success(),
+                stderr,
+            })
+        }
+        Err(e) => {
+            skipped.push(Skipped::new("nginx -t", format!("run {command}: {e}")));
+            None
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// SELinux's mode, from selinuxfs; `disabled` when it is not mounted.
+fn selinux() -> Option<String> {
+    match std::fs::read_to_string("/sys/fs/selinux/enforce") {
+        Ok(s) if s.trim() == "1" => Some("enforcing".into()),
+        Ok(_) => Some("permissive".into()),
+        Err(_) => Some("disabled".into()),
+    }
+}
+
+fn now_local() -> LogTime {
+    LogTime(chrono::Local::now().naive_local().and_utc().timestamp())
+}
+
+/// The error and access logs to read, and the access log's format.
+fn log_inputs(
+    args: &DiagnoseArgs,
+    models: &[Model],
+    skipped: &mut Vec<Skipped>,
+) -> (Vec<String>, Vec<String>, Option<Arc<LogFormat>>) {
+    let mut error_logs = args.error_logs.clone();
+    let mut access_logs = args.access_logs.clone();
+    let mut format: Option<Arc<LogFormat>> = None;
+    if let Some(f) = &args.log_format {
+        match LogFormat::compile_with(f, Escape::Default) {
+            Ok(f) => format = Some(Arc::new(f)),
+            Err(e) => skipped.push(Skipped::new(
+                "--log-format",
+                format!("{e}: the format is recognised from the log instead"),
+            )),
+        }
+    }
+    if error_logs.is_empty() {
+        for m in models {
+            for l in &m.error_logs {
+                if let Some(p) = log_file(&l.path, m.prefix.as_deref()) {
+                    push_with_rotated(&mut error_logs, p);
+                }
+            }
+        }
+        if error_logs.is_empty() && !models.is_empty() {
+            skipped.push(Skipped::new(
+                "error log",
+                "the config names no error log file (stderr, syslog or none): pass --error-log FILE",
+            ));
+        }
+    }
+    if access_logs.is_empty() {
+        // One format per run: the first access log whose format records the upstream (the
+        // join and the 5xx origin need it), else the first one.
+        let mut chosen: Option<(String, String, String)> = None;
+        for m in models {
+            for a in &m.access_logs {
+                let Some(p) = log_file(&a.path, m.prefix.as_deref()) else {
+                    continue;
+                };
+                let fmt = a.format.clone().unwrap_or_else(|| {
+                    if a.format_name == "combined" {
+                        COMBINED.to_string()
+                    } else {
+                        String::new()
+                    }
+                });
+                let better = fmt.contains("$upstream_status")
+                    && !chosen
+                        .as_ref()
+                        .is_some_and(|c| c.1.contains("$upstream_status"));
+                if chosen.is_none() || better {
+                    chosen = Some((p, fmt, a.escape.clone()));
+                }
+            }
+        }
+        if let Some((p, fmt, escape)) = chosen {
+            let escape = match escape.as_str() {
+                "json" => Escape::Json,
+                "none" => Escape::None,
+                _ => Escape::Default,
+            };
+            if format.is_none() && !fmt.is_empty() {
+                format = LogFormat::compile_with(&fmt, escape).ok().map(Arc::new);
+            }
+            push_with_rotated(&mut access_logs, p);
+        }
+    }
+    (error_logs, access_logs, format)
+}
+
+/// A log path of the config as a file to read: relative ones against the prefix; `stderr`,
+/// `syslog:`, `off` and `/dev/*` are not files.
+fn log_file(path: &str, prefix: Option<&str>) -> Option<String> {
+    if path == "stderr" || path == "off" || path.starts_with("syslog:") || path.starts_with("/dev/")
+    {
+        return None;
+    }
+    if path.contains('$') {
+        return None;
+    }
+    if Path::new(path).is_absolute() {
+        return Some(path.to_string());
+    }
+    let base = prefix.unwrap_or("/etc/nginx");
+    Some(Path::new(base).join(path).display().to_string())
+}
+
+/// The log and its most recent rotation (`error.log.1`, or `.1.gz`), oldest first, once each.
+fn push_with_rotated(list: &mut Vec<String>, path: String) {
+    if list.contains(&path) {
+        return;
+    }
+    for rotated in [format!("{path}.1"), format!("{path}.1.gz")] {
+        if Path::new(&rotated).is_file() && !list.contains(&rotated) {
+            list.push(rotated);
+            break;
+        }
+    }
+    list.push(path);
+}
+
+/// `--since`/`--until`; by default the last 24 hours that the logs cover (up to their newest
+/// line, not up to now: a post-mortem of yesterday's logs still sees yesterday).
+fn window(args: &DiagnoseArgs, error_logs: &[String], access_logs: &[String]) -> Result<Window> {
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| parse_when(s, "--until"))
+        .transpose()?;
+    let since = match args.since.as_deref() {
+        Some(s) => Some(parse_when(s, "--since")?),
+        None => newest_time(error_logs, access_logs).map(|t| LogTime(t.0 - 86_400)),
+    };
+    Ok(Window { since, until })
+}
+
+/// The newest time in the tails of the plain (not compressed) logs.
+fn newest_time(error_logs: &[String], access_logs: &[String]) -> Option<LogTime> {
+    let mut newest: Option<LogTime> = None;
+    for (path, access) in error_logs
+        .iter()
+        .map(|p| (p, false))
+        .chain(access_logs.iter().map(|p| (p, true)))
+    {
+        let Some(tail) = tail(Path::new(path), 64 << 10) else {
+            continue;
+        };
+        for line in tail.split(|&b| b == b'\n').rev().take(200) {
+            let t = if access {
+                memchr::memchr(b'[', line).and_then(|i| LogTime::parse_time_local(&line[i + 1..]))
+            } else {
+                LogTime::parse_error_log(line)
+            };
+            if let Some(t) = t {
+                newest = Some(newest.map_or(t, |n| n.max(t)));
+                break;
+            }
+        }
+    }
+    newest
+}
+
+fn tail(path: &Path, n: u64) -> Option<Vec<u8>> {
+    if path.extension().is_some_and(|e| e == "gz") {
+        return None;
+    }
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(n))).ok()?;
+    let mut buf = Vec::new();
+    f.take(n).read_to_end(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// Scans the logs and turns the summaries into [`LogFacts`].
+fn read_logs(
+    error_logs: &[String],
+    access_logs: &[String],
+    format: Option<Arc<LogFormat>>,
+    window: Window,
+    skipped: &mut Vec<Skipped>,
+) -> Result<LogFacts> {
+    let mut facts = LogFacts::default();
+    if error_logs.is_empty() && access_logs.is_empty() {
+        skipped.push(Skipped::new(
+            "logs",
+            "no error or access log to read: pass --error-log / --access-log",
+        ));
+        return Ok(facts);
+    }
+    let spec = ScanSpec {
+        files: Vec::new(),
+        error_logs: error_logs.to_vec(),
+        access_logs: access_logs.to_vec(),
+        format,
+        escape: Escape::Default,
+        window,
+        threads: None,
+        progress: true,
+    };
+    let (f, problems) = scan(&spec, |s| {
+        let mut f = LogFacts::default();
+        for i in &s.inputs {
+            if i.error.is_none() || i.bytes > 0 {
+                match i.kind {
+                    "access" => f.access_logs.push(i.path.clone()),
+                    _ => f.error_logs.push(i.path.clone()),
+                }
+            }
+        }
+        if let Some(e) = s.error {
+            error_groups(e, s.source, &mut f.groups);
+        }
+        if let Some(a) = s.access {
+            access_groups(a, s.source, &mut f);
+        }
+        let mut problems: Vec<Skipped> = s
+            .problems
+            .iter()
+            .map(|p| Skipped::new(format!("log {}", p.path), p.error.clone()))
+            .collect();
+        for (summary, samples) in [
+            ("error log", s.error.map(|e| &e.unparsed)),
+            ("access log", s.access.map(|a| &a.unparsed)),
+        ] {
+            if let Some(u) = samples.filter(|u| u.count > 0) {
+                let at: Vec<String> = u
+                    .samples
+                    .iter()
+                    .take(3)
+                    .map(|(loc, why, _)| format!("{} ({why})", (s.source)(*loc)))
+                    .collect();
+                problems.push(Skipped::new(
+                    format!("{summary} lines"),
+                    format!(
+                        "{} lines could not be read as {summary} records and were counted, not diagnosed: {}",
+                        u.count,
+                        at.join("; ")
+                    ),
+                ));
+            }
+        }
+        Ok((f, problems))
+    })?;
+    facts = f;
+    skipped.extend(problems);
+    Ok(facts)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).trim_end().to_string()
+}
+
+fn error_groups(e: &ErrorSummary, source: &dyn Fn(LineLoc) -> String, out: &mut Vec<LogGroup>) {
+    for class in FailureClass::ALL {
+        if class == FailureClass::Other {
+            continue;
+        }
+        let top_clients: Vec<(String, u64)> = e.tops[class as usize]
+            .as_ref()
+            .map(|t| {
+                t.clients
+                    .top(5)
+                    .into_iter()
+                    .map(|(v, n)| (text(v), n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for cell in e.cells[class as usize].values() {
+            let up = text(&cell.upstream);
+            out.push(LogGroup {
+                class,
+                upstream: (up != "-").then_some(up),
+                detail: cell.detail.as_deref().map(text),
+                count: cell.count,
+                first: cell.first,
+                last: cell.last,
+                first_line: LogLine {
+                    source: source(cell.example.0),
+                    text: text(&cell.example.1),
+                },
+                last_line: cell.latest.as_ref().map(|(loc, t)| LogLine {
+                    source: source(*loc),
+                    text: text(t),
+                }),
+                minutes: cell.minutes.iter().map(|(m, n)| (LogTime(*m), *n)).collect(),
+                top_clients: top_clients.clone(),
+            });
+        }
+    }
+}
+
+fn access_groups(a: &AccessSummary<'_>, source: &dyn Fn(LineLoc) -> String, out: &mut LogFacts) {
+    for ((up, status, origin), c) in &a.by_upstream {
+        let up_s = text(up);
+        let mut minutes: Vec<(LogTime, u32)> = a
+            .per_minute
+            .iter()
+            .filter(|((_, u, s, o), _)| u == up && s == status && o == origin)
+            .map(|((m, ..), n)| (LogTime(*m), *n as u32))
+            .collect();
+        minutes.sort_unstable();
+        out.access_5xx.push(Access5xx {
+            upstream: (up_s != "-").then_some(up_s),
+            status: *status,
+            origin: *origin,
+            count: c.count,
+            first: c.first,
+            last: c.last,
+            example: LogLine {
+                source: source(c.example),
+                text: text(&c.example_text),
+            },
+            minutes,
+        });
+    }
+    for (up, c) in &a.client_closed {
+        let up_s = text(up);
+        out.client_closed.push(ClientClosedGroup {
+            upstream: (up_s != "-").then_some(up_s),
+            count: c.count,
+            first: c.first,
+            last: c.last,
+            mean_wait: (c.urt_n > 0).then(|| c.urt_sum / c.urt_n as f64),
+            max_wait: (c.urt_n > 0).then_some(c.urt_max),
+            example: c.example.as_ref().map(|(loc, t)| LogLine {
+                source: source(*loc),
+                text: text(t),
+            }),
+        });
+    }
+    // Stable order for the engine and the report.
+    out.access_5xx
+        .sort_by(|x, y| (&x.upstream, x.status).cmp(&(&y.upstream, y.status)));
+    out.client_closed.sort_by(|x, y| x.upstream.cmp(&y.upstream));
+}
+
+fn dedup_skipped(s: &mut Vec<Skipped>) {
+    let mut seen = std::collections::HashSet::new();
+    s.retain(|x| seen.insert((x.check.clone(), x.why.clone())));
+}
