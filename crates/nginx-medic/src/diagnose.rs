@@ -331,40 +331,41 @@ fn log_inputs(
             ));
         }
     }
-    if access_logs.is_empty() {
-        // One format per run: the first access log whose format records the upstream (the
-        // join and the 5xx origin need it), else the first one.
-        let mut chosen: Option<(String, String, String)> = None;
-        for m in models {
-            for a in &m.access_logs {
-                let Some(p) = log_file(&a.path, m.prefix.as_deref()) else {
-                    continue;
-                };
-                let fmt = a.format.clone().unwrap_or_else(|| {
-                    if a.format_name == "combined" {
-                        COMBINED.to_string()
-                    } else {
-                        String::new()
-                    }
-                });
-                let better = fmt.contains("$upstream_status")
-                    && !chosen
-                        .as_ref()
-                        .is_some_and(|c| c.1.contains("$upstream_status"));
-                if chosen.is_none() || better {
-                    chosen = Some((p, fmt, a.escape.clone()));
+    // One format per run: the first access log of the config whose format records the
+    // upstream (the join and the 5xx origin need it), else its first one. Its format also
+    // reads the access logs given with --access-log, unless --log-format says otherwise.
+    let mut chosen: Option<(String, String, String)> = None;
+    for m in models {
+        for a in &m.access_logs {
+            let Some(p) = log_file(&a.path, m.prefix.as_deref()) else {
+                continue;
+            };
+            let fmt = a.format.clone().unwrap_or_else(|| {
+                if a.format_name == "combined" {
+                    COMBINED.to_string()
+                } else {
+                    String::new()
                 }
+            });
+            let better = fmt.contains("$upstream_status")
+                && !chosen
+                    .as_ref()
+                    .is_some_and(|c| c.1.contains("$upstream_status"));
+            if chosen.is_none() || better {
+                chosen = Some((p, fmt, a.escape.clone()));
             }
         }
-        if let Some((p, fmt, escape)) = chosen {
-            let escape = match escape.as_str() {
-                "json" => Escape::Json,
-                "none" => Escape::None,
-                _ => Escape::Default,
-            };
-            if format.is_none() && !fmt.is_empty() {
-                format = LogFormat::compile_with(&fmt, escape).ok().map(Arc::new);
-            }
+    }
+    if let Some((p, fmt, escape)) = chosen {
+        let escape = match escape.as_str() {
+            "json" => Escape::Json,
+            "none" => Escape::None,
+            _ => Escape::Default,
+        };
+        if format.is_none() && !fmt.is_empty() {
+            format = LogFormat::compile_with(&fmt, escape).ok().map(Arc::new);
+        }
+        if access_logs.is_empty() {
             push_with_rotated(&mut access_logs, p);
         }
     }
