@@ -330,8 +330,95 @@ pub fn diagnose(facts: &Facts) -> Vec<Finding> {
         }
     }
     dedup(&mut out);
+    correlate(facts, &mut out);
     rank(&mut out);
     out
+}
+
+/// How far around a finding's first and last entry a supervisor or kernel event counts as part
+/// of its timeline.
+const CORRELATE_SECS: i64 = 120;
+
+/// Adds to each error finding with a log window what happened to the backends within it:
+/// PHP-FPM's `max_children` and child deaths, OOM kills, systemd starts and stops of the units
+/// listening at the upstream, pm2 restarts.
+fn correlate(facts: &Facts, findings: &mut [Finding]) {
+    let Some(p) = &facts.probes else { return };
+    for f in findings.iter_mut() {
+        if f.severity != Severity::Error {
+            continue;
+        }
+        let (Some(first), Some(last)) = (
+            f.first_seen.as_deref().and_then(|t| LogTime::parse_iso(t.as_bytes())),
+            f.last_seen.as_deref().and_then(|t| LogTime::parse_iso(t.as_bytes())),
+        ) else {
+            continue;
+        };
+        let within = |t: LogTime| {
+            t.0 >= first.0 - CORRELATE_SECS && t.0 <= last.0 + CORRELATE_SECS
+        };
+        let at_start = |line: &str| {
+            line.get(..19)
+                .and_then(|s| LogTime::parse_iso(s.as_bytes()))
+        };
+        let mut add: Vec<Evidence> = Vec::new();
+        // The pools that serve this upstream (or every pool, when it names none we know).
+        let path = f.upstream.as_deref().map(|u| u.strip_prefix("unix:").unwrap_or(u));
+        for m in &p.supervisors.fpm {
+            let serves = m.pools.iter().any(|pool| {
+                pool.listen.as_deref().is_some_and(|l| {
+                    Some(l) == path || path.is_some_and(|p| p.ends_with(&format!(":{l}")))
+                })
+            });
+            if !serves {
+                continue;
+            }
+            let source = m
+                .error_log
+                .as_ref()
+                .map_or("php-fpm log".to_string(), |l| l.display().to_string());
+            for e in &m.events {
+                let Some(t) = e.time.as_deref().and_then(|t| LogTime::parse_iso(t.as_bytes()))
+                else {
+                    continue;
+                };
+                if within(t) {
+                    add.push(Evidence::other("supervisor", source.clone(), e.line.clone()));
+                }
+            }
+        }
+        if let Some(oom) = &p.supervisors.oom {
+            for l in &oom.lines {
+                if at_start(l).is_none_or(within) {
+                    add.push(Evidence::other("kernel", oom.source.to_string(), l.clone()));
+                }
+            }
+        }
+        let units: Vec<&str> = f
+            .upstream
+            .as_deref()
+            .map(|u| facts.targets_of(u))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|t| t.facts.listener.as_ref())
+            .flat_map(|l| l.processes.iter().filter_map(|p| p.unit.as_deref()))
+            .collect();
+        for u in p.supervisors.systemd.iter().filter(|u| units.contains(&u.unit.as_str())) {
+            for l in &u.journal {
+                let lifecycle = ["Started", "Stopped", "Main process exited", "Failed", "Scheduled restart", "Killed"]
+                    .iter()
+                    .any(|w| l.contains(w));
+                if lifecycle && at_start(l).is_some_and(within) {
+                    add.push(Evidence::other("supervisor", format!("journalctl -u {}", u.unit), l.clone()));
+                }
+            }
+        }
+        for e in add.into_iter().take(10) {
+            if !f.evidence.iter().any(|x| x.text == e.text) {
+                f.evidence.push(e);
+            }
+        }
+    }
 }
 
 /// The same latent finding found through two instances of one config is one finding.
@@ -477,7 +564,7 @@ fn probe_class(t: &ProbedTarget) -> Option<FailureClass> {
 /// The listeners a refused TCP target could have meant: not nginx, reachable from nginx (a
 /// loopback or wildcard address), not a well-known system daemon, and not a target of another
 /// pass of the config.
-pub fn candidate_listeners<'f>(facts: &'f Facts, exclude_port: u16) -> Vec<&'f Listener> {
+pub fn candidate_listeners(facts: &Facts, exclude_port: u16) -> Vec<&Listener> {
     const SYSTEM: &[&str] = &[
         "nginx",
         "sshd",
