@@ -223,10 +223,7 @@ impl<'f> Group<'f> {
     /// The effective read timeout of the first pass, as nginx writes it (`60s`).
     pub fn read_timeout(&self) -> Option<(String, &'f Pass)> {
         let (_, p) = self.passes.first()?;
-        Some((
-            format!("{}s", p.read_timeout.value.as_secs_f64()),
-            p,
-        ))
+        Some((format!("{}s", p.read_timeout.value.as_secs_f64()), p))
     }
 }
 
@@ -349,21 +346,26 @@ fn correlate(facts: &Facts, findings: &mut [Finding]) {
             continue;
         }
         let (Some(first), Some(last)) = (
-            f.first_seen.as_deref().and_then(|t| LogTime::parse_iso(t.as_bytes())),
-            f.last_seen.as_deref().and_then(|t| LogTime::parse_iso(t.as_bytes())),
+            f.first_seen
+                .as_deref()
+                .and_then(|t| LogTime::parse_iso(t.as_bytes())),
+            f.last_seen
+                .as_deref()
+                .and_then(|t| LogTime::parse_iso(t.as_bytes())),
         ) else {
             continue;
         };
-        let within = |t: LogTime| {
-            t.0 >= first.0 - CORRELATE_SECS && t.0 <= last.0 + CORRELATE_SECS
-        };
+        let within = |t: LogTime| t.0 >= first.0 - CORRELATE_SECS && t.0 <= last.0 + CORRELATE_SECS;
         let at_start = |line: &str| {
             line.get(..19)
                 .and_then(|s| LogTime::parse_iso(s.as_bytes()))
         };
         let mut add: Vec<Evidence> = Vec::new();
         // The pools that serve this upstream (or every pool, when it names none we know).
-        let path = f.upstream.as_deref().map(|u| u.strip_prefix("unix:").unwrap_or(u));
+        let path = f
+            .upstream
+            .as_deref()
+            .map(|u| u.strip_prefix("unix:").unwrap_or(u));
         for m in &p.supervisors.fpm {
             let serves = m.pools.iter().any(|pool| {
                 pool.listen.as_deref().is_some_and(|l| {
@@ -378,12 +380,19 @@ fn correlate(facts: &Facts, findings: &mut [Finding]) {
                 .as_ref()
                 .map_or("php-fpm log".to_string(), |l| l.display().to_string());
             for e in &m.events {
-                let Some(t) = e.time.as_deref().and_then(|t| LogTime::parse_iso(t.as_bytes()))
+                let Some(t) = e
+                    .time
+                    .as_deref()
+                    .and_then(|t| LogTime::parse_iso(t.as_bytes()))
                 else {
                     continue;
                 };
                 if within(t) {
-                    add.push(Evidence::other("supervisor", source.clone(), e.line.clone()));
+                    add.push(Evidence::other(
+                        "supervisor",
+                        source.clone(),
+                        e.line.clone(),
+                    ));
                 }
             }
         }
@@ -403,13 +412,29 @@ fn correlate(facts: &Facts, findings: &mut [Finding]) {
             .filter_map(|t| t.facts.listener.as_ref())
             .flat_map(|l| l.processes.iter().filter_map(|p| p.unit.as_deref()))
             .collect();
-        for u in p.supervisors.systemd.iter().filter(|u| units.contains(&u.unit.as_str())) {
+        for u in p
+            .supervisors
+            .systemd
+            .iter()
+            .filter(|u| units.contains(&u.unit.as_str()))
+        {
             for l in &u.journal {
-                let lifecycle = ["Started", "Stopped", "Main process exited", "Failed", "Scheduled restart", "Killed"]
-                    .iter()
-                    .any(|w| l.contains(w));
+                let lifecycle = [
+                    "Started",
+                    "Stopped",
+                    "Main process exited",
+                    "Failed",
+                    "Scheduled restart",
+                    "Killed",
+                ]
+                .iter()
+                .any(|w| l.contains(w));
                 if lifecycle && at_start(l).is_some_and(within) {
-                    add.push(Evidence::other("supervisor", format!("journalctl -u {}", u.unit), l.clone()));
+                    add.push(Evidence::other(
+                        "supervisor",
+                        format!("journalctl -u {}", u.unit),
+                        l.clone(),
+                    ));
                 }
             }
         }
@@ -472,9 +497,7 @@ pub fn groups(facts: &Facts) -> Vec<Group<'_>> {
             continue;
         };
         let seen = out.iter().any(|g| {
-            g.log.is_some()
-                && g.targets.iter().any(|x| std::ptr::eq(*x, t))
-                && g.class.is_failure()
+            g.log.is_some() && g.targets.iter().any(|x| std::ptr::eq(*x, t)) && g.class.is_failure()
         });
         if seen {
             continue;
@@ -562,8 +585,8 @@ fn probe_class(t: &ProbedTarget) -> Option<FailureClass> {
 }
 
 /// The listeners a refused TCP target could have meant: not nginx, reachable from nginx (a
-/// loopback or wildcard address), not a well-known system daemon, and not a target of another
-/// pass of the config.
+/// loopback or wildcard address), not PID 1 or a well-known system daemon, and not a target of
+/// another pass of the config.
 pub fn candidate_listeners(facts: &Facts, exclude_port: u16) -> Vec<&Listener> {
     const SYSTEM: &[&str] = &[
         "nginx",
@@ -597,15 +620,19 @@ pub fn candidate_listeners(facts: &Facts, exclude_port: u16) -> Vec<&Listener> {
         .listeners()
         .iter()
         .filter(|l| matches!(l.kind, SocketKind::Tcp | SocketKind::Tcp6))
-        .filter(|l| l.port.is_some_and(|p| p != exclude_port && !targeted.contains(&p)))
         .filter(|l| {
-            l.ip
-                .is_some_and(|ip| ip.is_loopback() || ip.is_unspecified())
+            l.port
+                .is_some_and(|p| p != exclude_port && !targeted.contains(&p))
         })
+        .filter(|l| {
+            l.ip.is_some_and(|ip| ip.is_loopback() || ip.is_unspecified())
+        })
+        // PID 1 is the init or the container's own agent: its sockets are not an app's (with
+        // systemd socket activation the app behind them would not refuse connections).
         .filter(|l| {
             !l.processes
                 .iter()
-                .any(|p| SYSTEM.contains(&p.program.as_str()))
+                .any(|p| p.pid == 1 || SYSTEM.contains(&p.program.as_str()))
         })
         .collect()
 }

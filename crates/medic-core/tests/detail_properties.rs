@@ -24,7 +24,9 @@ proptest! {
 
 #[test]
 fn what_nginx_writes() {
-    let d = |c, m: &str| detail(c, Level::Error, m.as_bytes()).map(|b| String::from_utf8_lossy(b).into_owned());
+    let d = |c, m: &str| {
+        detail(c, Level::Error, m.as_bytes()).map(|b| String::from_utf8_lossy(b).into_owned())
+    };
     assert_eq!(
         d(FailureClass::TlsVerify, "upstream SSL certificate verify error: (10:certificate has expired) while SSL handshaking to upstream").as_deref(),
         Some("10:certificate has expired")
@@ -42,11 +44,19 @@ fn what_nginx_writes() {
         Some("tlsv1 unrecognized name")
     );
     assert_eq!(
-        d(FailureClass::DnsFailure, "app.test could not be resolved (3: Host not found)").as_deref(),
+        d(
+            FailureClass::DnsFailure,
+            "app.test could not be resolved (3: Host not found)"
+        )
+        .as_deref(),
         Some("app.test")
     );
     assert_eq!(
-        d(FailureClass::DnsFailure, "host not found in upstream \"backend.invalid:8080\" in /x/nginx.conf:12").as_deref(),
+        d(
+            FailureClass::DnsFailure,
+            "host not found in upstream \"backend.invalid:8080\" in /x/nginx.conf:12"
+        )
+        .as_deref(),
         Some("backend.invalid:8080")
     );
     assert_eq!(
@@ -54,7 +64,11 @@ fn what_nginx_writes() {
         Some("Primary script unknown")
     );
     assert_eq!(
-        detail(FailureClass::DnsFailure, Level::Emerg, b"host not found in upstream \"x\""),
+        detail(
+            FailureClass::DnsFailure,
+            Level::Emerg,
+            b"host not found in upstream \"x\""
+        ),
         Some(&b"emerg"[..])
     );
 }

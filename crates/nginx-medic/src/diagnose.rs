@@ -89,10 +89,7 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
             });
         } else if l.instance.read_from == "nginx -T" {
             nginx_t.push(NginxTest {
-                command: format!(
-                    "{} -T",
-                    l.instance.binary.as_deref().unwrap_or("nginx")
-                ),
+                command: format!("{} -T", l.instance.binary.as_deref().unwrap_or("nginx")),
                 ok: true,
                 stderr: String::new(),
             });
@@ -200,7 +197,10 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
     out.flush()?;
     let fail = match args.fail_on {
         None => false,
-        Some(FailOn::Error) => report.findings.iter().any(|f| f.severity == Severity::Error),
+        Some(FailOn::Error) => report
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Error),
         Some(FailOn::Warning) => report
             .findings
             .iter()
@@ -567,7 +567,11 @@ fn error_groups(e: &ErrorSummary, source: &dyn Fn(LineLoc) -> String, out: &mut 
                     source: source(*loc),
                     text: text(t),
                 }),
-                minutes: cell.minutes.iter().map(|(m, n)| (LogTime(*m), *n)).collect(),
+                minutes: cell
+                    .minutes
+                    .iter()
+                    .map(|(m, n)| (LogTime(*m), *n))
+                    .collect(),
                 top_clients: top_clients.clone(),
             });
         }
@@ -616,7 +620,8 @@ fn access_groups(a: &AccessSummary<'_>, source: &dyn Fn(LineLoc) -> String, out:
     // Stable order for the engine and the report.
     out.access_5xx
         .sort_by(|x, y| (&x.upstream, x.status).cmp(&(&y.upstream, y.status)));
-    out.client_closed.sort_by(|x, y| x.upstream.cmp(&y.upstream));
+    out.client_closed
+        .sort_by(|x, y| x.upstream.cmp(&y.upstream));
 }
 
 fn dedup_skipped(s: &mut Vec<Skipped>) {

@@ -78,7 +78,11 @@ pub fn probe_all(
     let mut pids: Vec<u32> = targets
         .iter()
         .filter_map(|t| t.facts.listener.as_ref())
-        .chain(targets.iter().flat_map(|t| t.facts.same_port_elsewhere.iter()))
+        .chain(
+            targets
+                .iter()
+                .flat_map(|t| t.facts.same_port_elsewhere.iter()),
+        )
         .flat_map(|l| l.processes.iter().map(|p| p.pid))
         .collect();
     pids.sort_unstable();

@@ -87,7 +87,6 @@ pub struct FpmPool {
     pub slowlog: Option<String>,
 }
 
-
 /// One FPM error-log line that explains a 502/504.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FpmEvent {

@@ -160,4 +160,3 @@ pub struct CertFacts {
     /// Certificates in the chain the server sent (leaf included).
     pub chain_len: usize,
 }
-

@@ -39,8 +39,7 @@ pub struct WindowReport {
     pub until: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-#[derive(Clone)]
+#[derive(Debug, Serialize, Clone)]
 pub struct InputReport {
     pub path: String,
     pub kind: &'static str,
@@ -51,8 +50,7 @@ pub struct InputReport {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
-#[derive(Clone)]
+#[derive(Debug, Serialize, Clone)]
 pub struct InputProblem {
     pub path: String,
     pub error: String,

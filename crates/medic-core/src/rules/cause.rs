@@ -61,6 +61,10 @@ mod wrong_port;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_backend;
+#[cfg(test)]
+mod tests_tls;
 
 /// A root cause.
 pub trait Cause: RuleDoc + Send + Sync {

@@ -115,11 +115,21 @@ pub fn probe(
         if fact.speaks == Speaks::Silent {
             fact.ttfb_exceeds_timeout = true;
         }
-        // `http://` to a TLS port: most TLS servers wait for a ClientHello and close or time
-        // out on garbage; nothing more to learn here.
+        // `http://` to a TLS port: a TLS server closes on (or ignores) a plain request; ask it
+        // in its own protocol to tell it from a backend that just closes.
+        if fact.speaks == Speaks::Nothing
+            && !tls_expected
+            && speaks_tls(addr, limits.connect_timeout)
+        {
+            fact.speaks = Speaks::Tls;
+            fact.scheme_mismatch = true;
+        }
         return fact;
     }
     fact.speaks = classify(&buf);
+    if fact.speaks == Speaks::Other && !tls_expected && speaks_tls(addr, limits.connect_timeout) {
+        fact.speaks = Speaks::Tls;
+    }
     if fact.speaks == Speaks::Http {
         let line_end = memchr::memchr(b'\n', &buf).unwrap_or(buf.len().min(200));
         let line = String::from_utf8_lossy(&buf[..line_end])
@@ -149,6 +159,37 @@ pub fn probe(
 }
 
 /// What the first bytes say the port speaks.
+/// Whether `addr` answers a TLS ClientHello with a TLS record (a ServerHello, or an alert: either
+/// way the port speaks TLS). The hello is a fixed TLS 1.2 one with two common suites; no
+/// handshake is completed.
+fn speaks_tls(addr: SocketAddr, timeout: Duration) -> bool {
+    const HELLO: [u8; 52] = [
+        0x16, 0x03, 0x01, 0x00, 0x2f, // record: handshake, 47 bytes
+        0x01, 0x00, 0x00, 0x2b, // ClientHello, 43 bytes
+        0x03, 0x03, // TLS 1.2
+        0x6e, 0x67, 0x69, 0x6e, 0x78, 0x2d, 0x6d, 0x65, 0x64, 0x69, 0x63, 0x2d, 0x70, 0x72, 0x6f,
+        0x62, 0x65, 0x2d, 0x72, 0x61, 0x6e, 0x64, 0x6f, 0x6d, 0x2d, 0x2d, 0x2d, 0x2d, 0x2d, 0x2d,
+        0x2d, 0x2d, // 32 bytes of "random"
+        0x00, // no session id
+        0x00, 0x04, 0xc0, 0x2f, 0x00, 0x9c, // ECDHE-RSA-AES128-GCM-SHA256, AES128-GCM-SHA256
+        0x01, 0x00, // no compression
+    ];
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let wait = timeout.clamp(Duration::from_millis(200), Duration::from_secs(2));
+    let _ = s.set_write_timeout(Some(wait));
+    let _ = s.set_read_timeout(Some(wait));
+    if s.write_all(&HELLO).is_err() {
+        return false;
+    }
+    let mut first = [0u8; 5];
+    match s.read(&mut first) {
+        Ok(n) if n > 0 => classify(&first[..n]) == Speaks::Tls,
+        _ => false,
+    }
+}
+
 pub fn classify(buf: &[u8]) -> Speaks {
     match buf.first() {
         None => Speaks::Nothing,

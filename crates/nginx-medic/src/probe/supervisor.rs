@@ -41,7 +41,9 @@ impl Default for GatherOptions {
     }
 }
 
-pub use medic_core::facts::supervisor::{FpmEvent, FpmMaster, FpmPool, KernelOom, Pm2Process, SupervisorFacts, SystemdUnit};
+pub use medic_core::facts::supervisor::{
+    FpmEvent, FpmMaster, FpmPool, KernelOom, Pm2Process, SupervisorFacts, SystemdUnit,
+};
 pub use medic_core::facts::Skipped;
 
 /// Gathers what the supervisors of `pids` and of `units` know, the PHP-FPM masters running on

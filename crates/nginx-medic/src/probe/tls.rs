@@ -92,7 +92,9 @@ fn strip_port(name: &str) -> &str {
     }
 }
 
-pub use medic_core::facts::tls::{CertFacts, SchemeMismatch, TlsFacts, Trust, Variant, Verify, Outcome};
+pub use medic_core::facts::tls::{
+    CertFacts, Outcome, SchemeMismatch, TlsFacts, Trust, Variant, Verify,
+};
 
 /// Runs the handshakes against `addr` within `timeout` (all of them together).
 pub fn probe_tls(addr: SocketAddr, settings: &TlsSettings, timeout: Duration) -> TlsFacts {

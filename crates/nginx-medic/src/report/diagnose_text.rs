@@ -54,8 +54,16 @@ pub fn write(w: &mut impl Write, r: &DiagnoseReport, color: bool) -> io::Result<
             "{}: no problems found ({} run; config {}; logs {})",
             st.bold("healthy"),
             r.inputs.mode,
-            if configs.is_empty() { "none".to_string() } else { configs.join(", ") },
-            if logs.is_empty() { "none".to_string() } else { logs.join(", ") }
+            if configs.is_empty() {
+                "none".to_string()
+            } else {
+                configs.join(", ")
+            },
+            if logs.is_empty() {
+                "none".to_string()
+            } else {
+                logs.join(", ")
+            }
         )?;
     } else {
         let n = |k: usize, word: &str| format!("{k} {word}{}", if k == 1 { "" } else { "s" });
@@ -72,12 +80,20 @@ pub fn write(w: &mut impl Write, r: &DiagnoseReport, color: bool) -> io::Result<
         writeln!(
             w,
             "  config: {}",
-            if configs.is_empty() { "none".to_string() } else { configs.join(", ") }
+            if configs.is_empty() {
+                "none".to_string()
+            } else {
+                configs.join(", ")
+            }
         )?;
         writeln!(
             w,
             "  logs: {}{}",
-            if logs.is_empty() { "none".to_string() } else { logs.join(", ") },
+            if logs.is_empty() {
+                "none".to_string()
+            } else {
+                logs.join(", ")
+            },
             r.inputs
                 .since
                 .as_ref()
@@ -118,11 +134,7 @@ fn finding(w: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
     for c in &f.fix.commands {
         writeln!(w, "   {bar} {} {c}", st.dim("$"))?;
     }
-    writeln!(
-        w,
-        "   {bar} time {}, risk {}",
-        f.fix.time, f.fix.risk
-    )?;
+    writeln!(w, "   {bar} time {}, risk {}", f.fix.time, f.fix.risk)?;
     Ok(())
 }
 
@@ -139,14 +151,7 @@ fn evidence(w: &mut impl Write, e: &Evidence, st: &Style, first: bool) -> io::Re
             writeln!(w, "   {bar} {text}")?;
         }
         kind => {
-            writeln!(
-                w,
-                "   {} {} ({}): {}",
-                st.blue("="),
-                kind,
-                e.source,
-                e.text
-            )?;
+            writeln!(w, "   {} {} ({}): {}", st.blue("="), kind, e.source, e.text)?;
         }
     }
     Ok(())

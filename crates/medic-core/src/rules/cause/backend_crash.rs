@@ -1,10 +1,167 @@
-use super::Cause;
-use crate::rules::rule;
+use medic_parse::error_log::FailureClass;
+use medic_parse::time::LogTime;
+
+use super::pool_saturated::{in_window, master_log, pool_at, pool_events, pool_line};
+use super::{backend_fix, Cause};
+use crate::diagnose::Group;
+use crate::rules::{rule, Evidence, Finding};
 
 rule! {
     /// ## What it detects
-    /// PLACEHOLDER
-    pub struct BackendCrash = "backend-crash", "PLACEHOLDER";
+    /// nginx lost the upstream connection mid-request (`recv() failed (104: Connection reset by
+    /// peer)`, `upstream prematurely closed connection while reading response header from
+    /// upstream`, `upstream prematurely closed FastCGI stdout`), and the host shows the
+    /// backend process died at that time: the PHP-FPM master of the pool logged `WARNING:
+    /// [pool www] child 1234 exited on signal 9 (SIGKILL)` (or `exited with code N`, or
+    /// `execution timed out ... terminating` for `request_terminate_timeout`) within a minute
+    /// of the failures, the kernel's OOM killer killed a process then, or systemd restarted
+    /// the backend's unit. Live diagnosis only.
+    ///
+    /// ## Why it causes 502
+    /// The process that was handling the request is gone: the kernel closes its sockets (a
+    /// reset, or an end of stream before a complete answer) and nginx answers 502 Bad Gateway.
+    /// Typical killers: the OOM killer (a memory leak, too many children for the RAM), PHP-FPM's
+    /// own `request_terminate_timeout`, a segfault in an extension, a deploy's `kill -9`.
+    ///
+    /// ## Evidence
+    /// The failures in the error log; the `*_pass` line; the PHP-FPM master's log line, the
+    /// kernel OOM lines, or the unit's `NRestarts`.
+    ///
+    /// ## Fix
+    /// Find the limit that was hit. Signal 9 without a deploy: the OOM killer (`journalctl -k |
+    /// grep -i oom`): lower `pm.max_children` or fix the leak (`pm.max_requests = 500`
+    /// recycles leaking children). Signal 11: a crashing extension (core dump, `php -m`).
+    /// `execution timed out`: the script outran `request_terminate_timeout`.
+    /// Time: 10-30 min. Risk: medium.
+    pub struct BackendCrash = "backend-crash", "the backend process died mid-request (killed, crashed or restarted)";
 }
 
-impl Cause for BackendCrash {}
+impl Cause for BackendCrash {
+    fn classes(&self) -> &'static [FailureClass] {
+        &[FailureClass::UpstreamReset, FailureClass::PrematureClose]
+    }
+
+    fn explain(&self, g: &Group<'_>) -> Option<Finding> {
+        let probes = g.probes()?;
+        let mut evidence = Vec::new();
+        let mut what: Option<String> = None;
+        let pool = pool_at(g);
+        if let Some((m, p)) = pool {
+            for e in pool_events(m, p)
+                .filter(|e| matches!(e.kind, "signal" | "exit-code" | "timed-out"))
+                .filter(|e| !(e.kind == "exit-code" && e.value == Some(0)))
+                .filter(|e| in_window(g, e.time.as_deref(), 60, 60))
+            {
+                if what.is_none() {
+                    what = Some(match e.kind {
+                        "signal" => format!(
+                            "a PHP-FPM child of pool [{}] was killed by signal {}{}",
+                            p.name,
+                            e.value.map_or("?".to_string(), |v| v.to_string()),
+                            e.detail
+                                .as_ref()
+                                .map(|d| format!(" ({d})"))
+                                .unwrap_or_default()
+                        ),
+                        "timed-out" => format!(
+                            "PHP-FPM pool [{}] killed a child at request_terminate_timeout",
+                            p.name
+                        ),
+                        _ => format!(
+                            "a PHP-FPM child of pool [{}] exited with code {}",
+                            p.name,
+                            e.value.map_or("?".to_string(), |v| v.to_string())
+                        ),
+                    });
+                }
+                if evidence.len() < 3 {
+                    evidence.push(Evidence::other("supervisor", master_log(m), e.line.clone()));
+                }
+            }
+        }
+        // Kernel OOM kills at that time, or (without a readable time) of the backend's program.
+        let programs: Vec<&str> = g
+            .targets
+            .iter()
+            .filter_map(|t| t.facts.listener.as_ref())
+            .flat_map(|l| l.processes.iter())
+            .map(|p| p.program.as_str())
+            .collect();
+        if let Some(oom) = &probes.supervisors.oom {
+            for line in &oom.lines {
+                let hit = match line
+                    .get(..19)
+                    .and_then(|t| LogTime::parse_iso(t.as_bytes()))
+                {
+                    Some(_) => in_window(g, line.get(..19), 60, 60),
+                    None => programs.iter().any(|p| line.contains(&format!("({p})"))),
+                };
+                if hit {
+                    what.get_or_insert_with(|| {
+                        "the kernel's OOM killer killed a process".to_string()
+                    });
+                    evidence.push(Evidence::other(
+                        "kernel",
+                        oom.source.to_string(),
+                        line.clone(),
+                    ));
+                }
+            }
+        }
+        // systemd restarted the unit behind the listener.
+        let units: Vec<&str> = g
+            .targets
+            .iter()
+            .filter_map(|t| t.facts.listener.as_ref())
+            .flat_map(|l| l.processes.iter())
+            .filter_map(|p| p.unit.as_deref())
+            .collect();
+        for u in &probes.supervisors.systemd {
+            let n = u.n_restarts().unwrap_or(0);
+            if n > 0 && units.contains(&u.unit.as_str()) {
+                what.get_or_insert_with(|| format!("systemd restarted {} {n} time(s)", u.unit));
+                evidence.push(Evidence::other(
+                    "supervisor",
+                    format!("systemd {}", u.unit),
+                    format!(
+                        "NRestarts={n} ActiveState={} ExecMainStatus={}",
+                        u.active_state().unwrap_or("?"),
+                        u.properties
+                            .get("ExecMainStatus")
+                            .map_or("?", String::as_str)
+                    ),
+                ));
+            }
+        }
+        let what = what?;
+        let up = g.upstream.as_deref().unwrap_or("the upstream");
+        let mut f = g.finding(
+            self,
+            format!("{up} lost requests mid-way: {what}"),
+            backend_fix(
+                "find the limit the backend hit (memory, time, a crash) and fix it",
+                vec![
+                    "signal 9 (SIGKILL) without a deploy is usually the OOM killer: `journalctl -k | grep -i -e oom -e 'killed process'`; then lower `pm.max_children` to fit the RAM, or fix the leak (`pm.max_requests = 500` recycles leaking children)".to_string(),
+                    "signal 11 (SIGSEGV): a crashing extension; enable core dumps and check `php -m` for recently added extensions".to_string(),
+                    "`execution timed out ... terminating`: the script ran past `request_terminate_timeout`; make it faster or raise the limit for that pool".to_string(),
+                    "other exits: the backend's own log (`journalctl -u UNIT -n 200`)".to_string(),
+                ],
+                vec![
+                    "journalctl -k --no-pager | grep -i -e oom -e 'killed process'".to_string(),
+                    "free -m".to_string(),
+                ],
+                "10-30 min",
+                "medium",
+            ),
+        );
+        f.evidence.extend(evidence);
+        if let Some((_, p)) = pool {
+            f.evidence.push(Evidence::other(
+                "supervisor",
+                format!("php-fpm pool {}", p.name),
+                pool_line(p),
+            ));
+        }
+        Some(f)
+    }
+}

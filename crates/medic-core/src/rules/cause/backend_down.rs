@@ -41,7 +41,11 @@ impl Cause for BackendDown {
         // Every address of every server refuses now: nothing listens.
         let all_refused = g.targets.iter().all(|t| {
             t.facts.listener.is_none()
-                && (t.facts.unix.as_ref().is_some_and(|u| u.connect == Connect::Missing)
+                && (t
+                    .facts
+                    .unix
+                    .as_ref()
+                    .is_some_and(|u| u.connect == Connect::Missing)
                     || (!t.facts.tcp.is_empty()
                         && t.facts.tcp.iter().all(|c| c.connect == Connect::Refused)))
         });

@@ -68,7 +68,11 @@ impl Cause for ConnectPermission {
             for c in &t.facts.tcp {
                 f.evidence.push(Evidence::probe(
                     "connect",
-                    format!("connect to {} from the probe: {}", c.address, c.connect.label()),
+                    format!(
+                        "connect to {} from the probe: {}",
+                        c.address,
+                        c.connect.label()
+                    ),
                 ));
             }
             if let Some(u) = &t.facts.unix {

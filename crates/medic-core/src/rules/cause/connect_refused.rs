@@ -58,7 +58,10 @@ impl Cause for ConnectRefused {
                 .map(|c| format!("{} {}", c.address, c.connect.label()))
                 .collect();
             if !seen.is_empty() {
-                f.evidence.push(Evidence::probe("connect", format!("now: {}", seen.join(", "))));
+                f.evidence.push(Evidence::probe(
+                    "connect",
+                    format!("now: {}", seen.join(", ")),
+                ));
             }
         }
         Some(f)

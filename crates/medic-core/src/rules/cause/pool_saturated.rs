@@ -175,7 +175,7 @@ pub(super) fn pool_events<'a>(
     master
         .events
         .iter()
-        .filter(move |e| e.pool.as_deref().map_or(true, |p| p == pool.name))
+        .filter(move |e| e.pool.as_deref().is_none_or(|p| p == pool.name))
 }
 
 /// Whether an event at `time` (local ISO) falls in the group's time window, from `before`

@@ -43,10 +43,9 @@ impl Cause for SelinuxDenied {
         let up = g.upstream.as_deref().unwrap_or("the upstream");
         let unix = g.unix_path();
         if unix.is_some()
-            && !g
-                .target()
+            && g.target()
                 .and_then(|t| t.facts.unix.as_ref())
-                .is_some_and(|u| u.worker.allowed == Some(true))
+                .is_none_or(|u| u.worker.allowed != Some(true))
         {
             return None;
         }

@@ -54,8 +54,7 @@ impl Cause for SlowBackend {
         let fcgi = t.facts.fastcgi.as_ref();
         let exceeds = http.is_some_and(|h| h.ttfb_exceeds_timeout)
             || fcgi.is_some_and(|f| f.ttfb_exceeds_timeout);
-        let answers = http.is_some_and(|h| h.status.is_some())
-            || fcgi.is_some_and(|f| f.answered);
+        let answers = http.is_some_and(|h| h.status.is_some()) || fcgi.is_some_and(|f| f.answered);
         if !exceeds && !answers {
             return None;
         }
@@ -153,7 +152,11 @@ pub(super) fn timeout_of(pass: Option<&Pass>, send: bool) -> (String, String) {
     let kind = if send { "send" } else { "read" };
     match pass {
         Some(p) => {
-            let v = if send { &p.send_timeout } else { &p.read_timeout };
+            let v = if send {
+                &p.send_timeout
+            } else {
+                &p.read_timeout
+            };
             (
                 format!("{}_{kind}_timeout", p.kind.prefix()),
                 format_time(v.value),
@@ -205,8 +208,6 @@ pub(super) fn request_in(line: &str) -> Option<String> {
     let i = line.find(", request: \"")? + ", request: \"".len();
     let r = &line[i..];
     let r = &r[..r.find('"').unwrap_or(r.len())];
-    let r = r
-        .rsplit_once(" HTTP/")
-        .map_or(r, |(head, _)| head);
+    let r = r.rsplit_once(" HTTP/").map_or(r, |(head, _)| head);
     (!r.is_empty()).then(|| r.to_string())
 }

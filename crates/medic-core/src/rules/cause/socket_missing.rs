@@ -38,9 +38,18 @@ impl Cause for SocketMissing {
 
     fn explain(&self, g: &Group<'_>) -> Option<Finding> {
         let path = g.unix_path().unwrap_or("the socket");
+        let exists_now = g
+            .target()
+            .and_then(|t| t.facts.unix.as_ref())
+            .is_some_and(|u| u.exists);
+        let title = if exists_now {
+            format!("the unix socket {path} was missing: its backend was not running (the socket exists now)")
+        } else {
+            format!("the unix socket {path} does not exist: its backend is not running")
+        };
         let mut f = g.finding(
             self,
-            format!("the unix socket {path} does not exist: its backend is not running"),
+            title,
             backend_fix(
                 format!("start the backend that creates {path}, and make sure its `listen` is that path"),
                 vec![
@@ -62,8 +71,7 @@ impl Cause for SocketMissing {
         };
         if let Some(u) = g.target().and_then(|t| t.facts.unix.as_ref()) {
             let now = if u.exists {
-                u.ls.clone()
-                    .unwrap_or_else(|| format!("{path} exists now"))
+                u.ls.clone().unwrap_or_else(|| format!("{path} exists now"))
                     + " (it exists now: the backend was started since)"
             } else {
                 format!("{path}: No such file or directory")

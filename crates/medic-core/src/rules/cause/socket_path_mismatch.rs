@@ -64,7 +64,7 @@ impl Cause for SocketPathMismatch {
             if at == path || used.contains(&at) {
                 return;
             }
-            if best.as_ref().map_or(true, |b| score > b.0) {
+            if best.as_ref().is_none_or(|b| score > b.0) {
                 best = Some((score, at.to_string(), why, extra));
             }
         };
@@ -107,12 +107,7 @@ impl Cause for SocketPathMismatch {
                 .first()
                 .map(|p| format!("{} (pid {})", p.program, p.pid))
                 .unwrap_or_else(|| "a process that could not be inspected".into());
-            consider(
-                score,
-                at,
-                format!("{who} listens on unix:{at}"),
-                None,
-            );
+            consider(score, at, format!("{who} listens on unix:{at}"), None);
         }
         let (_, at, why, extra) = best?;
         let directive = g

@@ -63,7 +63,10 @@ impl Cause for SocketStale {
             }
             f.evidence.push(Evidence::probe(
                 "connect",
-                format!("connect to unix:{path}: {} (no process has it open for listening)", u.connect.label()),
+                format!(
+                    "connect to unix:{path}: {} (no process has it open for listening)",
+                    u.connect.label()
+                ),
             ));
         }
         Some(f)

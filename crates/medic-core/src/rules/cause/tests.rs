@@ -12,7 +12,12 @@ pub(crate) fn t(s: &str) -> LogTime {
 }
 
 /// A group of `count` error-log entries of `class` for `upstream`.
-pub(crate) fn log_group(class: FailureClass, upstream: Option<&str>, detail: Option<&str>, count: u64) -> LogGroup {
+pub(crate) fn log_group(
+    class: FailureClass,
+    upstream: Option<&str>,
+    detail: Option<&str>,
+    count: u64,
+) -> LogGroup {
     LogGroup {
         class,
         upstream: upstream.map(str::to_string),
@@ -85,7 +90,12 @@ pub(crate) fn top(facts: &Facts) -> Finding {
 #[test]
 fn refused_live_nothing_listens_is_backend_down() {
     let f = top(&live(
-        vec![log_group(FailureClass::ConnectRefused, Some("127.0.0.1:3000"), None, 42)],
+        vec![log_group(
+            FailureClass::ConnectRefused,
+            Some("127.0.0.1:3000"),
+            None,
+            42,
+        )],
         vec![tcp_target("127.0.0.1:3000", Connect::Refused)],
     ));
     assert_eq!(f.id, "backend-down");
@@ -119,6 +129,12 @@ fn refused_unix_socket_is_stale() {
 
 #[test]
 fn healthy_probe_and_empty_logs_give_nothing() {
-    let f = diagnose(&live(vec![], vec![tcp_target("127.0.0.1:3000", Connect::Ok { latency_ms: 0.1 })]));
+    let f = diagnose(&live(
+        vec![],
+        vec![tcp_target(
+            "127.0.0.1:3000",
+            Connect::Ok { latency_ms: 0.1 },
+        )],
+    ));
     assert!(f.is_empty(), "{f:#?}");
 }

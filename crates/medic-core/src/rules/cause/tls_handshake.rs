@@ -143,8 +143,10 @@ pub(super) fn variant_text(v: &Variant) -> String {
 /// One evidence item per handshake the TLS probe made.
 pub(super) fn variant_evidence(tls: &TlsFacts, f: &mut Finding) {
     for v in &tls.variants {
-        f.evidence
-            .push(Evidence::probe("tls", format!("{}: {}", tls.addr, variant_text(v))));
+        f.evidence.push(Evidence::probe(
+            "tls",
+            format!("{}: {}", tls.addr, variant_text(v)),
+        ));
     }
 }
 

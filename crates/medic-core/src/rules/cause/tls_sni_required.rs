@@ -89,7 +89,9 @@ impl Cause for TlsSniRequired {
         }
         let mut f = g.finding(
             self,
-            format!("{up} requires SNI, and nginx sends none ({prefix}_ssl_server_name off): {why}"),
+            format!(
+                "{up} requires SNI, and nginx sends none ({prefix}_ssl_server_name off): {why}"
+            ),
             nginx_fix(
                 format!("turn on SNI: `{prefix}_ssl_server_name on;`"),
                 steps,

@@ -93,7 +93,9 @@ impl Cause for TlsUntrusted {
             self,
             title,
             nginx_fix(
-                format!("give nginx the CA of {up}'s certificate in `{prefix}_ssl_trusted_certificate`"),
+                format!(
+                    "give nginx the CA of {up}'s certificate in `{prefix}_ssl_trusted_certificate`"
+                ),
                 steps,
                 "5 min",
                 "low (turning verification off instead: high)",

@@ -147,8 +147,10 @@ pub(super) fn cert_text(c: &CertFacts) -> String {
 pub(super) fn cert_evidence(g: &Group<'_>, f: &mut Finding) {
     let Some(tls) = tls_of(g) else { return };
     if let Some(c) = tls.nginx_certificate().or(tls.certificates.first()) {
-        f.evidence
-            .push(Evidence::probe("tls", format!("{}: {}", tls.addr, cert_text(c))));
+        f.evidence.push(Evidence::probe(
+            "tls",
+            format!("{}: {}", tls.addr, cert_text(c)),
+        ));
     }
     if let Some(v) = tls.as_nginx().and_then(|v| v.verify.as_ref()) {
         let name = tls

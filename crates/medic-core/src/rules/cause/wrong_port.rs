@@ -51,8 +51,11 @@ impl Cause for WrongPort {
             .flat_map(|m| m.pools.iter())
             .filter_map(|p| {
                 let l = p.listen.as_deref()?;
-                let (_, pp) = parse_ip_port(l)
-                    .or_else(|| l.parse::<u16>().ok().map(|p| ("0.0.0.0".parse().unwrap(), p)))?;
+                let (_, pp) = parse_ip_port(l).or_else(|| {
+                    l.parse::<u16>()
+                        .ok()
+                        .map(|p| ("0.0.0.0".parse().unwrap(), p))
+                })?;
                 (pp != port).then(|| {
                     (
                         l.to_string(),
@@ -99,7 +102,10 @@ impl Cause for WrongPort {
                         "{} (pid {}{}): {}",
                         p.program,
                         p.pid,
-                        p.unit.as_ref().map(|u| format!(", {u}")).unwrap_or_default(),
+                        p.unit
+                            .as_ref()
+                            .map(|u| format!(", {u}"))
+                            .unwrap_or_default(),
                         p.cmdline
                     )
                 })
@@ -107,7 +113,10 @@ impl Cause for WrongPort {
             (l.display(), format!("listening on {}: {who}", l.display()))
         };
         let up = g.upstream.as_deref().unwrap_or("the upstream");
-        let new_port = at.rsplit_once(':').map_or(at.as_str(), |(_, p)| p).to_string();
+        let new_port = at
+            .rsplit_once(':')
+            .map_or(at.as_str(), |(_, p)| p)
+            .to_string();
         let directive = g
             .passes
             .first()
