@@ -62,12 +62,17 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
     let mut skipped: Vec<Skipped> = Vec::new();
     let loaded = if args.config.is_none() && !args.error_logs.is_empty() {
         // Logs alone are enough for a post-mortem; a config helps but is not required.
-        load::load(None, args.prefix.as_deref(), &mut skipped)
+        load::load_with(None, args.prefix.as_deref(), !args.no_probe, &mut skipped)
             .ok()
             .flatten()
             .unwrap_or_default()
     } else {
-        match load::load(args.config.as_deref(), args.prefix.as_deref(), &mut skipped)? {
+        match load::load_with(
+            args.config.as_deref(),
+            args.prefix.as_deref(),
+            !args.no_probe,
+            &mut skipped,
+        )? {
             Some(l) => l,
             None => return Ok(2),
         }

@@ -125,13 +125,25 @@ pub fn discover() -> Discovery {
     discover_in(Path::new("/proc"))
 }
 
+/// [`discover`] without running `nginx -T` (it resolves the config's host names): the configs
+/// are read from disk (`diagnose --no-probe`).
+pub fn discover_without_nginx_t() -> Discovery {
+    discover_with(Path::new("/proc"), false)
+}
+
 /// [`discover`] with another `/proc` (tests).
 pub fn discover_in(proc_root: &Path) -> Discovery {
+    discover_with(proc_root, true)
+}
+
+fn discover_with(proc_root: &Path, run_nginx_t: bool) -> Discovery {
     let mut d = Discovery::default();
     let masters = masters(proc_root, &mut d.skipped);
     if masters.is_empty() {
         match CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file()) {
-            Some(bin) => d.instances.push(instance(None, bin, &mut d.skipped)),
+            Some(bin) => d
+                .instances
+                .push(instance(None, bin, run_nginx_t, &mut d.skipped)),
             None => d.skipped.push(Skipped::new(
                 "nginx",
                 format!(
@@ -146,12 +158,18 @@ pub fn discover_in(proc_root: &Path) -> Discovery {
             .exe
             .clone()
             .unwrap_or_else(|| PathBuf::from(&m.args.program));
-        d.instances.push(instance(Some(m), bin, &mut d.skipped));
+        d.instances
+            .push(instance(Some(m), bin, run_nginx_t, &mut d.skipped));
     }
     d
 }
 
-fn instance(master: Option<Master>, binary: PathBuf, skipped: &mut Vec<Skipped>) -> Instance {
+fn instance(
+    master: Option<Master>,
+    binary: PathBuf,
+    run_nginx_t: bool,
+    skipped: &mut Vec<Skipped>,
+) -> Instance {
     let build = match nginx_v(&binary) {
         Ok(b) => Some(b),
         Err(why) => {
@@ -173,7 +191,13 @@ fn instance(master: Option<Master>, binary: PathBuf, skipped: &mut Vec<Skipped>)
             .map(|b| b.effective_conf(&prefix))
             .unwrap_or_else(|| absolute("conf/nginx.conf", &prefix)),
     };
-    let dump = nginx_t(&binary, &args, &prefix, &conf);
+    let dump = if run_nginx_t {
+        nginx_t(&binary, &args, &prefix, &conf)
+    } else {
+        Dump::NotRun {
+            why: "not run (--no-probe): the config is read from disk".to_string(),
+        }
+    };
     if let Dump::NotRun { why } = &dump {
         skipped.push(Skipped::new(
             format!("{} -T", binary.display()),

@@ -48,9 +48,19 @@ pub fn load(
     prefix: Option<&str>,
     skipped: &mut Vec<Skipped>,
 ) -> Result<Option<Vec<Loaded>>> {
+    load_with(config, prefix, true, skipped)
+}
+
+/// [`load`]; `run_nginx_t: false` reads discovered configs from disk without `nginx -T`.
+pub fn load_with(
+    config: Option<&str>,
+    prefix: Option<&str>,
+    run_nginx_t: bool,
+    skipped: &mut Vec<Skipped>,
+) -> Result<Option<Vec<Loaded>>> {
     match config {
         Some(path) => Ok(load_file(path, prefix)?.map(|l| vec![l])),
-        None => Ok(load_discovered(prefix, skipped)),
+        None => Ok(load_discovered(prefix, run_nginx_t, skipped)),
     }
 }
 
@@ -103,8 +113,16 @@ fn load_file(path: &str, prefix: Option<&str>) -> Result<Option<Loaded>> {
     }))
 }
 
-fn load_discovered(prefix: Option<&str>, skipped: &mut Vec<Skipped>) -> Option<Vec<Loaded>> {
-    let found = discover::discover();
+fn load_discovered(
+    prefix: Option<&str>,
+    run_nginx_t: bool,
+    skipped: &mut Vec<Skipped>,
+) -> Option<Vec<Loaded>> {
+    let found = if run_nginx_t {
+        discover::discover()
+    } else {
+        discover::discover_without_nginx_t()
+    };
     skipped.extend(found.skipped);
     let why = |skipped: &[Skipped]| {
         skipped

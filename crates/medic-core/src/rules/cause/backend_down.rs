@@ -1,7 +1,7 @@
 use medic_parse::error_log::FailureClass;
 
 use super::{backend_fix, service_name, Cause};
-use crate::diagnose::Group;
+use crate::diagnose::{candidate_listeners, Group};
 use crate::facts::Connect;
 use crate::rules::{rule, Evidence, Finding};
 
@@ -85,6 +85,31 @@ impl Cause for BackendDown {
             "listeners",
             format!("no listening socket on {up} (nor on its port at another address)"),
         ));
+        // Several other listeners could be the backend on a wrong port: name them, so the
+        // reader can rule that out (`wrong-port` needs exactly one).
+        if let Some((_, port)) = g.ip_port() {
+            let others: Vec<String> = candidate_listeners(g.facts, port)
+                .iter()
+                .take(5)
+                .map(|l| {
+                    let who = l
+                        .processes
+                        .first()
+                        .map(|p| format!(" ({} pid {})", p.program, p.pid))
+                        .unwrap_or_default();
+                    format!("{}{who}", l.display())
+                })
+                .collect();
+            if !others.is_empty() {
+                f.evidence.push(Evidence::probe(
+                    "listeners",
+                    format!(
+                        "other application listeners, none of them clearly this backend: {}",
+                        others.join(", ")
+                    ),
+                ));
+            }
+        }
         supervisor_evidence(g, &mut f);
         Some(f)
     }
