@@ -24,6 +24,7 @@
 
 pub mod diagnose;
 pub mod dns;
+pub mod examples;
 pub mod http;
 pub mod incident;
 pub mod nginx;

@@ -2,7 +2,9 @@
 //! `error.log`, `access.log`, the `nginx.conf` that produced them and a README.
 //!
 //! ```text
-//! cargo run -p medic-e2e --bin capture [OUT_DIR]   # default: examples/502-mixed-incident
+//! cargo run -p medic-e2e --bin capture [OUT_DIR]            # examples/502-mixed-incident
+//! cargo run -p medic-e2e --bin capture -- php-fpm [OUT_DIR] # examples/php-fpm-incident
+//! cargo run -p medic-e2e --bin capture -- tls [OUT_DIR]     # examples/tls-incident
 //! ```
 //!
 //! The files are copied byte for byte; the paths inside them are those of the temporary prefix
@@ -16,6 +18,12 @@ use medic_e2e::incident::{MixedIncident, ROUNDS};
 use medic_e2e::nginx::{nginx_version, LOG_FORMAT};
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("php-fpm") => return capture_other("php-fpm", args.get(1)),
+        Some("tls") => return capture_other("tls", args.get(1)),
+        _ => {}
+    }
     let out = std::env::args_os().nth(1).map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/502-mixed-incident"),
         PathBuf::from,
@@ -137,4 +145,80 @@ fn staged(class: &str, upstream: Option<&str>) -> String {
         }
         _ => u.to_string(),
     }
+}
+
+/// The PHP-FPM and TLS incidents of `medic_e2e::examples`.
+fn capture_other(kind: &str, out: Option<&String>) {
+    let (incident, default_dir, title, what) = match kind {
+        "php-fpm" => (
+            medic_e2e::examples::php_fpm(),
+            "php-fpm-incident",
+            "php-fpm-incident: a PHP site failing five ways",
+            "a real PHP-FPM 8.2 master (two pools) and a socket left by a dead one",
+        ),
+        _ => (
+            medic_e2e::examples::tls(),
+            "tls-incident",
+            "tls-incident: four https:// upstreams failing, one healthy",
+            "`openssl s_server` upstreams with certificates of a test CA, and a plain-HTTP one",
+        ),
+    };
+    let out = out.map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../examples")
+                .join(default_dir)
+        },
+        PathBuf::from,
+    );
+    fs::create_dir_all(&out).unwrap_or_else(|e| panic!("create {}: {e}", out.display()));
+    let mut files = vec![
+        (incident.prefix.error_log(), "error.log"),
+        (incident.prefix.access_log(), "access.log"),
+        (incident.prefix.conf(), "nginx.conf"),
+    ];
+    files.extend(incident.extra.iter().cloned());
+    for (from, name) in &files {
+        fs::copy(from, out.join(name))
+            .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), out.display()));
+    }
+    let version = nginx_version();
+    let prefix = incident.prefix.display();
+    let mut r = String::new();
+    let _ = writeln!(
+        r,
+        "# {title}
+
+`error.log` and `access.log` were written by a real **{version}** (Debian package, Linux) on
+127.0.0.1:{port}, in front of {what}, on loopback only. Nothing in them was edited; `nginx.conf`
+is the configuration that ran{extra}. The run used the temporary prefix `{prefix}` (gone now),
+hence the paths inside.
+
+Made by `cargo run -p medic-e2e --bin capture -- {kind}` (`tests/e2e/src/examples.rs`).
+
+Diagnose it (a post-mortem: the files only):
+
+```sh
+cargo run --release -- diagnose --no-probe --config examples/{default_dir}/nginx.conf \\
+    --error-log examples/{default_dir}/error.log --access-log examples/{default_dir}/access.log
+```
+
+| location | upstream side | status | requests |
+|---|---|---|---|",
+        port = incident.port,
+        extra = if incident.extra.is_empty() {
+            ""
+        } else {
+            "; `php-fpm.log` is the PHP-FPM master's log"
+        },
+    );
+    for s in &incident.staged {
+        let _ = writeln!(
+            r,
+            "| `{}` | {} | {} | {} |",
+            s.location, s.upstream_side, s.status, s.requests
+        );
+    }
+    fs::write(out.join("README.md"), r).expect("write README.md");
+    println!("wrote {}", out.display());
 }

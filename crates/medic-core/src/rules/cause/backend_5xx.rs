@@ -1,3 +1,4 @@
+use medic_parse::error_log::FailureClass;
 use medic_parse::time::LogTime;
 
 use super::{backend_fix, Cause};
@@ -37,6 +38,17 @@ impl Cause for Backend5xx {
             let logged = facts.logs.groups.iter().any(|g| {
                 g.class.is_failure() && g.upstream.is_some() && g.upstream.as_deref() == upstream
             });
+            // A 500 of a PHP fatal error is the application's own answer, and `app-error`
+            // already names it with PHP's message.
+            let app_error = a.status == 500
+                && facts.logs.groups.iter().any(|g| {
+                    g.class == FailureClass::FastcgiStderr
+                        && g.upstream.as_deref() == upstream
+                        && g.detail.as_deref() != Some("Primary script unknown")
+                });
+            if app_error {
+                continue;
+            }
             match a.origin {
                 Origin::Upstream => {}
                 Origin::Unknown if !logged => {}
