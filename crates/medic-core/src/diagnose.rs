@@ -585,8 +585,8 @@ fn probe_class(t: &ProbedTarget) -> Option<FailureClass> {
 }
 
 /// The listeners a refused TCP target could have meant: not nginx, reachable from nginx (a
-/// loopback or wildcard address), not PID 1 or a well-known system daemon, and not a target of
-/// another pass of the config.
+/// loopback or wildcard address), held by a process that could be inspected, not PID 1 or a
+/// well-known system daemon, and not a target of another pass of the config.
 pub fn candidate_listeners(facts: &Facts, exclude_port: u16) -> Vec<&Listener> {
     const SYSTEM: &[&str] = &[
         "nginx",
@@ -630,9 +630,13 @@ pub fn candidate_listeners(facts: &Facts, exclude_port: u16) -> Vec<&Listener> {
         // PID 1 is the init or the container's own agent: its sockets are not an app's (with
         // systemd socket activation the app behind them would not refuse connections).
         .filter(|l| {
-            !l.processes
-                .iter()
-                .any(|p| p.pid == 1 || SYSTEM.contains(&p.program.as_str()))
+            // A socket whose holder could not be inspected (another user's, without root; a
+            // sandbox's init) cannot be shown to be the backend's program.
+            !l.processes.is_empty()
+                && !l
+                    .processes
+                    .iter()
+                    .any(|p| p.pid == 1 || SYSTEM.contains(&p.program.as_str()))
         })
         .collect()
 }
