@@ -208,7 +208,9 @@ impl<'f> Group<'f> {
             last_seen: self.log.map(|l| l.last.to_string()),
             per_minute: self
                 .log
-                .map(|l| minutes_json(&l.minutes))
+                .map(|l| {
+                    minutes_json(&l.minutes[l.minutes.len().saturating_sub(TIMELINE_MINUTES)..])
+                })
                 .unwrap_or_default(),
         };
         if self.log.is_none() {
@@ -226,6 +228,10 @@ impl<'f> Group<'f> {
         Some((format!("{}s", p.read_timeout.value.as_secs_f64()), p))
     }
 }
+
+/// The minutes of a finding's timeline: the last three hours that had entries (a day of
+/// minutes for thousands of findings made the JSON tens of megabytes).
+pub const TIMELINE_MINUTES: usize = 180;
 
 /// `127.0.0.1:80` / `[::1]:80` to its parts.
 pub fn parse_ip_port(s: &str) -> Option<(IpAddr, u16)> {

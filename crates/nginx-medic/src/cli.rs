@@ -86,6 +86,10 @@ pub struct DiagnoseArgs {
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
+    /// The text report shows this many findings, most likely first (0: all). JSON and SARIF
+    /// always hold all of them.
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    pub max: usize,
     /// At most this many probes at once.
     #[arg(long, default_value_t = 512)]
     pub concurrency: usize,
@@ -108,6 +112,7 @@ impl Default for DiagnoseArgs {
             no_probe: false,
             format: DiagnoseFormat::Text,
             fail_on: None,
+            max: 25,
             concurrency: 512,
             margin_ms: 500,
         }

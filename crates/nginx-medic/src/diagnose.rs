@@ -197,7 +197,9 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
             )?;
             writeln!(out)?;
         }
-        DiagnoseFormat::Text => crate::report::diagnose_text::write(&mut out, &report, color)?,
+        DiagnoseFormat::Text => {
+            crate::report::diagnose_text::write(&mut out, &report, args.max, color)?
+        }
     }
     out.flush()?;
     let fail = match args.fail_on {

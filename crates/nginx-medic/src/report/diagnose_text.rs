@@ -33,11 +33,28 @@ fn severity(st: &Style, sev: Severity) -> String {
 /// Longest log line shown; the file:line leads to the rest.
 const MAX_LINE: usize = 300;
 
-pub fn write(w: &mut impl Write, r: &DiagnoseReport, color: bool) -> io::Result<()> {
+/// Writes the report; `max` findings at most (0: all).
+pub fn write(w: &mut impl Write, r: &DiagnoseReport, max: usize, color: bool) -> io::Result<()> {
     let st = Style { color };
-    for f in &r.findings {
+    let shown = if max == 0 {
+        r.findings.len()
+    } else {
+        max.min(r.findings.len())
+    };
+    for f in &r.findings[..shown] {
         finding(w, f, &st)?;
         writeln!(w)?;
+    }
+    if shown < r.findings.len() {
+        let rest = &r.findings[shown..];
+        let ids: std::collections::BTreeSet<&str> = rest.iter().map(|f| f.id).collect();
+        writeln!(
+            w,
+            "{} more findings not shown ({} errors; {}): `--max 0` shows all, `--format json` holds all\n",
+            rest.len(),
+            rest.iter().filter(|f| f.severity == Severity::Error).count(),
+            ids.into_iter().collect::<Vec<_>>().join(", ")
+        )?;
     }
     let count = |sev| r.findings.iter().filter(|f| f.severity == sev).count();
     let configs: Vec<&str> = r.instances.iter().map(|i| i.config.as_str()).collect();
