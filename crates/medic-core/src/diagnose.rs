@@ -229,9 +229,9 @@ impl<'f> Group<'f> {
     }
 }
 
-/// The minutes of a finding's timeline: the last three hours that had entries (a day of
-/// minutes for thousands of findings made the JSON tens of megabytes).
-pub const TIMELINE_MINUTES: usize = 180;
+/// The minutes of a finding's timeline: the last hour that had entries (what the summary keeps
+/// per cell; a day of minutes for thousands of findings made the JSON tens of megabytes).
+pub const TIMELINE_MINUTES: usize = crate::logs::error_summary::CELL_MINUTES;
 
 /// `127.0.0.1:80` / `[::1]:80` to its parts.
 pub fn parse_ip_port(s: &str) -> Option<(IpAddr, u16)> {

@@ -577,7 +577,7 @@ fn error_groups(e: &ErrorSummary, source: &dyn Fn(LineLoc) -> String, out: &mut 
                 minutes: cell
                     .minutes
                     .iter()
-                    .map(|(m, n)| (LogTime(*m), *n))
+                    .map(|(m, n)| (LogTime(i64::from(*m) * 60), *n))
                     .collect(),
                 top_clients: top_clients.clone(),
             });

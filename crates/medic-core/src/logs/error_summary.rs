@@ -33,8 +33,9 @@ pub struct Cell {
     /// limit, the verify error, the name that did not resolve, `emerg` for a config refused at
     /// start.
     pub detail: Option<Box<[u8]>>,
-    /// Entries per minute start, in time order once [`ErrorSummary::finish`] ran.
-    pub minutes: Vec<(i64, u32)>,
+    /// Entries per minute (minutes since the epoch, count) for the last [`CELL_MINUTES`]
+    /// minutes that had entries, in time order once [`ErrorSummary::finish`] ran.
+    pub minutes: Vec<(u32, u32)>,
 }
 
 impl Cell {
@@ -73,23 +74,33 @@ impl Cell {
                 false
             }
         });
+        let extra = self.minutes.len().saturating_sub(CELL_MINUTES);
+        self.minutes.drain(..extra);
     }
 
     /// Counts an entry in its minute; true when it is the first of a new minute.
     #[inline]
-    fn count_minute(&mut self, minute: i64) -> bool {
+    fn count_minute(&mut self, minute: u32) -> bool {
         match self.minutes.last_mut() {
             Some(m) if m.0 == minute => {
                 m.1 += 1;
                 false
             }
             _ => {
+                // Keep the newest minutes only: memory stays a few KB per cell however long
+                // the log (a day of minutes for every cell tripled the scan's RSS).
+                if self.minutes.len() >= CELL_MINUTES + 16 {
+                    self.minutes.drain(..16);
+                }
                 self.minutes.push((minute, 1));
                 true
             }
         }
     }
 }
+
+/// How many minutes of a cell's timeline are kept (the newest ones).
+pub const CELL_MINUTES: usize = 60;
 
 /// What sets entries of one class and upstream apart, for the classes whose root cause depends
 /// on it: the zone of `limit_req`/`limit_conn`, the verify error or OpenSSL reason of a TLS
@@ -296,7 +307,7 @@ impl ErrorSummary {
             None => key(target),
             Some(d) => key(target) ^ key(d).rotate_left(17),
         };
-        let minute = t.0.div_euclid(60) * 60;
+        let minute = t.0.div_euclid(60).clamp(0, u32::MAX as i64) as u32;
         if let Some(c) = map.get_mut(&k) {
             c.count += 1;
             if t < c.first {
