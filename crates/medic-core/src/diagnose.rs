@@ -578,12 +578,12 @@ fn probe_class(t: &ProbedTarget) -> Option<FailureClass> {
         if h.header_exceeds_buffer {
             return Some(FailureClass::HeaderTooBig);
         }
-        if h.ttfb_exceeds_timeout {
+        if h.hangs() {
             return Some(FailureClass::ReadTimeout);
         }
     }
     if let Some(fc) = &f.fastcgi {
-        if fc.ttfb_exceeds_timeout {
+        if fc.hangs() {
             return Some(FailureClass::ReadTimeout);
         }
     }

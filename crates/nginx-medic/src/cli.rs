@@ -96,6 +96,10 @@ pub struct DiagnoseArgs {
     /// Extra time allowed beyond each probe's own timeout (the effective `*_timeout`), in ms.
     #[arg(long, default_value_t = 500)]
     pub margin_ms: u64,
+    /// Wait at most this long (ms) for an upstream's first byte, even when its read timeout is
+    /// longer (a hung backend is reported as silent for that long); 0: wait the timeout out.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub probe_wait_ms: u64,
 }
 
 impl Default for DiagnoseArgs {
@@ -115,6 +119,7 @@ impl Default for DiagnoseArgs {
             max: 25,
             concurrency: 512,
             margin_ms: 500,
+            probe_wait_ms: 10_000,
         }
     }
 }

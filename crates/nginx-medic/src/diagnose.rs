@@ -133,7 +133,10 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
     } else {
         let probed = crate::probe::probe_all(
             &models,
-            Duration::from_millis(args.margin_ms),
+            crate::probe::Wait {
+                margin: Duration::from_millis(args.margin_ms),
+                cap: (args.probe_wait_ms > 0).then(|| Duration::from_millis(args.probe_wait_ms)),
+            },
             args.concurrency,
             &mut skipped,
         );

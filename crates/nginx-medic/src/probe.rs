@@ -56,6 +56,14 @@ pub struct ProbeReport {
 /// One target: the plain facts, and the TLS probe's (an `https://` target).
 pub use medic_core::diagnose::ProbedTarget as TargetReport;
 
+/// How long probes wait for an answer: the effective `*_read_timeout` plus `margin`, at most
+/// `cap` (`diagnose --probe-wait`: a 3 a.m. diagnosis does not wait out a 60 s timeout).
+#[derive(Clone, Copy, Debug)]
+pub struct Wait {
+    pub margin: Duration,
+    pub cap: Option<Duration>,
+}
+
 /// What [`probe_all`] saw.
 pub struct Probed {
     pub targets: Vec<TargetReport>,
@@ -67,14 +75,14 @@ pub struct Probed {
 /// supervisors of the processes listening at them. What could not be checked goes to `skipped`.
 pub fn probe_all(
     models: &[Model],
-    margin: Duration,
+    wait: Wait,
     concurrency: usize,
     skipped: &mut Vec<Skipped>,
 ) -> Probed {
     let listeners = listeners::gather(skipped);
     let accounts = reach::Accounts::read();
     let jobs = jobs(models, skipped);
-    let targets = run_jobs(&jobs, models, &listeners, &accounts, margin, concurrency);
+    let targets = run_jobs(&jobs, models, &listeners, &accounts, wait, concurrency);
     let mut pids: Vec<u32> = targets
         .iter()
         .filter_map(|t| t.facts.listener.as_ref())
@@ -113,7 +121,12 @@ pub fn run(args: &ProbeArgs, color: bool) -> Result<u8> {
         return Ok(2);
     };
     let margin = Duration::from_millis(args.margin_ms);
-    let probed = probe_all(&models, margin, args.concurrency, &mut report.skipped);
+    let probed = probe_all(
+        &models,
+        Wait { margin, cap: None },
+        args.concurrency,
+        &mut report.skipped,
+    );
     report.targets = probed.targets;
     report.supervisors = Some(probed.supervisors);
 
@@ -427,7 +440,7 @@ fn run_jobs(
     models: &[Model],
     listeners: &Listeners,
     accounts: &reach::Accounts,
-    margin: Duration,
+    wait: Wait,
     concurrency: usize,
 ) -> Vec<TargetReport> {
     let next = AtomicUsize::new(0);
@@ -444,7 +457,7 @@ fn run_jobs(
                 .spawn_scoped(s, || loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let facts = probe_target(job, models, listeners, accounts, margin);
+                    let facts = probe_target(job, models, listeners, accounts, wait);
                     results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(facts);
                 });
             if spawned.is_err() {
@@ -466,7 +479,7 @@ fn probe_target(
     models: &[Model],
     listeners: &Listeners,
     accounts: &reach::Accounts,
-    margin: Duration,
+    wait: Wait,
 ) -> TargetReport {
     let (m, p) = job.passes[0];
     let model = &models[m];
@@ -544,11 +557,11 @@ fn probe_target(
                 tls_facts = Some(tls::probe_tls(
                     addr,
                     &settings,
-                    pass.connect_timeout.value + margin,
+                    pass.connect_timeout.value + wait.margin,
                 ));
             }
             match ok {
-                Some(addr) => protocol_probe(&mut facts, model, pass, ProtoAddr::Tcp(addr), margin),
+                Some(addr) => protocol_probe(&mut facts, model, pass, ProtoAddr::Tcp(addr), wait),
                 None => facts.skipped.push(Skipped::new(
                     "protocol probe",
                     "no address accepted a connection",
@@ -563,7 +576,7 @@ fn probe_target(
             facts.unix = Some(fact);
             facts.listener = listeners.unix(path).cloned();
             if ok {
-                protocol_probe(&mut facts, model, pass, ProtoAddr::Unix(path), margin);
+                protocol_probe(&mut facts, model, pass, ProtoAddr::Unix(path), wait);
             } else {
                 facts.skipped.push(Skipped::new(
                     "protocol probe",
@@ -588,7 +601,7 @@ fn protocol_probe(
     model: &Model,
     pass: &Pass,
     addr: ProtoAddr<'_>,
-    margin: Duration,
+    wait: Wait,
 ) {
     let connect_timeout = pass.connect_timeout.value;
     let read_timeout = pass.read_timeout.value;
@@ -615,8 +628,9 @@ fn protocol_probe(
                 http::Limits {
                     connect_timeout,
                     read_timeout,
-                    margin,
+                    margin: wait.margin,
                     buffer_size: pass.buffer_size.value,
+                    max_wait: wait.cap,
                 },
             ));
         }
@@ -636,7 +650,8 @@ fn protocol_probe(
                 request,
                 connect_timeout,
                 read_timeout,
-                margin,
+                wait.margin,
+                wait.cap,
             ));
         }
         (kind, _) => facts.skipped.push(Skipped::new(

@@ -146,6 +146,10 @@ pub struct HttpFact {
     pub read_timeout_ms: u64,
     /// No first byte within `proxy_read_timeout`: nginx answers 504.
     pub ttfb_exceeds_timeout: bool,
+    /// The probe stopped waiting after this long, before `proxy_read_timeout` ran out
+    /// (`diagnose --probe-wait`): no first byte by then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gave_up_ms: Option<u64>,
     /// Bytes of the response header (status line to the blank line). When the header did not
     /// end within what the probe reads, the bytes read so far and `header_complete: false`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -160,6 +164,13 @@ pub struct HttpFact {
     /// An error while talking, if any (`Connection reset by peer`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl HttpFact {
+    /// No first byte within the read timeout, or within as long as the probe waited.
+    pub fn hangs(&self) -> bool {
+        self.ttfb_exceeds_timeout || self.gave_up_ms.is_some()
+    }
 }
 
 /// The FastCGI probe of a `fastcgi_pass` target: a real request for a script that does not
@@ -187,8 +198,19 @@ pub struct FastcgiFact {
     pub read_timeout_ms: u64,
     /// No answer within `fastcgi_read_timeout`: the pool hangs (every child busy?).
     pub ttfb_exceeds_timeout: bool,
+    /// The probe stopped waiting after this long, before `fastcgi_read_timeout` ran out
+    /// (`diagnose --probe-wait`): no answer by then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gave_up_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl FastcgiFact {
+    /// No answer within the read timeout, or within as long as the probe waited.
+    pub fn hangs(&self) -> bool {
+        self.ttfb_exceeds_timeout || self.gave_up_ms.is_some()
+    }
 }
 
 /// A `*_pass` that sends to a target: where it is written and its kind.

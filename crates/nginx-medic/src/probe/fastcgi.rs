@@ -140,13 +140,15 @@ fn unix_connect(path: &str) -> std::io::Result<std::os::unix::net::UnixStream> {
     Ok(std::os::fd::OwnedFd::from(sock).into())
 }
 
-/// Sends the probe request and reads the answer within `read_timeout + margin`.
+/// Sends the probe request and reads the answer within `read_timeout + margin` (or
+/// `max_wait`, when shorter).
 pub fn probe(
     addr: Addr<'_>,
     request: ProbeRequest,
     connect_timeout: Duration,
     read_timeout: Duration,
     margin: Duration,
+    max_wait: Option<Duration>,
 ) -> FastcgiFact {
     let mut fact = FastcgiFact {
         address: match &addr {
@@ -162,6 +164,7 @@ pub fn probe(
         ttfb_ms: None,
         read_timeout_ms: read_timeout.as_millis() as u64,
         ttfb_exceeds_timeout: false,
+        gave_up_ms: None,
         error: None,
     };
     let connected = match addr {
@@ -181,7 +184,9 @@ pub fn probe(
         return fact;
     }
     let sent = Instant::now();
-    let deadline = sent + read_timeout + margin;
+    let full = read_timeout + margin;
+    let wait = max_wait.map_or(full, |cap| cap.min(full));
+    let deadline = sent + wait;
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 8192];
     let mut stdout = Vec::new();
@@ -238,7 +243,11 @@ pub fn probe(
     }
     if buf.is_empty() {
         if fact.error.is_none() && Instant::now() >= deadline {
-            fact.ttfb_exceeds_timeout = true;
+            if wait < full {
+                fact.gave_up_ms = Some(wait.as_millis() as u64);
+            } else {
+                fact.ttfb_exceeds_timeout = true;
+            }
         } else if fact.error.is_none() {
             fact.speaks = Speaks::Nothing;
         }

@@ -27,6 +27,9 @@ pub struct Limits {
     pub margin: Duration,
     /// The effective `proxy_buffer_size`.
     pub buffer_size: u64,
+    /// Stop waiting for the first byte after this long even if the read timeout is longer
+    /// (`diagnose --probe-wait`); `None`: wait the timeout out.
+    pub max_wait: Option<Duration>,
 }
 
 /// Sends `request` to `addr` and measures the answer. `http_version` is `1.0` or `1.1`.
@@ -47,6 +50,7 @@ pub fn probe(
         ttfb_ms: None,
         read_timeout_ms: limits.read_timeout.as_millis() as u64,
         ttfb_exceeds_timeout: false,
+        gave_up_ms: None,
         header_bytes: None,
         header_complete: false,
         buffer_size: limits.buffer_size,
@@ -71,7 +75,9 @@ pub fn probe(
         return fact;
     }
     let sent = Instant::now();
-    let deadline = sent + limits.read_timeout + limits.margin;
+    let full = limits.read_timeout + limits.margin;
+    let wait = limits.max_wait.map_or(full, |cap| cap.min(full));
+    let deadline = sent + wait;
     // Read past the buffer size so "how much too big" is known, but not without bound.
     let cap = (limits.buffer_size as usize * 4).clamp(64 * 1024, 1024 * 1024);
     let mut buf = Vec::with_capacity(16 * 1024);
@@ -113,7 +119,11 @@ pub fn probe(
     }
     if buf.is_empty() {
         if fact.speaks == Speaks::Silent {
-            fact.ttfb_exceeds_timeout = true;
+            if wait < full {
+                fact.gave_up_ms = Some(wait.as_millis() as u64);
+            } else {
+                fact.ttfb_exceeds_timeout = true;
+            }
         }
         // `http://` to a TLS port: a TLS server closes on (or ignores) a plain request; ask it
         // in its own protocol to tell it from a backend that just closes.

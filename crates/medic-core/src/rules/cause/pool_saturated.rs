@@ -58,7 +58,7 @@ impl Cause for PoolSaturated {
             .targets
             .iter()
             .filter_map(|t| t.facts.fastcgi.as_ref())
-            .find(|f| f.ttfb_exceeds_timeout);
+            .find(|f| f.hangs());
         if events.is_empty() && hang.is_none() {
             return None;
         }

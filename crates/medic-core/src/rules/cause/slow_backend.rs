@@ -52,8 +52,7 @@ impl Cause for SlowBackend {
         })?;
         let http = t.facts.http.as_ref();
         let fcgi = t.facts.fastcgi.as_ref();
-        let exceeds = http.is_some_and(|h| h.ttfb_exceeds_timeout)
-            || fcgi.is_some_and(|f| f.ttfb_exceeds_timeout);
+        let exceeds = http.is_some_and(|h| h.hangs()) || fcgi.is_some_and(|f| f.hangs());
         let answers = http.is_some_and(|h| h.status.is_some()) || fcgi.is_some_and(|f| f.answered);
         if !exceeds && !answers {
             return None;
@@ -107,7 +106,12 @@ impl Cause for SlowBackend {
         if let Some(h) = http {
             f.evidence.push(Evidence::probe(
                 "http",
-                if h.ttfb_exceeds_timeout {
+                if let Some(ms) = h.gave_up_ms.filter(|_| !h.ttfb_exceeds_timeout) {
+                    format!(
+                        "{} {} (Host {}) to {}: no first byte within {ms} ms, when the probe stopped waiting (the read timeout is {} ms)",
+                        h.request.method, h.request.path, h.request.host, h.address, h.read_timeout_ms
+                    )
+                } else if h.ttfb_exceeds_timeout {
                     format!(
                         "{} {} (Host {}) to {}: no first byte within {} ms (the read timeout): timed out like nginx",
                         h.request.method, h.request.path, h.request.host, h.address, h.read_timeout_ms
@@ -128,7 +132,12 @@ impl Cause for SlowBackend {
         if let Some(c) = fcgi {
             f.evidence.push(Evidence::probe(
                 "fastcgi",
-                if c.ttfb_exceeds_timeout {
+                if let Some(ms) = c.gave_up_ms.filter(|_| !c.ttfb_exceeds_timeout) {
+                    format!(
+                        "FastCGI request to {}: no answer within {ms} ms, when the probe stopped waiting (the read timeout is {} ms)",
+                        c.address, c.read_timeout_ms
+                    )
+                } else if c.ttfb_exceeds_timeout {
                     format!(
                         "FastCGI request to {}: no answer within {} ms (the read timeout)",
                         c.address, c.read_timeout_ms

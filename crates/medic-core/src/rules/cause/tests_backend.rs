@@ -145,6 +145,7 @@ fn fastcgi_fact(address: &str, answered: bool, hangs: bool) -> FastcgiFact {
         ttfb_ms: answered.then_some(2.0),
         read_timeout_ms: 1000,
         ttfb_exceeds_timeout: hangs,
+        gave_up_ms: None,
         error: None,
     }
 }
@@ -165,6 +166,7 @@ fn http_fact(address: &str, hangs: bool) -> HttpFact {
         ttfb_ms: (!hangs).then_some(3.0),
         read_timeout_ms: 1000,
         ttfb_exceeds_timeout: hangs,
+        gave_up_ms: None,
         header_bytes: None,
         header_complete: !hangs,
         buffer_size: 4096,

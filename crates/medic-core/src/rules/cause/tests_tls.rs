@@ -107,6 +107,7 @@ fn http_fact(speaks: Speaks, tls_expected: bool) -> HttpFact {
         ttfb_ms: Some(1.0),
         read_timeout_ms: 60_000,
         ttfb_exceeds_timeout: false,
+        gave_up_ms: None,
         header_bytes: None,
         header_complete: false,
         buffer_size: 4096,
