@@ -612,6 +612,19 @@ pub fn candidate_listeners(facts: &Facts, exclude_port: u16) -> Vec<&Listener> {
         "unbound",
         "ntpd",
         "snmpd",
+        // Datastores and mail: never what a `*_pass` means to reach.
+        "postgres",
+        "mysqld",
+        "mariadbd",
+        "redis-server",
+        "memcached",
+        "mongod",
+        "epmd",
+        "beam.smp",
+        "slapd",
+        "dovecot",
+        "smtpd",
+        "sendmail",
     ];
     let targeted: Vec<u16> = facts
         .models
