@@ -333,6 +333,11 @@ pub fn diagnose(facts: &Facts) -> Vec<Finding> {
         }
     }
     dedup(&mut out);
+    for f in &mut out {
+        // Rules compose their commands from helpers; say each once.
+        let mut seen = std::collections::HashSet::new();
+        f.fix.commands.retain(|c| seen.insert(c.clone()));
+    }
     correlate(facts, &mut out);
     rank(&mut out);
     out

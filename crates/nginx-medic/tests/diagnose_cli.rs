@@ -1,0 +1,211 @@
+//! `nginx-medic diagnose` on the bundled incidents (post-mortem: files only), `explain`, and
+//! the contract of `causes.md` §3: the text report as an insta snapshot, the JSON's fields,
+//! ranking and evidence, SARIF, exit codes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nginx-medic"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run nginx-medic")
+}
+
+/// `diagnose --no-probe` on `examples/NAME` with its config and both logs.
+fn example(name: &str, extra: &[&str]) -> Output {
+    let conf = format!("examples/{name}/nginx.conf");
+    let err = format!("examples/{name}/error.log");
+    let acc = format!("examples/{name}/access.log");
+    let mut args = vec![
+        "diagnose",
+        "--no-probe",
+        "--config",
+        &conf,
+        "--error-log",
+        &err,
+        "--access-log",
+        &acc,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+#[test]
+fn text_report_of_the_mixed_incident() {
+    let out = example("502-mixed-incident", &["--color", "never", "--max", "4"]);
+    assert!(out.status.success());
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn json_follows_the_contract() {
+    for name in ["502-mixed-incident", "php-fpm-incident", "tls-incident"] {
+        let j = json(&example(name, &["--format", "json"]));
+        assert_eq!(j["schema"], 1);
+        assert_eq!(j["tool"]["name"], "nginx-medic");
+        assert!(j["instances"][0]["config"].is_string());
+        let findings = j["findings"].as_array().expect("findings");
+        assert!(!findings.is_empty(), "{name}: no findings");
+        let rank = |s: &str| match s {
+            "error" => 2,
+            "warning" => 1,
+            _ => 0,
+        };
+        let mut previous = (3, u64::MAX);
+        for f in findings {
+            for key in ["id", "severity", "title", "evidence", "fix"] {
+                assert!(!f[key].is_null(), "{name}: {key} missing in {f:#}");
+            }
+            for key in ["summary", "steps", "commands", "time", "risk"] {
+                assert!(
+                    !f["fix"][key].is_null(),
+                    "{name}: fix.{key} missing in {f:#}"
+                );
+            }
+            let ev = f["evidence"].as_array().unwrap();
+            assert!(!ev.is_empty(), "{name}: no evidence in {f:#}");
+            for e in ev {
+                assert!(e["kind"].is_string() && e["source"].is_string() && e["text"].is_string());
+            }
+            // Ranked: severity first, then the requests hurt.
+            let here = (
+                rank(f["severity"].as_str().unwrap()),
+                f["count"].as_u64().unwrap(),
+            );
+            assert!(
+                here.0 < previous.0 || (here.0 == previous.0 && here.1 <= previous.1),
+                "{name}: not ranked at {f:#}"
+            );
+            previous = here;
+            // Error findings from the logs cite a log line with file:line.
+            if f["severity"] == "error" && f["count"].as_u64() > Some(0) {
+                assert!(
+                    ev.iter()
+                        .any(|e| e["kind"] == "log"
+                            && e["source"].as_str().unwrap().contains(".log:")),
+                    "{name}: {f:#}"
+                );
+                assert!(f["first_seen"].is_string() && f["last_seen"].is_string());
+            }
+        }
+        assert!(j["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["check"] == "probes"));
+    }
+}
+
+#[test]
+fn each_incident_finds_what_was_staged() {
+    let ids = |name: &str| -> Vec<String> {
+        json(&example(name, &["--format", "json"]))["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] != "warning" || f["count"].as_u64() > Some(0))
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mixed = ids("502-mixed-incident");
+    for id in [
+        "connect-refused",
+        "socket-missing",
+        "socket-permission",
+        "read-timeout",
+        "upstream-reset",
+        "premature-close",
+        "header-too-big",
+        "tls-untrusted",
+        "rate-limited",
+    ] {
+        assert!(mixed.contains(&id.to_string()), "{id} not in {mixed:?}");
+    }
+    let fpm = ids("php-fpm-incident");
+    for id in [
+        "socket-permission",
+        "socket-stale",
+        "script-not-found",
+        "app-error",
+        "read-timeout",
+    ] {
+        assert!(fpm.contains(&id.to_string()), "{id} not in {fpm:?}");
+    }
+    let tls = ids("tls-incident");
+    for id in [
+        "tls-expired",
+        "tls-name-mismatch",
+        "scheme-mismatch",
+        "tls-protocol-mismatch",
+    ] {
+        assert!(tls.contains(&id.to_string()), "{id} not in {tls:?}");
+    }
+}
+
+#[test]
+fn fail_on_and_sarif() {
+    let out = example("tls-incident", &["--format", "json", "--fail-on", "error"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = example("tls-incident", &["--format", "sarif"]);
+    assert!(out.status.success());
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["version"], "2.1.0");
+    let results = s["runs"][0]["results"].as_array().unwrap();
+    assert!(results
+        .iter()
+        .any(|r| r["ruleId"] == "tls-expired" && r["level"] == "error"));
+    let rules = s["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["id"] == "socket-permission"));
+}
+
+#[test]
+fn explain_prints_the_docs() {
+    let out = run(&["explain", "socket-stale"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("## What it detects") && text.contains("## Fix"),
+        "{text}"
+    );
+    let page = std::fs::read_to_string(root().join("docs/rules/socket-stale.md")).unwrap();
+    assert!(
+        page.ends_with(text.as_ref()),
+        "explain and docs/rules differ"
+    );
+    let all = run(&["explain", "--all"]);
+    let all = String::from_utf8_lossy(&all.stdout);
+    assert!(
+        all.lines().count() >= 50 && all.contains("ssl-no-sni") && all.contains("backend-down")
+    );
+    assert_eq!(run(&["explain", "no-such-rule"]).status.code(), Some(2));
+}
+
+#[test]
+fn nothing_to_read_is_exit_2() {
+    let out = run(&[
+        "diagnose",
+        "--no-probe",
+        "--config",
+        "/nonexistent/nginx.conf",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/nginx.conf"));
+}
