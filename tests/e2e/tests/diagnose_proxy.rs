@@ -403,15 +403,14 @@ fn wrong_port() {
     checks.finish();
 }
 
-/// The application listens on [::1]:P only; nginx connects to 127.0.0.1:P.
-#[test]
-fn bind_mismatch_ipv6_only() {
+/// The application listens on `bind_ip`:P only; nginx connects to 127.0.0.1:P.
+fn bind_mismatch(scenario: &'static str, bind_ip: &str) {
     let _serial = serial();
-    let mut checks = Checks::new("bind_mismatch_ipv6_only");
+    let mut checks = Checks::new(scenario);
     let prefix = Prefix::new();
     let p = free_port();
     let target = format!("127.0.0.1:{p}");
-    let bound = format!("[::1]:{p}");
+    let bound = format!("{bind_ip}:{p}");
     let app = App::start(&[addr(&bound)], 200);
     let port = free_port();
     let mut server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{target};"));
@@ -441,42 +440,16 @@ fn bind_mismatch_ipv6_only() {
     checks.finish();
 }
 
+/// The application listens on [::1]:P only; nginx connects to 127.0.0.1:P.
+#[test]
+fn bind_mismatch_ipv6_only() {
+    bind_mismatch("bind_mismatch_ipv6_only", "[::1]");
+}
+
 /// The application listens on 127.0.0.2:P; nginx connects to 127.0.0.1:P.
 #[test]
 fn bind_mismatch_other_loopback() {
-    let _serial = serial();
-    let mut checks = Checks::new("bind_mismatch_other_loopback");
-    let prefix = Prefix::new();
-    let p = free_port();
-    let target = format!("127.0.0.1:{p}");
-    let bound = format!("127.0.0.2:{p}");
-    let app = App::start(&[addr(&bound)], 200);
-    let port = free_port();
-    let mut server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{target};"));
-    get_n(&server, 3, 502);
-    logged(
-        &prefix,
-        &[REFUSED, &format!("upstream: \"http://{target}/\"")],
-        3,
-    );
-
-    live(
-        &mut checks,
-        &prefix,
-        "bind-mismatch",
-        Some(&target),
-        &[&bound],
-    );
-    server.stop();
-    drop(app);
-    no_probe(
-        &mut checks,
-        &prefix,
-        "connect-refused",
-        Some(&target),
-        &["Connection refused"],
-    );
-    checks.finish();
+    bind_mismatch("bind_mismatch_other_loopback", "127.0.0.2");
 }
 
 /// A listener whose accept queue is full and that never accepts.

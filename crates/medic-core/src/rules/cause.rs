@@ -189,6 +189,16 @@ pub(crate) fn backend_fix(
     }
 }
 
+/// The probe's connect to each address of a target, as evidence (`connect to ADDR: refused`).
+pub(crate) fn connect_evidence(t: &crate::diagnose::ProbedTarget, f: &mut Finding) {
+    for c in &t.facts.tcp {
+        f.evidence.push(super::Evidence::probe(
+            "connect",
+            format!("connect to {}: {}", c.address, c.connect.label()),
+        ));
+    }
+}
+
 /// The systemd unit (or program) behind a listener or a probed target, for the commands.
 pub(crate) fn service_name(group: &Group<'_>) -> Option<String> {
     let t = group.target()?;

@@ -74,12 +74,7 @@ impl Cause for BackendDown {
             ),
         );
         for t in &g.targets {
-            for c in &t.facts.tcp {
-                f.evidence.push(Evidence::probe(
-                    "connect",
-                    format!("connect to {}: {}", c.address, c.connect.label()),
-                ));
-            }
+            super::connect_evidence(t, &mut f);
         }
         f.evidence.push(Evidence::probe(
             "listeners",

@@ -63,12 +63,7 @@ impl Cause for BindMismatch {
                 "medium",
             ),
         );
-        for c in &t.facts.tcp {
-            f.evidence.push(Evidence::probe(
-                "connect",
-                format!("connect to {}: {}", c.address, c.connect.label()),
-            ));
-        }
+        super::connect_evidence(t, &mut f);
         for l in &t.facts.same_port_elsewhere {
             f.evidence.push(Evidence::probe(
                 "listeners",
