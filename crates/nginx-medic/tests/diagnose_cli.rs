@@ -209,3 +209,54 @@ fn nothing_to_read_is_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/nginx.conf"));
 }
+
+#[test]
+fn bad_inputs_are_named_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Binary noise, then an entry of 10 MB (nginx never writes one: skipped, counted).
+    let mut noise: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    noise.extend_from_slice(b"\n2026/11/20 14:32:10 [error] 7#7: *1 ");
+    noise.extend(std::iter::repeat_n(b'x', 10 << 20));
+    noise.push(b'\n');
+    std::fs::write(d.join("error.log"), &noise).unwrap();
+    std::fs::write(d.join("nginx.conf"), b"\x00\xff garbage {{{ ;;;\n").unwrap();
+    let p = |n: &str| d.join(n).display().to_string();
+    let out = run(&[
+        "diagnose",
+        "--no-probe",
+        "--format",
+        "json",
+        "--config",
+        &p("nginx.conf"),
+        "--error-log",
+        &p("error.log"),
+        "--error-log",
+        &p("missing.log"),
+        "--access-log",
+        &d.display().to_string(),
+    ]);
+    let j = json(&out);
+    // The config that does not parse is a finding, with the file:line nginx would name.
+    let top = &j["findings"][0];
+    assert_eq!(top["id"], "config-invalid", "{j:#}");
+    assert!(top["evidence"][0]["source"]
+        .as_str()
+        .unwrap()
+        .contains("nginx.conf:"));
+    let skipped: Vec<String> = j["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}: {}", s["check"], s["why"]))
+        .collect();
+    let said = |needle: &str| skipped.iter().any(|s| s.contains(needle));
+    assert!(said("missing.log"), "{skipped:#?}");
+    assert!(said("is a directory"), "{skipped:#?}");
+    assert!(
+        said("error.log:1"),
+        "unreadable lines are named with file:line: {skipped:#?}"
+    );
+}
