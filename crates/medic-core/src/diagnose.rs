@@ -18,8 +18,9 @@ use std::net::IpAddr;
 
 use medic_parse::error_log::FailureClass;
 use medic_parse::time::LogTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::backend::{self, Backend};
 use crate::config::{Model, Pass, Target};
 use crate::facts::supervisor::SupervisorFacts;
 use crate::facts::tls::TlsFacts;
@@ -40,7 +41,7 @@ pub struct Facts {
 }
 
 /// One `nginx -t` run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NginxTest {
     /// The command as run (argv joined, for the evidence).
     pub command: String,
@@ -50,7 +51,7 @@ pub struct NginxTest {
 }
 
 /// What the probes saw, live.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ProbeFacts {
     pub targets: Vec<ProbedTarget>,
     pub listeners: Listeners,
@@ -60,7 +61,7 @@ pub struct ProbeFacts {
 }
 
 /// One probed target: the plain facts and, for `https://`, the TLS probe's.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProbedTarget {
     #[serde(flatten)]
     pub facts: TargetFacts,
@@ -147,6 +148,8 @@ pub struct Group<'f> {
     pub targets: Vec<&'f ProbedTarget>,
     /// The config's passes that send to it.
     pub passes: Vec<(&'f Model, &'f Pass)>,
+    /// Who serves it, when the supervisors name it ([`crate::backend::find`]).
+    pub backend: Option<Backend>,
     pub facts: &'f Facts,
 }
 
@@ -173,6 +176,20 @@ impl<'f> Group<'f> {
     /// `(ip, port)` for an upstream written as an address (`127.0.0.1:80`, `[::1]:80`).
     pub fn ip_port(&self) -> Option<(IpAddr, u16)> {
         parse_ip_port(self.upstream.as_deref()?)
+    }
+
+    /// The failure window the backend is matched against.
+    pub fn window(&self) -> backend::Window {
+        backend::Window {
+            first: self.log.map(|l| l.first),
+            last: self.log.map(|l| l.last),
+        }
+    }
+
+    /// Steps and commands that restart the backend and read why it stopped, in the words of
+    /// the supervisor that runs it (`systemctl ... my-backend.service`, `pm2 restart NAME`).
+    pub fn restart_advice(&self) -> (Vec<String>, Vec<String>) {
+        backend::restart_advice(self.facts, self.backend.as_ref())
     }
 
     /// The number of requests hurt, as the log counted them.
@@ -212,6 +229,7 @@ impl<'f> Group<'f> {
                     minutes_json(&l.minutes[l.minutes.len().saturating_sub(TIMELINE_MINUTES)..])
                 })
                 .unwrap_or_default(),
+            backend: self.backend.clone(),
         };
         if self.log.is_none() {
             f.evidence.push(Evidence::probe(
@@ -347,29 +365,23 @@ pub fn diagnose(facts: &Facts) -> Vec<Finding> {
 /// of its timeline.
 const CORRELATE_SECS: i64 = 120;
 
-/// Adds to each error finding with a log window what happened to the backends within it:
-/// PHP-FPM's `max_children` and child deaths, OOM kills, systemd starts and stops of the units
-/// listening at the upstream, pm2 restarts.
+/// Adds to each error finding what happened to its backend: PHP-FPM's `max_children` and child
+/// deaths within the finding's log window, and what the backend's supervisor and the kernel
+/// recorded at the failure ([`backend::evidence`]: unit state, journal, pm2 log, OOM kills).
 fn correlate(facts: &Facts, findings: &mut [Finding]) {
     let Some(p) = &facts.probes else { return };
     for f in findings.iter_mut() {
         if f.severity != Severity::Error {
             continue;
         }
-        let (Some(first), Some(last)) = (
-            f.first_seen
-                .as_deref()
-                .and_then(|t| LogTime::parse_iso(t.as_bytes())),
-            f.last_seen
-                .as_deref()
-                .and_then(|t| LogTime::parse_iso(t.as_bytes())),
-        ) else {
-            continue;
-        };
-        let within = |t: LogTime| t.0 >= first.0 - CORRELATE_SECS && t.0 <= last.0 + CORRELATE_SECS;
-        let at_start = |line: &str| {
-            line.get(..19)
-                .and_then(|s| LogTime::parse_iso(s.as_bytes()))
+        let parse =
+            |t: &Option<String>| t.as_deref().and_then(|t| LogTime::parse_iso(t.as_bytes()));
+        let (first, last) = (parse(&f.first_seen), parse(&f.last_seen));
+        let within = |t: LogTime| match (first, last) {
+            (Some(first), Some(last)) => {
+                t.0 >= first.0 - CORRELATE_SECS && t.0 <= last.0 + CORRELATE_SECS
+            }
+            _ => false,
         };
         let mut add: Vec<Evidence> = Vec::new();
         // The pools that serve this upstream (or every pool, when it names none we know).
@@ -407,49 +419,11 @@ fn correlate(facts: &Facts, findings: &mut [Finding]) {
                 }
             }
         }
-        if let Some(oom) = &p.supervisors.oom {
-            for l in &oom.lines {
-                if at_start(l).is_none_or(within) {
-                    add.push(Evidence::other("kernel", oom.source.to_string(), l.clone()));
-                }
-            }
+        // What the backend's own supervisor and the kernel recorded about it at the failure.
+        if let Some(b) = &f.backend {
+            add.extend(backend::evidence(facts, b, backend::Window { first, last }));
         }
-        let units: Vec<&str> = f
-            .upstream
-            .as_deref()
-            .map(|u| facts.targets_of(u))
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|t| t.facts.listener.as_ref())
-            .flat_map(|l| l.processes.iter().filter_map(|p| p.unit.as_deref()))
-            .collect();
-        for u in p
-            .supervisors
-            .systemd
-            .iter()
-            .filter(|u| units.contains(&u.unit.as_str()))
-        {
-            for l in &u.journal {
-                let lifecycle = [
-                    "Started",
-                    "Stopped",
-                    "Main process exited",
-                    "Failed",
-                    "Scheduled restart",
-                    "Killed",
-                ]
-                .iter()
-                .any(|w| l.contains(w));
-                if lifecycle && at_start(l).is_some_and(within) {
-                    add.push(Evidence::other(
-                        "supervisor",
-                        format!("journalctl -u {}", u.unit),
-                        l.clone(),
-                    ));
-                }
-            }
-        }
-        for e in add.into_iter().take(10) {
+        for e in add.into_iter().take(16) {
             if !f.evidence.iter().any(|x| x.text == e.text) {
                 f.evidence.push(e);
             }
@@ -490,6 +464,10 @@ pub fn groups(facts: &Facts) -> Vec<Group<'_>> {
             continue;
         }
         let up = g.upstream.as_deref();
+        let window = backend::Window {
+            first: Some(g.first),
+            last: Some(g.last),
+        };
         out.push(Group {
             class: g.class,
             upstream: g.upstream.clone(),
@@ -497,6 +475,7 @@ pub fn groups(facts: &Facts) -> Vec<Group<'_>> {
             log: Some(g),
             targets: up.map(|u| facts.targets_of(u)).unwrap_or_default(),
             passes: up.map(|u| facts.passes_to(u)).unwrap_or_default(),
+            backend: up.and_then(|u| backend::find(facts, u, window)),
             facts,
         });
     }
@@ -521,6 +500,7 @@ pub fn groups(facts: &Facts) -> Vec<Group<'_>> {
             log: None,
             targets: vec![t],
             passes: facts.passes_to(&up),
+            backend: backend::find(facts, &up, backend::Window::default()),
             facts,
         });
     }

@@ -18,10 +18,10 @@ pub mod tls;
 pub use listeners::*;
 pub use probes::*;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A check that could not run, or ran partly, and why (`causes.md` §3 `skipped`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skipped {
     pub check: String,
     pub why: String,

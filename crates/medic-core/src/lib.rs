@@ -7,6 +7,7 @@
 //! - [`rules`]: the rule catalog: one file per rule, findings as in `causes.md` §3.
 //! - [`topk`]: bounded counting of the most frequent requests and clients.
 
+pub mod backend;
 pub mod config;
 pub mod diagnose;
 pub mod facts;

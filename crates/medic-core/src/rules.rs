@@ -128,6 +128,9 @@ pub struct Finding {
     /// Entries per minute (minute start, count), the finding's timeline.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub per_minute: Vec<(String, u32)>,
+    /// Who serves the upstream, when the supervisors name it (`causes.md` §3 additions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<crate::backend::Backend>,
 }
 
 impl Finding {
@@ -146,6 +149,7 @@ impl Finding {
             evidence,
             fix,
             per_minute: Vec::new(),
+            backend: None,
         }
     }
 

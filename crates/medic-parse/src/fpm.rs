@@ -19,6 +19,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::config::fs::FileSystem;
+
 /// `key = value` on a 1-based line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -293,21 +295,29 @@ impl FpmConfig {
 /// Includes are followed this deep (FPM itself has no limit; a loop must end).
 const MAX_DEPTH: usize = 8;
 
-/// Reads `path` and the files its `include=` globs name.
+/// Reads `path` and the files its `include=` globs name, from the disk.
 pub fn load(path: &Path) -> Result<FpmConfig, FpmError> {
-    let text = std::fs::read_to_string(path).map_err(|source| FpmError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    load_with(&crate::config::fs::DiskFs::default(), path)
+}
+
+/// Reads `path` and its includes through `fs` (the real disk, or a recorded host's files).
+pub fn load_with(fs: &dyn FileSystem, path: &Path) -> Result<FpmConfig, FpmError> {
+    let text = fs
+        .read(&path.to_string_lossy())
+        .map_err(|source| FpmError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&text);
     let mut cfg = FpmConfig {
         file: path.to_path_buf(),
         ..FpmConfig::default()
     };
-    add_file(&mut cfg, path, &text, 0);
+    add_file(fs, &mut cfg, path, &text, 0);
     Ok(cfg)
 }
 
-fn add_file(cfg: &mut FpmConfig, path: &Path, text: &str, depth: usize) {
+fn add_file(fs: &dyn FileSystem, cfg: &mut FpmConfig, path: &Path, text: &str, depth: usize) {
     cfg.files.push(path.to_path_buf());
     let ini = parse_ini(text);
     let includes: Vec<String> = ini
@@ -337,19 +347,23 @@ fn add_file(cfg: &mut FpmConfig, path: &Path, text: &str, depth: usize) {
         } else {
             path.parent().unwrap_or(Path::new(".")).join(&pattern)
         };
-        let paths = match glob::glob(&full.to_string_lossy()) {
-            Ok(p) => p,
-            Err(e) => {
-                cfg.problems.push((pattern, e.to_string()));
-                continue;
-            }
+        let full = full.to_string_lossy();
+        let mut paths: Vec<String> = if crate::config::fs::has_magic(&full) {
+            crate::config::fs::glob(fs, &full)
+        } else {
+            vec![full.into_owned()]
         };
-        let mut paths: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
         paths.sort();
         for p in paths {
-            match std::fs::read_to_string(&p) {
-                Ok(t) => add_file(cfg, &p, &t, depth + 1),
-                Err(e) => cfg.problems.push((p.display().to_string(), e.to_string())),
+            match fs.read(&p) {
+                Ok(t) => add_file(
+                    fs,
+                    cfg,
+                    Path::new(&p),
+                    &String::from_utf8_lossy(&t),
+                    depth + 1,
+                ),
+                Err(e) => cfg.problems.push((p, e.to_string())),
             }
         }
     }

@@ -100,6 +100,13 @@ pub struct DiagnoseArgs {
     /// longer (a hung backend is reported as silent for that long); 0: wait the timeout out.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub probe_wait_ms: u64,
+    /// Also write the facts of this run (config dump, the logs read, probe and supervisor
+    /// results, every systemctl/journalctl/pm2 answer) into DIR, to replay with --replay.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<String>,
+    /// Diagnose a recorded run (a --record directory) instead of this host.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "no_probe", "record"])]
+    pub replay: Option<String>,
 }
 
 impl Default for DiagnoseArgs {
@@ -120,6 +127,8 @@ impl Default for DiagnoseArgs {
             concurrency: 512,
             margin_ms: 500,
             probe_wait_ms: 10_000,
+            record: None,
+            replay: None,
         }
     }
 }

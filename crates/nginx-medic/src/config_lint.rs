@@ -151,6 +151,7 @@ pub fn parse_findings(cfg: &Config, out: &mut Vec<Finding>) {
             first_seen: None,
             last_seen: None,
             per_minute: Vec::new(),
+            backend: None,
             evidence: problems,
             fix: Fix {
                 summary: "fix the reported line, then `nginx -t`".to_string(),
@@ -195,6 +196,7 @@ fn nginx_t_failed(binary: &Path, status: Option<i32>, stderr: &str) -> Finding {
         first_seen: None,
         last_seen: None,
         per_minute: Vec::new(),
+        backend: None,
         evidence: if evidence.is_empty() {
             vec![Evidence {
                 kind: "nginx -t",

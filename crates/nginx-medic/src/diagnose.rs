@@ -30,6 +30,7 @@ use crate::config_lint::Tool;
 use crate::exec;
 use crate::load::{self, InstanceReport};
 use crate::logs::{parse_when, scan, ScanSpec};
+use crate::record;
 
 /// Version of the JSON layout (`causes.md` §3).
 pub const SCHEMA: u32 = 1;
@@ -59,6 +60,19 @@ pub struct Inputs {
 
 /// Returns the exit status: 0 done, 1 a finding at or above `--fail-on`, 2 nothing to work on.
 pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
+    let replay = args
+        .replay
+        .as_deref()
+        .map(record::Bundle::read)
+        .transpose()?;
+    let replayed_args;
+    let args = match &replay {
+        Some(b) => {
+            replayed_args = b.args(args);
+            &replayed_args
+        }
+        None => args,
+    };
     let mut skipped: Vec<Skipped> = Vec::new();
     let loaded = if args.config.is_none() && !args.error_logs.is_empty() {
         // Logs alone are enough for a post-mortem; a config helps but is not required.
@@ -81,7 +95,24 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
     let mut models: Vec<Model> = Vec::new();
     let mut nginx_t: Vec<NginxTest> = Vec::new();
     let mut parse_findings: Vec<Finding> = Vec::new();
+    // The config's files as read, for --record.
+    let mut config_text: Vec<(String, Vec<u8>)> = Vec::new();
     for l in loaded {
+        if args.record.is_some() && config_text.is_empty() {
+            if l.dump_sections.is_empty() {
+                for f in &l.cfg.files {
+                    let name = f.path.display().to_string();
+                    match std::fs::read(&f.path) {
+                        Ok(t) => config_text.push((name, t)),
+                        Err(e) => {
+                            skipped.push(Skipped::new(format!("--record {name}"), e.to_string()))
+                        }
+                    }
+                }
+            } else {
+                config_text = l.dump_sections.clone();
+            }
+        }
         if let Some((bin, status, stderr)) = &l.nginx_t_failed {
             nginx_t.push(NginxTest {
                 command: format!("{} -T", bin.display()),
@@ -98,7 +129,7 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
                 ok: true,
                 stderr: String::new(),
             });
-        } else if !args.no_probe && l.instance.read_from == "files" {
+        } else if !args.no_probe && replay.is_none() && l.instance.read_from == "files" {
             nginx_t.extend(run_nginx_t(
                 l.instance.binary.as_deref(),
                 &l.instance.config,
@@ -124,20 +155,49 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
     }
 
     // Logs: the ones given, else the ones the config names.
-    let (error_logs, access_logs, format) = log_inputs(args, &models, &mut skipped);
+    let (mut error_logs, mut access_logs, format) = log_inputs(args, &models, &mut skipped);
     let window = window(args, &error_logs, &access_logs)?;
+    if args.error_logs.is_empty() {
+        error_logs = with_older_rotations(&error_logs, window.since);
+    }
+    if args.access_logs.is_empty() {
+        access_logs = with_older_rotations(&access_logs, window.since);
+    }
+    let format_text = format.as_ref().map(|f| f.source().to_string());
     let logs = read_logs(&error_logs, &access_logs, format, window, &mut skipped)?;
 
-    let probes = if args.no_probe {
+    let system = crate::host::System::default();
+    let recorder = args
+        .record
+        .as_ref()
+        .map(|_| crate::host::Recorder::new(&system));
+    let probes = if let Some(b) = &replay {
+        skipped.extend(b.skipped.iter().cloned());
+        Some(b.take_probes())
+    } else if args.no_probe {
         None
     } else {
-        let probed = crate::probe::probe_all(
+        let gather = crate::probe::supervisor::GatherOptions {
+            // The journal from a little before the logs' window: a unit's last words come
+            // before nginx's first failure.
+            since: window.since.map_or("-24h".to_string(), |t| {
+                LogTime(t.0 - 600).to_string().replace('T', " ")
+            }),
+            ..Default::default()
+        };
+        let host: &dyn crate::host::Host = match &recorder {
+            Some(r) => r,
+            None => &system,
+        };
+        let probed = crate::probe::probe_all_on(
+            host,
             &models,
             crate::probe::Wait {
                 margin: Duration::from_millis(args.margin_ms),
                 cap: (args.probe_wait_ms > 0).then(|| Duration::from_millis(args.probe_wait_ms)),
             },
             args.concurrency,
+            &gather,
             &mut skipped,
         );
         skipped.extend(probed.supervisors.skipped.iter().cloned());
@@ -148,17 +208,36 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
             selinux: selinux(),
         })
     };
-
+    if let Some(b) = &replay {
+        nginx_t = b.nginx_t.clone();
+    }
     let facts = Facts {
         models,
         logs,
         probes,
         nginx_t,
-        now: Some(now_local()),
+        now: Some(
+            replay
+                .as_ref()
+                .and_then(|b| b.now())
+                .unwrap_or_else(now_local),
+        ),
     };
     let mut findings = diagnose::diagnose(&facts);
     findings.extend(parse_findings);
     diagnose::rank(&mut findings);
+    reload_in_hosts_words(&mut findings, &facts, &instances);
+    if let Some(dir) = &args.record {
+        record::write(
+            Path::new(dir),
+            &instances,
+            &config_text,
+            &facts,
+            &skipped,
+            format_text.as_deref(),
+            recorder.map(crate::host::Recorder::into_recording),
+        )?;
+    }
     for t in facts.probes.iter().flat_map(|p| p.targets.iter()) {
         for s in &t.facts.skipped {
             skipped.push(Skipped::new(
@@ -183,7 +262,13 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
             access_logs: facts.logs.access_logs.clone(),
             since: window.since.map(|t| t.to_string()),
             until: window.until.map(|t| t.to_string()),
-            mode: if args.no_probe { "post-mortem" } else { "live" },
+            mode: if replay.is_some() {
+                "replay"
+            } else if args.no_probe {
+                "post-mortem"
+            } else {
+                "live"
+            },
         },
     };
     let stdout = io::stdout();
@@ -397,6 +482,82 @@ fn log_file(path: &str, prefix: Option<&str>) -> Option<String> {
     }
     let base = prefix.unwrap_or("/etc/nginx");
     Some(Path::new(base).join(path).display().to_string())
+}
+
+/// nginx's reload advice in the host's own words: `systemctl reload nginx` when nginx runs as a
+/// unit (or nothing could tell), else `nginx -s reload` with the instance's `-p`/`-c`.
+fn reload_in_hosts_words(findings: &mut [Finding], facts: &Facts, instances: &[InstanceReport]) {
+    let Some(p) = &facts.probes else { return };
+    if p.supervisors.nginx_unit.is_some() {
+        return;
+    }
+    let Some(i) = instances.first() else { return };
+    let mut cmd = i.binary.clone().unwrap_or_else(|| "nginx".to_string());
+    if let Some(prefix) = &i.prefix {
+        cmd.push_str(&format!(" -p {prefix}"));
+    }
+    cmd.push_str(&format!(" -c {}", i.config));
+    let test = format!("{cmd} -t");
+    let reload = format!("{cmd} -s reload");
+    for f in findings {
+        for c in f.fix.commands.iter_mut().chain(f.fix.steps.iter_mut()) {
+            if c.contains("systemctl reload nginx") || c.contains("nginx -t") {
+                *c = c
+                    .replace("nginx -t", &test)
+                    .replace("systemctl reload nginx", &reload);
+            }
+        }
+    }
+}
+
+/// Older rotations of each log (`error.log.2.gz`, `error.log.3.gz`, ... as Debian's logrotate
+/// leaves them), oldest first, as far back as the window needs: a rotation last written before
+/// `since` holds nothing of the window. Without a start, every rotation is read.
+fn with_older_rotations(logs: &[String], since: Option<LogTime>) -> Vec<String> {
+    const MAX_ROTATIONS: u32 = 30;
+    let mut out: Vec<String> = Vec::new();
+    for path in logs {
+        if out.contains(path) {
+            continue;
+        }
+        let base = path
+            .strip_suffix(".1.gz")
+            .or_else(|| path.strip_suffix(".1"))
+            .filter(|b| logs.iter().any(|l| l == b));
+        if base.is_some() {
+            // The newest rotation is added with its base log below.
+            continue;
+        }
+        let mut older: Vec<String> = Vec::new();
+        for n in 1..=MAX_ROTATIONS {
+            let Some(file) = [format!("{path}.{n}"), format!("{path}.{n}.gz")]
+                .into_iter()
+                .find(|f| Path::new(f).is_file())
+            else {
+                break;
+            };
+            let newest = std::fs::metadata(&file)
+                .and_then(|m| m.modified())
+                .ok()
+                .map(|t| {
+                    LogTime(
+                        chrono::DateTime::<chrono::Local>::from(t)
+                            .naive_local()
+                            .and_utc()
+                            .timestamp(),
+                    )
+                });
+            let needed = n == 1 || since.is_none() || newest.is_none_or(|t| Some(t) >= since);
+            if !needed {
+                break;
+            }
+            older.push(file);
+        }
+        older.reverse();
+        out.extend(older);
+        out.push(path.clone());
+    }
+    out
 }
 
 /// The log and its most recent rotation (`error.log.1`, or `.1.gz`), oldest first, once each.

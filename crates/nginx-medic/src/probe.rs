@@ -77,25 +77,64 @@ pub fn probe_all(
     models: &[Model],
     wait: Wait,
     concurrency: usize,
+    gather: &supervisor::GatherOptions,
+    skipped: &mut Vec<Skipped>,
+) -> Probed {
+    let host = crate::host::System::default();
+    probe_all_on(&host, models, wait, concurrency, gather, skipped)
+}
+
+/// [`probe_all`] with the supervisors asked through `host` (a [`crate::host::Recorder`] keeps
+/// their answers for `--record`). The supervisors are asked while the probes run.
+pub fn probe_all_on(
+    host: &dyn crate::host::Host,
+    models: &[Model],
+    wait: Wait,
+    concurrency: usize,
+    gather: &supervisor::GatherOptions,
     skipped: &mut Vec<Skipped>,
 ) -> Probed {
     let listeners = listeners::gather(skipped);
     let accounts = reach::Accounts::read();
     let jobs = jobs(models, skipped);
-    let targets = run_jobs(&jobs, models, &listeners, &accounts, wait, concurrency);
-    let mut pids: Vec<u32> = targets
-        .iter()
-        .filter_map(|t| t.facts.listener.as_ref())
-        .chain(
-            targets
-                .iter()
-                .flat_map(|t| t.facts.same_port_elsewhere.iter()),
-        )
-        .flat_map(|l| l.processes.iter().map(|p| p.pid))
-        .collect();
+    // The supervisors need the targets and the processes listening on them, not the probes'
+    // answers: ask them concurrently.
+    let mut targets: Vec<String> = Vec::new();
+    let mut pids: Vec<u32> = Vec::new();
+    for j in &jobs {
+        match &j.addr {
+            Addr::Unix { path } => {
+                targets.push(format!("unix:{path}"));
+                pids.extend(
+                    listeners
+                        .sockets
+                        .iter()
+                        .filter(|l| l.path.as_deref() == Some(path.as_str()))
+                        .flat_map(|l| l.processes.iter().map(|p| p.pid)),
+                );
+            }
+            Addr::Host { port, .. } => {
+                targets.push(j.upstream.clone());
+                pids.extend(
+                    listeners
+                        .sockets
+                        .iter()
+                        .filter(|l| l.port == Some(*port))
+                        .flat_map(|l| l.processes.iter().map(|p| p.pid)),
+                );
+            }
+        }
+    }
+    targets.sort();
+    targets.dedup();
     pids.sort_unstable();
     pids.dedup();
-    let supervisors = supervisor::gather(&pids, &[], &supervisor::GatherOptions::default());
+    let input = supervisor::GatherInput { pids, targets };
+    let (targets, supervisors) = std::thread::scope(|s| {
+        let sup = s.spawn(|| supervisor::gather(host, &input, gather));
+        let targets = run_jobs(&jobs, models, &listeners, &accounts, wait, concurrency);
+        (targets, sup.join().unwrap_or_default())
+    });
     Probed {
         targets,
         listeners,
@@ -125,6 +164,7 @@ pub fn run(args: &ProbeArgs, color: bool) -> Result<u8> {
         &models,
         Wait { margin, cap: None },
         args.concurrency,
+        &supervisor::GatherOptions::default(),
         &mut report.skipped,
     );
     report.targets = probed.targets;
@@ -282,7 +322,7 @@ fn runtime_resolve(host: &str, port: u16, r: &RuntimeResolver) -> medic_core::fa
     if r.servers.is_empty() {
         return Resolution {
             host: host.to_string(),
-            via: "resolver",
+            via: "resolver".into(),
             addresses: Vec::new(),
             error: Some(format!("no resolver defined to resolve {host}")),
         };
@@ -297,7 +337,7 @@ fn runtime_resolve(host: &str, port: u16, r: &RuntimeResolver) -> medic_core::fa
                 };
                 return Resolution {
                     host: host.to_string(),
-                    via: "resolver",
+                    via: "resolver".into(),
                     addresses: ips
                         .into_iter()
                         .map(|ip| SocketAddr::new(ip, port).to_string())
@@ -310,7 +350,7 @@ fn runtime_resolve(host: &str, port: u16, r: &RuntimeResolver) -> medic_core::fa
     }
     Resolution {
         host: host.to_string(),
-        via: "resolver",
+        via: "resolver".into(),
         addresses: Vec::new(),
         error: last_error,
     }

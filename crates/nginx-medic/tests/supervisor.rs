@@ -1,40 +1,48 @@
-//! The supervisor gatherer on this host and on staged inputs: program runs are bounded, a host
-//! without systemd or pm2 says so in `skipped`, and the FPM log reader finds its events.
+//! The supervisor gatherer through the [`Host`] seam: on this host (program runs are bounded, a
+//! host without systemd says so), and on staged hosts that answer as a real systemd, pm2 and
+//! PHP-FPM do (their outputs as recorded on a booted Debian 12), without root.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use nginx_medic::probe::supervisor::{fpm_events, gather, run, GatherOptions, RunError};
+use medic_parse::config::fs::FileSystem;
+use nginx_medic::host::{Cmd, Host, Recording, Replay, RunError, System};
+use nginx_medic::probe::supervisor::{gather, GatherInput, GatherOptions};
 
 #[test]
 fn run_is_bounded_and_kills_by_pid() {
     let start = Instant::now();
-    let e = run(&["sleep", "5"], Duration::from_millis(200)).unwrap_err();
+    let e = System::default()
+        .run(&Cmd::new(&["sleep", "5"], Duration::from_millis(200)))
+        .unwrap_err();
     assert!(matches!(e, RunError::TimedOut { .. }), "{e}");
     assert!(start.elapsed() < Duration::from_secs(2));
 }
 
 #[test]
 fn run_reports_missing_and_failing_programs() {
+    let h = System::default();
+    let t = Duration::from_secs(5);
     assert!(matches!(
-        run(&["nginx-medic-no-such-program"], Duration::from_secs(1)),
+        h.run(&Cmd::new(&["nginx-medic-no-such-program"], t)),
         Err(RunError::NotFound { .. })
     ));
     assert!(matches!(
-        run(&["false"], Duration::from_secs(5)),
+        h.run(&Cmd::new(&["false"], t)),
         Err(RunError::Failed { .. })
     ));
-    assert_eq!(
-        run(&["echo", "a b"], Duration::from_secs(5)).unwrap(),
-        "a b\n"
-    );
+    assert_eq!(h.run(&Cmd::new(&["echo", "a b"], t)).unwrap(), "a b\n");
 }
 
 #[test]
-fn host_without_systemd_is_skipped_with_the_reason() {
+fn this_host_without_systemd_is_skipped_with_the_reason() {
     let pid1 = std::fs::read_to_string("/proc/1/comm").unwrap();
     let f = gather(
-        &[std::process::id()],
-        &["nginx.service".into()],
+        &System::default(),
+        &GatherInput {
+            pids: vec![std::process::id()],
+            targets: vec!["127.0.0.1:1".into()],
+        },
         &GatherOptions::default(),
     );
     if pid1.trim() != "systemd" {
@@ -48,63 +56,195 @@ fn host_without_systemd_is_skipped_with_the_reason() {
             "{s:?}"
         );
         assert!(f.systemd.is_empty());
-    } else {
-        assert!(f.systemd.iter().any(|u| u.unit == "nginx.service"));
     }
-    // Either pm2 was asked, or the skip says why not.
+    // Either pm2 daemons were asked, or the skip says why not; pm2 is never started.
     assert!(f.pm2.is_some() || f.skipped.iter().any(|s| s.check == "pm2"));
-    // The kernel log was read, or the skip says how to allow it.
     assert!(f.oom.is_some() || f.skipped.iter().any(|s| s.check.contains("OOM")));
-    let j = serde_json::to_value(&f).unwrap();
-    assert!(j["skipped"].is_array());
+}
+
+/// A host that answers from files and a table of program outputs.
+fn staged(
+    files: &[(&str, &str)],
+    dirs: &[(&str, &[&str])],
+    runs: &[(&str, Result<&str, RunError>)],
+) -> Replay {
+    let mut r = Recording {
+        now: 1_790_000_000,
+        root: true,
+        ..Recording::default()
+    };
+    for (p, t) in files {
+        r.files.insert(p.to_string(), Ok(t.to_string()));
+    }
+    for (d, names) in dirs {
+        r.dirs.insert(
+            d.to_string(),
+            Ok(names.iter().map(|n| n.to_string()).collect()),
+        );
+    }
+    let mut runs_map = BTreeMap::new();
+    for (k, v) in runs {
+        runs_map.insert(k.to_string(), v.clone().map(str::to_string));
+    }
+    r.runs = runs_map;
+    Replay(r)
 }
 
 #[test]
-fn staged_proc_with_an_fpm_master() {
-    let dir = tempfile::tempdir().unwrap();
-    let proc_root = dir.path().join("proc");
-    let conf = dir.path().join("php-fpm.conf");
-    let log = dir.path().join("fpm.log");
-    std::fs::create_dir_all(proc_root.join("1")).unwrap();
-    std::fs::write(proc_root.join("1/comm"), "init\n").unwrap();
-    std::fs::create_dir_all(proc_root.join("4242")).unwrap();
-    std::fs::write(
-        proc_root.join("4242/cmdline"),
-        format!("php-fpm: master process ({})\0\0", conf.display()),
-    )
-    .unwrap();
-    std::fs::write(
-        &conf,
-        format!(
-            "[global]\nerror_log = {}\n[app]\nlisten = /run/$pool.sock\npm = static\npm.max_children = 2\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        &log,
-        "[21-Nov-2026 21:50:10] NOTICE: ready to handle connections\n\
-         [21-Nov-2026 21:50:12] WARNING: [pool app] server reached pm.max_children setting (2), consider raising it\n\
-         [21-Nov-2026 21:50:40] WARNING: [pool app] child 77 exited on signal 9 (SIGKILL) after 30.1 seconds from start\n",
-    )
-    .unwrap();
-    let opts = GatherOptions {
-        proc_root,
-        ..GatherOptions::default()
-    };
-    let f = gather(&[], &[], &opts);
+fn staged_fpm_master_and_installed_pools() {
+    let conf = "/etc/php/8.2/fpm/php-fpm.conf";
+    let host = staged(
+        &[
+            ("/proc/1/comm", "init\n"),
+            ("/proc/4242/cmdline", "php-fpm: master process (/etc/php/8.2/fpm/php-fpm.conf)\0\0"),
+            (conf, "[global]\nerror_log = /var/log/php8.2-fpm.log\ninclude=/etc/php/8.2/fpm/pool.d/*.conf\n"),
+            ("/etc/php/8.2/fpm/pool.d/www.conf", "[www]\nuser = www-data\nlisten = /run/php/php8.2-fpm.sock\npm = static\npm.max_children = 2\n"),
+            ("/etc/php/8.1/fpm/php-fpm.conf", "[global]\n[old]\nlisten = /run/php/php8.1-fpm.sock\n"),
+            ("/var/log/php8.2-fpm.log", "[21-Nov-2026 21:50:12] WARNING: [pool www] server reached pm.max_children setting (2), consider raising it\n"),
+        ],
+        &[
+            ("/proc", &["1", "4242", "self"]),
+            ("/etc/php", &["8.1", "8.2"]),
+            ("/etc/php/8.1", &["fpm"]),
+            ("/etc/php/8.2", &["fpm"]),
+            ("/etc/php/8.1/fpm", &["php-fpm.conf"]),
+            ("/etc/php/8.2/fpm", &["php-fpm.conf", "pool.d"]),
+            ("/etc/php/8.2/fpm/pool.d", &["www.conf"]),
+            ("/etc", &["php"]),
+        ],
+        &[],
+    );
+    assert!(host.is_dir("/etc/php/8.2/fpm/pool.d"));
+    let f = gather(&host, &GatherInput::default(), &GatherOptions::default());
     assert!(f.skipped.iter().any(|s| s.why.contains("PID 1 is init")));
     assert_eq!(f.fpm.len(), 1, "{f:#?}");
-    let m = &f.fpm[0];
-    assert_eq!(m.pid, 4242);
-    assert_eq!(m.pools[0].listen.as_deref(), Some("/run/app.sock"));
-    assert_eq!(m.pools[0].max_children, Some(2));
-    let kinds: Vec<&str> = m.events.iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, vec!["max-children", "signal"]);
-    assert_eq!(m.events[0].time.as_deref(), Some("2026-11-21T21:50:12"));
-    assert_eq!(m.events[1].child, Some(77));
-    assert_eq!(m.events[1].value, Some(9));
-    // A tail read skips the partial first line.
-    let tail = fpm_events(&log, 130).unwrap();
-    assert_eq!(tail.len(), 1);
+    assert_eq!(
+        f.fpm[0].pools[0].listen.as_deref(),
+        Some("/run/php/php8.2-fpm.sock")
+    );
+    assert_eq!(f.fpm[0].events[0].kind, "max-children");
+    assert_eq!(f.fpm_installed.len(), 2, "{:#?}", f.fpm_installed);
+    let old = &f.fpm_installed[0];
+    assert_eq!(old.version.as_deref(), Some("8.1"));
+    assert_eq!(old.unit.as_deref(), Some("php8.1-fpm.service"));
+    assert!(!old.running);
+    let new = &f.fpm_installed[1];
+    assert!(new.running);
+    assert_eq!(
+        new.pools[0].listen_at.as_deref(),
+        Some("/etc/php/8.2/fpm/pool.d/www.conf:3")
+    );
+}
+
+/// pm2: the daemon is found in the process list and asked with its own home, as its own user;
+/// without its RPC socket it is not asked at all (pm2 would start a new daemon).
+#[test]
+fn staged_pm2_daemon_is_asked_with_its_home_and_user() {
+    let jlist = r#"[{"name":"orders-api","pid":0,"pm2_env":{"status":"errored","restart_time":3,"unstable_restarts":0,"env":{"PORT":"3000"},"pm_exec_path":"/srv/orders/app.js","pm_err_log_path":"/home/deploy/.pm2/logs/orders-api-error.log"}}]"#;
+    let key = "/usr/bin/pm2 jlist [PM2_HOME=/home/deploy/.pm2] [HOME=/home/deploy] [as 1000:1000]";
+    let host = staged(
+        &[
+            ("/proc/1/comm", "init\n"),
+            ("/proc/77/cmdline", "PM2 v5.4.3: God Daemon (/home/deploy/.pm2)"),
+            ("/proc/77/status", "Name:\tPM2\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\t1000\t1000\t1000\n"),
+            ("/home/deploy/.pm2/rpc.sock", ""),
+            ("/usr/bin/pm2", ""),
+            ("/home/deploy/.pm2/logs/orders-api-error.log", "Error: Cannot find module './config/database.json'\nRequire stack:\n- /srv/orders/app.js\n"),
+        ],
+        &[("/proc", &["1", "77"])],
+        &[(key, Ok(jlist))],
+    );
+    let f = gather(
+        &host,
+        &GatherInput {
+            pids: vec![],
+            targets: vec!["127.0.0.1:3000".into()],
+        },
+        &GatherOptions::default(),
+    );
+    let apps = f.pm2.as_ref().unwrap_or_else(|| panic!("{:#?}", f.skipped));
+    assert_eq!(apps.len(), 1);
+    let a = &apps[0];
+    assert_eq!(a.home.as_deref(), Some("/home/deploy/.pm2"));
+    assert_eq!(a.status.as_deref(), Some("errored"));
+    assert_eq!(a.mentions[0].target, "127.0.0.1:3000");
+    assert_eq!(
+        a.error_tail[0],
+        (
+            "/home/deploy/.pm2/logs/orders-api-error.log:1".to_string(),
+            "Error: Cannot find module './config/database.json'".to_string()
+        )
+    );
+
+    // Without the daemon's socket: skipped, never asked.
+    let host = staged(
+        &[
+            ("/proc/1/comm", "init\n"),
+            (
+                "/proc/77/cmdline",
+                "PM2 v5.4.3: God Daemon (/home/deploy/.pm2)",
+            ),
+            ("/usr/bin/pm2", ""),
+        ],
+        &[("/proc", &["1", "77"])],
+        &[],
+    );
+    let f = gather(&host, &GatherInput::default(), &GatherOptions::default());
+    assert!(f.pm2.unwrap().is_empty());
+    assert!(
+        f.skipped
+            .iter()
+            .any(|s| s.why.contains("rpc.sock is missing")),
+        "{:#?}",
+        f.skipped
+    );
+}
+
+/// systemd: a dead unit is found by what its `ExecStart` names; its journal is read; a hanging
+/// or failing `systemctl` is a `skipped` entry, never a hang.
+#[test]
+fn staged_systemd_finds_the_dead_unit_by_its_exec_start() {
+    let opts = GatherOptions {
+        since: "2026-12-04 21:00:00".into(),
+        ..GatherOptions::default()
+    };
+    let show_all = "Id=my-backend.service\nLoadState=loaded\nActiveState=failed\nSubState=failed\nResult=exit-code\nNRestarts=4\nExecStart={ path=/usr/bin/python3 ; argv[]=/usr/bin/python3 /srv/app.py --port 8000 ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }\n\nId=cron.service\nLoadState=loaded\nActiveState=active\nSubState=running\nNRestarts=0\n";
+    let props = "--property=Id,LoadState,ActiveState,SubState,Result,NRestarts,MainPID,ExecMainPID,ExecMainCode,ExecMainStatus,ExecMainStartTimestamp,ExecMainExitTimestamp,ActiveEnterTimestamp,InactiveEnterTimestamp,Restart,RestartUSec,FragmentPath,ExecStart,Environment,EnvironmentFiles,WorkingDirectory,Listen,Triggers,User";
+    let k_show_all = format!("systemctl show {props} --no-pager cron.service my-backend.service");
+    let k_show_nginx = format!("systemctl show {props} --no-pager nginx.service");
+    let journal = "2026-12-04T21:40:01+0000 host python3[45]: fatal: config broken, exiting\n2026-12-04T21:40:01+0000 host systemd[1]: my-backend.service: Start request repeated too quickly.\n";
+    let runs: Vec<(&str, Result<&str, RunError>)> = vec![
+        ("systemctl list-units --all --type=service,socket --plain --no-legend --no-pager", Ok("my-backend.service loaded failed failed My backend\ncron.service loaded active running cron\n")),
+        ("systemctl list-unit-files --type=service,socket --no-legend --no-pager", Err(RunError::TimedOut { program: "systemctl".into(), secs: 5.0 })),
+        (&k_show_all, Ok(show_all)),
+        (&k_show_nginx, Ok("Id=nginx.service\nLoadState=not-found\n")),
+        ("journalctl -u my-backend.service --since=2026-12-04 21:00:00 -n 300 --no-pager -o short-iso", Ok(journal)),
+    ];
+    let host = staged(
+        &[
+            ("/proc/1/comm", "systemd\n"),
+            ("/usr/bin/systemctl", ""),
+            ("/usr/bin/journalctl", ""),
+        ],
+        &[("/proc", &["1"])],
+        &runs,
+    );
+    let f = gather(
+        &host,
+        &GatherInput {
+            pids: vec![],
+            targets: vec!["127.0.0.1:8000".into()],
+        },
+        &opts,
+    );
+    assert_eq!(f.systemd.len(), 1, "{:#?}", f);
+    let u = &f.systemd[0];
+    assert_eq!(u.unit, "my-backend.service");
+    assert_eq!(u.mentions[0].source, "ExecStart");
+    assert_eq!(u.journal.len(), 2);
+    assert!(f.nginx_unit.is_none());
+    assert!(f
+        .skipped
+        .iter()
+        .any(|s| s.check == "systemctl list-unit-files" && s.why.contains("did not finish")));
 }

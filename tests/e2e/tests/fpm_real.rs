@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use medic_e2e::{free_port, http, is_root, nginx, wait_until, Nginx, Prefix};
-use nginx_medic::probe::supervisor::{gather, GatherOptions};
+use nginx_medic::probe::supervisor::{gather, GatherInput, GatherOptions};
 
 const PHP_FPM: &str = "/usr/sbin/php-fpm8.2";
 
@@ -121,7 +121,14 @@ fn max_children_and_timeouts_from_a_real_fpm() {
         std::fs::read_to_string(prefix.error_log()).unwrap_or_default()
     );
 
-    let f = gather(&[fpm.0.id()], &[], &GatherOptions::default());
+    let f = gather(
+        &nginx_medic::host::System::default(),
+        &GatherInput {
+            pids: vec![fpm.0.id()],
+            targets: Vec::new(),
+        },
+        &GatherOptions::default(),
+    );
     let m = f
         .fpm
         .iter()

@@ -2,10 +2,10 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The socket family of a listener.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SocketKind {
     Tcp,
@@ -14,7 +14,7 @@ pub enum SocketKind {
 }
 
 /// A listening socket.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listener {
     pub kind: SocketKind,
     /// The bound address (`0.0.0.0` / `::` for a wildcard); `None` for unix sockets.
@@ -64,7 +64,7 @@ impl Listener {
 }
 
 /// A process holding a socket.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessInfo {
     pub pid: u32,
     /// `comm` (the program name the kernel shows, 15 bytes at most).
@@ -85,7 +85,7 @@ pub struct ProcessInfo {
 }
 
 /// Every listener on the host, and which processes could not be inspected.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listeners {
     pub sockets: Vec<Listener>,
     /// Processes whose `/proc/PID/fd` could not be read (another user's, when not root): the

@@ -1,12 +1,12 @@
 //! What the probes saw of each upstream target: connects, unix socket files, HTTP and FastCGI
 //! answers.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Listener;
 
 /// The outcome of one `connect(2)`, in the terms of nginx's error log (`causes.md` §1).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum Connect {
     /// Connected (and closed again at once).
@@ -45,7 +45,7 @@ impl Connect {
 }
 
 /// A TCP connect to one resolved address of a target.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TcpFact {
     /// `127.0.0.1:8080` / `[::1]:8080`.
     pub address: String,
@@ -54,7 +54,7 @@ pub struct TcpFact {
 
 /// Whether the nginx worker user may connect to a unix socket (`connect(2)` needs write
 /// permission on the socket file and search permission on every directory above it).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerAccess {
     /// The `user` directive (default `nobody`).
     pub user: String,
@@ -68,7 +68,7 @@ pub struct WorkerAccess {
 }
 
 /// A unix socket target's file and a real connect to it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UnixFact {
     pub path: String,
     pub exists: bool,
@@ -94,7 +94,7 @@ pub struct UnixFact {
 }
 
 /// What the first bytes of an answer look like.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Speaks {
     /// `HTTP/1.x NNN`.
@@ -112,7 +112,7 @@ pub enum Speaks {
 }
 
 /// The request a probe sends, as nginx would (method, `Host`, path).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProbeRequest {
     pub method: String,
     /// The `Host` header (HTTP) or `SERVER_NAME` (FastCGI).
@@ -124,7 +124,7 @@ pub struct ProbeRequest {
 }
 
 /// The HTTP probe of a `proxy_pass` target.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HttpFact {
     /// The address probed.
     pub address: String,
@@ -176,7 +176,7 @@ impl HttpFact {
 /// The FastCGI probe of a `fastcgi_pass` target: a real request for a script that does not
 /// exist (never one of the application's: probes change nothing), which any live PHP-FPM pool
 /// answers with `Primary script unknown` / `File not found.`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FastcgiFact {
     pub address: String,
     pub request: ProbeRequest,
@@ -214,7 +214,7 @@ impl FastcgiFact {
 }
 
 /// A `*_pass` that sends to a target: where it is written and its kind.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PassRef {
     /// `FILE:LINE`.
     pub at: String,
@@ -224,19 +224,19 @@ pub struct PassRef {
 }
 
 /// A resolved address of a host target (or why the name did not resolve).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resolution {
     /// The name as written.
     pub host: String,
     /// `system` (getaddrinfo), `literal`, or `localhost` (both loopbacks, as nginx tries them).
-    pub via: &'static str,
+    pub via: String,
     pub addresses: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 /// Everything the probes learnt about one upstream target.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TargetFacts {
     /// As nginx names the peer: `HOST:PORT`, `[::1]:PORT`, `unix:/path`.
     pub upstream: String,

@@ -5,29 +5,57 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use medic_parse::fpm;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Skipped;
 
 /// Everything gathered.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SupervisorFacts {
     pub systemd: Vec<SystemdUnit>,
     /// `None` when pm2 is absent (then a `skipped` entry says so).
     pub pm2: Option<Vec<Pm2Process>>,
     pub fpm: Vec<FpmMaster>,
+    /// PHP-FPM installations on disk (`/etc/php/*/fpm/php-fpm.conf`), running or not: a
+    /// stopped FPM still says which socket it would create.
+    #[serde(default)]
+    pub fpm_installed: Vec<FpmInstall>,
     /// Kernel OOM-killer lines, when the kernel log could be read.
     pub oom: Option<KernelOom>,
+    /// nginx's own unit, when nginx runs under systemd (reload advice, discovery).
+    #[serde(default)]
+    pub nginx_unit: Option<SystemdUnit>,
+    /// How many systemd units and pm2 daemons were looked at (the report says so when no
+    /// backend could be named).
+    #[serde(default)]
+    pub looked_at: Vec<String>,
     pub skipped: Vec<Skipped>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SystemdUnit {
     pub unit: String,
     /// `ActiveState`, `SubState`, `NRestarts`, `ExecMainStatus`, ... as systemctl printed them.
     pub properties: BTreeMap<String, String>,
-    /// `journalctl -u UNIT -n N -o short-iso` lines (empty if the journal could not be read).
+    /// `journalctl -u UNIT -o short-iso` lines of the window (empty if the journal could not
+    /// be read), oldest first.
     pub journal: Vec<String>,
+    /// Why this unit was looked at: where its configuration or journal names a target.
+    #[serde(default)]
+    pub mentions: Vec<Mention>,
+}
+
+/// A place where a supervisor's record names a target: `ExecStart` with `--port 8000`,
+/// `Environment=PORT=8000`, a line of an `EnvironmentFile`, a socket unit's `Listen`, a journal
+/// line `Listening at: http://127.0.0.1:8000`, pm2's `PORT`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mention {
+    /// The target as nginx names it (`127.0.0.1:8000`, `unix:/run/app.sock`).
+    pub target: String,
+    /// `ExecStart`, `Environment`, `/etc/default/app:3`, `Listen`, `journal`, `PORT`.
+    pub source: String,
+    /// The text that names it.
+    pub text: String,
 }
 
 impl SystemdUnit {
@@ -39,7 +67,7 @@ impl SystemdUnit {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pm2Process {
     pub name: String,
     pub pid: Option<u64>,
@@ -49,10 +77,51 @@ pub struct Pm2Process {
     pub unstable_restarts: Option<u64>,
     /// Start of the current run, ms since the epoch.
     pub uptime_since_ms: Option<u64>,
+    /// The same, on the local wall clock (`2026-11-20T14:32:10`).
+    #[serde(default)]
+    pub started: Option<String>,
+    /// The daemon's home (`PM2_HOME`) and the user it runs as: `pm2` commands for this app
+    /// need both.
+    #[serde(default)]
+    pub home: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// `PORT` of the app's environment, when set.
+    #[serde(default)]
+    pub port: Option<String>,
+    /// The script and its arguments.
+    #[serde(default)]
+    pub script: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Where the app names a target (its `PORT`, its arguments).
+    #[serde(default)]
+    pub mentions: Vec<Mention>,
+    /// The app's error log and its last lines (`FILE:LINE`, text).
+    #[serde(default)]
+    pub error_log: Option<String>,
+    #[serde(default)]
+    pub error_tail: Vec<(String, String)>,
+}
+
+/// A PHP-FPM installation on disk: its configuration, whether a master runs it, its unit.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FpmInstall {
+    /// `/etc/php/8.2/fpm/php-fpm.conf`.
+    pub config: PathBuf,
+    /// `8.2`, from the path.
+    pub version: Option<String>,
+    /// Debian's unit for it (`php8.2-fpm.service`).
+    pub unit: Option<String>,
+    /// Whether a running master reads this configuration.
+    pub running: bool,
+    pub pools: Vec<FpmPool>,
+    /// Include and read problems (a pool file that does not parse).
+    pub problems: Vec<String>,
 }
 
 /// A running PHP-FPM master, its configuration and its log.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FpmMaster {
     pub pid: u32,
     /// From the master's title: `php-fpm: master process (/etc/php/8.2/fpm/php-fpm.conf)`.
@@ -66,7 +135,7 @@ pub struct FpmMaster {
     pub problems: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FpmPool {
     pub name: String,
     pub file: Option<PathBuf>,
@@ -85,13 +154,19 @@ pub struct FpmPool {
     pub ping_path: Option<String>,
     pub request_terminate_timeout: Option<String>,
     pub slowlog: Option<String>,
+    /// `FILE:LINE` of the `listen` directive.
+    #[serde(default)]
+    pub listen_at: Option<String>,
+    /// `listen.allowed_clients` (TCP pools).
+    #[serde(default)]
+    pub listen_allowed_clients: Option<String>,
 }
 
 /// One FPM error-log line that explains a 502/504.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FpmEvent {
     /// `max-children`, `timed-out`, `signal`, `exit-code`.
-    pub kind: &'static str,
+    pub kind: String,
     /// Local time, ISO 8601 (`None` if FPM's time could not be read).
     pub time: Option<String>,
     pub level: String,
@@ -105,11 +180,39 @@ pub struct FpmEvent {
     pub line: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelOom {
-    /// `journalctl -k` or `dmesg`.
-    pub source: &'static str,
+    /// `journalctl -k` or `dmesg --time-format iso`.
+    pub source: String,
     pub lines: Vec<String>,
+    /// The kills those lines record, one per killed process.
+    #[serde(default)]
+    pub kills: Vec<OomKill>,
+}
+
+/// One kill by the OOM killer (the kernel writes three lines or more per kill).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OomKill {
+    /// Wall clock, local time (`2026-11-20T14:32:10`), when the source gives it.
+    pub time: Option<String>,
+    /// The host's PID of the killed process.
+    pub pid: Option<u32>,
+    /// The kernel's task name (`comm`, 15 bytes at most).
+    pub task: Option<String>,
+    /// `task_memcg=`: the memory cgroup (`/system.slice/my-app.service`).
+    pub memcg: Option<String>,
+    /// The `Killed process ...` line (or the `oom-kill:` one).
+    pub line: String,
+}
+
+impl OomKill {
+    /// The systemd unit the memory cgroup names.
+    pub fn unit(&self) -> Option<&str> {
+        self.memcg
+            .as_deref()?
+            .rsplit('/')
+            .find(|c| c.ends_with(".service") || c.ends_with(".scope"))
+    }
 }
 
 impl From<&fpm::Pool> for FpmPool {
@@ -132,6 +235,16 @@ impl From<&fpm::Pool> for FpmPool {
             ping_path: p.ping_path(),
             request_terminate_timeout: p.request_terminate_timeout(),
             slowlog: p.slowlog(),
+            listen_allowed_clients: p.get("listen.allowed_clients"),
+            listen_at: p
+                .entries
+                .iter()
+                .rev()
+                .find(|e| e.key == "listen")
+                .map(|e| match &p.file {
+                    Some(f) => format!("{}:{}", f.display(), e.line),
+                    None => format!("line {}", e.line),
+                }),
         }
     }
 }

@@ -3,10 +3,10 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything the TLS probe learned about one upstream address.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TlsFacts {
     pub addr: String,
     /// The SNI nginx sends (`None`: no SNI).
@@ -51,23 +51,23 @@ impl TlsFacts {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Trust {
     /// `file` or `system`.
-    pub source: &'static str,
+    pub source: String,
     pub file: Option<PathBuf>,
     /// Why the file could not be loaded (the verify results then fail with code 20).
     pub error: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SchemeMismatch {
     /// The server's first bytes, non-printable ones escaped: `HTTP/1.1 400 Bad Request\r\n...`.
     pub first_bytes: String,
 }
 
 /// One handshake.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Variant {
     /// This is the handshake nginx itself would make.
     pub as_nginx: bool,
@@ -87,7 +87,7 @@ pub struct Variant {
 }
 
 /// How a handshake ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Outcome {
     Ok {
@@ -125,7 +125,7 @@ impl Outcome {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verify {
     /// OpenSSL's `X509_V_*` code (0: ok, 10: expired, 18: self-signed, 20: unable to get local
     /// issuer, 62: hostname mismatch).
@@ -135,7 +135,7 @@ pub struct Verify {
 }
 
 /// A certificate as shown by the server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertFacts {
     /// `CN=upstream.test, O=Example`.
     pub subject: String,

@@ -30,6 +30,7 @@ mod connect_refused;
 mod connect_timeout;
 mod connect_unreachable;
 mod dns_failure;
+mod fpm_client_disallowed;
 mod header_too_big;
 mod invalid_response;
 mod no_live_upstreams;
@@ -48,6 +49,8 @@ mod socket_missing;
 mod socket_path_mismatch;
 mod socket_permission;
 mod socket_stale;
+mod stale_dns;
+mod tls_client_cert_required;
 mod tls_expired;
 mod tls_handshake;
 mod tls_name_mismatch;
@@ -89,6 +92,7 @@ pub static CAUSES: &[&dyn Cause] = &[
     &config_invalid::ConfigInvalid,
     // connect-refused, no-live-upstreams
     &socket_stale::SocketStale,
+    &stale_dns::StaleDns,
     &backend_starting::BackendStarting,
     &bind_mismatch::BindMismatch,
     &wrong_port::WrongPort,
@@ -111,6 +115,7 @@ pub static CAUSES: &[&dyn Cause] = &[
     &connect_timeout::ConnectTimeout,
     // TLS, and the protocol spoken
     &scheme_mismatch::SchemeMismatch,
+    &tls_client_cert_required::TlsClientCertRequired,
     &tls_sni_required::TlsSniRequired,
     &tls_protocol_mismatch::TlsProtocolMismatch,
     &tls_handshake::TlsHandshake,
@@ -119,6 +124,7 @@ pub static CAUSES: &[&dyn Cause] = &[
     &tls_untrusted::TlsUntrusted,
     &tls_verify::TlsVerify,
     // the backend went away mid-request
+    &fpm_client_disallowed::FpmClientDisallowed,
     &backend_crash::BackendCrash,
     &upstream_reset::UpstreamReset,
     &premature_close::PrematureClose,
@@ -197,11 +203,4 @@ pub(crate) fn connect_evidence(t: &crate::diagnose::ProbedTarget, f: &mut Findin
             format!("connect to {}: {}", c.address, c.connect.label()),
         ));
     }
-}
-
-/// The systemd unit (or program) behind a listener or a probed target, for the commands.
-pub(crate) fn service_name(group: &Group<'_>) -> Option<String> {
-    let t = group.target()?;
-    let p = t.facts.listener.as_ref()?.processes.first()?;
-    p.unit.clone().or_else(|| Some(p.program.clone()))
 }

@@ -21,7 +21,7 @@ pub fn resolve(host: &str, port: u16) -> Resolution {
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return Resolution {
             host: host.to_string(),
-            via: "literal",
+            via: "literal".into(),
             addresses: vec![SocketAddr::new(ip, port).to_string()],
             error: None,
         };
@@ -55,7 +55,7 @@ pub fn resolve(host: &str, port: u16) -> Resolution {
     };
     Resolution {
         host: host.to_string(),
-        via,
+        via: via.into(),
         addresses: addrs.iter().map(|a| a.to_string()).collect(),
         error,
     }

@@ -106,9 +106,9 @@ pub fn probe_tls(addr: SocketAddr, settings: &TlsSettings, timeout: Duration) ->
         verify: settings.verify,
         trust: Trust {
             source: if settings.trusted_ca_file.is_some() {
-                "file"
+                "file".into()
             } else {
-                "system"
+                "system".into()
             },
             file: settings.trusted_ca_file.clone(),
             error: None,

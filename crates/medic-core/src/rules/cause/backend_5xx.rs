@@ -96,6 +96,7 @@ impl Cause for Backend5xx {
                     "low",
                 ),
                 per_minute: minutes(&a.minutes),
+                backend: None,
             });
         }
     }

@@ -1,5 +1,4 @@
 use medic_parse::error_log::FailureClass;
-use medic_parse::time::LogTime;
 
 use super::pool_saturated::{in_window, master_log, pool_at, pool_events, pool_line};
 use super::{backend_fix, Cause};
@@ -42,18 +41,18 @@ impl Cause for BackendCrash {
     }
 
     fn explain(&self, g: &Group<'_>) -> Option<Finding> {
-        let probes = g.probes()?;
+        g.probes()?;
         let mut evidence = Vec::new();
         let mut what: Option<String> = None;
         let pool = pool_at(g);
         if let Some((m, p)) = pool {
             for e in pool_events(m, p)
-                .filter(|e| matches!(e.kind, "signal" | "exit-code" | "timed-out"))
+                .filter(|e| matches!(e.kind.as_str(), "signal" | "exit-code" | "timed-out"))
                 .filter(|e| !(e.kind == "exit-code" && e.value == Some(0)))
                 .filter(|e| in_window(g, e.time.as_deref(), 60, 60))
             {
                 if what.is_none() {
-                    what = Some(match e.kind {
+                    what = Some(match e.kind.as_str() {
                         "signal" => format!(
                             "a PHP-FPM child of pool [{}] was killed by signal {}{}",
                             p.name,
@@ -79,58 +78,31 @@ impl Cause for BackendCrash {
                 }
             }
         }
-        // Kernel OOM kills at that time, or (without a readable time) of the backend's program.
-        let programs: Vec<&str> = g
-            .targets
-            .iter()
-            .filter_map(|t| t.facts.listener.as_ref())
-            .flat_map(|l| l.processes.iter())
-            .map(|p| p.program.as_str())
-            .collect();
-        if let Some(oom) = &probes.supervisors.oom {
-            for line in &oom.lines {
-                let hit = match line
-                    .get(..19)
-                    .and_then(|t| LogTime::parse_iso(t.as_bytes()))
-                {
-                    Some(_) => in_window(g, line.get(..19), 60, 60),
-                    None => programs.iter().any(|p| line.contains(&format!("({p})"))),
-                };
-                if hit {
-                    what.get_or_insert_with(|| {
-                        "the kernel's OOM killer killed a process".to_string()
-                    });
-                    evidence.push(Evidence::other(
-                        "kernel",
-                        oom.source.to_string(),
-                        line.clone(),
-                    ));
-                }
+        // What the backend's own supervisor and the kernel say: an OOM kill matched to the
+        // backend (never by time alone), or its unit's restarts.
+        if let Some(b) = &g.backend {
+            let own = crate::backend::evidence(g.facts, b, g.window());
+            if let Some(k) = own.iter().find(|e| e.kind == "kernel") {
+                what.get_or_insert_with(|| format!("the kernel's OOM killer killed {}", b.name));
+                evidence.push(k.clone());
             }
-        }
-        // systemd restarted the unit behind the listener.
-        let units: Vec<&str> = g
-            .targets
-            .iter()
-            .filter_map(|t| t.facts.listener.as_ref())
-            .flat_map(|l| l.processes.iter())
-            .filter_map(|p| p.unit.as_deref())
-            .collect();
-        for u in &probes.supervisors.systemd {
-            let n = u.n_restarts().unwrap_or(0);
-            if n > 0 && units.contains(&u.unit.as_str()) {
-                what.get_or_insert_with(|| format!("systemd restarted {} {n} time(s)", u.unit));
-                evidence.push(Evidence::other(
-                    "supervisor",
-                    format!("systemd {}", u.unit),
+            if b.supervisor == "systemd" && b.restarts.unwrap_or(0) > 0 {
+                what.get_or_insert_with(|| {
                     format!(
-                        "NRestarts={n} ActiveState={} ExecMainStatus={}",
-                        u.active_state().unwrap_or("?"),
-                        u.properties
-                            .get("ExecMainStatus")
-                            .map_or("?", String::as_str)
-                    ),
-                ));
+                        "systemd restarted {} {} time(s)",
+                        b.name,
+                        b.restarts.unwrap_or(0)
+                    )
+                });
+            }
+            if b.supervisor == "pm2" && b.restarts.unwrap_or(0) > 0 {
+                what.get_or_insert_with(|| {
+                    format!(
+                        "pm2 restarted {} {} time(s)",
+                        b.name,
+                        b.restarts.unwrap_or(0)
+                    )
+                });
             }
         }
         let what = what?;
@@ -138,21 +110,36 @@ impl Cause for BackendCrash {
         let mut f = g.finding(
             self,
             format!("{up} lost requests mid-way: {what}"),
-            backend_fix(
-                "find the limit the backend hit (memory, time, a crash) and fix it",
-                vec![
-                    "signal 9 (SIGKILL) without a deploy is usually the OOM killer: `journalctl -k | grep -i -e oom -e 'killed process'`; then lower `pm.max_children` to fit the RAM, or fix the leak (`pm.max_requests = 500` recycles leaking children)".to_string(),
-                    "signal 11 (SIGSEGV): a crashing extension; enable core dumps and check `php -m` for recently added extensions".to_string(),
-                    "`execution timed out ... terminating`: the script ran past `request_terminate_timeout`; make it faster or raise the limit for that pool".to_string(),
-                    "other exits: the backend's own log (`journalctl -u UNIT -n 200`)".to_string(),
-                ],
-                vec![
-                    "journalctl -k --no-pager | grep -i -e oom -e 'killed process'".to_string(),
-                    "free -m".to_string(),
-                ],
-                "10-30 min",
-                "medium",
-            ),
+            if pool.is_some() {
+                backend_fix(
+                    "find the limit the backend hit (memory, time, a crash) and fix it",
+                    vec![
+                        "signal 9 (SIGKILL) without a deploy is usually the OOM killer: `journalctl -k | grep -i -e oom -e 'killed process'`; then lower `pm.max_children` to fit the RAM, or fix the leak (`pm.max_requests = 500` recycles leaking children)".to_string(),
+                        "signal 11 (SIGSEGV): a crashing extension; enable core dumps and check `php -m` for recently added extensions".to_string(),
+                        "`execution timed out ... terminating`: the script ran past `request_terminate_timeout`; make it faster or raise the limit for that pool".to_string(),
+                    ],
+                    vec![
+                        "journalctl -k --no-pager | grep -i -e oom -e 'killed process'".to_string(),
+                        "free -m".to_string(),
+                    ],
+                    "10-30 min",
+                    "medium",
+                )
+            } else {
+                let (mut steps, mut commands) = g.restart_advice();
+                steps.insert(
+                    0,
+                    "killed by signal 9 without a deploy: the OOM killer (`journalctl -k | grep -i -e oom -e 'killed process'`); give it the memory it needs (`MemoryMax=`, the host's RAM) or fix the leak".to_string(),
+                );
+                commands.insert(0, "journalctl -k --no-pager | grep -i -e oom -e 'killed process'".to_string());
+                backend_fix(
+                    "find why the backend died (memory, a crash) and fix it",
+                    steps,
+                    commands,
+                    "10-30 min",
+                    "medium",
+                )
+            },
         );
         f.evidence.extend(evidence);
         if let Some((_, p)) = pool {

@@ -1,6 +1,6 @@
 use medic_parse::error_log::FailureClass;
 
-use super::{backend_fix, service_name, Cause};
+use super::{backend_fix, Cause};
 use crate::diagnose::{candidate_listeners, Group};
 use crate::facts::Connect;
 use crate::rules::{rule, Evidence, Finding};
@@ -20,11 +20,17 @@ rule! {
     /// ## Evidence
     /// The refusals in the error log (first and last, count, per minute); the `*_pass` line;
     /// the probe's refused connect to every address; the listening sockets of the host (none
-    /// on the port); the supervisor's state of the backend's unit when known.
+    /// on the port); the backend that serves it (`backend`: the unit, pm2 app or pool whose
+    /// configuration or journal names the address, and how sure that match is), its state and
+    /// restarts, its journal lines nearest the failure, and the OOM kills that match it.
     ///
     /// ## Fix
-    /// Start the backend, then read its logs for why it stopped:
-    /// `systemctl restart APP` and `journalctl -u APP -n 100`.
+    /// Read why it stopped, then start it, in the words of its supervisor: `systemctl status
+    /// my-backend.service`, `journalctl -u my-backend.service -n 50`, `systemctl reset-failed`
+    /// for a unit that hit its start limit, `systemctl restart my-backend.service`; `pm2 logs
+    /// NAME` and `pm2 restart NAME` (with the daemon's `PM2_HOME` and user) for a pm2 app.
+    /// `APP` stands for the backend only when no supervisor names it, and the fix then says
+    /// what was looked at.
     /// Time: 1-3 min. Risk: low.
     pub struct BackendDown = "backend-down", "the backend is down: nothing listens on the upstream address";
 }
@@ -53,22 +59,24 @@ impl Cause for BackendDown {
             return None;
         }
         let up = g.upstream.as_deref().unwrap_or("the upstream");
-        let service = service_name(g).unwrap_or_else(|| "APP".to_string());
+        let (mut steps, mut commands) = g.restart_advice();
+        steps.push(format!(
+            "check it listens: `ss -tlnp | grep {}`",
+            port_of(up)
+        ));
+        commands.push("ss -tlnp".to_string());
+        let who = g
+            .backend
+            .as_ref()
+            .map(|b| format!(" ({} {})", b.supervisor, b.name))
+            .unwrap_or_default();
         let mut f = g.finding(
             self,
-            format!("nothing listens on {up}: the backend is down"),
+            format!("nothing listens on {up}: the backend{who} is down"),
             backend_fix(
                 format!("start the backend behind {up} and find out why it stopped"),
-                vec![
-                    format!("start it: `systemctl restart {service}` (or however it is run: pm2, docker, a shell)"),
-                    format!("read why it stopped: `journalctl -u {service} -n 100`; an OOM kill shows in `journalctl -k | grep -i oom`"),
-                    format!("check it listens: `ss -tlnp | grep {}`", port_of(up)),
-                ],
-                vec![
-                    format!("systemctl restart {service}"),
-                    format!("journalctl -u {service} -n 100 --no-pager"),
-                    "ss -tlnp".to_string(),
-                ],
+                steps,
+                commands,
                 "1-3 min",
                 "low",
             ),
@@ -105,7 +113,6 @@ impl Cause for BackendDown {
                 ));
             }
         }
-        supervisor_evidence(g, &mut f);
         Some(f)
     }
 }
@@ -114,24 +121,4 @@ impl Cause for BackendDown {
 pub(super) fn port_of(up: &str) -> String {
     up.rsplit_once(':')
         .map_or(up.to_string(), |(_, p)| format!(":{p}"))
-}
-
-/// What the supervisors say about units whose name appears in the config's passes or that
-/// failed: inactive or failed units, restarts.
-pub(super) fn supervisor_evidence(g: &Group<'_>, f: &mut Finding) {
-    let Some(p) = g.probes() else { return };
-    for u in &p.supervisors.systemd {
-        let state = u.active_state().unwrap_or("?");
-        if state != "active" || u.n_restarts().unwrap_or(0) > 0 {
-            f.evidence.push(Evidence::other(
-                "supervisor",
-                format!("systemd {}", u.unit),
-                format!(
-                    "ActiveState={state} SubState={} NRestarts={}",
-                    u.properties.get("SubState").map_or("?", String::as_str),
-                    u.n_restarts().unwrap_or(0)
-                ),
-            ));
-        }
-    }
 }

@@ -21,7 +21,8 @@ rule! {
     /// when that process started; the supervisor's restart count and journal when known.
     ///
     /// ## Fix
-    /// If it crashed, find out why (`journalctl -u APP`, `journalctl -k | grep -i oom`). For
+    /// If it crashed, find out why, in its supervisor's words (`journalctl -u my-backend.service
+    /// -n 50`, `pm2 logs NAME`; OOM kills: `journalctl -k | grep -i oom`). For
     /// deploys, start the new process before stopping the old one (a readiness check, socket
     /// activation, or a graceful reload of the app). Nothing to fix if it is rare.
     /// Time: 5 min. Risk: low.
@@ -52,25 +53,32 @@ impl Cause for BackendStarting {
         }
         let p = started.1;
         let up = g.upstream.as_deref().unwrap_or("the upstream");
-        let unit = p.unit.clone().unwrap_or_else(|| p.program.clone());
+        let (mut steps, mut commands) = g.restart_advice();
+        steps.retain(|s| !s.contains("restart it") && !s.starts_with("start it"));
+        commands.retain(|c| !c.contains(" restart ") && !c.starts_with("systemctl reset-failed"));
+        if g.backend.is_none() {
+            let unit = p.unit.clone().unwrap_or_else(|| p.program.clone());
+            steps = vec![format!("why did it stop? `journalctl -u {unit} -n 200`")];
+            commands = vec![format!("journalctl -u {unit} -n 200 --no-pager")];
+        }
+        steps.push("OOM kills: `journalctl -k | grep -i oom`".to_string());
+        steps.push("for deploys: start the new process before stopping the old one (readiness check, socket activation, graceful reload)".to_string());
+        steps
+            .push("if it happens rarely and during deploys only, nothing needs fixing".to_string());
+        commands.push("journalctl -k --no-pager | grep -i oom".to_string());
         let mut f = g.finding(
             self,
             format!(
                 "{up} refused connections until its backend ({}) started again at {}",
-                p.program,
+                g.backend
+                    .as_ref()
+                    .map_or(p.program.as_str(), |b| b.name.as_str()),
                 p.start_time.as_deref().unwrap_or("?")
             ),
             backend_fix(
                 "find out why the backend restarted; make restarts seamless",
-                vec![
-                    format!("why did it stop? `journalctl -u {unit} -n 200`; OOM kills: `journalctl -k | grep -i oom`"),
-                    "for deploys: start the new process before stopping the old one (readiness check, socket activation, graceful reload)".to_string(),
-                    "if it happens rarely and during deploys only, nothing needs fixing".to_string(),
-                ],
-                vec![
-                    format!("journalctl -u {unit} -n 200 --no-pager"),
-                    "journalctl -k --no-pager | grep -i oom".to_string(),
-                ],
+                steps,
+                commands,
                 "5 min",
                 "low",
             ),
@@ -86,7 +94,6 @@ impl Cause for BackendStarting {
                 log.first
             ),
         ));
-        super::backend_down::supervisor_evidence(g, &mut f);
         Some(f)
     }
 }

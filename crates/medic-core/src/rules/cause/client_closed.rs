@@ -82,6 +82,7 @@ impl Cause for ClientClosed {
                     "low",
                 ),
                 per_minute: Vec::new(),
+                backend: None,
             });
         }
     }

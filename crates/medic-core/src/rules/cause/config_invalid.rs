@@ -94,6 +94,7 @@ impl Cause for ConfigInvalid {
                     log: Some(l),
                     targets: Vec::new(),
                     passes: Vec::new(),
+                    backend: None,
                     facts,
                 };
                 if let Some(mut f) = self.explain(&g) {
@@ -145,6 +146,7 @@ impl Cause for ConfigInvalid {
                 evidence,
                 fix: fix(what, at),
                 per_minute: Vec::new(),
+                backend: None,
             });
         }
     }

@@ -50,21 +50,43 @@ impl Cause for SocketMissing {
         let mut f = g.finding(
             self,
             title,
-            backend_fix(
-                format!("start the backend that creates {path}, and make sure its `listen` is that path"),
-                vec![
-                    "start PHP-FPM (or the app that owns the socket): `systemctl start php8.2-fpm`".to_string(),
-                    "if it does not start, read why: `journalctl -u php8.2-fpm -n 50` (a pool file error, the socket's directory missing)".to_string(),
-                    format!("check the pool's listen: `grep -rn '^listen' /etc/php/*/fpm/pool.d/` must show {path}"),
-                ],
-                vec![
-                    "systemctl start php8.2-fpm".to_string(),
-                    "journalctl -u php8.2-fpm -n 50 --no-pager".to_string(),
-                    format!("ls -l {path}"),
-                ],
-                "5-10 min",
-                "medium",
-            ),
+            match g.backend.as_ref().filter(|b| b.supervisor != "php-fpm") {
+                // Another kind of backend owns the socket: its own supervisor's words.
+                Some(_) => {
+                    let (steps, commands) = g.restart_advice();
+                    backend_fix(
+                        format!("start the backend that creates {path}"),
+                        steps,
+                        commands,
+                        "5-10 min",
+                        "medium",
+                    )
+                }
+                None => {
+                    let unit = g
+                        .backend
+                        .as_ref()
+                        .and_then(|b| b.unit.as_deref())
+                        .unwrap_or("php8.2-fpm.service")
+                        .trim_end_matches(".service")
+                        .to_string();
+                    backend_fix(
+                        format!("start the backend that creates {path}, and make sure its `listen` is that path"),
+                        vec![
+                            format!("start PHP-FPM (or the app that owns the socket): `systemctl start {unit}`"),
+                            format!("if it does not start, read why: `journalctl -u {unit} -n 50` (a pool file error, the socket's directory missing)"),
+                            format!("check the pool's listen: `grep -rn '^listen' /etc/php/*/fpm/pool.d/` must show {path}"),
+                        ],
+                        vec![
+                            format!("systemctl start {unit}"),
+                            format!("journalctl -u {unit} -n 50 --no-pager"),
+                            format!("ls -l {path}"),
+                        ],
+                        "5-10 min",
+                        "medium",
+                    )
+                }
+            },
         );
         let Some(probes) = g.probes() else {
             return Some(f);
@@ -106,7 +128,6 @@ impl Cause for SocketMissing {
                 ));
             }
         }
-        super::backend_down::supervisor_evidence(g, &mut f);
         Some(f)
     }
 }

@@ -4,8 +4,10 @@ use medic_parse::error_log::FailureClass;
 
 use super::pool_saturated::{pool_file, pool_line};
 use super::{nginx_fix, Cause};
+use crate::backend::other_fpm_sockets;
 use crate::config::Target;
 use crate::diagnose::Group;
+use crate::facts::supervisor::FpmInstall;
 use crate::facts::SocketKind;
 use crate::rules::{rule, Evidence, Finding};
 
@@ -41,7 +43,7 @@ impl Cause for SocketPathMismatch {
         &[FailureClass::SocketMissing]
     }
 
-    fn explain(&self, g: &Group<'_>) -> Option<Finding> {
+    fn explain<'f>(&self, g: &Group<'f>) -> Option<Finding> {
         let path = g.unix_path()?;
         let probes = g.probes()?;
         let unix = g.target().and_then(|t| t.facts.unix.as_ref());
@@ -59,13 +61,25 @@ impl Cause for SocketPathMismatch {
                 _ => None,
             })
             .collect();
-        let mut best: Option<(u32, String, String, Option<Evidence>)> = None;
-        let mut consider = |score: u32, at: &str, why: String, extra: Option<Evidence>| {
+        // (score, path, why, evidence, the stopped installation that would create it)
+        type Best<'a> = (
+            u32,
+            String,
+            String,
+            Option<Evidence>,
+            Option<&'a FpmInstall>,
+        );
+        let mut best: Option<Best<'_>> = None;
+        let mut consider = |score: u32,
+                            at: &str,
+                            why: String,
+                            extra: Option<Evidence>,
+                            stopped: Option<&'f FpmInstall>| {
             if at == path || used.contains(&at) {
                 return;
             }
             if best.as_ref().is_none_or(|b| score > b.0) {
-                best = Some((score, at.to_string(), why, extra));
+                best = Some((score, at.to_string(), why, extra, stopped));
             }
         };
         for m in &probes.supervisors.fpm {
@@ -86,8 +100,36 @@ impl Cause for SocketPathMismatch {
                         format!("php-fpm master {}", m.pid),
                         pool_line(p),
                     )),
+                    None,
                 );
             }
+        }
+        // PHP-FPM installed but not running (the classic upgrade: nginx still names the old
+        // version's socket, the new version is stopped): its pool files say which socket it
+        // would create.
+        for (inst, p) in other_fpm_sockets(g.facts, path) {
+            if inst.running {
+                continue;
+            }
+            let l = p.listen.as_deref().unwrap_or_default();
+            consider(
+                8 + likeness(path, l),
+                l,
+                format!(
+                    "PHP-FPM {} is installed but not running; its pool [{}] would listen on {l}",
+                    inst.version.as_deref().unwrap_or("?"),
+                    p.name
+                ),
+                p.listen_at.as_ref().map(|at| Evidence {
+                    kind: "config",
+                    source: at.clone(),
+                    text: format!("listen = {l}"),
+                    at: at
+                        .rsplit_once(':')
+                        .and_then(|(f, n)| Some((f.to_string(), n.parse().ok()?))),
+                }),
+                Some(inst),
+            );
         }
         for l in &probes.listeners.sockets {
             let Some(at) = l.path.as_deref().filter(|p| p.starts_with('/')) else {
@@ -107,26 +149,62 @@ impl Cause for SocketPathMismatch {
                 .first()
                 .map(|p| format!("{} (pid {})", p.program, p.pid))
                 .unwrap_or_else(|| "a process that could not be inspected".into());
-            consider(score, at, format!("{who} listens on unix:{at}"), None);
+            consider(score, at, format!("{who} listens on unix:{at}"), None, None);
         }
-        let (_, at, why, extra) = best?;
+        let (_, at, why, extra, stopped) = best?;
         let directive = g
             .passes
             .first()
             .map_or("fastcgi_pass", |(_, p)| p.kind.directive());
+        let pass_line = g
+            .passes
+            .first()
+            .map(|(_, p)| format!(" ({})", p.src.location()))
+            .unwrap_or_default();
+        let mut fix = nginx_fix(
+            format!("make `{directive}` and the backend's socket the same path: unix:{at}"),
+            vec![
+                format!("either point nginx at the socket the backend creates: `{directive} unix:{at};` instead of unix:{path}{pass_line}"),
+                format!("or set the pool's `listen = {path}` (and its directory must exist), then restart PHP-FPM"),
+            ],
+            "5-10 min",
+            "medium",
+        );
+        if let Some(inst) = stopped {
+            let unit = inst
+                .unit
+                .as_deref()
+                .unwrap_or("php-fpm")
+                .trim_end_matches(".service");
+            fix.steps.insert(
+                1,
+                format!("start the installed PHP-FPM, which is stopped: `systemctl enable --now {unit}` (read `journalctl -u {unit} -n 50` if it does not start)"),
+            );
+            fix.commands
+                .insert(0, format!("systemctl enable --now {unit}"));
+        }
         let mut f = g.finding(
             self,
             format!("nginx connects to unix:{path}, but the backend listens on unix:{at}"),
-            nginx_fix(
-                format!("make `{directive}` and the backend's socket the same path: unix:{at}"),
-                vec![
-                    format!("either point nginx at the socket that exists: `{directive} unix:{at};` (the line above)"),
-                    format!("or set the pool's `listen = {path}` (and its directory must exist), then restart PHP-FPM"),
-                ],
-                "5-10 min",
-                "medium",
-            ),
+            fix,
         );
+        if let Some(inst) = stopped {
+            if let Some(p) = inst
+                .pools
+                .iter()
+                .find(|p| p.listen.as_deref() == Some(at.as_str()))
+            {
+                let mut b = crate::backend::fpm_backend(g.facts, inst, p, None);
+                b.confidence = "high".into();
+                b.why = format!(
+                    "no backend names unix:{path}; the installed PHP-FPM {}'s pool [{}] listens on unix:{at} ({})",
+                    inst.version.as_deref().unwrap_or("?"),
+                    p.name,
+                    p.listen_at.as_deref().unwrap_or("listen")
+                );
+                f.backend = Some(b);
+            }
+        }
         f.evidence.push(Evidence::probe(
             "stat",
             format!("{path}: No such file or directory"),

@@ -10,10 +10,12 @@ use crate::config::{build, testing, BuildOptions, Model};
 use crate::diagnose::{
     diagnose, Access5xx, ClientClosedGroup, Facts, LogGroup, LogLine, Origin, ProbedTarget,
 };
-use crate::facts::supervisor::{FpmEvent, FpmMaster, FpmPool, KernelOom};
+use crate::facts::supervisor::{
+    FpmEvent, FpmInstall, FpmMaster, FpmPool, KernelOom, Mention, OomKill, Pm2Process, SystemdUnit,
+};
 use crate::facts::{
-    Connect, FastcgiFact, HttpFact, Listener, ProbeRequest, SocketKind, Speaks, UnixFact,
-    WorkerAccess,
+    Connect, FastcgiFact, HttpFact, Listener, ProbeRequest, ProcessInfo, SocketKind, Speaks,
+    UnixFact, WorkerAccess,
 };
 use crate::rules::{Finding, Severity};
 
@@ -92,12 +94,14 @@ fn pool(name: &str, listen: &str) -> FpmPool {
         ping_path: None,
         request_terminate_timeout: None,
         slowlog: None,
+        listen_at: None,
+        listen_allowed_clients: None,
     }
 }
 
 fn event(kind: &'static str, time: &str, line: &str, value: Option<i64>) -> FpmEvent {
     FpmEvent {
-        kind,
+        kind: kind.into(),
         time: Some(time.into()),
         level: "WARNING".into(),
         pool: Some("www".into()),
@@ -596,14 +600,39 @@ fn oom_kill_in_the_window_is_backend_crash() {
         vec![log_group(FailureClass::UpstreamReset, Some(up), None, 3)],
         vec![tcp_target(up, Connect::Ok { latency_ms: 0.1 })],
     );
-    facts.probes.as_mut().unwrap().supervisors.oom = Some(KernelOom {
-        source: "journalctl -k",
-        lines: vec![
-            "2026-11-20T14:35:30+0100 host kernel: Out of memory: Killed process 4321 (node)"
-                .into(),
-            "2026-11-18T09:00:00+0100 host kernel: Out of memory: Killed process 99 (java)".into(),
+    let lines: Vec<String> = vec![
+        "2026-11-20T14:35:30+0100 host kernel: oom-kill:constraint=CONSTRAINT_MEMCG,task_memcg=/system.slice/node-app.service,task=node,pid=4321,uid=0".into(),
+        "2026-11-20T14:35:30+0100 host kernel: Out of memory: Killed process 4321 (node)".into(),
+        "2026-11-20T14:35:31+0100 host kernel: oom-kill:constraint=CONSTRAINT_MEMCG,task_memcg=/system.slice/other.service,task=java,pid=99,uid=0".into(),
+        "2026-11-20T14:35:31+0100 host kernel: Out of memory: Killed process 99 (java)".into(),
+    ];
+    let p = facts.probes.as_mut().unwrap();
+    p.supervisors.oom = Some(KernelOom {
+        source: "journalctl -k".into(),
+        kills: vec![
+            OomKill {
+                time: Some("2026-11-20T14:35:30".into()),
+                pid: Some(4321),
+                task: Some("node".into()),
+                memcg: Some("/system.slice/node-app.service".into()),
+                line: "Out of memory: Killed process 4321 (node)".into(),
+            },
+            OomKill {
+                time: Some("2026-11-20T14:35:31".into()),
+                pid: Some(99),
+                task: Some("java".into()),
+                memcg: Some("/system.slice/other.service".into()),
+                line: "Out of memory: Killed process 99 (java)".into(),
+            },
         ],
+        lines,
     });
+    // The listener's unit names the backend; the other kill, at the same time, is another
+    // process's and is never attributed by time alone.
+    p.targets[0].facts.listener = Some(listener_of(up, "node", 4321, "node-app.service"));
+    p.supervisors
+        .systemd
+        .push(unit("node-app.service", "active", 0));
     let f = top(&facts);
     assert_eq!(f.id, "backend-crash");
     assert!(has(&f, "Killed process 4321"));
@@ -932,4 +961,290 @@ fn every_rule_is_documented_with_time_and_risk() {
         }
         assert!(doc.contains("## Why "), "{id} has no Why section");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the backend behind a target, dead or alive (`backend`)
+// ---------------------------------------------------------------------------------------------
+
+fn listener_of(up: &str, program: &str, pid: u32, unit: &str) -> Listener {
+    let (ip, port) = crate::diagnose::parse_ip_port(up).unwrap();
+    Listener {
+        kind: SocketKind::Tcp,
+        ip: Some(ip),
+        port: Some(port),
+        path: None,
+        inode: 1,
+        uid: Some(0),
+        processes: vec![ProcessInfo {
+            pid,
+            program: program.into(),
+            cmdline: program.into(),
+            uid: Some(0),
+            unit: Some(unit.into()),
+            container: None,
+            start_time: Some("2026-11-20T10:00:00".into()),
+        }],
+    }
+}
+
+fn unit(name: &str, state: &str, restarts: u64) -> SystemdUnit {
+    let mut properties = std::collections::BTreeMap::new();
+    properties.insert("Id".to_string(), name.to_string());
+    properties.insert("LoadState".to_string(), "loaded".to_string());
+    properties.insert("ActiveState".to_string(), state.to_string());
+    properties.insert("SubState".to_string(), state.to_string());
+    properties.insert("NRestarts".to_string(), restarts.to_string());
+    properties.insert("Result".to_string(), "exit-code".to_string());
+    properties.insert(
+        "InactiveEnterTimestamp".to_string(),
+        "Fri 2026-11-20 14:32:05 UTC".to_string(),
+    );
+    SystemdUnit {
+        unit: name.into(),
+        properties,
+        journal: Vec::new(),
+        mentions: Vec::new(),
+    }
+}
+
+/// A crash loop that hit the start limit: the unit is named from its `ExecStart`, its state and
+/// last words are the evidence, and the fix speaks systemd with its name.
+#[test]
+fn dead_backend_is_named_from_its_unit_file_with_its_last_words() {
+    let up = "127.0.0.1:8000";
+    let mut facts = live(
+        vec![log_group(FailureClass::ConnectRefused, Some(up), None, 4)],
+        vec![tcp_target(up, Connect::Refused)],
+    );
+    let mut u = unit("my-backend.service", "failed", 4);
+    u.mentions.push(Mention {
+        target: up.into(),
+        source: "ExecStart".into(),
+        text: "/usr/bin/python3 /srv/app.py --port 8000".into(),
+    });
+    u.journal = vec![
+        // An older crash loop, hours before: not the failure's.
+        "2026-11-20T09:00:00+0000 host python3[10]: fatal: old trouble".into(),
+        "2026-11-20T09:00:00+0000 host systemd[1]: my-backend.service: Main process exited, code=exited, status=2/INVALIDARGUMENT".into(),
+        "2026-11-20T14:32:04+0000 host python3[77]: fatal: config broken, exiting".into(),
+        "2026-11-20T14:32:04+0000 host systemd[1]: my-backend.service: Main process exited, code=exited, status=1/FAILURE".into(),
+        "2026-11-20T14:32:05+0000 host python3[78]: fatal: config broken, exiting".into(),
+        "2026-11-20T14:32:05+0000 host systemd[1]: my-backend.service: Main process exited, code=exited, status=1/FAILURE".into(),
+        "2026-11-20T14:32:05+0000 host systemd[1]: my-backend.service: Start request repeated too quickly.".into(),
+        "2026-11-20T14:32:05+0000 host systemd[1]: my-backend.service: Failed with result 'exit-code'.".into(),
+        // After the failures: not what explains them.
+        "2026-11-20T15:00:00+0000 host python3[99]: later words".into(),
+    ];
+    facts.probes.as_mut().unwrap().supervisors.systemd.push(u);
+    let f = top(&facts);
+    assert_eq!(f.id, "backend-down");
+    let b = f.backend.as_ref().expect("backend");
+    assert_eq!(b.supervisor, "systemd");
+    assert_eq!(b.name, "my-backend.service");
+    assert_eq!(b.state.as_deref(), Some("failed"));
+    assert_eq!(b.restarts, Some(4));
+    assert_eq!(b.confidence, "high");
+    assert!(b.why.contains("ExecStart"), "{}", b.why);
+    assert!(has(&f, "fatal: config broken, exiting"));
+    assert!(has(&f, "Start request repeated too quickly"));
+    assert!(!has(&f, "old trouble"), "{f:#?}");
+    assert!(!has(&f, "later words"));
+    // The application's own words come before systemd's.
+    let pos = |needle: &str| {
+        f.evidence
+            .iter()
+            .position(|e| e.text.contains(needle))
+            .unwrap()
+    };
+    assert!(pos("config broken") < pos("Start request repeated"));
+    assert!(f
+        .fix
+        .commands
+        .contains(&"systemctl reset-failed my-backend.service".to_string()));
+    assert!(f
+        .fix
+        .commands
+        .contains(&"journalctl -u my-backend.service -n 50 --no-pager".to_string()));
+    assert!(!f.fix.commands.iter().any(|c| c.contains("APP")));
+}
+
+#[test]
+fn dead_backend_without_a_supervisor_record_says_what_was_looked_at() {
+    let up = "127.0.0.1:8000";
+    let mut facts = live(
+        vec![log_group(FailureClass::ConnectRefused, Some(up), None, 4)],
+        vec![tcp_target(up, Connect::Refused)],
+    );
+    let sup = &mut facts.probes.as_mut().unwrap().supervisors;
+    sup.looked_at = vec!["57 systemd units".into(), "0 pm2 daemon(s)".into()];
+    // A unit that failed a day earlier is no guess.
+    let mut other = unit("cron-job.service", "failed", 0);
+    other.properties.insert(
+        "InactiveEnterTimestamp".into(),
+        "Thu 2026-11-19 09:00:00 UTC".into(),
+    );
+    sup.systemd.push(other);
+    let f = top(&facts);
+    assert_eq!(f.id, "backend-down");
+    assert!(f.backend.is_none());
+    assert!(f.fix.commands.iter().any(|c| c.contains("APP")));
+    assert!(f.fix.steps.iter().any(|s| s.contains("57 systemd units")));
+}
+
+#[test]
+fn a_unit_that_failed_just_before_is_a_low_confidence_guess() {
+    let up = "127.0.0.1:8000";
+    let mut facts = live(
+        vec![log_group(FailureClass::ConnectRefused, Some(up), None, 4)],
+        vec![tcp_target(up, Connect::Refused)],
+    );
+    facts
+        .probes
+        .as_mut()
+        .unwrap()
+        .supervisors
+        .systemd
+        .push(unit("api.service", "failed", 2));
+    let b = top(&facts).backend.expect("a guess");
+    assert_eq!(b.name, "api.service");
+    assert_eq!(b.confidence, "low");
+    assert!(b.why.contains("guess"), "{}", b.why);
+}
+
+#[test]
+fn pm2_app_errored_is_named_with_its_home_and_log() {
+    let up = "127.0.0.1:3000";
+    let mut facts = live(
+        vec![log_group(FailureClass::ConnectRefused, Some(up), None, 2)],
+        vec![tcp_target(up, Connect::Refused)],
+    );
+    facts.probes.as_mut().unwrap().supervisors.pm2 = Some(vec![Pm2Process {
+        name: "orders-api".into(),
+        pid: Some(0),
+        status: Some("errored".into()),
+        restarts: Some(3),
+        unstable_restarts: Some(0),
+        uptime_since_ms: None,
+        started: None,
+        home: Some("/home/deploy/.pm2".into()),
+        user: Some("deploy".into()),
+        port: Some("3000".into()),
+        script: Some("/srv/orders/app.js".into()),
+        args: vec![],
+        mentions: vec![Mention {
+            target: up.into(),
+            source: "PORT".into(),
+            text: "PORT=3000".into(),
+        }],
+        error_log: Some("/home/deploy/.pm2/logs/orders-api-error.log".into()),
+        error_tail: vec![(
+            "/home/deploy/.pm2/logs/orders-api-error.log:7".into(),
+            "Error: Cannot find module './config/database.json'".into(),
+        )],
+    }]);
+    let f = top(&facts);
+    assert_eq!(f.id, "backend-down");
+    let b = f.backend.as_ref().unwrap();
+    assert_eq!(
+        (b.supervisor.as_str(), b.name.as_str()),
+        ("pm2", "orders-api")
+    );
+    assert_eq!(b.state.as_deref(), Some("errored"));
+    assert!(has(&f, "Cannot find module './config/database.json'"));
+    assert!(f
+        .fix
+        .commands
+        .contains(&"sudo -u deploy PM2_HOME=/home/deploy/.pm2 pm2 restart orders-api".to_string()));
+    assert!(!f.fix.commands.iter().any(|c| c.contains("systemctl")));
+}
+
+/// The classic upgrade: nginx names PHP 8.1's socket, 8.2 is installed and stopped.
+#[test]
+fn stopped_php_fpm_on_disk_shows_the_socket_mismatch() {
+    let want = "unix:/run/php/php8.1-fpm.sock";
+    let mut facts = live(
+        vec![log_group(FailureClass::SocketMissing, Some(want), None, 3)],
+        vec![unix_target(
+            "/run/php/php8.1-fpm.sock",
+            false,
+            Connect::Missing,
+            None,
+        )],
+    );
+    let mut www = pool("www", "/run/php/php8.2-fpm.sock");
+    www.listen_at = Some("/etc/php/8.2/fpm/pool.d/www.conf:41".into());
+    let sup = &mut facts.probes.as_mut().unwrap().supervisors;
+    sup.fpm_installed.push(FpmInstall {
+        config: "/etc/php/8.2/fpm/php-fpm.conf".into(),
+        version: Some("8.2".into()),
+        unit: Some("php8.2-fpm.service".into()),
+        running: false,
+        pools: vec![www],
+        problems: vec![],
+    });
+    sup.systemd.push(unit("php8.2-fpm.service", "inactive", 0));
+    let f = top(&facts);
+    assert_eq!(f.id, "socket-path-mismatch", "{f:#?}");
+    assert!(f
+        .evidence
+        .iter()
+        .any(|e| e.kind == "config" && e.source == "/etc/php/8.2/fpm/pool.d/www.conf:41"));
+    assert!(f
+        .fix
+        .commands
+        .contains(&"systemctl enable --now php8.2-fpm".to_string()));
+    let b = f.backend.as_ref().unwrap();
+    assert_eq!(b.supervisor, "php-fpm");
+    assert_eq!(b.state.as_deref(), Some("inactive"));
+}
+
+#[test]
+fn a_name_that_moved_is_stale_dns() {
+    let old = "10.0.0.5:8080";
+    let mut moved = tcp_target("backend.internal:8080", Connect::Ok { latency_ms: 0.2 });
+    moved.facts.addresses = vec!["10.0.0.9:8080".into()];
+    moved.facts.tcp[0].address = "10.0.0.9:8080".into();
+    let facts = live(
+        vec![log_group(FailureClass::ConnectRefused, Some(old), None, 5)],
+        vec![moved],
+    );
+    let f = top(&facts);
+    assert_eq!(f.id, "stale-dns", "{f:#?}");
+    assert!(has(
+        &f,
+        "backend.internal:8080 resolves to 10.0.0.9:8080 now"
+    ));
+    assert!(f
+        .fix
+        .commands
+        .contains(&"systemctl reload nginx".to_string()));
+    // The same failure when the name still resolves to the address: not stale DNS.
+    let mut same = tcp_target("backend.internal:8080", Connect::Refused);
+    same.facts.addresses = vec![old.into()];
+    let facts = live(
+        vec![log_group(FailureClass::ConnectRefused, Some(old), None, 5)],
+        vec![same],
+    );
+    assert_ne!(top(&facts).id, "stale-dns");
+}
+
+#[test]
+fn fpm_allowed_clients_and_client_cert_alerts() {
+    let up = "127.0.0.1:9000";
+    let mut p = pool("www", "127.0.0.1:9000");
+    p.listen_allowed_clients = Some("10.0.0.2".into());
+    let facts = add_fpm(
+        live(
+            vec![log_group(FailureClass::UpstreamReset, Some(up), None, 2)],
+            vec![tcp_target(up, Connect::Ok { latency_ms: 0.1 })],
+        ),
+        master(vec![p], vec![]),
+    );
+    assert_eq!(top(&facts).id, "fpm-client-disallowed");
+    let g = with_line(
+        log_group(FailureClass::TlsHandshake, Some("10.0.0.7:443"), None, 1),
+        "SSL_do_handshake() failed (SSL: error:0A00045C:SSL routines::tlsv13 alert certificate required:SSL alert number 116) while SSL handshaking to upstream",
+    );
+    assert_eq!(top(&post_mortem(vec![g])).id, "tls-client-cert-required");
 }

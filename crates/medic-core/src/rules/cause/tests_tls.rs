@@ -75,7 +75,7 @@ fn tls_facts(sni: Option<&str>, variants: Vec<Variant>, certs: Vec<CertFacts>) -
         name: Some("upstream.test".into()),
         verify: true,
         trust: Trust {
-            source: "file",
+            source: "file".into(),
             file: Some("/etc/nginx/ca.pem".into()),
             error: None,
         },
@@ -576,7 +576,7 @@ fn unresolved_target() -> ProbedTarget {
     t.facts.addresses.clear();
     t.facts.resolve = Some(Resolution {
         host: "app.test".into(),
-        via: "resolver",
+        via: "resolver".into(),
         addresses: vec![],
         error: Some("app.test could not be resolved (3: Host not found)".into()),
     });
