@@ -152,6 +152,18 @@ http.createServer((req, res) => res.end('orders ok\n')).listen(port, '127.0.0.1'
 });
 "#;
 
+/// The pm2 ecosystem file of `orders-api` (pm2_errored).
+const ORDERS_ECOSYSTEM: &str = r#"module.exports = {
+  apps: [{
+    name: 'orders-api',
+    script: '/srv/orders/app.js',
+    max_restarts: 3,
+    min_uptime: 5000,
+    env: { PORT: 3000 },
+  }],
+};
+"#;
+
 /// Polls `ready` (every 20 ms) for `timeout`; panics with `what` and `context()` if it never holds.
 fn wait_for(
     timeout: Duration,
@@ -674,24 +686,19 @@ fn pm2_staged(
     }
 }
 
-/// pm2 (as `deploy`, `PM2_HOME=/home/deploy/.pm2`) runs `/srv/orders/app.js` with
-/// `--max-restarts 3`; the app requires `./config/database.json`, which is missing, so it dies
-/// at once every time and pm2 gives up: status `errored`. nginx proxies to 127.0.0.1:3000: 502.
+/// pm2 (as `deploy`, `PM2_HOME=/home/deploy/.pm2`) runs `/srv/orders/app.js` from
+/// `/srv/orders/ecosystem.config.js` (`max_restarts: 3`, `min_uptime: 5000`, `PORT=3000`); the
+/// app requires `./config/database.json`, which is missing, so it dies at once every time and
+/// pm2 gives up: status `errored`. nginx proxies to 127.0.0.1:3000: 502.
 pub fn pm2_errored(host: &RealHost) -> Staged {
     install_site(host, &Site::proxy(3000));
     install_orders(host, false);
     let failed_at = SystemTime::now();
-    pm2(
-        host,
-        &[
-            "start",
-            "/srv/orders/app.js",
-            "--name",
-            PM2_APP,
-            "--max-restarts",
-            "3",
-        ],
-    );
+    // pm2 5's CLI has `--max-restarts` but no `--min-uptime`: the app dies at `require`, yet
+    // node under pm2 on a busy 2-core machine can take about 1 s (pm2's default min uptime) to
+    // get there. The ecosystem file (as real deployments have) makes every exit unstable.
+    host.write_file("/srv/orders/ecosystem.config.js", ORDERS_ECOSYSTEM, 0o644);
+    pm2(host, &["start", "/srv/orders/ecosystem.config.js"]);
     wait_for(
         Duration::from_secs(20),
         "pm2 app errored",
