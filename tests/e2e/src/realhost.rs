@@ -237,6 +237,21 @@ impl RealHost {
         self.init_pid
     }
 
+    /// The host PID of `systemd-nspawn` (our direct child).
+    pub fn nspawn_pid(&self) -> u32 {
+        self.nspawn.id()
+    }
+
+    /// The cgroup directories this boot created (v1 `name=systemd`, cgroup2, and any memory
+    /// cgroups of [`RealHost::limit_memory_of_unit`]); all removed on drop.
+    pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
+        self.cgroups
+            .iter()
+            .chain(&self.memory_cgroups)
+            .cloned()
+            .collect()
+    }
+
     /// From spawning nspawn to `systemctl is-system-running` answering.
     pub fn boot_time(&self) -> Duration {
         self.boot_time

@@ -142,3 +142,42 @@ fn healthy() {
     let (s, _) = run("healthy", |h| scenarios::healthy(h));
     assert_eq!(s.status, 200);
 }
+
+/// The harness itself: a boot answers commands and files both ways, and poweroff leaves no
+/// process, cgroup or mount of its own behind.
+#[test]
+fn boot_and_poweroff_leave_nothing_behind() {
+    let mut host = RealHost::boot();
+    assert_eq!(
+        host.exec_ok(&["systemctl", "is-active", "nginx", "php8.2-fpm"]),
+        "active\nactive\n"
+    );
+    host.write_file("/tmp/medic-probe", b"hello\n", 0o600);
+    assert_eq!(host.exec_ok(&["cat", "/tmp/medic-probe"]), "hello\n");
+    assert_eq!(host.read_text("/etc/hostname").trim(), "medic-realhost");
+    assert_eq!(host.host_pid_of(1), host.init_pid());
+    assert_eq!(
+        host.exec_ok(&["pm2", "--version"]).lines().last(),
+        Some("5.4.3")
+    );
+    let out = host.exec(&["false"]);
+    assert_eq!(out.status.code(), Some(1));
+    host.exec_ok(&["systemctl", "start", "nginx"]);
+    // A memory cgroup for nginx's master, to check it is removed too.
+    host.limit_memory_of_unit("nginx.service", 256 * 1024 * 1024);
+    let (nspawn, init, dirs) = (host.nspawn_pid(), host.init_pid(), host.cgroup_dirs());
+    assert_eq!(dirs.len(), 3, "{dirs:?}");
+    assert!(dirs.iter().all(|d| d.is_dir()), "{dirs:?}");
+    drop(host);
+    for d in &dirs {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    for pid in [nspawn, init] {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        assert!(
+            !matches!(comm.trim(), "systemd-nspawn" | "systemd"),
+            "pid {pid} ({}) still runs",
+            comm.trim()
+        );
+    }
+}
