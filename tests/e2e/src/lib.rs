@@ -29,6 +29,7 @@ pub mod http;
 pub mod incident;
 pub mod nginx;
 pub mod php_fpm;
+pub mod realhost;
 pub mod stubs;
 pub mod tls;
 
