@@ -541,16 +541,24 @@ pub fn evidence(facts: &Facts, b: &Backend, window: Window) -> Vec<Evidence> {
                     app.unstable_restarts.unwrap_or(0)
                 ),
             ));
-            // The last distinct lines of its error log: the application's last words.
+            // The application's last words: the last error headline of its error log (a stack
+            // trace ends in frames, not in the message), then the last distinct lines.
             let mut seen = std::collections::HashSet::new();
-            let mut tail: Vec<&(String, String)> = app
+            let headline = app.error_tail.iter().rev().find(|(_, t)| {
+                let t = t.trim_start();
+                t.starts_with("Error") || t.contains("Error:") || t.contains("Exception")
+            });
+            let mut tail: Vec<&(String, String)> = headline.into_iter().collect();
+            seen.extend(tail.iter().map(|(_, t)| t.trim()));
+            let mut rest: Vec<&(String, String)> = app
                 .error_tail
                 .iter()
                 .rev()
                 .filter(|(_, t)| !t.trim().is_empty() && seen.insert(t.trim()))
-                .take(3)
+                .take(2)
                 .collect();
-            tail.reverse();
+            rest.reverse();
+            tail.extend(rest);
             for (src, text) in tail {
                 out.push(Evidence::other("log", src.clone(), text.clone()));
             }
@@ -580,19 +588,24 @@ fn journal_evidence(u: &SystemdUnit, window: Window) -> Vec<Evidence> {
         (Some(f), Some(t)) => t.0 >= f,
         _ => true,
     };
-    // The latest `n` distinct messages of one side at or before the last failure; those near
-    // the failure when there are any, else the latest before it (a unit stopped long ago).
-    let pick = |systemd: bool, n: usize| -> Vec<&JournalLine<'_>> {
-        let side = |l: &&JournalLine<'_>| {
-            l.is_systemd() == systemd && (!systemd || is_lifecycle(l.message))
+    // The latest `n` distinct messages of a kind at or before `until`; those near the failure
+    // when there are any, else the latest before it (a unit stopped long ago).
+    let pick = |kind: &dyn Fn(&JournalLine<'_>) -> bool, until: Option<i64>, n: usize| {
+        let upto = |l: &&JournalLine<'_>| match (until, l.time) {
+            (Some(u), Some(t)) => t.0 <= u,
+            _ => before(l),
         };
-        let any_near = lines.iter().filter(before).filter(side).any(|l| near(&l));
+        let any_near = lines
+            .iter()
+            .filter(upto)
+            .filter(|l| kind(l))
+            .any(|l| near(&l));
         let mut seen = std::collections::HashSet::new();
         let mut v: Vec<&JournalLine<'_>> = lines
             .iter()
             .rev()
-            .filter(before)
-            .filter(side)
+            .filter(upto)
+            .filter(|l| kind(l))
             .filter(|l| !any_near || near(l))
             .filter(|l| seen.insert(l.message))
             .take(n)
@@ -600,12 +613,47 @@ fn journal_evidence(u: &SystemdUnit, window: Window) -> Vec<Evidence> {
         v.reverse();
         v
     };
+    // systemd's record of the death first (how it ended), then its other lifecycle lines.
+    let deaths = pick(
+        &|l| l.is_systemd() && is_death(l.message),
+        None,
+        SYSTEMD_LINES,
+    );
+    let others = pick(
+        &|l| l.is_systemd() && is_lifecycle(l.message) && !is_death(l.message),
+        None,
+        2,
+    );
+    // The application's last words: what it wrote up to its death (not the requests it served
+    // after a restart).
+    let died = deaths.last().and_then(|l| l.time).map(|t| t.0);
+    let app = pick(&|l| !l.is_systemd(), died.or(limit), APP_LINES);
+    let mut sys: Vec<&JournalLine<'_>> = deaths.into_iter().chain(others).collect();
+    sys.sort_by_key(|l| {
+        lines
+            .iter()
+            .position(|x| std::ptr::eq(x.line, l.line))
+            .unwrap_or(0)
+    });
     let source = format!("journalctl -u {}", u.unit);
-    pick(false, APP_LINES)
-        .into_iter()
-        .chain(pick(true, SYSTEMD_LINES))
+    app.into_iter()
+        .chain(sys)
         .map(|l| Evidence::other("journal", source.clone(), l.line.to_string()))
         .collect()
+}
+
+/// systemd's lines that say how the unit's process ended.
+fn is_death(msg: &str) -> bool {
+    [
+        "Main process exited",
+        "Failed with result",
+        "Start request repeated",
+        "Failed to start",
+        "Killing process",
+        "killed by the OOM killer",
+    ]
+    .iter()
+    .any(|w| msg.contains(w))
 }
 
 fn is_lifecycle(msg: &str) -> bool {
@@ -625,8 +673,13 @@ fn is_lifecycle(msg: &str) -> bool {
     .any(|w| msg.contains(w))
 }
 
+/// How close the kernel's kill and systemd's `status=9/KILL` of the unit must be: they are
+/// the same event, seen twice within a second; another kill of a same-named task (another
+/// container's `python3`, an earlier run) a minute away is not it.
+const SIGKILL_SECS: i64 = 3;
+
 /// The OOM kills of this backend: by the unit its memory cgroup names, by a PID it had, or by
-/// its task name together with a kill-by-signal-9 of the unit within a minute. Never by time
+/// its task name together with a kill-by-signal-9 of the unit within seconds. Never by time
 /// alone: the ring buffer holds every process's kills.
 fn oom_evidence(
     facts: &Facts,
@@ -678,10 +731,10 @@ fn oom_evidence(
         } else if k.pid.is_some_and(|p| pids.contains(&p)) && unit_name.is_none() {
             Some("the PID is the backend's".to_string())
         } else if let (Some(task), Some(t)) = (k.task.as_deref(), t) {
-            (comms.contains(&task) && sigkills.iter().any(|s| (s.0 - t.0).abs() <= 60)).then(
+            (comms.contains(&task) && sigkills.iter().any(|s| (s.0 - t.0).abs() <= SIGKILL_SECS)).then(
                 || {
                     format!(
-                        "task {task} is the unit's program, and systemd saw it die by SIGKILL within a minute"
+                        "task {task} is the unit's program, and systemd saw it die by SIGKILL within {SIGKILL_SECS} s"
                     )
                 },
             )

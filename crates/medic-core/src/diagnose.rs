@@ -65,7 +65,7 @@ pub struct ProbeFacts {
 pub struct ProbedTarget {
     #[serde(flatten)]
     pub facts: TargetFacts,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFacts>,
 }
 

@@ -79,6 +79,8 @@ pub trait Host: FileSystem + Sync {
     fn now(&self) -> i64;
     /// Whether this process is root (and may ask a pm2 daemon as its own user).
     fn is_root(&self) -> bool;
+    /// The name of a user (through NSS: LDAP and sssd users too).
+    fn user_name(&self, uid: u32) -> Option<String>;
 }
 
 /// The machine this runs on.
@@ -159,6 +161,13 @@ impl Host for System {
     fn is_root(&self) -> bool {
         nix::unistd::geteuid().is_root()
     }
+
+    fn user_name(&self, uid: u32) -> Option<String> {
+        nix::unistd::User::from_uid(uid.into())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+    }
 }
 
 /// Every answer a host gave, as data: what a recorded run replays.
@@ -172,6 +181,14 @@ pub struct Recording {
     pub files: BTreeMap<String, Result<String, String>>,
     /// Directory -> names, or the error.
     pub dirs: BTreeMap<String, Result<Vec<String>, String>>,
+    /// uid -> user name.
+    #[serde(default)]
+    pub users: BTreeMap<u32, Option<String>>,
+    /// Path -> whether anything is there, and whether it is a directory (globs ask both).
+    #[serde(default)]
+    pub exists: BTreeMap<String, bool>,
+    #[serde(default)]
+    pub is_dir: BTreeMap<String, bool>,
 }
 
 /// A host that answers from a [`Recording`]: anything not recorded does not exist.
@@ -190,10 +207,16 @@ impl FileSystem for Replay {
         }
     }
     fn exists(&self, path: &str) -> bool {
-        matches!(self.0.files.get(path), Some(Ok(_))) || self.0.dirs.contains_key(path)
+        self.0.exists.get(path).copied().unwrap_or_else(|| {
+            matches!(self.0.files.get(path), Some(Ok(_))) || self.0.dirs.contains_key(path)
+        })
     }
     fn is_dir(&self, path: &str) -> bool {
-        matches!(self.0.dirs.get(path), Some(Ok(_)))
+        self.0
+            .is_dir
+            .get(path)
+            .copied()
+            .unwrap_or_else(|| matches!(self.0.dirs.get(path), Some(Ok(_))))
     }
     fn list_dir(&self, path: &str) -> io::Result<Vec<String>> {
         match self.0.dirs.get(path) {
@@ -220,6 +243,9 @@ impl Host for Replay {
     }
     fn is_root(&self) -> bool {
         self.0.root
+    }
+    fn user_name(&self, uid: u32) -> Option<String> {
+        self.0.users.get(&uid).cloned().flatten()
     }
 }
 
@@ -265,18 +291,17 @@ impl FileSystem for Recorder<'_> {
     }
     fn exists(&self, path: &str) -> bool {
         let e = self.inner.exists(path);
-        if e && !self.inner.is_dir(path) {
-            // Recorded as an (empty) file: replay answers `exists` the same.
-            self.with(|rec| {
-                rec.files
-                    .entry(path.to_string())
-                    .or_insert_with(|| Ok(String::new()));
-            });
-        }
+        self.with(|rec| {
+            rec.exists.insert(path.to_string(), e);
+        });
         e
     }
     fn is_dir(&self, path: &str) -> bool {
-        self.inner.is_dir(path)
+        let d = self.inner.is_dir(path);
+        self.with(|rec| {
+            rec.is_dir.insert(path.to_string(), d);
+        });
+        d
     }
     fn list_dir(&self, path: &str) -> io::Result<Vec<String>> {
         let r = self.inner.list_dir(path);
@@ -304,6 +329,13 @@ impl Host for Recorder<'_> {
     }
     fn is_root(&self) -> bool {
         self.inner.is_root()
+    }
+    fn user_name(&self, uid: u32) -> Option<String> {
+        let n = self.inner.user_name(uid);
+        self.with(|rec| {
+            rec.users.insert(uid, n.clone());
+        });
+        n
     }
 }
 

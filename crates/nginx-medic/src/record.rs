@@ -25,7 +25,7 @@ use crate::load::InstanceReport;
 pub const SCHEMA: u32 = 1;
 
 /// `bundle.json`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Bundle {
     pub schema: u32,
     pub tool_version: String,
@@ -47,7 +47,7 @@ pub struct Bundle {
     dir: PathBuf,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InstanceInfo {
     pub config: String,
     pub prefix: Option<String>,

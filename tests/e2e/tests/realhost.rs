@@ -7,16 +7,28 @@
 //! then cached; scripts/test builds it before `cargo test`). `MEDIC_REALHOST_OUT=DIR` writes
 //! each diagnosis to `DIR/<scenario>.json`.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use medic_e2e::realhost::scenarios::{self, Staged};
 use medic_e2e::realhost::RealHost;
 
-/// Runs `nginx-medic diagnose --format json` inside, checks the contract that holds for every
-/// scenario (exit 0 or 1, JSON with a `findings` array), prints and optionally saves the JSON.
+/// Where the recorded runs are kept: the unit tests replay them without root
+/// (`crates/nginx-medic/tests/replay.rs`).
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/realhost")
+}
+
+/// Inside the container: where `--record` writes the run.
+const BUNDLE: &str = "/root/medic-bundle";
+
+/// Runs `nginx-medic diagnose --format json --record DIR` inside as root, checks the contract
+/// that holds for every scenario (exit 0 or 1, JSON with a `findings` array), then replays the
+/// recorded run on this side (no host, no root) and checks it reaches the same diagnosis.
+/// With `MEDIC_RECORD_FIXTURES=1` the recording becomes `tests/fixtures/realhost/<scenario>/`.
 fn diagnose(host: &RealHost, staged: &Staged) -> serde_json::Value {
     let start = Instant::now();
-    let run = host.medic(&["diagnose", "--format", "json"]);
+    let run = host.medic(&["diagnose", "--format", "json", "--record", BUNDLE]);
     eprintln!("{}: diagnose took {:.2?}", staged.scenario, start.elapsed());
     assert!(
         matches!(run.code(), Some(0 | 1)),
@@ -35,12 +47,100 @@ fn diagnose(host: &RealHost, staged: &Staged) -> serde_json::Value {
         staged.scenario, staged.scenario
     );
     if let Some(dir) = std::env::var_os("MEDIC_REALHOST_OUT") {
-        let dir = std::path::PathBuf::from(dir);
+        let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).expect("create MEDIC_REALHOST_OUT");
         std::fs::write(dir.join(format!("{}.json", staged.scenario)), pretty + "\n")
             .expect("write the diagnosis to MEDIC_REALHOST_OUT");
     }
+    // Copy the recording out and replay it here.
+    let out = tempfile::tempdir().expect("tempdir");
+    let local = out.path().join(staged.scenario);
+    copy_out(host, BUNDLE, &local);
+    let replay = medic_e2e::medic(
+        [
+            "diagnose",
+            "--format",
+            "json",
+            "--replay",
+            &local.display().to_string(),
+        ],
+        Vec::<PathBuf>::new(),
+    );
+    assert!(matches!(replay.code(), Some(0 | 1)), "{replay}");
+    let replayed = replay.json();
+    let ids = |j: &serde_json::Value| -> Vec<(String, String)> {
+        j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["id"].to_string(), f["backend"]["name"].to_string()))
+            .collect()
+    };
+    assert_eq!(
+        ids(&json),
+        ids(&replayed),
+        "{}: the replay differs",
+        staged.scenario
+    );
+    if std::env::var_os("MEDIC_RECORD_FIXTURES").is_some() {
+        let dest = fixtures().join(staged.scenario);
+        let _ = std::fs::remove_dir_all(&dest);
+        copy_out(host, BUNDLE, &dest);
+    }
     json
+}
+
+/// Copies a bundle directory (`bundle.json`, `nginx-T.txt`, `logs/*`) out of the container.
+fn copy_out(host: &RealHost, dir: &str, to: &Path) {
+    std::fs::create_dir_all(to.join("logs")).expect("create the bundle copy");
+    let list = host.exec_ok(&["find", dir, "-type", "f", "-printf", "%P\\n"]);
+    for rel in list.lines().filter(|l| !l.is_empty()) {
+        let bytes = host.read_file(&format!("{dir}/{rel}"));
+        std::fs::write(to.join(rel), bytes).expect("write the bundle copy");
+    }
+}
+
+/// The top finding, checked: its id and upstream, the backend it names, an evidence line that
+/// says why the backend died, and a fix command in the supervisor's own words.
+fn top<'j>(
+    json: &'j serde_json::Value,
+    id: &str,
+    upstream: &str,
+    backend: (&str, &str),
+    evidence: &str,
+    command: &str,
+) -> &'j serde_json::Value {
+    let f = &json["findings"][0];
+    let show = || serde_json::to_string_pretty(f).unwrap();
+    assert_eq!(f["id"], id, "{}", show());
+    assert_eq!(f["severity"], "error", "{}", show());
+    assert_eq!(f["upstream"], upstream, "{}", show());
+    assert_eq!(f["backend"]["supervisor"], backend.0, "{}", show());
+    assert_eq!(f["backend"]["name"], backend.1, "{}", show());
+    assert!(
+        f["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["text"].as_str().unwrap_or("").contains(evidence)),
+        "no evidence with {evidence:?}: {}",
+        show()
+    );
+    assert!(
+        f["fix"]["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap_or("") == command),
+        "no command {command:?}: {}",
+        show()
+    );
+    assert!(
+        !f["fix"]["commands"].to_string().contains("APP"),
+        "{}",
+        show()
+    );
+    f
 }
 
 /// Boots a host, stages with `stage`, checks the staging facts common to all, diagnoses.
@@ -59,17 +159,42 @@ fn run(name: &str, stage: impl FnOnce(&mut RealHost) -> Staged) -> (Staged, serd
 
 #[test]
 fn crash_loop() {
-    let (s, _) = run("crash_loop", |h| scenarios::crash_loop(h));
+    let (s, j) = run("crash_loop", |h| scenarios::crash_loop(h));
     assert_eq!(s.status, 502);
     assert_eq!(s.facts["ActiveState"], "failed");
     assert_eq!(s.facts["Result"], "exit-code");
     assert_eq!(s.upstream, "127.0.0.1:8000");
+    let f = top(
+        &j,
+        "backend-down",
+        "127.0.0.1:8000",
+        ("systemd", "my-backend.service"),
+        "fatal: config broken, exiting",
+        "systemctl reset-failed my-backend.service",
+    );
+    assert_eq!(f["backend"]["state"], "failed");
+    // The app names its port only in its code and never listened: matched by timing, said so.
+    assert_eq!(f["backend"]["confidence"], "low");
+    assert!(f["evidence"]
+        .to_string()
+        .contains("Start request repeated too quickly"));
 }
 
 #[test]
 fn crash_restarted() {
-    let (s, _) = run("crash_restarted", |h| scenarios::crash_restarted(h));
+    let (s, j) = run("crash_restarted", |h| scenarios::crash_restarted(h));
     assert_eq!(s.status, 502);
+    let f = top(
+        &j,
+        "backend-starting",
+        "127.0.0.1:8000",
+        ("systemd", "my-backend.service"),
+        "Main process exited, code=exited, status=1/FAILURE",
+        "journalctl -u my-backend.service -n 50 --no-pager",
+    );
+    assert_eq!(f["backend"]["restarts"], 1);
+    // A Python service: no PHP-FPM advice.
+    assert!(!f["fix"].to_string().contains("max_children"));
     assert_eq!(s.facts["gap.SubState"], "auto-restart");
     assert_eq!(s.facts["NRestarts"], "1");
     assert_eq!(s.facts["ActiveState"], "active");
@@ -77,70 +202,186 @@ fn crash_restarted() {
 
 #[test]
 fn stopped_by_hand() {
-    let (s, _) = run("stopped_by_hand", |h| scenarios::stopped_by_hand(h));
+    let (s, j) = run("stopped_by_hand", |h| scenarios::stopped_by_hand(h));
     assert_eq!(s.status, 502);
     assert_eq!(s.facts["ActiveState"], "inactive");
+    let f = top(
+        &j,
+        "backend-down",
+        "127.0.0.1:8000",
+        ("systemd", "my-backend.service"),
+        "Stopped my-backend.service",
+        "systemctl restart my-backend.service",
+    );
+    assert_eq!(f["backend"]["state"], "inactive");
+    assert_eq!(f["backend"]["confidence"], "high");
 }
 
 #[test]
 fn oom_killed() {
-    let (s, _) = run("oom_killed", scenarios::oom_killed);
+    let (s, j) = run("oom_killed", scenarios::oom_killed);
     assert_eq!(s.status, 502);
     assert_eq!(s.facts["Result"], "signal");
     assert_eq!(s.facts["ExecMainStatus"], "9");
     assert!(s.facts["dmesg"].contains("Killed process"), "{:?}", s.facts);
+    let f = top(
+        &j,
+        "backend-crash",
+        "127.0.0.1:8000",
+        ("systemd", "my-backend.service"),
+        "status=9/KILL",
+        "systemctl status my-backend.service",
+    );
+    // One evidence item per kill, and only this backend's.
+    let kernel: Vec<&serde_json::Value> = f["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "kernel")
+        .collect();
+    assert_eq!(kernel.len(), 1, "{kernel:?}");
+    assert!(kernel[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Killed process"));
 }
 
 #[test]
 fn slow_unit() {
-    let (s, _) = run("slow_unit", |h| scenarios::slow_unit(h));
+    let (s, j) = run("slow_unit", |h| scenarios::slow_unit(h));
     assert_eq!(s.status, 504);
+    let f = &j["findings"][0];
+    assert_eq!(f["id"], "slow-backend", "{f}");
+    assert_eq!(f["backend"]["name"], "my-backend.service", "{f}");
+    assert_eq!(f["backend"]["confidence"], "certain", "{f}");
 }
 
 #[test]
 fn fpm_old_socket() {
-    let (s, _) = run("fpm_old_socket", |h| scenarios::fpm_old_socket(h));
+    let (s, j) = run("fpm_old_socket", |h| scenarios::fpm_old_socket(h));
     assert_eq!(s.status, 502);
     assert_eq!(s.upstream, "unix:/run/php/php8.1-fpm.sock");
     assert_eq!(s.facts["ActiveState"], "inactive");
+    let f = top(
+        &j,
+        "socket-path-mismatch",
+        "unix:/run/php/php8.1-fpm.sock",
+        ("php-fpm", "www"),
+        "/run/php/php8.2-fpm.sock",
+        "systemctl enable --now php8.2-fpm",
+    );
+    // The pool file:line and the fastcgi_pass line that disagree.
+    let ev = f["evidence"].to_string();
+    assert!(ev.contains("/etc/php/8.2/fpm/pool.d/www.conf:"), "{ev}");
+    assert!(
+        ev.contains("fastcgi_pass unix:/run/php/php8.1-fpm.sock"),
+        "{ev}"
+    );
 }
 
 #[test]
 fn fpm_socket_wrong_owner() {
-    let (s, _) = run("fpm_socket_wrong_owner", |h| {
+    let (s, j) = run("fpm_socket_wrong_owner", |h| {
         scenarios::fpm_socket_wrong_owner(h)
     });
     assert_eq!(s.status, 502);
     assert_eq!(s.upstream, "unix:/run/php/php8.2-fpm.sock");
     assert_eq!(s.facts["ActiveState"], "active");
+    let f = top(
+        &j,
+        "socket-permission",
+        "unix:/run/php/php8.2-fpm.sock",
+        ("systemd", "php8.2-fpm.service"),
+        "listen.owner = root",
+        "systemctl restart php8.2-fpm",
+    );
+    assert_eq!(f["backend"]["confidence"], "certain");
 }
 
 #[test]
 fn pm2_errored() {
-    let (s, _) = run("pm2_errored", |h| scenarios::pm2_errored(h));
+    let (s, j) = run("pm2_errored", |h| scenarios::pm2_errored(h));
     assert_eq!(s.status, 502);
     assert_eq!(s.facts["status"], "errored");
     assert_eq!(s.upstream, "127.0.0.1:3000");
+    let f = top(
+        &j,
+        "backend-down",
+        "127.0.0.1:3000",
+        ("pm2", "orders-api"),
+        "Cannot find module './config/database.json'",
+        "sudo -u deploy PM2_HOME=/home/deploy/.pm2 pm2 restart orders-api",
+    );
+    assert_eq!(f["backend"]["state"], "errored");
+    assert!(!f["fix"].to_string().contains("systemctl restart"));
 }
 
 #[test]
 fn pm2_stopped() {
-    let (s, _) = run("pm2_stopped", |h| scenarios::pm2_stopped(h));
+    let (s, j) = run("pm2_stopped", |h| scenarios::pm2_stopped(h));
     assert_eq!(s.status, 502);
     assert_eq!(s.facts["status"], "stopped");
+    let f = top(
+        &j,
+        "backend-down",
+        "127.0.0.1:3000",
+        ("pm2", "orders-api"),
+        "status stopped",
+        "sudo -u deploy PM2_HOME=/home/deploy/.pm2 pm2 restart orders-api",
+    );
+    assert_eq!(f["backend"]["state"], "stopped");
 }
 
 #[test]
 fn rotated_gz() {
-    let (s, _) = run("rotated_gz", |h| scenarios::rotated_gz(h));
+    let (s, j) = run("rotated_gz", |h| scenarios::rotated_gz(h));
     assert_eq!(s.status, 502);
     assert!(s.facts["ls"].contains("error.log.2.gz"), "{:?}", s.facts);
+    let f = top(
+        &j,
+        "backend-down",
+        "127.0.0.1:8000",
+        ("systemd", "my-backend.service"),
+        "Stopped my-backend.service",
+        "systemctl restart my-backend.service",
+    );
+    // The incident's lines are only in the second, compressed rotation.
+    assert!(f["evidence"][0]["source"]
+        .as_str()
+        .unwrap()
+        .starts_with("/var/log/nginx/error.log.2.gz:"));
+    assert!(f["count"].as_u64().unwrap() >= 1, "{f}");
 }
 
 #[test]
 fn healthy() {
-    let (s, _) = run("healthy", |h| scenarios::healthy(h));
+    let mut host = RealHost::boot();
+    let s = scenarios::healthy(&mut host);
     assert_eq!(s.status, 200);
+    let j = diagnose(&host, &s);
+    let errors: Vec<&serde_json::Value> = j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // pm2 is installed but no daemon runs: it is not asked (that would start one), and the
+    // report says so.
+    let pm2 = j["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["check"] == "pm2")
+        .unwrap_or_else(|| panic!("{}", j["skipped"]));
+    assert!(
+        pm2["why"].as_str().unwrap().contains("no pm2 daemon runs"),
+        "{pm2}"
+    );
+    assert!(
+        !host.exec(&["test", "-e", "/root/.pm2"]).status.success(),
+        "a read-only run started a pm2 daemon as root"
+    );
 }
 
 /// The harness itself: a boot answers commands and files both ways, and poweroff leaves no

@@ -18,17 +18,17 @@ pub enum SocketKind {
 pub struct Listener {
     pub kind: SocketKind,
     /// The bound address (`0.0.0.0` / `::` for a wildcard); `None` for unix sockets.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// The bound path of a unix socket (`@name` for the abstract namespace).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// The socket's inode, the key that joins `/proc/net/*` with `/proc/PID/fd`.
     pub inode: u64,
     /// The socket's owner (`/proc/net/tcp*` `uid` column); `None` for unix sockets.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,
     /// The processes holding the socket (a pre-forking server: the master and its workers).
     /// Empty when no readable process holds it; see [`Listeners::denied_pids`].
@@ -73,14 +73,14 @@ pub struct ProcessInfo {
     pub cmdline: String,
     pub uid: Option<u32>,
     /// The systemd unit from `/proc/PID/cgroup` (`php8.2-fpm.service`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
     /// The container, when the cgroup path names one (`docker:0123abcd...`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     /// When the process started, on the local wall clock (`2026-11-20T14:32:10`), as nginx's
     /// log times are.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
 }
 

@@ -73,19 +73,19 @@ pub struct UnixFact {
     pub path: String,
     pub exists: bool,
     pub is_socket: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<u32>,
     /// Permission bits in octal (`0660`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     /// `srw-rw---- www-data:www-data`, as `ls -l` shows it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ls: Option<String>,
     /// The worker user's permission, from the modes (the probe itself may run as root).
     pub worker: WorkerAccess,
@@ -134,13 +134,13 @@ pub struct HttpFact {
     pub tls_expected: bool,
     pub speaks: Speaks,
     /// Status code, when the answer is HTTP.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// The status line.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_line: Option<String>,
     /// Time from the request's last byte to the answer's first byte.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttfb_ms: Option<f64>,
     /// The effective `proxy_read_timeout`.
     pub read_timeout_ms: u64,
@@ -148,11 +148,11 @@ pub struct HttpFact {
     pub ttfb_exceeds_timeout: bool,
     /// The probe stopped waiting after this long, before `proxy_read_timeout` ran out
     /// (`diagnose --probe-wait`): no first byte by then.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gave_up_ms: Option<u64>,
     /// Bytes of the response header (status line to the blank line). When the header did not
     /// end within what the probe reads, the bytes read so far and `header_complete: false`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header_bytes: Option<u64>,
     pub header_complete: bool,
     /// The effective `proxy_buffer_size`.
@@ -162,7 +162,7 @@ pub struct HttpFact {
     /// The protocol the port speaks is not the one nginx uses (`scheme-mismatch`).
     pub scheme_mismatch: bool,
     /// An error while talking, if any (`Connection reset by peer`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -184,15 +184,15 @@ pub struct FastcgiFact {
     /// The pool answered (a complete response, `FCGI_END_REQUEST`).
     pub answered: bool,
     /// `Status:` of the script's output (PHP-FPM sends `404 Not Found` for a missing script).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// The start of `FCGI_STDOUT` (the headers and a little body).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout_head: Option<String>,
     /// `FCGI_STDERR` (`Primary script unknown`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttfb_ms: Option<f64>,
     /// The effective `fastcgi_read_timeout`.
     pub read_timeout_ms: u64,
@@ -200,9 +200,9 @@ pub struct FastcgiFact {
     pub ttfb_exceeds_timeout: bool,
     /// The probe stopped waiting after this long, before `fastcgi_read_timeout` ran out
     /// (`diagnose --probe-wait`): no answer by then.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gave_up_ms: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -231,7 +231,7 @@ pub struct Resolution {
     /// `system` (getaddrinfo), `literal`, or `localhost` (both loopbacks, as nginx tries them).
     pub via: String,
     pub addresses: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -241,28 +241,28 @@ pub struct TargetFacts {
     /// As nginx names the peer: `HOST:PORT`, `[::1]:PORT`, `unix:/path`.
     pub upstream: String,
     /// The `upstream {}` group the target is a `server` of.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     pub passes: Vec<PassRef>,
     /// The addresses connected to (one per resolved address; the path for a unix socket).
     pub addresses: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolve: Option<Resolution>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tcp: Vec<TcpFact>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unix: Option<UnixFact>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpFact>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fastcgi: Option<FastcgiFact>,
     /// Who listens at the target (the first address that has a listener).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listener: Option<Listener>,
     /// Listeners on the same port at other addresses (`bind-mismatch` evidence).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub same_port_elsewhere: Vec<Listener>,
     /// What could not be probed for this target, and why.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<super::Skipped>,
 }

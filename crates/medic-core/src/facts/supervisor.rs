@@ -30,6 +30,17 @@ pub struct SupervisorFacts {
     #[serde(default)]
     pub looked_at: Vec<String>,
     pub skipped: Vec<Skipped>,
+    /// What the gatherer was asked (a recorded run replays the same question).
+    #[serde(default)]
+    pub gathered_for: Option<GatheredFor>,
+}
+
+/// The question the supervisors were asked: the listeners' PIDs, the targets, the window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatheredFor {
+    pub pids: Vec<u32>,
+    pub targets: Vec<String>,
+    pub since: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -25,7 +25,7 @@ use crate::host::{find_program, Cmd, Host};
 
 pub use crate::host::RunError;
 pub use medic_core::facts::supervisor::{
-    FpmEvent, FpmInstall, FpmMaster, FpmPool, KernelOom, Mention, OomKill, Pm2Process,
+    FpmEvent, FpmInstall, FpmMaster, FpmPool, GatheredFor, KernelOom, Mention, OomKill, Pm2Process,
     SupervisorFacts, SystemdUnit,
 };
 pub use medic_core::facts::Skipped;
@@ -125,6 +125,11 @@ pub fn gather(host: &dyn Host, input: &GatherInput, opts: &GatherOptions) -> Sup
     let (oom, oom_skipped) = oom;
     facts.oom = oom;
     facts.skipped.extend(oom_skipped);
+    facts.gathered_for = Some(GatheredFor {
+        pids: input.pids.clone(),
+        targets: input.targets.clone(),
+        since: opts.since.clone(),
+    });
     facts
 }
 
@@ -638,7 +643,7 @@ fn pm2(
         match host.run(&cmd) {
             Ok(out) => match parse_pm2_jlist(&out) {
                 Some(list) => {
-                    let user_name = user.and_then(|(uid, _)| user_name(uid));
+                    let user_name = user.and_then(|(uid, _)| host.user_name(uid));
                     for mut a in list {
                         a.home = Some(home.clone());
                         a.user = user_name.clone();
@@ -658,13 +663,6 @@ fn pm2(
         }
     }
     (Some(apps), skipped, looked)
-}
-
-fn user_name(uid: u32) -> Option<String> {
-    nix::unistd::User::from_uid(uid.into())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
 }
 
 /// The home of a pm2 daemon, from its process title.
