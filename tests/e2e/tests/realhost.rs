@@ -355,8 +355,8 @@ fn rotated_gz() {
 
 #[test]
 fn healthy() {
-    let mut host = RealHost::boot();
-    let s = scenarios::healthy(&mut host);
+    let host = RealHost::boot();
+    let s = scenarios::healthy(&host);
     assert_eq!(s.status, 200);
     let j = diagnose(&host, &s);
     let errors: Vec<&serde_json::Value> = j["findings"]
