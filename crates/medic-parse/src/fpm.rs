@@ -320,6 +320,14 @@ pub fn load_with(fs: &dyn FileSystem, path: &Path) -> Result<FpmConfig, FpmError
 fn add_file(fs: &dyn FileSystem, cfg: &mut FpmConfig, path: &Path, text: &str, depth: usize) {
     cfg.files.push(path.to_path_buf());
     let ini = parse_ini(text);
+    // php-fpm -t rejects such a file: FPM will not start (or restart) with it.
+    for line in &ini.bad_lines {
+        cfg.problems.push((
+            format!("{}:{line}", path.display()),
+            "not `key = value` nor `[section]`: a syntax error, PHP-FPM will not start with it"
+                .to_string(),
+        ));
+    }
     let includes: Vec<String> = ini
         .sections
         .iter()

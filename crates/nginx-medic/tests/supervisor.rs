@@ -248,3 +248,108 @@ fn staged_systemd_finds_the_dead_unit_by_its_exec_start() {
         .iter()
         .any(|s| s.check == "systemctl list-unit-files" && s.why.contains("did not finish")));
 }
+
+/// Bad input: a pool file with a syntax error and binary noise is read as far as it goes and
+/// named with file:line; a journal that cannot be read and a hanging `systemctl` are `skipped`
+/// entries, within the budget.
+#[test]
+fn staged_bad_input_is_named_never_a_panic() {
+    let host = staged(
+        &[
+            ("/proc/1/comm", "systemd\n"),
+            ("/usr/bin/systemctl", ""),
+            ("/usr/bin/journalctl", ""),
+            ("/etc/php/8.2/fpm/php-fpm.conf", "[global]\ninclude=/etc/php/8.2/fpm/pool.d/*.conf\n"),
+            ("/etc/php/8.2/fpm/pool.d/www.conf", "[www]\nlisten = /run/php/php8.2-fpm.sock\nthis is not ini\n\u{0}\u{1}\u{fffd}garbage\n"),
+        ],
+        &[
+            ("/proc", &["1"]),
+            ("/etc", &["php"]),
+            ("/etc/php", &["8.2"]),
+            ("/etc/php/8.2", &["fpm"]),
+            ("/etc/php/8.2/fpm", &["php-fpm.conf", "pool.d"]),
+            ("/etc/php/8.2/fpm/pool.d", &["www.conf"]),
+        ],
+        &[],
+    );
+    let start = Instant::now();
+    let f = gather(
+        &host,
+        &GatherInput {
+            pids: vec![],
+            targets: vec!["unix:/run/php/php8.2-fpm.sock".into()],
+        },
+        &GatherOptions::default(),
+    );
+    assert!(start.elapsed() < Duration::from_secs(2));
+    let inst = &f.fpm_installed[0];
+    assert_eq!(inst.pools[0].listen.as_deref(), Some("/run/php/php8.2-fpm.sock"));
+    assert!(
+        inst.problems
+            .iter()
+            .any(|p| p.starts_with("/etc/php/8.2/fpm/pool.d/www.conf:3")),
+        "{:?}",
+        inst.problems
+    );
+    // Every systemctl/journalctl answer was missing: each is named.
+    assert!(f.skipped.iter().any(|s| s.check == "systemctl list-units"), "{:#?}", f.skipped);
+
+    // A systemctl that hangs: each call waits out its timeout, and the budget cuts the whole
+    // gathering short.
+    let hanging = Hanging(host);
+    let t = Instant::now();
+    let f = gather(
+        &hanging,
+        &GatherInput {
+            pids: vec![],
+            targets: vec!["127.0.0.1:8000".into()],
+        },
+        &GatherOptions {
+            budget: Duration::from_millis(800),
+            ..GatherOptions::default()
+        },
+    );
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(
+        f.skipped.iter().any(|s| s.why.contains("did not finish")),
+        "{:#?}",
+        f.skipped
+    );
+}
+
+/// A host whose every program hangs until it is killed at its timeout.
+struct Hanging(Replay);
+
+impl FileSystem for Hanging {
+    fn read(&self, path: &str) -> std::io::Result<Vec<u8>> {
+        self.0.read(path)
+    }
+    fn exists(&self, path: &str) -> bool {
+        self.0.exists(path)
+    }
+    fn is_dir(&self, path: &str) -> bool {
+        self.0.is_dir(path)
+    }
+    fn list_dir(&self, path: &str) -> std::io::Result<Vec<String>> {
+        self.0.list_dir(path)
+    }
+}
+
+impl Host for Hanging {
+    fn run(&self, cmd: &Cmd) -> Result<String, RunError> {
+        std::thread::sleep(cmd.timeout);
+        Err(RunError::TimedOut {
+            program: cmd.argv[0].clone(),
+            secs: cmd.timeout.as_secs_f64(),
+        })
+    }
+    fn now(&self) -> i64 {
+        self.0.now()
+    }
+    fn is_root(&self) -> bool {
+        true
+    }
+    fn user_name(&self, _uid: u32) -> Option<String> {
+        None
+    }
+}

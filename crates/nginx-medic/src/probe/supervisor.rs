@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use medic_core::backend::{names_target, TargetKey};
 use medic_parse::config::fs;
@@ -42,6 +42,23 @@ pub struct GatherOptions {
     pub since: String,
     /// The tail of each FPM error log and pm2 error log that is read.
     pub log_bytes: u64,
+    /// All the supervisors' commands together end within this (a hanging `systemctl` is cut
+    /// off, and what it did not answer is a `skipped` entry).
+    pub budget: Duration,
+    /// Set by [`gather`]: start + budget.
+    pub deadline: Option<Instant>,
+}
+
+impl GatherOptions {
+    /// How long the next command may take: its own timeout, within what is left of the budget.
+    fn wait(&self) -> Duration {
+        match self.deadline {
+            Some(d) => self
+                .timeout
+                .min(d.saturating_duration_since(Instant::now())),
+            None => self.timeout,
+        }
+    }
 }
 
 impl Default for GatherOptions {
@@ -51,6 +68,8 @@ impl Default for GatherOptions {
             journal_lines: 300,
             since: "-24h".to_string(),
             log_bytes: 4 << 20,
+            budget: Duration::from_secs(8),
+            deadline: None,
         }
     }
 }
@@ -66,6 +85,10 @@ pub struct GatherInput {
 /// Gathers what the supervisors know about the targets' backends, the PHP-FPM installations,
 /// nginx's own unit and the kernel's OOM kills. The supervisors are asked concurrently.
 pub fn gather(host: &dyn Host, input: &GatherInput, opts: &GatherOptions) -> SupervisorFacts {
+    let opts = &GatherOptions {
+        deadline: Some(opts.deadline.unwrap_or_else(|| Instant::now() + opts.budget)),
+        ..opts.clone()
+    };
     let keys: Vec<(String, TargetKey)> = input
         .targets
         .iter()
@@ -249,7 +272,6 @@ fn systemd_units(
 
     // Every service and socket unit, loaded or only installed.
     let mut names: BTreeSet<String> = BTreeSet::new();
-    let t = opts.timeout;
     match host.run(&Cmd::new(
         &[
             "systemctl",
@@ -260,7 +282,7 @@ fn systemd_units(
             "--no-legend",
             "--no-pager",
         ],
-        t,
+        opts.wait(),
     )) {
         Ok(out) => names.extend(out.lines().filter_map(|l| {
             l.trim_start_matches(['●', '*', ' '])
@@ -280,7 +302,7 @@ fn systemd_units(
             "--no-legend",
             "--no-pager",
         ],
-        t,
+        opts.wait(),
     )) {
         Ok(out) => names.extend(
             out.lines()
@@ -374,7 +396,7 @@ fn show_units(
         let mut argv = vec!["systemctl".to_string(), "show".into(), prop.clone()];
         argv.push("--no-pager".into());
         argv.extend(chunk.iter().cloned());
-        match host.run(&Cmd::new(&argv, opts.timeout)) {
+        match host.run(&Cmd::new(&argv, opts.wait())) {
             Ok(text) => out.extend(parse_show(&text)),
             Err(e) => skipped.push(Skipped::new(
                 format!("systemctl show ({} units)", chunk.len()),
@@ -481,7 +503,7 @@ fn journal_mentions(
         "-n",
         "500",
     ];
-    let out = match host.run(&Cmd::new(&argv, opts.timeout)) {
+    let out = match host.run(&Cmd::new(&argv, opts.wait())) {
         Ok(o) => o,
         // journalctl exits 1 when nothing matched.
         Err(RunError::Failed { stdout, .. }) if stdout.trim().is_empty() => return Vec::new(),
@@ -553,7 +575,7 @@ fn journal(
             "-o",
             "short-iso",
         ],
-        opts.timeout,
+        opts.wait(),
     )) {
         Ok(out) => out
             .lines()
@@ -619,7 +641,7 @@ fn pm2(
             (Some(uid), Some(gid)) => Some((uid, gid)),
             _ => None,
         };
-        let mut cmd = Cmd::new(&[pm2_bin.to_string_lossy().as_ref(), "jlist"], opts.timeout);
+        let mut cmd = Cmd::new(&[pm2_bin.to_string_lossy().as_ref(), "jlist"], opts.wait());
         cmd.clear_env = true;
         cmd.env.push(("PM2_HOME".into(), home.clone()));
         cmd.env.push((
@@ -971,7 +993,7 @@ fn kernel_oom(
         let since = format!("--since={}", opts.since);
         match host.run(&Cmd::new(
             &["journalctl", "-k", &since, "--no-pager", "-o", "short-iso"],
-            opts.timeout,
+            opts.wait(),
         )) {
             Ok(out) if out.lines().any(|l| !l.starts_with("-- ")) => {
                 return (Some(oom_from("journalctl -k", &out)), skipped)
@@ -987,7 +1009,7 @@ fn kernel_oom(
         ));
         return (None, skipped);
     }
-    match host.run(&Cmd::new(&["dmesg", "--time-format", "iso"], opts.timeout)) {
+    match host.run(&Cmd::new(&["dmesg", "--time-format", "iso"], opts.wait())) {
         Ok(out) => (Some(oom_from("dmesg --time-format iso", &out)), skipped),
         Err(e) => {
             skipped.push(Skipped::new(
