@@ -140,6 +140,18 @@ fn discover_with(proc_root: &Path, run_nginx_t: bool) -> Discovery {
     let mut d = Discovery::default();
     let masters = masters(proc_root, &mut d.skipped);
     if masters.is_empty() {
+        // nginx is down: its unit says how systemd starts it (`-c`, `-p`, the binary).
+        if let Some((bin, args)) = unit_start_args(proc_root, &mut d.skipped) {
+            let m = Master {
+                pid: 0,
+                exe: Some(bin.clone()),
+                title: format!("nginx.service ExecStart: {}", args.program),
+                args,
+            };
+            d.instances
+                .push(instance(Some(m), bin, run_nginx_t, &mut d.skipped));
+            return d;
+        }
         match CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file()) {
             Some(bin) => d
                 .instances
@@ -212,6 +224,41 @@ fn instance(
         conf,
         dump,
     }
+}
+
+/// With no master running, how systemd would start nginx: `systemctl show nginx.service -p
+/// ExecStart` (`{ path=/usr/sbin/nginx ; argv[]=/usr/sbin/nginx -c /etc/nginx/x.conf ... }`),
+/// read as a master's title would be. `None` without systemd or an nginx unit.
+fn unit_start_args(proc_root: &Path, skipped: &mut Vec<Skipped>) -> Option<(PathBuf, MasterArgs)> {
+    let pid1 = std::fs::read_to_string(proc_root.join("1/comm")).ok()?;
+    if pid1.trim() != "systemd" {
+        return None;
+    }
+    let mut cmd = std::process::Command::new("systemctl");
+    cmd.args([
+        "show",
+        "nginx.service",
+        "--property=ExecStart,LoadState",
+        "--no-pager",
+    ])
+    .env("LC_ALL", "C");
+    let out = match crate::exec::run(&mut cmd, COMMAND_TIMEOUT) {
+        Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Err(e) => {
+            skipped.push(Skipped::new("systemctl show nginx.service", e.to_string()));
+            return None;
+        }
+    };
+    if !out.contains("LoadState=loaded") {
+        return None;
+    }
+    let argv = out
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))?
+        .split(" ; ")
+        .find_map(|p| p.strip_prefix("argv[]="))?;
+    let args = parse_master_title(&format!("nginx: master process {argv}"))?;
+    Some((PathBuf::from(&args.program), args))
 }
 
 /// Every process whose title is `nginx: master process ...`.

@@ -27,6 +27,9 @@ pub struct InstanceReport {
     pub binary: Option<String>,
     /// `nginx -T`, `nginx -T dump` (a saved one) or `files`.
     pub read_from: &'static str,
+    /// nginx is not running and was found through its systemd unit (`nginx.service`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// One config, parsed with nginx's rules.
@@ -106,6 +109,7 @@ fn load_file(path: &str, prefix: Option<&str>) -> Result<Option<Loaded>> {
             pid: None,
             binary: None,
             read_from,
+            unit: None,
         },
         prefix,
         dump_sections,
@@ -171,9 +175,14 @@ fn load_discovered(
                 config: inst.conf.clone(),
                 prefix: Some(prefix.clone()),
                 nginx_version: inst.build.as_ref().and_then(|b| b.version.clone()),
-                pid: inst.master.as_ref().map(|m| m.pid),
+                pid: inst.master.as_ref().map(|m| m.pid).filter(|p| *p != 0),
                 binary: Some(inst.binary.display().to_string()),
                 read_from,
+                unit: inst
+                    .master
+                    .as_ref()
+                    .filter(|m| m.pid == 0)
+                    .map(|_| "nginx.service".to_string()),
             },
             prefix: Some(prefix),
             dump_sections,

@@ -382,6 +382,16 @@ fn healthy() {
         !host.exec(&["test", "-e", "/root/.pm2"]).status.success(),
         "a read-only run started a pm2 daemon as root"
     );
+    // nginx itself down: found through its unit, and the advice is its unit's.
+    host.exec_ok(&["systemctl", "stop", "nginx"]);
+    let run = host.medic(&["diagnose", "--format", "json"]);
+    assert!(matches!(run.code(), Some(0 | 1)), "{run}");
+    let j = run.json();
+    assert_eq!(j["instances"][0]["unit"], "nginx.service", "{run}");
+    assert_eq!(
+        j["instances"][0]["config"], "/etc/nginx/nginx.conf",
+        "{run}"
+    );
 }
 
 /// The harness itself: a boot answers commands and files both ways, and poweroff leaves no

@@ -86,7 +86,10 @@ pub struct GatherInput {
 /// nginx's own unit and the kernel's OOM kills. The supervisors are asked concurrently.
 pub fn gather(host: &dyn Host, input: &GatherInput, opts: &GatherOptions) -> SupervisorFacts {
     let opts = &GatherOptions {
-        deadline: Some(opts.deadline.unwrap_or_else(|| Instant::now() + opts.budget)),
+        deadline: Some(
+            opts.deadline
+                .unwrap_or_else(|| Instant::now() + opts.budget),
+        ),
         ..opts.clone()
     };
     let keys: Vec<(String, TargetKey)> = input
@@ -251,15 +254,6 @@ fn systemd_units(
     opts: &GatherOptions,
     f: &mut SupervisorFacts,
 ) {
-    // nginx's own unit: reload advice and discovery (`ExecStart`, `MainPID`).
-    if let Some(n) = show_units(host, &["nginx.service".to_string()], opts, &mut f.skipped)
-        .into_iter()
-        .next()
-        .filter(loaded)
-    {
-        f.nginx_unit = Some(n);
-    }
-
     // The units of the processes listening at the targets now.
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     for pid in &input.pids {
@@ -269,113 +263,202 @@ fn systemd_units(
             }
         }
     }
-
-    // Every service and socket unit, loaded or only installed.
-    let mut names: BTreeSet<String> = BTreeSet::new();
+    // Units that failed or are restarting (`list-units` knows the loaded ones; it is fast,
+    // where `list-unit-files` and `show` of every unit take a second on a small host).
     match host.run(&Cmd::new(
         &[
             "systemctl",
             "list-units",
             "--all",
-            "--type=service,socket",
+            "--type=service",
             "--plain",
             "--no-legend",
             "--no-pager",
         ],
         opts.wait(),
     )) {
-        Ok(out) => names.extend(out.lines().filter_map(|l| {
-            l.trim_start_matches(['●', '*', ' '])
-                .split_whitespace()
-                .next()
-                .map(str::to_string)
-        })),
+        Ok(out) => {
+            for l in out.lines() {
+                let cols: Vec<&str> = l
+                    .trim_start_matches(['●', '*', ' '])
+                    .split_whitespace()
+                    .collect();
+                // UNIT LOAD ACTIVE SUB DESCRIPTION
+                if let [unit, _, active, sub, ..] = cols[..] {
+                    if active == "failed" || sub == "auto-restart" {
+                        wanted.insert(unit.to_string());
+                    }
+                }
+            }
+        }
         Err(e) => f
             .skipped
             .push(Skipped::new("systemctl list-units", e.to_string())),
     }
-    match host.run(&Cmd::new(
-        &[
-            "systemctl",
-            "list-unit-files",
-            "--type=service,socket",
-            "--no-legend",
-            "--no-pager",
-        ],
-        opts.wait(),
-    )) {
-        Ok(out) => names.extend(
-            out.lines()
-                .filter_map(|l| l.split_whitespace().next().map(str::to_string)),
-        ),
-        Err(e) => f
-            .skipped
-            .push(Skipped::new("systemctl list-unit-files", e.to_string())),
-    }
-    // Templates (`getty@.service`) are not units.
-    let names: Vec<String> = names
-        .into_iter()
-        .filter(|n| !n.ends_with("@.service") && !n.ends_with("@.socket"))
-        .collect();
-    let all = show_units(host, &names, opts, &mut f.skipped);
+    // What the unit files on disk name (a dead backend's unit is found here).
+    let (files, mentions) = unit_file_mentions(host, keys);
     f.looked_at.push(format!(
-        "{} systemd units (ExecStart, Environment, EnvironmentFile, WorkingDirectory, socket units' Listen, the journal)",
-        all.len()
+        "{files} systemd unit files (ExecStart, Environment, EnvironmentFile, WorkingDirectory, socket units' Listen) and the journal"
     ));
-
-    let mut units: BTreeMap<String, SystemdUnit> = BTreeMap::new();
-    let mut socket_mentions: Vec<(String, Mention)> = Vec::new();
-    for mut u in all {
-        if !loaded(&u) {
-            continue;
-        }
-        u.mentions = unit_mentions(host, &u, keys);
-        if u.unit.ends_with(".socket") {
-            // A socket unit names the service it starts.
-            let triggers = u.properties.get("Triggers").cloned().unwrap_or_default();
-            for svc in triggers.split_whitespace() {
-                for m in &u.mentions {
-                    socket_mentions.push((
-                        svc.to_string(),
-                        Mention {
-                            target: m.target.clone(),
-                            source: format!("{} {}", u.unit, m.source),
-                            text: m.text.clone(),
-                        },
-                    ));
-                }
-            }
-            continue;
-        }
-        units.insert(u.unit.clone(), u);
-    }
-    for (svc, m) in socket_mentions {
-        if let Some(u) = units.get_mut(&svc) {
-            u.mentions.push(m);
-        }
+    let mut by_unit: BTreeMap<String, Vec<Mention>> = BTreeMap::new();
+    for (unit, m) in mentions {
+        by_unit.entry(unit).or_default().push(m);
     }
     // Units whose journal says they listened on a target (one search of the whole journal).
     for (unit, m) in journal_mentions(host, keys, opts, &mut f.skipped) {
-        if let Some(u) = units.get_mut(&unit) {
+        let v = by_unit.entry(unit).or_default();
+        if !v.iter().any(|x| x.target == m.target) {
+            v.push(m);
+        }
+    }
+    wanted.extend(by_unit.keys().cloned());
+    let mut names: Vec<String> = vec!["nginx.service".to_string()];
+    names.extend(wanted.iter().filter(|u| *u != "nginx.service").cloned());
+    for mut u in show_units(host, &names, opts, &mut f.skipped) {
+        if !loaded(&u) {
+            continue;
+        }
+        if u.unit == "nginx.service" && !wanted.contains("nginx.service") {
+            // nginx's own unit: reload advice (`ExecStart`, `MainPID`).
+            f.nginx_unit = Some(u);
+            continue;
+        }
+        u.mentions = by_unit.remove(&u.unit).unwrap_or_default();
+        // `Environment=` set by drop-ins or generators is only in systemd's view.
+        for m in unit_mentions(host, &u, keys) {
             if !u.mentions.iter().any(|x| x.target == m.target) {
                 u.mentions.push(m);
             }
         }
-    }
-    for u in units.values() {
-        let failed = u.active_state() == Some("failed")
-            || u.properties.get("SubState").map(String::as_str) == Some("auto-restart")
-            || u.n_restarts().unwrap_or(0) > 0;
-        if !u.mentions.is_empty() || failed {
-            wanted.insert(u.unit.clone());
-        }
-    }
-    for name in wanted {
-        let Some(mut u) = units.remove(&name) else {
-            continue;
-        };
         u.journal = journal(host, &u.unit, opts, &mut f.skipped);
         f.systemd.push(u);
+    }
+}
+
+/// Where systemd reads unit files, most specific first (`systemd.unit(5)`).
+const UNIT_DIRS: &[&str] = &[
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/lib/systemd/system",
+    "/usr/lib/systemd/system",
+];
+
+/// The keys of a unit file that may name the port or socket its service uses.
+const NAMING_KEYS: &[&str] = &[
+    "ExecStart",
+    "ExecStartPre",
+    "Environment",
+    "EnvironmentFile",
+    "WorkingDirectory",
+    "ListenStream",
+];
+
+/// Reads the service and socket unit files (and their `.d/` drop-ins) and returns how many were
+/// read and, per service, where they name a target: `ExecStart=... --port 8000` at
+/// `FILE:LINE`, a line of an `EnvironmentFile`, a socket unit's `ListenStream` (credited to the
+/// service it starts).
+fn unit_file_mentions(
+    host: &dyn Host,
+    keys: &[(String, TargetKey)],
+) -> (usize, Vec<(String, Mention)>) {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut count = 0;
+    for dir in UNIT_DIRS {
+        let Ok(names) = host.list_dir(dir) else {
+            continue;
+        };
+        let mut names = names;
+        names.sort();
+        for name in names {
+            let is_unit = name.ends_with(".service") || name.ends_with(".socket");
+            let is_dropin = name.ends_with(".service.d") || name.ends_with(".socket.d");
+            if !(is_unit || is_dropin) || name.contains("@.") {
+                continue;
+            }
+            let unit = name.trim_end_matches(".d").to_string();
+            let path = format!("{dir}/{name}");
+            let files: Vec<String> = if is_dropin {
+                host.list_dir(&path)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|f| f.ends_with(".conf"))
+                    .map(|f| format!("{path}/{f}"))
+                    .collect()
+            } else {
+                // The first unit file of a name wins; later directories' copies are shadowed.
+                if !seen.insert(unit.clone()) {
+                    continue;
+                }
+                vec![path]
+            };
+            for file in files {
+                let Ok(text) = host.read(&file) else { continue };
+                count += usize::from(is_unit);
+                let text = String::from_utf8_lossy(&text);
+                // A socket unit's mentions belong to the service it starts (same name, or
+                // `Service=`).
+                let service = if unit.ends_with(".socket") {
+                    text.lines()
+                        .find_map(|l| l.trim().strip_prefix("Service="))
+                        .map(|s| s.trim().to_string())
+                        .unwrap_or_else(|| unit.replace(".socket", ".service"))
+                } else {
+                    unit.clone()
+                };
+                for (i, line) in text.lines().enumerate() {
+                    let line = line.trim();
+                    let Some((key, value)) = line.split_once('=') else {
+                        continue;
+                    };
+                    let key = key.trim();
+                    if !NAMING_KEYS.contains(&key) {
+                        continue;
+                    }
+                    let at = format!("{file}:{}", i + 1);
+                    if key == "EnvironmentFile" {
+                        let env = value.trim().trim_start_matches('-');
+                        if let Ok(t) = host.read(env) {
+                            for (j, l) in String::from_utf8_lossy(&t).lines().enumerate() {
+                                push_mentions(
+                                    &mut out,
+                                    &service,
+                                    keys,
+                                    &format!("EnvironmentFile {env}:{}", j + 1),
+                                    l,
+                                );
+                            }
+                        }
+                        continue;
+                    }
+                    push_mentions(&mut out, &service, keys, &format!("{key} ({at})"), value);
+                }
+            }
+        }
+    }
+    (count, out)
+}
+
+fn push_mentions(
+    out: &mut Vec<(String, Mention)>,
+    unit: &str,
+    keys: &[(String, TargetKey)],
+    source: &str,
+    text: &str,
+) {
+    for (target, key) in keys {
+        let known = out.iter().any(|(u, m)| u == unit && &m.target == target);
+        if !known && names_target(text, key) {
+            out.push((
+                unit.to_string(),
+                Mention {
+                    target: target.clone(),
+                    source: source.to_string(),
+                    text: text.trim().to_string(),
+                },
+            ));
+        }
     }
 }
 
