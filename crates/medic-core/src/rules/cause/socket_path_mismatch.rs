@@ -112,6 +112,12 @@ impl Cause for SocketPathMismatch {
                 continue;
             }
             let l = p.listen.as_deref().unwrap_or_default();
+            // A stopped installation is a candidate only for a socket in the same directory
+            // (`/run/php/php8.1-fpm.sock` vs `php8.2-fpm.sock`): nothing of it runs to show
+            // that it is the backend meant.
+            if likeness(path, l) & 4 == 0 {
+                continue;
+            }
             consider(
                 8 + likeness(path, l),
                 l,
