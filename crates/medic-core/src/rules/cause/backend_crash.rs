@@ -86,22 +86,10 @@ impl Cause for BackendCrash {
                 what.get_or_insert_with(|| format!("the kernel's OOM killer killed {}", b.name));
                 evidence.push(k.clone());
             }
-            if b.supervisor == "systemd" && b.restarts.unwrap_or(0) > 0 {
+            let restarts = b.restarts.unwrap_or(0);
+            if matches!(b.supervisor.as_str(), "systemd" | "pm2") && restarts > 0 {
                 what.get_or_insert_with(|| {
-                    format!(
-                        "systemd restarted {} {} time(s)",
-                        b.name,
-                        b.restarts.unwrap_or(0)
-                    )
-                });
-            }
-            if b.supervisor == "pm2" && b.restarts.unwrap_or(0) > 0 {
-                what.get_or_insert_with(|| {
-                    format!(
-                        "pm2 restarted {} {} time(s)",
-                        b.name,
-                        b.restarts.unwrap_or(0)
-                    )
+                    format!("{} restarted {} {restarts} time(s)", b.supervisor, b.name)
                 });
             }
         }
