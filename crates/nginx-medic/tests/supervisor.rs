@@ -310,6 +310,10 @@ fn staged_bad_input_is_named_never_a_panic() {
         "{:?}",
         inst.problems
     );
+    assert!(f
+        .skipped
+        .iter()
+        .any(|s| s.check == "php-fpm config /etc/php/8.2/fpm/pool.d/www.conf:3"));
     // Every systemctl/journalctl answer was missing: each is named.
     assert!(
         f.skipped.iter().any(|s| s.check == "systemctl list-units"),

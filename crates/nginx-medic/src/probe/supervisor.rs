@@ -296,7 +296,7 @@ fn systemd_units(
             .push(Skipped::new("systemctl list-units", e.to_string())),
     }
     // What the unit files on disk name (a dead backend's unit is found here).
-    let (files, mentions) = unit_file_mentions(host, keys);
+    let (files, mentions) = unit_file_mentions(host, keys, &mut f.skipped);
     f.looked_at.push(format!(
         "{files} systemd unit files (ExecStart, Environment, EnvironmentFile, WorkingDirectory, socket units' Listen) and the journal"
     ));
@@ -361,6 +361,7 @@ const NAMING_KEYS: &[&str] = &[
 fn unit_file_mentions(
     host: &dyn Host,
     keys: &[(String, TargetKey)],
+    skipped: &mut Vec<Skipped>,
 ) -> (usize, Vec<(String, Mention)>) {
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut out = Vec::new();
@@ -394,7 +395,16 @@ fn unit_file_mentions(
                 vec![path]
             };
             for file in files {
-                let Ok(text) = host.read(&file) else { continue };
+                let text = match host.read(&file) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        skipped.push(Skipped::new(
+                            format!("unit file {file}"),
+                            format!("{e}: whether it names a target is unknown (run as root)"),
+                        ));
+                        continue;
+                    }
+                };
                 count += usize::from(is_unit);
                 let text = String::from_utf8_lossy(&text);
                 // A socket unit's mentions belong to the service it starts (same name, or
@@ -1013,18 +1023,23 @@ fn fpm_installed(
         let unit = version.as_ref().map(|v| format!("php{v}-fpm.service"));
         let running = masters.iter().any(|m| m.config.as_deref() == Some(&path));
         match fpm::load_with(host, &path) {
-            Ok(cfg) => out.push(FpmInstall {
-                config: path,
-                version,
-                unit,
-                running,
-                pools: cfg.pools.iter().map(FpmPool::from).collect(),
-                problems: cfg
-                    .problems
-                    .iter()
-                    .map(|(p, why)| format!("{p}: {why}"))
-                    .collect(),
-            }),
+            Ok(cfg) => {
+                for (at, why) in &cfg.problems {
+                    skipped.push(Skipped::new(format!("php-fpm config {at}"), why.clone()));
+                }
+                out.push(FpmInstall {
+                    config: path,
+                    version,
+                    unit,
+                    running,
+                    pools: cfg.pools.iter().map(FpmPool::from).collect(),
+                    problems: cfg
+                        .problems
+                        .iter()
+                        .map(|(p, why)| format!("{p}: {why}"))
+                        .collect(),
+                });
+            }
             Err(e) => skipped.push(Skipped::new(format!("php-fpm config {p}"), e.to_string())),
         }
     }
