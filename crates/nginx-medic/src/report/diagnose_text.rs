@@ -195,6 +195,21 @@ fn timeline(w: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
     if let Some(u) = &f.upstream {
         writeln!(w, "   {} upstream: {u}", st.blue("="))?;
     }
+    if let Some(b) = &f.backend {
+        let mut state = b.state.clone().unwrap_or_else(|| "?".into());
+        if let Some(n) = b.restarts.filter(|n| *n > 0) {
+            state.push_str(&format!(", {n} restarts"));
+        }
+        writeln!(
+            w,
+            "   {} backend: {} {} ({state}); {} confidence: {}",
+            st.blue("="),
+            b.supervisor,
+            b.name,
+            b.confidence,
+            b.why
+        )?;
+    }
     Ok(())
 }
 
