@@ -277,6 +277,7 @@ fn staged_bad_input_is_named_never_a_panic() {
             ("/usr/bin/journalctl", ""),
             ("/etc/php/8.2/fpm/php-fpm.conf", "[global]\ninclude=/etc/php/8.2/fpm/pool.d/*.conf\n"),
             ("/etc/php/8.2/fpm/pool.d/www.conf", "[www]\nlisten = /run/php/php8.2-fpm.sock\nthis is not ini\n\u{0}\u{1}\u{fffd}garbage\n"),
+            ("/usr/bin/dmesg", ""),
         ],
         &[
             ("/proc", &["1"]),
@@ -286,7 +287,15 @@ fn staged_bad_input_is_named_never_a_panic() {
             ("/etc/php/8.2/fpm", &["php-fpm.conf", "pool.d"]),
             ("/etc/php/8.2/fpm/pool.d", &["www.conf"]),
         ],
-        &[],
+        &[(
+            "dmesg --time-format iso",
+            Err(RunError::Failed {
+                program: "dmesg".into(),
+                status: "exit status: 1".into(),
+                stdout: String::new(),
+                stderr: "dmesg: read kernel buffer failed: Operation not permitted".into(),
+            }),
+        )],
     );
     let start = Instant::now();
     let f = gather(
@@ -314,6 +323,15 @@ fn staged_bad_input_is_named_never_a_panic() {
         .skipped
         .iter()
         .any(|s| s.check == "php-fpm config /etc/php/8.2/fpm/pool.d/www.conf:3"));
+    // The kernel log denied (a non-root user with kernel.dmesg_restrict=1): said, with how to
+    // allow it.
+    assert!(
+        f.skipped
+            .iter()
+            .any(|s| s.check.contains("OOM") && s.why.contains("dmesg_restrict=0")),
+        "{:#?}",
+        f.skipped
+    );
     // Every systemctl/journalctl answer was missing: each is named.
     assert!(
         f.skipped.iter().any(|s| s.check == "systemctl list-units"),
