@@ -652,3 +652,64 @@ fn healthy_fastcgi_control() {
     let post = run("healthy_fastcgi_control", &prefix, Mode::NoProbe);
     post.assert_no_errors();
 }
+
+/// `fpm-client-disallowed`: a TCP pool whose `listen.allowed_clients` does not hold nginx's
+/// address. FPM accepts and resets the connection (nginx: `recv() failed (104: Connection reset
+/// by peer) while reading response header`); nginx answers 502.
+#[test]
+fn fpm_client_disallowed() {
+    let _serial = serial();
+    let prefix = Prefix::new();
+    let www = docroot(&prefix.join("www"), &[("hello.php", HELLO)]);
+    let fpm_port = free_port();
+    let listen = format!("127.0.0.1:{fpm_port}");
+    let mut fpm = PhpFpm::start_with(
+        prefix.path(),
+        &[(
+            Pool {
+                name: "www".into(),
+                listen: listen.clone(),
+                mode: None,
+            },
+            PoolOptions {
+                extra: vec!["listen.allowed_clients = 127.0.0.2".into()],
+                ..PoolOptions::default()
+            },
+        )],
+    );
+    let port = free_port();
+    let body = fastcgi_server(port, &listen, &www, SCRIPT, "2s");
+    let mut nginx = Nginx::start(&prefix, &nginx::config(&prefix, &body), port);
+    let status = http::get(port, "/hello.php", Duration::from_secs(5));
+    assert_eq!(status, 502);
+    let line = error_line(&prefix, &[&format!("upstream: \"fastcgi://{listen}")]);
+    eprintln!("[fpm_client_disallowed] nginx: {line}");
+    // FPM 8.2 writes `Connection disallowed: ...` from the child (fastcgi.c `fcgi_log`), which
+    // its master log does not show with the default `catch_workers_output = no`: measured, the
+    // master log holds only its start lines. The pool file is the evidence.
+    assert!(
+        !fpm.log().contains("Connection disallowed"),
+        "{}",
+        fpm.log()
+    );
+
+    let live = run("fpm_client_disallowed", &prefix, Mode::Live);
+    live.assert_top(
+        "fpm-client-disallowed",
+        Some(&listen),
+        &["listen.allowed_clients = 127.0.0.2"],
+    );
+
+    nginx.stop();
+    fpm.stop_fast();
+    // Post-mortem the log alone cannot tell FPM's drop from any other early close.
+    let post = run("fpm_client_disallowed", &prefix, Mode::NoProbe);
+    let top = post.top();
+    assert!(
+        matches!(
+            top["id"].as_str(),
+            Some("premature-close" | "upstream-reset")
+        ),
+        "{top:#}"
+    );
+}

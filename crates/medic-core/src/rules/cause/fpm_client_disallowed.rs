@@ -67,16 +67,21 @@ impl Cause for FpmClientDisallowed {
         let mut f = g.finding(
             self,
             format!("PHP-FPM pool [{}] on {up} drops nginx's connections: {source} is not in listen.allowed_clients ({allowed})", pool.name),
-            backend_fix(
-                format!("allow {source} in the pool's listen.allowed_clients, or use a unix socket"),
-                vec![
-                    format!("in {}: `listen.allowed_clients = {allowed},{source}`", pool.listen_at.as_deref().unwrap_or("the pool file")),
-                    "restart PHP-FPM: `systemctl restart php8.2-fpm` (the pool's unit)".to_string(),
-                ],
-                vec!["systemctl restart php8.2-fpm".to_string()],
-                "5 min",
-                "low",
-            ),
+            {
+                let (restart_steps, commands) = g.restart_advice();
+                let mut steps = vec![format!(
+                    "in {}: `listen.allowed_clients = {allowed},{source}` (or a unix socket for nginx)",
+                    pool.listen_at.as_deref().unwrap_or("the pool file")
+                )];
+                steps.extend(restart_steps);
+                backend_fix(
+                    format!("allow {source} in the pool's listen.allowed_clients, or use a unix socket"),
+                    steps,
+                    commands,
+                    "5 min",
+                    "low",
+                )
+            },
         );
         f.evidence.push(Evidence::other(
             "config",
