@@ -576,3 +576,48 @@ fn healthy_tls_control() {
     live.assert_no_errors();
     post.assert_no_errors();
 }
+
+/// `tls-client-cert-required`: the upstream (`openssl s_server -Verify 1`) requires a client
+/// certificate and nginx has no `proxy_ssl_certificate`. With TLS 1.3 the server's alert comes
+/// after nginx's side of the handshake is done (`tlsv13 alert certificate required`, alert 116);
+/// with TLS 1.2 it ends the handshake (`sslv3 alert handshake failure`, alert 40 — which proves
+/// nothing by itself).
+#[test]
+fn tls_client_cert_required() {
+    let _serial = serial();
+    let prefix = Prefix::new();
+    let id = SelfSigned::create(&tls_dir(&prefix), "upstream", "upstream.test");
+    let srv = TlsServer::start_with(
+        &id,
+        &["-Verify".as_ref(), "1".as_ref(), "-tls1_3".as_ref()],
+        &prefix.join("s_server.log"),
+    );
+    // nginx 1.22's default `proxy_ssl_protocols` stops at TLSv1.2.
+    let mut pass = vec![
+        format!("proxy_pass https://{};", srv.addr()),
+        "proxy_ssl_protocols TLSv1.2 TLSv1.3;".into(),
+    ];
+    pass.extend(tls_verify(&id.cert, true));
+    let mut ngx = start_proxy(&prefix, &pass);
+    requests(&ngx, REQUESTS, 502);
+    let upstream = srv.addr();
+    error_lines(
+        &prefix,
+        &[
+            "certificate required",
+            &format!("upstream: \"https://{upstream}/"),
+        ],
+        1,
+    );
+    let (live, post) = live_then_post_mortem(&prefix, &mut ngx, "tls_client_cert_required");
+    live.assert_top(
+        "tls-client-cert-required",
+        Some(&upstream),
+        &["alert certificate required"],
+    );
+    post.assert_top(
+        "tls-client-cert-required",
+        Some(&upstream),
+        &["alert certificate required"],
+    );
+}

@@ -6,9 +6,14 @@ use crate::rules::{rule, Finding};
 
 rule! {
     /// ## What it detects
-    /// The upstream's TLS handshake ends with the alert `certificate required` (TLS 1.3 alert
-    /// 116; OpenSSL's reason `tlsv13 alert certificate required` in nginx's `SSL_do_handshake()
-    /// failed` line): the upstream wants a client certificate (mutual TLS) and nginx sent none.
+    /// The upstream answers nginx's TLS with the alert `certificate required` (TLS 1.3 alert
+    /// 116): the upstream wants a client certificate (mutual TLS) and nginx sent none. With TLS
+    /// 1.3 the client's side of the handshake is over when the alert comes, so nginx 1.22 logs it
+    /// at `[crit]` as `SSL_read() failed (SSL: error:0A00045C:SSL routines::tlsv13 alert
+    /// certificate required:SSL alert number 116) while reading response header from upstream`
+    /// (measured with `openssl s_server -Verify 1`). With TLS 1.2 the server ends the handshake
+    /// with a plain `handshake failure` (alert 40), which does not name the reason: that stays
+    /// `tls-handshake`.
     ///
     /// ## Why it causes 502
     /// Without `proxy_ssl_certificate`, nginx answers the server's certificate request with an
