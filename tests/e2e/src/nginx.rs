@@ -177,10 +177,29 @@ impl Nginx {
     /// Writes `conf_text` to the prefix's `conf/nginx.conf`, starts nginx and waits until it
     /// accepts on 127.0.0.1:`port` (the config must listen there).
     pub fn start(prefix: &Prefix, conf_text: &str, port: u16) -> Nginx {
+        Nginx::start_wrapped(prefix, conf_text, port, &[])
+    }
+
+    /// As [`Nginx::start`], with nginx run by `wrapper` (e.g. `medic-isolate ... --`), which
+    /// must exec it (same PID).
+    pub fn start_wrapped(
+        prefix: &Prefix,
+        conf_text: &str,
+        port: u16,
+        wrapper: &[&std::ffi::OsStr],
+    ) -> Nginx {
         let bin = nginx_bin();
         fs::write(prefix.conf(), conf_text).expect("write nginx.conf");
         let console = fs::File::create(prefix.console_log()).expect("create nginx.console");
-        let child = Command::new(&bin)
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let child = cmd
             .arg("-p")
             .arg(format!("{}/", prefix.display()))
             .arg("-c")

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use medic_e2e::diagnose::{diagnose, diagnose_wrapped, serial, Diagnosis, Mode};
 use medic_e2e::dns::StubDns;
+use medic_e2e::stubs::{Behavior, TcpStub};
 use medic_e2e::tls::{SelfSigned, TestCa, TlsServer};
 use medic_e2e::{free_port, http, is_root, nginx, wait_until, Nginx, Prefix};
 
@@ -620,4 +621,78 @@ fn tls_client_cert_required() {
         Some(&upstream),
         &["alert certificate required"],
     );
+}
+
+/// `stale-dns`: nginx resolved `backend.test` once, at start (127.0.0.2, where nothing
+/// listens), and keeps connecting there after the name moved to 127.0.0.1, where the backend
+/// answers. `medic-isolate` gives nginx and `diagnose` their own `/etc/hosts` (a bind mount: the
+/// edit below shows in both, and the machine's file is never touched).
+#[test]
+fn stale_dns() {
+    let _serial = serial();
+    assert!(
+        is_root(),
+        "this scenario needs root (medic-isolate makes a mount namespace): run the tests as root, as CI does"
+    );
+    let prefix = Prefix::new();
+    let backend = TcpStub::start(Behavior::Ok);
+    let hosts = prefix.join("hosts");
+    fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.2 backend.test\n").expect("write hosts");
+    // No name server answers there: /etc/hosts does (nsswitch `files` first).
+    let resolv = prefix.join("resolv.conf");
+    fs::write(
+        &resolv,
+        "nameserver 127.53.0.9\noptions timeout:1 attempts:1\n",
+    )
+    .expect("write resolv.conf");
+    let wrapper: Vec<&OsStr> = vec![
+        isolate_bin().as_ref(),
+        "--resolv-conf".as_ref(),
+        resolv.as_os_str(),
+        "--hosts".as_ref(),
+        hosts.as_os_str(),
+        "--".as_ref(),
+    ];
+    let port = free_port();
+    let conf = nginx::config(
+        &prefix,
+        &proxy_server(
+            port,
+            &[format!(
+                "proxy_pass http://backend.test:{};",
+                backend.port()
+            )],
+        ),
+    );
+    let mut ngx = Nginx::start_wrapped(&prefix, &conf, port, &wrapper);
+    requests(&ngx, REQUESTS, 502);
+    let old = format!("127.0.0.2:{}", backend.port());
+    error_lines(
+        &prefix,
+        &[
+            "(111: Connection refused)",
+            &format!("upstream: \"http://{old}/"),
+        ],
+        REQUESTS,
+    );
+    // The name moves (same file: the bind mount shows the new text), nginx does not notice.
+    fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.1 backend.test\n").expect("rewrite hosts");
+    requests(&ngx, 1, 502);
+
+    let live = diagnose_wrapped(&wrapper, &prefix, Mode::Live, &[]);
+    show("stale_dns live", &live);
+    let top = live.assert_top(
+        "stale-dns",
+        Some(&old),
+        &[&format!("resolves to {} now", backend.addr())],
+    );
+    assert!(
+        top["fix"]["steps"].to_string().contains("resolver"),
+        "{top:#}"
+    );
+    ngx.stop();
+    let post = diagnose_wrapped(&wrapper, &prefix, Mode::NoProbe, &[]);
+    show("stale_dns no-probe", &post);
+    // The files alone cannot tell a moved name from a dead backend.
+    post.assert_top("connect-refused", Some(&old), &["Connection refused"]);
 }
