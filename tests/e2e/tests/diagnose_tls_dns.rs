@@ -696,3 +696,74 @@ fn stale_dns() {
     // The files alone cannot tell a moved name from a dead backend.
     post.assert_top("connect-refused", Some(&old), &["Connection refused"]);
 }
+
+/// `proxy_pass http://localhost:PORT` with the app on 127.0.0.1 only: nginx resolves
+/// `localhost` to `[::1]` and `127.0.0.1` (its own `/etc/hosts` under `medic-isolate`), is
+/// refused on `[::1]`, retries 127.0.0.1 and the client gets 200. That is a `bind-mismatch`
+/// warning (a retry per request), never an error and never `backend-starting`.
+#[test]
+fn localhost_one_address_refuses() {
+    let _serial = serial();
+    assert!(
+        is_root(),
+        "this scenario needs root (medic-isolate makes a mount namespace): run the tests as root, as CI does"
+    );
+    let prefix = Prefix::new();
+    let app = TcpStub::start(Behavior::Ok);
+    let hosts = prefix.join("hosts");
+    fs::write(&hosts, "::1 localhost\n127.0.0.1 localhost\n").expect("write hosts");
+    let resolv = prefix.join("resolv.conf");
+    fs::write(
+        &resolv,
+        "nameserver 127.53.0.9\noptions timeout:1 attempts:1\n",
+    )
+    .expect("write resolv.conf");
+    let wrapper: Vec<&OsStr> = vec![
+        isolate_bin().as_ref(),
+        "--resolv-conf".as_ref(),
+        resolv.as_os_str(),
+        "--hosts".as_ref(),
+        hosts.as_os_str(),
+        "--".as_ref(),
+    ];
+    let port = free_port();
+    let conf = nginx::config(
+        &prefix,
+        &proxy_server(
+            port,
+            &[format!("proxy_pass http://localhost:{};", app.port())],
+        ),
+    );
+    let mut ngx = Nginx::start_wrapped(&prefix, &conf, port, &wrapper);
+    requests(&ngx, REQUESTS, 200);
+    let refused = format!("[::1]:{}", app.port());
+    // Once: nginx then marks [::1] failed for `fail_timeout` (10 s) and goes to 127.0.0.1.
+    error_lines(
+        &prefix,
+        &[
+            "(111: Connection refused)",
+            &format!("upstream: \"http://{refused}/"),
+        ],
+        1,
+    );
+
+    let live = diagnose_wrapped(&wrapper, &prefix, Mode::Live, &[]);
+    show("localhost_one_address_refuses live", &live);
+    live.assert_no_errors();
+    let f = live
+        .findings()
+        .iter()
+        .find(|f| f["id"] == "bind-mismatch")
+        .unwrap_or_else(|| panic!("no bind-mismatch:\n{:#}", live.json));
+    assert_eq!(f["severity"], "warning", "{f:#}");
+    assert_eq!(f["upstream"], refused.as_str(), "{f:#}");
+    assert!(
+        !live
+            .findings()
+            .iter()
+            .any(|f| f["id"] == "backend-starting"),
+        "{:#}",
+        live.json
+    );
+    ngx.stop();
+}

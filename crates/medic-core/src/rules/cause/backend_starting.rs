@@ -41,14 +41,27 @@ impl Cause for BackendStarting {
         if !t.facts.tcp.iter().any(|c| c.connect.is_ok()) && t.facts.unix.is_none() {
             return None;
         }
+        // The listener must be on the address that refused: `localhost` resolves to `[::1]`
+        // and `127.0.0.1`, and an app on the second one did not "start" when the first refused.
+        if let Some((ip, port)) = g.ip_port() {
+            let accepts_now = t
+                .facts
+                .tcp
+                .iter()
+                .any(|c| c.address == g.upstream.as_deref().unwrap_or("") && c.connect.is_ok());
+            if !l.accepts(ip, port) || !accepts_now {
+                return None;
+            }
+        }
         // The newest process holding the socket (a pre-forking server: the master is oldest).
         let started = l
             .processes
             .iter()
             .filter_map(|p| Some((LogTime::parse_iso(p.start_time.as_deref()?.as_bytes())?, p)))
             .min_by_key(|(t, _)| *t)?;
-        // Log times have whole seconds: a start in the same second as the first refusal counts.
-        if started.0 < log.first {
+        // Log times have whole seconds, process start times have more: a start in the same
+        // second as the first refusal may as well have come before it, so it proves nothing.
+        if started.0 <= log.first {
             return None;
         }
         let p = started.1;

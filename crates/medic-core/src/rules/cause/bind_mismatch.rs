@@ -11,6 +11,11 @@ rule! {
     /// dials `127.0.0.1`, or to `127.0.0.2`, or to a public IP only. (`localhost` resolving to
     /// `::1` first is the classic way to get here.)
     ///
+    /// When the target is a name with several addresses (`proxy_pass http://localhost:3000`:
+    /// `[::1]` and `127.0.0.1`) and the app listens on one of them, nginx is refused on the
+    /// other, logs it, and retries the next address: the client is served, every request pays
+    /// a refused connect and a retry. That finding is a `warning`.
+    ///
     /// ## Why it causes 502
     /// A TCP listener only accepts connections to the address it is bound to (or to every
     /// address of its family with `0.0.0.0` / `::`). The app runs fine, but not where nginx
@@ -28,6 +33,61 @@ rule! {
     pub struct BindMismatch = "bind-mismatch", "the backend listens on the same port at another address";
 }
 
+impl BindMismatch {
+    /// A name with several addresses (`localhost`: `[::1]` and `127.0.0.1`) where the address
+    /// that refused is not the one the backend listens on: nginx tries the addresses in turn,
+    /// so the refusal costs a retry, and the client is served by the next address (with the
+    /// default `proxy_next_upstream error timeout`). A warning, not an outage.
+    fn other_address_serves(
+        &self,
+        g: &Group<'_>,
+        t: &crate::diagnose::ProbedTarget,
+    ) -> Option<Finding> {
+        let refused = g.upstream.as_deref()?;
+        g.ip_port()?;
+        let refused_now = t
+            .facts
+            .tcp
+            .iter()
+            .any(|c| c.address == refused && c.connect == crate::facts::Connect::Refused);
+        let serving: Vec<&str> = t
+            .facts
+            .tcp
+            .iter()
+            .filter(|c| c.connect.is_ok())
+            .map(|c| c.address.as_str())
+            .collect();
+        if !refused_now || serving.is_empty() || t.facts.upstream == refused {
+            return None;
+        }
+        let name = &t.facts.upstream;
+        let at = serving.join(", ");
+        let mut f = g.finding(
+            self,
+            format!("{name} resolves to {refused} too, where nothing listens: nginx tries it, is refused, and retries {at}"),
+            nginx_fix(
+                format!("make {name} mean only the address the backend listens on, or bind the app to every address {name} resolves to"),
+                vec![
+                    format!("point nginx at the address the app listens on: `proxy_pass http://{at};` instead of {name}"),
+                    format!("or bind the app to {refused} as well (both loopbacks) and restart it"),
+                ],
+                "5 min",
+                "low",
+            ),
+        );
+        f.severity = crate::rules::Severity::Warning;
+        super::connect_evidence(t, &mut f);
+        f.evidence.push(Evidence::probe(
+            "resolve",
+            format!(
+                "{name} resolves to {}; nginx tries them in turn (proxy_next_upstream error), so a refusal on {refused} costs each request a retry",
+                t.facts.addresses.join(", ")
+            ),
+        ));
+        Some(f)
+    }
+}
+
 impl Cause for BindMismatch {
     fn classes(&self) -> &'static [FailureClass] {
         &[FailureClass::ConnectRefused]
@@ -35,6 +95,9 @@ impl Cause for BindMismatch {
 
     fn explain(&self, g: &Group<'_>) -> Option<Finding> {
         let t = g.target()?;
+        if let Some(f) = self.other_address_serves(g, t) {
+            return Some(f);
+        }
         if t.facts.listener.is_some() || t.facts.same_port_elsewhere.is_empty() {
             return None;
         }

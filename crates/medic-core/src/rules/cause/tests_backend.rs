@@ -1248,3 +1248,40 @@ fn fpm_allowed_clients_and_client_cert_alerts() {
     );
     assert_eq!(top(&post_mortem(vec![g])).id, "tls-client-cert-required");
 }
+
+/// `localhost` resolves to both loopbacks; the app listens on 127.0.0.1 only and started in the
+/// same second as nginx's refusal on `[::1]`: neither a start nor an outage, a bind mismatch
+/// that costs a retry (warning).
+#[test]
+fn localhost_refused_on_one_address_is_a_bind_mismatch_warning() {
+    let refused = "[::1]:3000";
+    let mut t = tcp_target("localhost:3000", Connect::Refused);
+    t.facts.addresses = vec![refused.into(), "127.0.0.1:3000".into()];
+    t.facts.tcp = vec![
+        crate::facts::TcpFact {
+            address: refused.into(),
+            connect: Connect::Refused,
+        },
+        crate::facts::TcpFact {
+            address: "127.0.0.1:3000".into(),
+            connect: Connect::Ok { latency_ms: 0.1 },
+        },
+    ];
+    let mut l = listener_of("127.0.0.1:3000", "node", 42, "app.service");
+    // Started in the very second of the refusal.
+    l.processes[0].start_time = Some("2026-11-20T14:32:10".into());
+    t.facts.listener = Some(l);
+    let facts = live(
+        vec![log_group(
+            FailureClass::ConnectRefused,
+            Some(refused),
+            None,
+            1,
+        )],
+        vec![t],
+    );
+    let f = top(&facts);
+    assert_eq!(f.id, "bind-mismatch", "{f:#?}");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.title.contains("retries 127.0.0.1:3000"), "{}", f.title);
+}
