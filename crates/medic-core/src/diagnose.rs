@@ -106,6 +106,9 @@ pub struct LogGroup {
     pub minutes: Vec<(LogTime, u32)>,
     /// The clients with the most entries of the group's class (value, count).
     pub top_clients: Vec<(String, u64)>,
+    /// What the clients of these failures got (the access lines joined to them); `None` when
+    /// none could be joined (no access log, no `$upstream_addr`, another vhost's log).
+    pub impact: Option<rules::Impact>,
 }
 
 /// Where a 5xx came from, as the access log tells (`docs/logs-json.md`).
@@ -230,7 +233,26 @@ impl<'f> Group<'f> {
                 })
                 .unwrap_or_default(),
             backend: self.backend.clone(),
+            impact: self.log.and_then(|l| l.impact.clone()),
         };
+        if let Some(i) = f.impact.as_ref().filter(|i| i.all_retried()) {
+            // nginx retried the next peer and every client was served: a peer is down, the
+            // clients pay a retry. Not an outage.
+            f.severity = Severity::Warning;
+            f.title = format!(
+                "{}; 0 clients affected: nginx retried the next peer",
+                f.title
+            );
+            f.evidence.push(Evidence::other(
+                "access",
+                "access log (joined)".to_string(),
+                format!(
+                    "0 clients affected: all {} requests were served by nginx's retry on the next peer ({})",
+                    i.requests,
+                    statuses_text(i)
+                ),
+            ));
+        }
         if self.log.is_none() {
             f.evidence.push(Evidence::probe(
                 "log",
@@ -245,6 +267,15 @@ impl<'f> Group<'f> {
         let (_, p) = self.passes.first()?;
         Some((format!("{}s", p.read_timeout.value.as_secs_f64()), p))
     }
+}
+
+/// `200: 3, 502: 1`.
+pub fn statuses_text(i: &rules::Impact) -> String {
+    i.statuses
+        .iter()
+        .map(|(s, n)| format!("{s}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The minutes of a finding's timeline: the last hour that had entries (what the summary keeps
@@ -443,12 +474,19 @@ fn dedup(out: &mut Vec<Finding>) {
     });
 }
 
-/// Most likely root cause first: severity, then requests hurt, then the latest seen, then ID.
+/// The clients a finding hurt: the 5xx its joined access lines got, else the error-log count.
+fn hurt(f: &Finding) -> u64 {
+    f.impact
+        .as_ref()
+        .map_or(f.count.unwrap_or(0), |i| i.client_errors)
+}
+
+/// Most likely root cause first: severity, then clients hurt, then the latest seen, then ID.
 pub fn rank(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
-            .then_with(|| b.count.unwrap_or(0).cmp(&a.count.unwrap_or(0)))
+            .then_with(|| hurt(b).cmp(&hurt(a)))
             .then_with(|| b.last_seen.cmp(&a.last_seen))
             .then_with(|| a.id.cmp(b.id))
             .then_with(|| a.upstream.cmp(&b.upstream))
@@ -611,7 +649,9 @@ pub fn candidate_listeners(facts: &Facts, exclude_port: u16) -> Vec<&Listener> {
         "smtpd",
         "sendmail",
     ];
-    let targeted: Vec<u16> = facts
+    // The ports the config sends to: its passes and every server of its upstream groups (the
+    // other server of a group is where nginx retries, not a backend on the wrong port).
+    let mut targeted: Vec<u16> = facts
         .models
         .iter()
         .flat_map(|m| m.passes.iter())
@@ -620,6 +660,14 @@ pub fn candidate_listeners(facts: &Facts, exclude_port: u16) -> Vec<&Listener> {
             _ => None,
         })
         .collect();
+    targeted.extend(
+        facts
+            .models
+            .iter()
+            .flat_map(|m| m.upstreams.iter())
+            .flat_map(|u| u.servers.iter())
+            .filter_map(|s| s.address.rsplit_once(':')?.1.parse::<u16>().ok()),
+    );
     facts
         .listeners()
         .iter()

@@ -131,6 +131,39 @@ pub struct Finding {
     /// Who serves the upstream, when the supervisors name it (`causes.md` §3 additions).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<crate::backend::Backend>,
+    /// What the clients got, from the access lines joined to the failures (`causes.md` §3
+    /// additions); absent when no access line could be joined (impact unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub impact: Option<Impact>,
+}
+
+/// What the clients of a failure got (`causes.md` §3 `impact`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Impact {
+    /// Access lines joined to the failure's error entries.
+    pub requests: u64,
+    /// Of those, the client got a 5xx.
+    pub client_errors: u64,
+    /// Of those, nginx tried the next peer and the client got a good answer.
+    pub retried_ok: u64,
+    /// Client status -> requests.
+    pub statuses: std::collections::BTreeMap<String, u64>,
+}
+
+impl Impact {
+    /// Every request was served by a retry: a peer is down, the clients pay latency.
+    pub fn all_retried(&self) -> bool {
+        self.requests > 0 && self.client_errors == 0 && self.retried_ok == self.requests
+    }
+
+    pub fn add(&mut self, o: &Impact) {
+        self.requests += o.requests;
+        self.client_errors += o.client_errors;
+        self.retried_ok += o.retried_ok;
+        for (k, n) in &o.statuses {
+            *self.statuses.entry(k.clone()).or_insert(0) += n;
+        }
+    }
 }
 
 impl Finding {
@@ -150,6 +183,7 @@ impl Finding {
             fix,
             per_minute: Vec::new(),
             backend: None,
+            impact: None,
         }
     }
 

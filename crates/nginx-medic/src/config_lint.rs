@@ -152,6 +152,7 @@ pub fn parse_findings(cfg: &Config, out: &mut Vec<Finding>) {
             last_seen: None,
             per_minute: Vec::new(),
             backend: None,
+            impact: None,
             evidence: problems,
             fix: Fix {
                 summary: "fix the reported line, then `nginx -t`".to_string(),
@@ -197,6 +198,7 @@ fn nginx_t_failed(binary: &Path, status: Option<i32>, stderr: &str) -> Finding {
         last_seen: None,
         per_minute: Vec::new(),
         backend: None,
+        impact: None,
         evidence: if evidence.is_empty() {
             vec![Evidence {
                 kind: "nginx -t",

@@ -664,7 +664,7 @@ fn read_logs(
             }
         }
         if let Some(e) = s.error {
-            error_groups(e, s.source, &mut f.groups);
+            error_groups(e, s.source, s.access, &mut f.groups);
         }
         if let Some(a) = s.access {
             access_groups(a, s.source, &mut f);
@@ -706,7 +706,12 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).trim_end().to_string()
 }
 
-fn error_groups(e: &ErrorSummary, source: &dyn Fn(LineLoc) -> String, out: &mut Vec<LogGroup>) {
+fn error_groups(
+    e: &ErrorSummary,
+    source: &dyn Fn(LineLoc) -> String,
+    access: Option<&AccessSummary<'_>>,
+    out: &mut Vec<LogGroup>,
+) {
     for class in FailureClass::ALL {
         if class == FailureClass::Other {
             continue;
@@ -744,6 +749,7 @@ fn error_groups(e: &ErrorSummary, source: &dyn Fn(LineLoc) -> String, out: &mut 
                     .map(|(m, n)| (LogTime(i64::from(*m) * 60), *n))
                     .collect(),
                 top_clients: top_clients.clone(),
+                impact: access.and_then(|a| a.impact.get(&(class, cell.upstream.clone())).cloned()),
             });
         }
     }

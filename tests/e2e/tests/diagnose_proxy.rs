@@ -1070,3 +1070,57 @@ fn healthy_proxy_control() {
     drop(stub);
     checks.finish();
 }
+
+/// One of two servers of a group is down: nginx is refused by it, retries the other, and every
+/// client gets 200. The failure is real (the error log says so), but no client was hurt: a
+/// warning with `impact.retried_ok`, never an error, live and post-mortem.
+#[test]
+fn retried_failure_is_a_warning() {
+    let _serial = serial();
+    let mut checks = Checks::new("retried_failure_is_a_warning");
+    let prefix = Prefix::new();
+    let down = format!("127.0.0.1:{}", free_port());
+    let up = TcpStub::start(Behavior::Ok);
+    let port = free_port();
+    let upstream = format!(
+        "    upstream backend {{
+        server {down};
+        server {};
+    }}
+",
+        up.addr()
+    );
+    let mut server = start_nginx(&prefix, port, &upstream, "proxy_pass http://backend;");
+    get_n(&server, 4, 200);
+    logged(
+        &prefix,
+        &[REFUSED, &format!("upstream: \"http://{down}/")],
+        1,
+    );
+    let retried = accessed(&prefix, &[&format!("{down}, {}", up.addr())]);
+    assert!(!retried.is_empty(), "no retried request in the access log");
+
+    let check = |d: &Diagnosis| {
+        d.assert_no_errors();
+        let f = d
+            .findings()
+            .iter()
+            .find(|f| f["upstream"] == down.as_str())
+            .unwrap_or_else(|| panic!("no finding for {down}:\n{:#}", d.json));
+        assert_eq!(f["severity"], "warning", "{f:#}");
+        assert_eq!(f["impact"]["client_errors"], 0, "{f:#}");
+        assert!(
+            f["impact"]["retried_ok"].as_u64().unwrap_or(0) >= 1,
+            "{f:#}"
+        );
+        assert_eq!(f["impact"]["retried_ok"], f["impact"]["requests"], "{f:#}");
+    };
+    let d = diagnose(&prefix, Mode::Live, &[]);
+    summary("retried_failure_is_a_warning live", &d);
+    checks.check("live", || check(&d));
+    server.stop();
+    let d = diagnose(&prefix, Mode::NoProbe, &[]);
+    summary("retried_failure_is_a_warning no-probe", &d);
+    checks.check("no-probe", || check(&d));
+    checks.finish();
+}

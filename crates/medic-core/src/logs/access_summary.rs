@@ -66,6 +66,8 @@ pub struct AccessSummary<'j> {
     pub joined: HashMap<(FailureClass, u16), u64>,
     /// 5xx lines no error entry explains, by status and origin.
     pub unexplained_5xx: HashMap<(u16, Origin), u64>,
+    /// What the clients got, per (class, failed peer) of the error entries joined to them.
+    pub impact: HashMap<(FailureClass, Box<[u8]>), crate::rules::Impact>,
     pub unparsed: Samples,
     /// Segments to read before knowing whether a line matters.
     first_segments: usize,
@@ -103,6 +105,7 @@ impl<'j> AccessSummary<'j> {
             top_clients_5xx: TopK::new(TOP_CAP),
             joined: HashMap::new(),
             unexplained_5xx: HashMap::new(),
+            impact: HashMap::new(),
             unparsed: Samples::default(),
             first_segments,
             time_cache: (Vec::new(), None),
@@ -221,6 +224,7 @@ impl<'j> AccessSummary<'j> {
             }
             _ => None,
         };
+        self.impact_of(rec, status, time);
         if let Some(class) = class {
             *self.joined.entry((class, status)).or_insert(0) += 1;
             if orig == Origin::Unknown && status >= 500 {
@@ -280,7 +284,47 @@ impl<'j> AccessSummary<'j> {
             });
     }
 
+    /// Joins an access line to the failure of each peer it tried (`$upstream_addr` lists the
+    /// attempts: `[::1]:3000, 127.0.0.1:3000`), and counts what its client got against the
+    /// first failure found: a 5xx, or an answer served by a later peer (a retry).
+    fn impact_of(&mut self, rec: &AccessRecord<'_>, status: u16, time: Option<LogTime>) {
+        let (Some(j), Some(t), Some(c), Some(r)) = (
+            self.join,
+            time,
+            rec.get(Field::RemoteAddr),
+            rec.get(Field::Request),
+        ) else {
+            return;
+        };
+        if !j.with_upstream {
+            return;
+        }
+        let Some(addrs) = rec.get(Field::UpstreamAddr) else {
+            return;
+        };
+        let peers: Vec<&[u8]> = upstream::list(addrs)
+            .map(|i| upstream::target(i.value))
+            .collect();
+        for (i, peer) in peers.iter().enumerate() {
+            let Some(class) = j.lookup(t, c, r, Some(peer)) else {
+                continue;
+            };
+            let e = self.impact.entry((class, (*peer).into())).or_default();
+            e.requests += 1;
+            *e.statuses.entry(status.to_string()).or_insert(0) += 1;
+            if status >= 500 {
+                e.client_errors += 1;
+            } else if i + 1 < peers.len() && status < 499 {
+                e.retried_ok += 1;
+            }
+            break;
+        }
+    }
+
     pub fn merge(&mut self, o: AccessSummary<'_>) {
+        for (k, v) in &o.impact {
+            self.impact.entry(k.clone()).or_default().add(v);
+        }
         self.lines += o.lines;
         self.records += o.records;
         self.outside_window += o.outside_window;

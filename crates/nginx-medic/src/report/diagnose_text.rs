@@ -195,6 +195,30 @@ fn timeline(w: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
     if let Some(u) = &f.upstream {
         writeln!(w, "   {} upstream: {u}", st.blue("="))?;
     }
+    match &f.impact {
+        Some(i) if i.all_retried() => writeln!(
+            w,
+            "   {} clients: 0 affected: nginx retried the next peer for all {} requests ({})",
+            st.blue("="),
+            i.requests,
+            medic_core::diagnose::statuses_text(i)
+        )?,
+        Some(i) => writeln!(
+            w,
+            "   {} clients: {} of {} joined requests got a 5xx, {} served by a retry ({})",
+            st.blue("="),
+            i.client_errors,
+            i.requests,
+            i.retried_ok,
+            medic_core::diagnose::statuses_text(i)
+        )?,
+        None if f.count.unwrap_or(0) > 0 => writeln!(
+            w,
+            "   {} clients: impact unknown (no access-log line joins these failures)",
+            st.blue("=")
+        )?,
+        None => {}
+    }
     if let Some(b) = &f.backend {
         let mut state = b.state.clone().unwrap_or_else(|| "?".into());
         if let Some(n) = b.restarts.filter(|n| *n > 0) {

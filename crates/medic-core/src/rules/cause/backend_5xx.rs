@@ -97,6 +97,7 @@ impl Cause for Backend5xx {
                 ),
                 per_minute: minutes(&a.minutes),
                 backend: None,
+                impact: None,
             });
         }
     }

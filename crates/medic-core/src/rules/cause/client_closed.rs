@@ -83,6 +83,7 @@ impl Cause for ClientClosed {
                 ),
                 per_minute: Vec::new(),
                 backend: None,
+                impact: None,
             });
         }
     }

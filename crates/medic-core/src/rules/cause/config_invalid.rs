@@ -147,6 +147,7 @@ impl Cause for ConfigInvalid {
                 fix: fix(what, at),
                 per_minute: Vec::new(),
                 backend: None,
+                impact: None,
             });
         }
     }

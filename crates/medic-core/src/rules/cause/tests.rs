@@ -32,6 +32,7 @@ pub(crate) fn log_group(
         last_line: None,
         minutes: vec![(t("2026-11-20T14:32:00"), 1)],
         top_clients: vec![],
+        impact: None,
     }
 }
 
