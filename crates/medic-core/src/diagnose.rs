@@ -38,6 +38,8 @@ pub struct Facts {
     pub nginx_t: Vec<NginxTest>,
     /// The clock now, on nginx's local wall clock (for `backend-starting` and recency).
     pub now: Option<LogTime>,
+    /// When the config files on disk last changed (the newest mtime, local wall clock).
+    pub config_changed: Option<LogTime>,
 }
 
 /// One `nginx -t` run.
@@ -234,6 +236,8 @@ impl<'f> Group<'f> {
                 .unwrap_or_default(),
             backend: self.backend.clone(),
             impact: self.log.and_then(|l| l.impact.clone()),
+            state: rules::State::Ongoing,
+            resolved_at: None,
         };
         if let Some(i) = f.impact.as_ref().filter(|i| i.all_retried()) {
             // nginx retried the next peer and every client was served: a peer is down, the
@@ -377,6 +381,7 @@ pub fn diagnose(facts: &Facts) -> Vec<Finding> {
             r.check(m, &mut latent);
             for mut f in latent {
                 f.count = Some(0);
+                f.state = rules::State::Latent;
                 out.push(f);
             }
         }
@@ -388,8 +393,49 @@ pub fn diagnose(facts: &Facts) -> Vec<Finding> {
         f.fix.commands.retain(|c| seen.insert(c.clone()));
     }
     correlate(facts, &mut out);
+    resolve(facts, &mut out);
     rank(&mut out);
     out
+}
+
+/// Marks resolved what the evidence shows has stopped: failures towards a target the config no
+/// longer names, when the config changed after the last failure (a reload takes a changed
+/// config: the target was removed or replaced). The finding keeps its severity and says why.
+fn resolve(facts: &Facts, findings: &mut [Finding]) {
+    let Some(changed) = facts.config_changed else {
+        return;
+    };
+    for f in findings.iter_mut() {
+        let (Some(up), Some(last)) = (
+            f.upstream.as_deref(),
+            f.last_seen
+                .as_deref()
+                .and_then(|t| LogTime::parse_iso(t.as_bytes())),
+        ) else {
+            continue;
+        };
+        if f.state != rules::State::Ongoing || changed <= last || facts.models.is_empty() {
+            continue;
+        }
+        let named = !facts.passes_to(up).is_empty()
+            || !facts.targets_of(up).is_empty()
+            || facts
+                .models
+                .iter()
+                .any(|m| m.upstreams.iter().any(|u| u.name == up));
+        if named {
+            continue;
+        }
+        f.state = rules::State::Resolved;
+        f.resolved_at = Some(changed.to_string());
+        f.evidence.push(Evidence::other(
+            "config",
+            "config files (mtime)".to_string(),
+            format!(
+                "resolved: the config changed at {changed}, after the last failure at {last}, and no longer sends to {up}"
+            ),
+        ));
+    }
 }
 
 /// How far around a finding's first and last entry a supervisor or kernel event counts as part
@@ -486,6 +532,7 @@ pub fn rank(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
+            .then_with(|| a.state.cmp(&b.state))
             .then_with(|| hurt(b).cmp(&hurt(a)))
             .then_with(|| b.last_seen.cmp(&a.last_seen))
             .then_with(|| a.id.cmp(b.id))

@@ -135,6 +135,25 @@ pub struct Finding {
     /// additions); absent when no access line could be joined (impact unknown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub impact: Option<Impact>,
+    /// `ongoing`, `resolved` or `latent` (`causes.md` §3 additions).
+    pub state: State,
+    /// When the evidence says it stopped (with `state: resolved`).
+    pub resolved_at: Option<String>,
+}
+
+/// Whether a finding is happening (`causes.md` §3 `state`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Failing, or nothing shows it stopped.
+    #[default]
+    Ongoing,
+    /// The evidence says it stopped (the finding says why).
+    Resolved,
+    /// A config or probe finding: nothing failed yet.
+    Latent,
 }
 
 /// What the clients of a failure got (`causes.md` §3 `impact`).
@@ -184,6 +203,8 @@ impl Finding {
             per_minute: Vec::new(),
             backend: None,
             impact: None,
+            state: State::Latent,
+            resolved_at: None,
         }
     }
 

@@ -153,6 +153,8 @@ pub fn parse_findings(cfg: &Config, out: &mut Vec<Finding>) {
             per_minute: Vec::new(),
             backend: None,
             impact: None,
+            state: Default::default(),
+            resolved_at: None,
             evidence: problems,
             fix: Fix {
                 summary: "fix the reported line, then `nginx -t`".to_string(),
@@ -199,6 +201,8 @@ fn nginx_t_failed(binary: &Path, status: Option<i32>, stderr: &str) -> Finding {
         per_minute: Vec::new(),
         backend: None,
         impact: None,
+        state: Default::default(),
+        resolved_at: None,
         evidence: if evidence.is_empty() {
             vec![Evidence {
                 kind: "nginx -t",

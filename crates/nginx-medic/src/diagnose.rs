@@ -97,7 +97,21 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
     let mut parse_findings: Vec<Finding> = Vec::new();
     // The config's files as read, for --record.
     let mut config_text: Vec<(String, Vec<u8>)> = Vec::new();
+    // When the config on disk last changed (a finding for a target it no longer names, failing
+    // before that, is resolved).
+    let mut config_changed: Option<LogTime> = None;
     for l in loaded {
+        if replay.is_none() {
+            for f in &l.cfg.files {
+                if let Some(t) = std::fs::metadata(&f.path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .map(local_time)
+                {
+                    config_changed = Some(config_changed.map_or(t, |c: LogTime| c.max(t)));
+                }
+            }
+        }
         if args.record.is_some() && config_text.is_empty() {
             if l.dump_sections.is_empty() {
                 for f in &l.cfg.files {
@@ -222,6 +236,10 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
                 .and_then(|b| b.now())
                 .unwrap_or_else(now_local),
         ),
+        config_changed: match &replay {
+            Some(b) => b.config_changed.map(LogTime),
+            None => config_changed,
+        },
     };
     let mut findings = diagnose::diagnose(&facts);
     findings.extend(parse_findings);
@@ -389,6 +407,16 @@ fn selinux() -> Option<String> {
     }
 }
 
+/// A file time on nginx's local wall clock (as its log times are).
+fn local_time(t: std::time::SystemTime) -> LogTime {
+    LogTime(
+        chrono::DateTime::<chrono::Local>::from(t)
+            .naive_local()
+            .and_utc()
+            .timestamp(),
+    )
+}
+
 fn now_local() -> LogTime {
     LogTime(chrono::Local::now().naive_local().and_utc().timestamp())
 }
@@ -539,14 +567,7 @@ fn with_older_rotations(logs: &[String], since: Option<LogTime>) -> Vec<String> 
             let newest = std::fs::metadata(&file)
                 .and_then(|m| m.modified())
                 .ok()
-                .map(|t| {
-                    LogTime(
-                        chrono::DateTime::<chrono::Local>::from(t)
-                            .naive_local()
-                            .and_utc()
-                            .timestamp(),
-                    )
-                });
+                .map(local_time);
             let needed = n == 1 || since.is_none() || newest.is_none_or(|t| Some(t) >= since);
             if !needed {
                 break;

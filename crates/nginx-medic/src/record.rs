@@ -38,6 +38,9 @@ pub struct Bundle {
     pub log_format: Option<String>,
     /// The clock of the run, nginx's local wall clock (seconds, as [`LogTime`]).
     pub now: Option<i64>,
+    /// When the config files last changed, same clock.
+    #[serde(default)]
+    pub config_changed: Option<i64>,
     pub nginx_t: Vec<NginxTest>,
     pub probes: Option<ProbeFacts>,
     pub skipped: Vec<Skipped>,
@@ -157,6 +160,7 @@ pub fn write(
         access_logs,
         log_format: log_format.map(str::to_string),
         now: facts.now.map(|t| t.0),
+        config_changed: facts.config_changed.map(|t| t.0),
         nginx_t: facts.nginx_t.clone(),
         probes: facts.probes.clone(),
         skipped: skipped.to_vec(),

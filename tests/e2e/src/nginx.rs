@@ -242,6 +242,31 @@ impl Nginx {
         self.port
     }
 
+    /// Writes `conf_text` and reloads (SIGHUP to our master, by PID), then waits until the
+    /// workers of the old config are gone (their PIDs were the master's children before).
+    pub fn reload(&self, prefix: &Prefix, conf_text: &str) {
+        let pid = self.pid().expect("a running nginx to reload");
+        let children = |p: u32| {
+            fs::read_to_string(format!("/proc/{p}/task/{p}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|s| s.parse::<u32>().ok())
+                .collect::<Vec<u32>>()
+        };
+        let old = children(pid);
+        fs::write(prefix.conf(), conf_text).expect("write nginx.conf");
+        let st = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .expect("run kill -HUP");
+        assert!(st.success(), "kill -HUP {pid}: {st}");
+        let done = wait_until(Duration::from_secs(10), || {
+            let now = children(pid);
+            !now.is_empty() && now.iter().all(|c| !old.contains(c))
+        });
+        assert!(done, "nginx did not reload:\n{}", self.diagnostics());
+    }
+
     /// The master's PID.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)

@@ -1124,3 +1124,58 @@ fn retried_failure_is_a_warning() {
     checks.check("no-probe", || check(&d));
     checks.finish();
 }
+
+/// Refusals from 127.0.0.1:A, then the config is changed to 127.0.0.1:B and nginx reloaded:
+/// the failures of A are history. The finding says `resolved` (the config changed after the
+/// last failure and no longer names A), keeps its evidence, and no ongoing error remains.
+#[test]
+fn removed_upstream_is_resolved() {
+    let _serial = serial();
+    let mut checks = Checks::new("removed_upstream_is_resolved");
+    let prefix = Prefix::new();
+    let old = format!("127.0.0.1:{}", free_port());
+    let new = TcpStub::start(Behavior::Ok);
+    let port = free_port();
+    let server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{old};"));
+    get_n(&server, 3, 502);
+    logged(
+        &prefix,
+        &[REFUSED, &format!("upstream: \"http://{old}/")],
+        3,
+    );
+    // A later second than the last failure: file times are compared at whole seconds.
+    std::thread::sleep(Duration::from_millis(1100));
+    server.reload(
+        &prefix,
+        &nginx::config(
+            &prefix,
+            &proxy_body(port, "", &format!("proxy_pass http://{};", new.addr())),
+        ),
+    );
+    get_n(&server, 3, 200);
+
+    let check = |d: &Diagnosis| {
+        let f = d
+            .findings()
+            .iter()
+            .find(|f| f["upstream"] == old.as_str())
+            .unwrap_or_else(|| panic!("no finding for {old}:\n{:#}", d.json));
+        assert_eq!(f["state"], "resolved", "{f:#}");
+        assert!(f["resolved_at"].is_string(), "{f:#}");
+        assert!(
+            !d.findings()
+                .iter()
+                .any(|f| f["severity"] == "error" && f["state"] == "ongoing"),
+            "{:#}",
+            d.json
+        );
+    };
+    let d = diagnose(&prefix, Mode::Live, &[]);
+    summary("removed_upstream_is_resolved live", &d);
+    checks.check("live", || check(&d));
+    let d = diagnose(&prefix, Mode::NoProbe, &[]);
+    summary("removed_upstream_is_resolved no-probe", &d);
+    checks.check("no-probe", || check(&d));
+    drop(server);
+    checks.finish();
+}

@@ -128,9 +128,14 @@ pub fn write(w: &mut impl Write, r: &DiagnoseReport, max: usize, color: bool) ->
 }
 
 fn finding(w: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
+    let resolved = match (&f.state, &f.resolved_at) {
+        (medic_core::rules::State::Resolved, Some(at)) => format!(" (resolved at {at})"),
+        (medic_core::rules::State::Resolved, None) => " (resolved)".to_string(),
+        _ => String::new(),
+    };
     writeln!(
         w,
-        "{}{}: {}",
+        "{}{}: {}{resolved}",
         severity(st, f.severity),
         st.bold(&format!("[{}]", f.id)),
         st.bold(&f.title)

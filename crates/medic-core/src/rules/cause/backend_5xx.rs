@@ -98,6 +98,8 @@ impl Cause for Backend5xx {
                 per_minute: minutes(&a.minutes),
                 backend: None,
                 impact: None,
+                state: Default::default(),
+                resolved_at: None,
             });
         }
     }

@@ -84,6 +84,8 @@ impl Cause for ClientClosed {
                 per_minute: Vec::new(),
                 backend: None,
                 impact: None,
+                state: Default::default(),
+                resolved_at: None,
             });
         }
     }

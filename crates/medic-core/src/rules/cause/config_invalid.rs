@@ -148,6 +148,8 @@ impl Cause for ConfigInvalid {
                 per_minute: Vec::new(),
                 backend: None,
                 impact: None,
+                state: Default::default(),
+                resolved_at: None,
             });
         }
     }
