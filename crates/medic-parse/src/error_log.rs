@@ -751,10 +751,13 @@ pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
     if action.starts_with(b"in resolving client address") {
         return Other;
     }
+    // Below [error], "X could not be resolved" is no failure (see `may_be_failure`), even when
+    // the name X starts like a message checked there ("no ...").
+    let error_or_above = e.level <= Level::Error;
     if text.starts_with(b"no resolver defined to resolve")
         || text.starts_with(b"host not found in upstream")
-        || COULD_NOT_RESOLVE.find(e.message).is_some()
-        || (e.resolver.is_some() && e.level <= Level::Error)
+        || (error_or_above && COULD_NOT_RESOLVE.find(e.message).is_some())
+        || (e.resolver.is_some() && error_or_above)
         || action.starts_with(b"resolving")
     {
         return DnsFailure;
