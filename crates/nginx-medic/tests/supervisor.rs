@@ -286,6 +286,7 @@ fn staged_bad_input_is_named_never_a_panic() {
             ("/etc/php/8.2", &["fpm"]),
             ("/etc/php/8.2/fpm", &["php-fpm.conf", "pool.d"]),
             ("/etc/php/8.2/fpm/pool.d", &["www.conf"]),
+            ("/etc/systemd/system", &["secret.service"]),
         ],
         &[(
             "dmesg --time-format iso",
@@ -297,6 +298,12 @@ fn staged_bad_input_is_named_never_a_panic() {
             }),
         )],
     );
+    // A unit file that cannot be read (another user's, as non-root).
+    let mut host = host;
+    host.0.files.insert(
+        "/etc/systemd/system/secret.service".into(),
+        Err("Permission denied (os error 13)".into()),
+    );
     let start = Instant::now();
     let f = gather(
         &host,
@@ -305,6 +312,14 @@ fn staged_bad_input_is_named_never_a_panic() {
             targets: vec!["unix:/run/php/php8.2-fpm.sock".into()],
         },
         &GatherOptions::default(),
+    );
+    assert!(
+        f.skipped.iter().any(
+            |s| s.check == "unit file /etc/systemd/system/secret.service"
+                && s.why.contains("Permission denied")
+        ),
+        "{:#?}",
+        f.skipped
     );
     assert!(start.elapsed() < Duration::from_secs(2));
     let inst = &f.fpm_installed[0];
