@@ -623,6 +623,40 @@ fn tls_client_cert_required() {
     );
 }
 
+/// An `/etc/hosts` of the test's own for nginx and `diagnose` (`medic-isolate` bind-mounts it in
+/// a private mount namespace), and a resolv.conf whose name server does not exist: every name
+/// comes from the hosts file (nsswitch `files` first), and no query leaves the machine.
+struct Isolation {
+    hosts: PathBuf,
+    resolv: PathBuf,
+}
+
+impl Isolation {
+    fn new(prefix: &Prefix, hosts_text: &str) -> Isolation {
+        let hosts = prefix.join("hosts");
+        fs::write(&hosts, hosts_text).expect("write hosts");
+        let resolv = prefix.join("resolv.conf");
+        fs::write(
+            &resolv,
+            "nameserver 127.53.0.9\noptions timeout:1 attempts:1\n",
+        )
+        .expect("write resolv.conf");
+        Isolation { hosts, resolv }
+    }
+
+    /// `medic-isolate --resolv-conf R --hosts H --`, to put before a program.
+    fn wrapper(&self) -> Vec<&OsStr> {
+        vec![
+            isolate_bin().as_ref(),
+            "--resolv-conf".as_ref(),
+            self.resolv.as_os_str(),
+            "--hosts".as_ref(),
+            self.hosts.as_os_str(),
+            "--".as_ref(),
+        ]
+    }
+}
+
 /// `stale-dns`: nginx resolved `backend.test` once, at start (127.0.0.2, where nothing
 /// listens), and keeps connecting there after the name moved to 127.0.0.1, where the backend
 /// answers. `medic-isolate` gives nginx and `diagnose` their own `/etc/hosts` (a bind mount: the
@@ -636,23 +670,9 @@ fn stale_dns() {
     );
     let prefix = Prefix::new();
     let backend = TcpStub::start(Behavior::Ok);
-    let hosts = prefix.join("hosts");
-    fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.2 backend.test\n").expect("write hosts");
-    // No name server answers there: /etc/hosts does (nsswitch `files` first).
-    let resolv = prefix.join("resolv.conf");
-    fs::write(
-        &resolv,
-        "nameserver 127.53.0.9\noptions timeout:1 attempts:1\n",
-    )
-    .expect("write resolv.conf");
-    let wrapper: Vec<&OsStr> = vec![
-        isolate_bin().as_ref(),
-        "--resolv-conf".as_ref(),
-        resolv.as_os_str(),
-        "--hosts".as_ref(),
-        hosts.as_os_str(),
-        "--".as_ref(),
-    ];
+    let iso = Isolation::new(&prefix, "127.0.0.1 localhost\n127.0.0.2 backend.test\n");
+    let hosts = &iso.hosts;
+    let wrapper = iso.wrapper();
     let port = free_port();
     let conf = nginx::config(
         &prefix,
@@ -676,7 +696,7 @@ fn stale_dns() {
         REQUESTS,
     );
     // The name moves (same file: the bind mount shows the new text), nginx does not notice.
-    fs::write(&hosts, "127.0.0.1 localhost\n127.0.0.1 backend.test\n").expect("rewrite hosts");
+    fs::write(hosts, "127.0.0.1 localhost\n127.0.0.1 backend.test\n").expect("rewrite hosts");
     requests(&ngx, 1, 502);
 
     let live = diagnose_wrapped(&wrapper, &prefix, Mode::Live, &[]);
@@ -710,22 +730,8 @@ fn localhost_one_address_refuses() {
     );
     let prefix = Prefix::new();
     let app = TcpStub::start(Behavior::Ok);
-    let hosts = prefix.join("hosts");
-    fs::write(&hosts, "::1 localhost\n127.0.0.1 localhost\n").expect("write hosts");
-    let resolv = prefix.join("resolv.conf");
-    fs::write(
-        &resolv,
-        "nameserver 127.53.0.9\noptions timeout:1 attempts:1\n",
-    )
-    .expect("write resolv.conf");
-    let wrapper: Vec<&OsStr> = vec![
-        isolate_bin().as_ref(),
-        "--resolv-conf".as_ref(),
-        resolv.as_os_str(),
-        "--hosts".as_ref(),
-        hosts.as_os_str(),
-        "--".as_ref(),
-    ];
+    let iso = Isolation::new(&prefix, "::1 localhost\n127.0.0.1 localhost\n");
+    let wrapper = iso.wrapper();
     let port = free_port();
     let conf = nginx::config(
         &prefix,
