@@ -153,9 +153,9 @@ fn process_info(proc: &procfs::process::Process) -> ProcessInfo {
 /// The process's start on the local wall clock (nginx's log times are local too): boot time
 /// plus `starttime` clock ticks.
 fn start_time(stat: &procfs::process::Stat) -> Option<String> {
-    let boot = procfs::boot_time_secs().ok()?;
+    let boot = boot_time().or_else(|| procfs::boot_time_secs().ok().map(|b| b as f64))?;
     let tps = procfs::ticks_per_second();
-    let secs = boot as f64 + stat.starttime as f64 / tps as f64;
+    let secs = boot + stat.starttime as f64 / tps as f64;
     let utc = chrono::DateTime::from_timestamp(secs.floor() as i64, 0)?;
     Some(
         utc.with_timezone(&chrono::Local)
@@ -163,6 +163,24 @@ fn start_time(stat: &procfs::process::Stat) -> Option<String> {
             .format("%Y-%m-%dT%H:%M:%S")
             .to_string(),
     )
+}
+
+/// When the machine booted, to the hundredth of a second: now minus `/proc/uptime`. The
+/// kernel's `btime` (`/proc/stat`) is truncated to whole seconds, which put process starts up
+/// to a second early: a backend restarted after nginx's first refusal looked as if it had
+/// started in the refusal's second (`backend-starting` cannot tell that tie).
+fn boot_time() -> Option<f64> {
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    Some(now - uptime)
 }
 
 /// The systemd unit and the container named by `/proc/PID/cgroup`.

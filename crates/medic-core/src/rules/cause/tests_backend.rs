@@ -1285,3 +1285,30 @@ fn localhost_refused_on_one_address_is_a_bind_mismatch_warning() {
     assert_eq!(f.severity, Severity::Warning);
     assert!(f.title.contains("retries 127.0.0.1:3000"), "{}", f.title);
 }
+
+/// Log times have whole seconds: a backend that listens now and started in the very second of
+/// the first refusal may have started before it. That proves no restart gap; one second later
+/// does.
+#[test]
+fn backend_starting_needs_a_start_beyond_the_tie() {
+    let up = "127.0.0.1:3000";
+    let facts_with = |start: &str| {
+        let mut t = tcp_target(up, Connect::Ok { latency_ms: 0.1 });
+        let mut l = listener_of(up, "node", 42, "app.service");
+        l.processes[0].start_time = Some(start.into());
+        t.facts.listener = Some(l);
+        live(
+            vec![log_group(FailureClass::ConnectRefused, Some(up), None, 3)],
+            vec![t],
+        )
+    };
+    // The first refusal of `log_group` is at 14:32:10.
+    assert_ne!(
+        top(&facts_with("2026-11-20T14:32:10")).id,
+        "backend-starting"
+    );
+    assert_eq!(
+        top(&facts_with("2026-11-20T14:32:11")).id,
+        "backend-starting"
+    );
+}
