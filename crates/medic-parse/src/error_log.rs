@@ -738,6 +738,14 @@ pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
     {
         return UpstreamReset;
     }
+    // `limit_req_dry_run on` / `limit_conn_dry_run on`: nginx logs what it would have limited
+    // ("limiting requests%s", ", dry run", in ngx_http_limit_req_module.c; the same in
+    // ngx_http_limit_conn_module.c) and lets the request through: no 503.
+    if text.starts_with(b"limiting requests, dry run")
+        || text.starts_with(b"limiting connections, dry run")
+    {
+        return Other;
+    }
     if text.starts_with(b"limiting requests") {
         return RateLimited;
     }
@@ -785,6 +793,20 @@ mod tests {
 
     fn class(line: &str) -> FailureClass {
         classify(&parse(line.as_bytes()).unwrap_or_else(|| panic!("not parsed: {line}")))
+    }
+
+    #[test]
+    fn dry_run_limits_let_requests_through() {
+        for line in [
+            "2026/11/21 20:40:10 [error] 22566#22566: *18 limiting requests, dry run, excess: 0.999 by zone \"one\", client: 127.0.0.1, server: x, request: \"GET / HTTP/1.1\", host: \"x\"",
+            "2026/11/21 20:40:10 [error] 22566#22566: *18 limiting connections, dry run, by zone \"addr\", client: 127.0.0.1, server: x, request: \"GET / HTTP/1.1\", host: \"x\"",
+        ] {
+            assert_eq!(class(line), FailureClass::Other, "{line}");
+        }
+        assert_eq!(
+            class("2026/11/21 20:40:10 [error] 1#1: *18 limiting requests, excess: 0.999 by zone \"one\", client: 127.0.0.1, server: x, request: \"GET / HTTP/1.1\", host: \"x\""),
+            FailureClass::RateLimited
+        );
     }
 
     #[test]

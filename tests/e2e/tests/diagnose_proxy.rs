@@ -1179,3 +1179,42 @@ fn removed_upstream_is_resolved() {
     drop(server);
     checks.finish();
 }
+
+/// `limit_req_dry_run on`: nginx logs `limiting requests, dry run, ...` for what it would have
+/// rejected, and lets every request through (200). No client got a 503: no error finding.
+#[test]
+fn limit_req_dry_run_is_no_rejection() {
+    let _serial = serial();
+    let mut checks = Checks::new("limit_req_dry_run_is_no_rejection");
+    let prefix = Prefix::new();
+    let stub = TcpStub::start(Behavior::Ok);
+    let port = free_port();
+    let mut server = start_nginx(
+        &prefix,
+        port,
+        "    limit_req_zone $binary_remote_addr zone=perip:1m rate=1r/m;\n",
+        &format!(
+            "limit_req zone=perip;\n            limit_req_dry_run on;\n            proxy_pass http://{};",
+            stub.addr()
+        ),
+    );
+    get_n(&server, 5, 200);
+    logged(&prefix, &["limiting requests, dry run, excess: "], 4);
+    let check = |d: &Diagnosis| {
+        d.assert_no_errors();
+        assert!(
+            !d.findings().iter().any(|f| f["id"] == "rate-limited"),
+            "{:#}",
+            d.json
+        );
+    };
+    let d = diagnose(&prefix, Mode::Live, &[]);
+    summary("limit_req_dry_run live", &d);
+    checks.check("live", || check(&d));
+    server.stop();
+    let d = diagnose(&prefix, Mode::NoProbe, &[]);
+    summary("limit_req_dry_run no-probe", &d);
+    checks.check("no-probe", || check(&d));
+    drop(stub);
+    checks.finish();
+}
