@@ -818,17 +818,7 @@ fn limit_req_503() {
     let _serial = serial();
     let mut checks = Checks::new("limit_req_503");
     let prefix = Prefix::new();
-    let stub = TcpStub::start(Behavior::Ok);
-    let port = free_port();
-    let mut server = start_nginx(
-        &prefix,
-        port,
-        "    limit_req_zone $binary_remote_addr zone=perip:1m rate=1r/m;\n",
-        &format!(
-            "limit_req zone=perip;\n            proxy_pass http://{};",
-            stub.addr()
-        ),
-    );
+    let (stub, mut server) = limit_req_proxy(&prefix, "");
     get_n(&server, 1, 200);
     get_n(&server, 4, 503);
     logged(
@@ -1180,6 +1170,22 @@ fn removed_upstream_is_resolved() {
     checks.finish();
 }
 
+/// nginx with `limit_req zone=perip` (1 request a minute, no burst) in front of a 200 stub,
+/// plus `extra` in the location.
+fn limit_req_proxy(prefix: &Prefix, extra: &str) -> (TcpStub, Nginx) {
+    let stub = TcpStub::start(Behavior::Ok);
+    let server = start_nginx(
+        prefix,
+        free_port(),
+        "    limit_req_zone $binary_remote_addr zone=perip:1m rate=1r/m;\n",
+        &format!(
+            "limit_req zone=perip;\n            {extra}\n            proxy_pass http://{};",
+            stub.addr()
+        ),
+    );
+    (stub, server)
+}
+
 /// `limit_req_dry_run on`: nginx logs `limiting requests, dry run, ...` for what it would have
 /// rejected, and lets every request through (200). No client got a 503: no error finding.
 #[test]
@@ -1187,17 +1193,7 @@ fn limit_req_dry_run_is_no_rejection() {
     let _serial = serial();
     let mut checks = Checks::new("limit_req_dry_run_is_no_rejection");
     let prefix = Prefix::new();
-    let stub = TcpStub::start(Behavior::Ok);
-    let port = free_port();
-    let mut server = start_nginx(
-        &prefix,
-        port,
-        "    limit_req_zone $binary_remote_addr zone=perip:1m rate=1r/m;\n",
-        &format!(
-            "limit_req zone=perip;\n            limit_req_dry_run on;\n            proxy_pass http://{};",
-            stub.addr()
-        ),
-    );
+    let (stub, mut server) = limit_req_proxy(&prefix, "limit_req_dry_run on;");
     get_n(&server, 5, 200);
     logged(&prefix, &["limiting requests, dry run, excess: "], 4);
     let check = |d: &Diagnosis| {
