@@ -224,6 +224,21 @@ pub trait RuleDoc {
     fn raw_doc(&self) -> &'static str;
     /// The source file as the compiler named it (see [`source_path`]).
     fn file(&self) -> &'static str;
+    /// How long the fix takes (`5-10 min`), as `causes.md` §2 gives it.
+    fn time(&self) -> &'static str;
+    /// What the fix risks: `low`, `medium` or `high`, then why when it matters.
+    fn risk(&self) -> &'static str;
+
+    /// The fix of a finding of this rule: what to do, with the rule's time and risk.
+    fn fix(&self, summary: String, steps: Vec<String>, commands: Vec<String>) -> Fix {
+        Fix {
+            summary,
+            steps,
+            commands,
+            time: self.time(),
+            risk: self.risk(),
+        }
+    }
 }
 
 /// A rule: reads the model, pushes findings.
@@ -288,17 +303,6 @@ pub fn find_doc(id: &str) -> Option<&'static dyn RuleDoc> {
     all_docs().into_iter().find(|r| r.id() == id)
 }
 
-/// `Time: 5 min. Risk: low (why).` at the end of a doc's Fix section.
-fn fix_field(rule: &dyn RuleDoc, name: &str) -> String {
-    let fix = doc_section(rule, "Fix").unwrap_or_default();
-    let flat = fix.split_whitespace().collect::<Vec<_>>().join(" ");
-    flat.find(name).map_or(String::new(), |i| {
-        let v = &flat[i + name.len()..];
-        let end = v.find(". ").unwrap_or(v.len());
-        v[..end].trim_end_matches('.').to_string()
-    })
-}
-
 /// `docs/root-causes.md`: the root-cause catalog, one row per rule, in the order they are tried.
 pub fn causes_page() -> String {
     let mut s = String::from(
@@ -319,8 +323,8 @@ pub fn causes_page() -> String {
             "| [`{id}`](rules/{id}.md) | {title} | {time} | {risk} |\n",
             id = r.id(),
             title = r.title().replace('|', "\\|"),
-            time = fix_field(r, "Time: "),
-            risk = fix_field(r, "Risk: ").replace('|', "\\|"),
+            time = r.time(),
+            risk = r.risk().replace('|', "\\|"),
         ));
     }
     s
@@ -338,22 +342,12 @@ pub fn catalog_page() -> String {
          | id | what | time to fix | risk of the fix |\n|---|---|---|---|\n",
     );
     for r in registry() {
-        let fix = doc_section(*r, "Fix").unwrap_or_default();
-        let flat = fix.split_whitespace().collect::<Vec<_>>().join(" ");
-        // `Time: 5 min. Risk: low (why).` at the end of the Fix section.
-        let field = |name: &str| {
-            flat.find(name).map_or(String::new(), |i| {
-                let v = &flat[i + name.len()..];
-                let end = v.find(". ").unwrap_or(v.len());
-                v[..end].trim_end_matches('.').to_string()
-            })
-        };
         s.push_str(&format!(
             "| [`{id}`](rules/{id}.md) | {title} | {time} | {risk} |\n",
             id = r.id(),
             title = r.title().replace('|', "\\|"),
-            time = field("Time: "),
-            risk = field("Risk: ").replace('|', "\\|"),
+            time = r.time(),
+            risk = r.risk().replace('|', "\\|"),
         ));
     }
     s.push_str(
@@ -372,19 +366,23 @@ pub fn doc_section(rule: &dyn RuleDoc, heading: &str) -> Option<String> {
     Some(rest[..end].trim().to_string())
 }
 
-/// Declares a rule struct from its doc comment, id and title:
+/// Declares a rule struct from its doc comment, id, title, and its fix's time and risk:
 ///
 /// ```ignore
 /// rule! {
 ///     /// ## What it detects ...
+///     /// ## Fix ...
 ///     pub struct SslNoSni = "ssl-no-sni", "https upstream without SNI";
+///     time = "2 min", risk = "low (the handshake only gains the server name)";
 /// }
 /// ```
 ///
 /// The doc attributes are kept on the struct (rustdoc) and also concatenated into a `&'static
-/// str`, so one text feeds rustdoc, `docs/rules/`, SARIF and the terminal.
+/// str`, so one text feeds rustdoc, `docs/rules/`, SARIF and the terminal. The time and risk are
+/// declared once: they close the doc's Fix section and are every finding's `fix.time`/`fix.risk`.
 macro_rules! rule {
-    ($(#[doc = $doc:literal])* pub struct $name:ident = $id:literal, $title:literal;) => {
+    ($(#[doc = $doc:literal])* pub struct $name:ident = $id:literal, $title:literal;
+     time = $time:literal, risk = $risk:literal;) => {
         $(#[doc = $doc])*
         pub struct $name;
 
@@ -396,7 +394,14 @@ macro_rules! rule {
                 $title
             }
             fn raw_doc(&self) -> &'static str {
-                concat!($($doc, "\n"),*)
+                // The doc ends with its Fix section; the time and risk close it.
+                concat!($($doc, "\n"),*, " Time: ", $time, ". Risk: ", $risk, ".\n")
+            }
+            fn time(&self) -> &'static str {
+                $time
+            }
+            fn risk(&self) -> &'static str {
+                $risk
             }
             fn file(&self) -> &'static str {
                 file!()

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use medic_core::config::{build, BuildOptions};
-use medic_core::rules::{self, Evidence, Finding, Fix, Severity};
+use medic_core::rules::{self, Evidence, Finding, Severity};
 use medic_parse::config::{Config, ConfigErrorKind};
 use serde::Serialize;
 
@@ -156,16 +156,14 @@ pub fn parse_findings(cfg: &Config, out: &mut Vec<Finding>) {
             state: Default::default(),
             resolved_at: None,
             evidence: problems,
-            fix: Fix {
-                summary: "fix the reported line, then `nginx -t`".to_string(),
-                steps: vec![
+            fix: config_invalid().fix(
+                "fix the reported line, then `nginx -t`".to_string(),
+                vec![
                     "fix each reported line".to_string(),
                     "check: `nginx -t`; apply: `systemctl reload nginx`".to_string(),
                 ],
-                commands: vec!["nginx -t".to_string()],
-                time: "5 min",
-                risk: "low",
-            },
+                vec!["nginx -t".to_string()],
+            ),
         });
     }
 }
@@ -213,16 +211,14 @@ fn nginx_t_failed(binary: &Path, status: Option<i32>, stderr: &str) -> Finding {
         } else {
             evidence
         },
-        fix: Fix {
-            summary: "fix the reported line; `nginx -t` again".to_string(),
-            steps: vec![
+        fix: config_invalid().fix(
+            "fix the reported line; `nginx -t` again".to_string(),
+            vec![
                 "fix the line nginx reports".to_string(),
                 "check: `nginx -t`; apply: `systemctl reload nginx`".to_string(),
             ],
-            commands: vec!["nginx -t".to_string()],
-            time: "5 min",
-            risk: "low",
-        },
+            vec!["nginx -t".to_string()],
+        ),
     }
 }
 
@@ -260,4 +256,9 @@ mod tests {
             None
         );
     }
+}
+
+/// The `config-invalid` rule, whose fix (time and risk) a config nginx refuses gets.
+fn config_invalid() -> &'static dyn medic_core::rules::RuleDoc {
+    medic_core::rules::find_doc("config-invalid").expect("config-invalid is in the catalog")
 }

@@ -163,36 +163,26 @@ pub(crate) const ALL_CLASSES: &[FailureClass] = &FailureClass::ALL;
 
 /// A fix that edits nginx's config: the steps, then always `nginx -t` before the reload.
 pub(crate) fn nginx_fix(
+    rule: &dyn RuleDoc,
     summary: impl Into<String>,
     mut steps: Vec<String>,
-    time: &'static str,
-    risk: &'static str,
 ) -> Fix {
     steps.push("check the config, then reload: `nginx -t && systemctl reload nginx`".into());
-    Fix {
-        summary: summary.into(),
+    rule.fix(
+        summary.into(),
         steps,
-        commands: vec!["nginx -t".into(), "systemctl reload nginx".into()],
-        time,
-        risk,
-    }
+        vec!["nginx -t".into(), "systemctl reload nginx".into()],
+    )
 }
 
 /// A fix on the backend's side: steps and the commands that go with them.
 pub(crate) fn backend_fix(
+    rule: &dyn RuleDoc,
     summary: impl Into<String>,
     steps: Vec<String>,
     commands: Vec<String>,
-    time: &'static str,
-    risk: &'static str,
 ) -> Fix {
-    Fix {
-        summary: summary.into(),
-        steps,
-        commands,
-        time,
-        risk,
-    }
+    rule.fix(summary.into(), steps, commands)
 }
 
 /// The probe's connect to each address of a target, as evidence (`connect to ADDR: refused`).

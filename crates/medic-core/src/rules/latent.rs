@@ -37,18 +37,11 @@ pub(super) static RULES: &[&dyn Rule] = &[
 ];
 
 /// A config fix: edit, `nginx -t`, reload (every latent fix ends the same way).
-fn config_fix(
-    summary: String,
-    mut steps: Vec<String>,
-    time: &'static str,
-    risk: &'static str,
-) -> Fix {
+fn config_fix(rule: &dyn super::RuleDoc, summary: String, mut steps: Vec<String>) -> Fix {
     steps.push("check the config, then reload: `nginx -t && systemctl reload nginx`".to_string());
-    Fix {
+    rule.fix(
         summary,
         steps,
-        commands: vec!["nginx -t".to_string(), "systemctl reload nginx".to_string()],
-        time,
-        risk,
-    }
+        vec!["nginx -t".to_string(), "systemctl reload nginx".to_string()],
+    )
 }

@@ -24,8 +24,8 @@ rule! {
     /// Fix the application error the message names (file and line are in it); deploys that
     /// left a half-updated tree or a missing extension are common causes. The PHP-FPM pool's
     /// log and the application's own log have the full trace.
-    /// Time: 10 min. Risk: low.
     pub struct AppError = "app-error", "the application (PHP) reported errors through FastCGI";
+    time = "10 min", risk = "low";
 }
 
 impl Cause for AppError {
@@ -49,16 +49,14 @@ impl Cause for AppError {
         let mut f = g.finding(
             self,
             title,
-            backend_fix(
+            backend_fix(self,
                 "fix the application error the message names (its file and line)",
                 vec![
                     "read the whole message and trace in the error log or the PHP-FPM pool's log".to_string(),
                     "after a deploy: a half-updated tree, a missing extension (`php -m`), a changed config".to_string(),
                     "fix the code or the environment, then reload PHP-FPM if its config changed".to_string(),
                 ],
-                vec!["php -m".to_string()],
-                "10 min",
-                "low",
+                vec!["php -m".to_string()]
             ),
         );
         f.status = None;

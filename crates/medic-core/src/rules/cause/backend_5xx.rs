@@ -24,8 +24,8 @@ rule! {
     /// ## Fix
     /// Look at the backend's own logs for those requests; nginx is only the messenger. A 502 or
     /// 504 from the backend means the problem is one hop further (its own upstream).
-    /// Time: 10 min. Risk: low.
     pub struct Backend5xx = "backend-5xx", "the upstream itself answered 5xx";
+    time = "10 min", risk = "low";
 }
 
 impl Cause for Backend5xx {
@@ -84,16 +84,14 @@ impl Cause for Backend5xx {
                 first_seen: Some(a.first.to_string()),
                 last_seen: Some(a.last.to_string()),
                 evidence,
-                fix: backend_fix(
+                fix: backend_fix(self,
                     format!("find why {up} answers {}: {what}; nginx only relays it", a.status),
                     vec![
                         format!("read {up}'s own logs around {} - {} for the requests answered {}", a.first, a.last, a.status),
                         "a 502/504 from the backend: look at what it calls (its database, an API, a proxy behind it)".to_string(),
                         "a 503 from the backend: its own overload protection, maintenance mode, or a dependency down".to_string(),
                     ],
-                    vec![],
-                    "10 min",
-                    "low",
+                    vec![]
                 ),
                 per_minute: minutes(&a.minutes),
                 backend: None,

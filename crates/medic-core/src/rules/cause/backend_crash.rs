@@ -31,8 +31,8 @@ rule! {
     /// grep -i oom`): lower `pm.max_children` or fix the leak (`pm.max_requests = 500`
     /// recycles leaking children). Signal 11: a crashing extension (core dump, `php -m`).
     /// `execution timed out`: the script outran `request_terminate_timeout`.
-    /// Time: 10-30 min. Risk: medium.
     pub struct BackendCrash = "backend-crash", "the backend process died mid-request (killed, crashed or restarted)";
+    time = "10-30 min", risk = "medium";
 }
 
 impl Cause for BackendCrash {
@@ -99,7 +99,7 @@ impl Cause for BackendCrash {
             self,
             format!("{up} lost requests mid-way: {what}"),
             if pool.is_some() {
-                backend_fix(
+                backend_fix(self,
                     "find the limit the backend hit (memory, time, a crash) and fix it",
                     vec![
                         "signal 9 (SIGKILL) without a deploy is usually the OOM killer: `journalctl -k | grep -i -e oom -e 'killed process'`; then lower `pm.max_children` to fit the RAM, or fix the leak (`pm.max_requests = 500` recycles leaking children)".to_string(),
@@ -109,9 +109,7 @@ impl Cause for BackendCrash {
                     vec![
                         "journalctl -k --no-pager | grep -i -e oom -e 'killed process'".to_string(),
                         "free -m".to_string(),
-                    ],
-                    "10-30 min",
-                    "medium",
+                    ]
                 )
             } else {
                 let (mut steps, mut commands) = g.restart_advice();
@@ -120,12 +118,10 @@ impl Cause for BackendCrash {
                     "killed by signal 9 without a deploy: the OOM killer (`journalctl -k | grep -i -e oom -e 'killed process'`); give it the memory it needs (`MemoryMax=`, the host's RAM) or fix the leak".to_string(),
                 );
                 commands.insert(0, "journalctl -k --no-pager | grep -i -e oom -e 'killed process'".to_string());
-                backend_fix(
+                backend_fix(self,
                     "find why the backend died (memory, a crash) and fix it",
                     steps,
-                    commands,
-                    "10-30 min",
-                    "medium",
+                    commands
                 )
             },
         );

@@ -31,8 +31,8 @@ rule! {
     /// NAME` and `pm2 restart NAME` (with the daemon's `PM2_HOME` and user) for a pm2 app.
     /// `APP` stands for the backend only when no supervisor names it, and the fix then says
     /// what was looked at.
-    /// Time: 1-3 min. Risk: low.
     pub struct BackendDown = "backend-down", "the backend is down: nothing listens on the upstream address";
+    time = "1-3 min", risk = "low";
 }
 
 impl Cause for BackendDown {
@@ -74,11 +74,10 @@ impl Cause for BackendDown {
             self,
             format!("nothing listens on {up}: the backend{who} is down"),
             backend_fix(
+                self,
                 format!("start the backend behind {up} and find out why it stopped"),
                 steps,
                 commands,
-                "1-3 min",
-                "low",
             ),
         );
         for t in &g.targets {

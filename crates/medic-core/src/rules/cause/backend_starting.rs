@@ -25,8 +25,8 @@ rule! {
     /// -n 50`, `pm2 logs NAME`; OOM kills: `journalctl -k | grep -i oom`). For
     /// deploys, start the new process before stopping the old one (a readiness check, socket
     /// activation, or a graceful reload of the app). Nothing to fix if it is rare.
-    /// Time: 5 min. Risk: low.
     pub struct BackendStarting = "backend-starting", "the backend was restarting: refused until it listened again";
+    time = "5 min", risk = "low";
 }
 
 impl Cause for BackendStarting {
@@ -89,11 +89,10 @@ impl Cause for BackendStarting {
                 p.start_time.as_deref().unwrap_or("?")
             ),
             backend_fix(
+                self,
                 "find out why the backend restarted; make restarts seamless",
                 steps,
                 commands,
-                "5 min",
-                "low",
             ),
         );
         f.evidence.push(Evidence::probe(

@@ -29,8 +29,8 @@ rule! {
     /// Bind the app to the address nginx uses (`127.0.0.1`, or both loopbacks), or point
     /// `proxy_pass` at the address it is bound to (`proxy_pass http://[::1]:3000;`), then
     /// `nginx -t` and `systemctl reload nginx`.
-    /// Time: 5-10 min. Risk: medium (the app's bind address may be set in several places).
     pub struct BindMismatch = "bind-mismatch", "the backend listens on the same port at another address";
+    time = "5-10 min", risk = "medium";
 }
 
 impl BindMismatch {
@@ -65,14 +65,12 @@ impl BindMismatch {
         let mut f = g.finding(
             self,
             format!("{name} resolves to {refused} too, where nothing listens: nginx tries it, is refused, and retries {at}"),
-            nginx_fix(
+            nginx_fix(self,
                 format!("make {name} mean only the address the backend listens on, or bind the app to every address {name} resolves to"),
                 vec![
                     format!("point nginx at the address the app listens on: `proxy_pass http://{at};` instead of {name}"),
                     format!("or bind the app to {refused} as well (both loopbacks) and restart it"),
-                ],
-                "5 min",
-                "low",
+                ]
             ),
         );
         f.severity = crate::rules::Severity::Warning;
@@ -116,14 +114,12 @@ impl Cause for BindMismatch {
         let mut f = g.finding(
             self,
             format!("nginx connects to {up}, but the backend listens on {at}"),
-            nginx_fix(
+            nginx_fix(self,
                 format!("make nginx and the backend use the same address: {directive} to {at}, or bind the app to {up}"),
                 vec![
                     format!("either point nginx at the bound address: `{directive} http://{at};`"),
                     format!("or bind the app to {up} (or to both loopbacks) and restart it"),
-                ],
-                "5-10 min",
-                "medium",
+                ]
             ),
         );
         super::connect_evidence(t, &mut f);

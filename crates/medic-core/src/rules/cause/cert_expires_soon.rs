@@ -24,8 +24,8 @@ rule! {
     /// Renew the certificate now (`certbot renew`, or your CA) and reload the upstream's server;
     /// if it should renew itself, find out why it did not (`systemctl list-timers`, the ACME
     /// client's log).
-    /// Time: 10-30 min. Risk: low.
     pub struct CertExpiresSoon = "cert-expires-soon", "an upstream's certificate expires within 14 days";
+    time = "10-30 min", risk = "low";
 }
 
 impl Cause for CertExpiresSoon {
@@ -54,7 +54,7 @@ impl Cause for CertExpiresSoon {
                     "tls",
                     format!("{}: {}", tls.addr, cert_text(c)),
                 )],
-                backend_fix(
+                backend_fix(self,
                     format!("renew the certificate of {up} before {when}"),
                     vec![
                         format!("renew the certificate of the server behind {up} (`certbot renew`, or your CA), install it with its chain, reload that server"),
@@ -64,9 +64,7 @@ impl Cause for CertExpiresSoon {
                     vec![format!(
                         "openssl s_client -connect {} </dev/null 2>/dev/null | openssl x509 -noout -enddate",
                         tls.addr
-                    )],
-                    "10-30 min",
-                    "low",
+                    )]
                 ),
             )
             .upstream(up);

@@ -22,8 +22,8 @@ rule! {
     /// Speed up the upstream for those requests; raise the client-side timeouts (the load
     /// balancer's idle timeout, the client library's) above what the requests legitimately
     /// take; for work that must finish anyway, `proxy_ignore_client_abort on;`.
-    /// Time: 10 min. Risk: low.
     pub struct ClientClosed = "client-closed", "clients gave up before the upstream answered (499)";
+    time = "10 min", risk = "low";
 }
 
 impl Cause for ClientClosed {
@@ -69,7 +69,7 @@ impl Cause for ClientClosed {
                 first_seen: c.first.map(|t| t.to_string()),
                 last_seen: c.last.map(|t| t.to_string()),
                 evidence,
-                fix: backend_fix(
+                fix: backend_fix(self,
                     format!("make {up} answer before the clients give up, or let them wait longer"),
                     vec![
                         format!("find the slow requests to {up}: `$upstream_response_time` in the access log"),
@@ -77,9 +77,7 @@ impl Cause for ClientClosed {
                         "raise the client-side timeouts above what the requests legitimately take: the load balancer's idle timeout, the client library's".to_string(),
                         "for work that must complete even when the client leaves: `proxy_ignore_client_abort on;` in that location".to_string(),
                     ],
-                    vec![],
-                    "10 min",
-                    "low",
+                    vec![]
                 ),
                 per_minute: Vec::new(),
                 backend: None,

@@ -29,8 +29,8 @@ rule! {
     /// successful`, then `systemctl reload nginx` (or `systemctl start nginx` if it is down).
     /// For `host not found in upstream`: fix the name or its DNS record, add it to
     /// `/etc/hosts`, or use a variable with a `resolver` so nginx resolves it per request.
-    /// Time: 5 min. Risk: low.
     pub struct ConfigInvalid = "config-invalid", "nginx refuses its configuration (nginx -t fails)";
+    time = "5 min", risk = "low";
 }
 
 impl Cause for ConfigInvalid {
@@ -240,9 +240,8 @@ fn fix(what: &str, at: Option<(&str, u32)>) -> Fix {
     steps.push("run `nginx -t` until it says `test is successful`".to_string());
     steps.push("if nginx is down, start it: `systemctl start nginx`".to_string());
     nginx_fix(
+        &ConfigInvalid,
         format!("fix the config line nginx refuses ({what}), then `nginx -t` again"),
         steps,
-        "5 min",
-        "low",
     )
 }

@@ -27,8 +27,8 @@ rule! {
     /// on something finer than the address; if the upstream is slow, making it faster frees the
     /// slots. `limit_conn_status 429;` lets clients tell. Then `nginx -t` and `systemctl reload
     /// nginx`. If the clients are abusive, it works as intended.
-    /// Time: 5 min. Risk: medium.
     pub struct ConnLimited = "conn-limited", "nginx's limit_conn rejected requests";
+    time = "5 min", risk = "medium";
 }
 
 impl Cause for ConnLimited {
@@ -67,16 +67,14 @@ impl Cause for ConnLimited {
         let mut f = g.finding(
             self,
             title,
-            nginx_fix(
+            nginx_fix(self,
                 format!("let legitimate clients through zone \"{zone}\": a higher limit, or accept it as intended"),
                 vec![
                     format!("if the rejected clients are legitimate, raise the limit: `limit_conn {zone} {};`", (limit * 4).max(10)),
                     "a slow upstream holds the slots longer: making it faster frees them".to_string(),
                     "let clients tell a limit from an outage: `limit_conn_status 429;`".to_string(),
                     "if the top clients are abusive, the limit works as intended: nothing to change".to_string(),
-                ],
-                "5 min",
-                "medium",
+                ]
             ),
         );
         f.upstream = None;

@@ -25,8 +25,8 @@ rule! {
     /// `setsebool -P httpd_can_network_connect 1`), `dmesg | grep DENIED` (AppArmor: allow
     /// `network inet stream` in nginx's profile), `iptables -S OUTPUT` / `nft list ruleset`
     /// (a reject rule).
-    /// Time: 2-10 min. Risk: medium.
     pub struct ConnectPermission = "connect-permission", "the kernel denied nginx's connect to the upstream (13: Permission denied)";
+    time = "2-10 min", risk = "medium";
 }
 
 impl Cause for ConnectPermission {
@@ -39,7 +39,7 @@ impl Cause for ConnectPermission {
         let mut f = g.finding(
             self,
             format!("connects to {up} were denied (13: Permission denied)"),
-            backend_fix(
+            backend_fix(self,
                 "find and relax the policy that denies nginx's connect: SELinux, AppArmor or a firewall reject",
                 vec![
                     "SELinux: `getenforce`; if Enforcing, `ausearch -m avc -ts recent` and `setsebool -P httpd_can_network_connect 1`".to_string(),
@@ -50,9 +50,7 @@ impl Cause for ConnectPermission {
                     "getenforce".to_string(),
                     "ausearch -m avc -ts recent".to_string(),
                     "iptables -S OUTPUT".to_string(),
-                ],
-                "2-10 min",
-                "medium",
+                ]
             ),
         );
         if let Some(p) = g.probes() {

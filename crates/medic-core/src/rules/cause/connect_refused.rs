@@ -23,8 +23,8 @@ rule! {
     /// ## Fix
     /// Check what listens now (`ss -tlnp`), compare it with the `proxy_pass` address, and start
     /// the backend or correct the address. Run `nginx-medic diagnose` live to tell which.
-    /// Time: 1-10 min. Risk: low.
     pub struct ConnectRefused = "connect-refused", "the upstream refused nginx's connections";
+    time = "1-10 min", risk = "low";
 }
 
 impl Cause for ConnectRefused {
@@ -37,16 +37,14 @@ impl Cause for ConnectRefused {
         let mut f = g.finding(
             self,
             format!("connections to {up} were refused"),
-            backend_fix(
+            backend_fix(self,
                 format!("make something listen on {up} again, or point nginx where the backend listens"),
                 vec![
                     "see what listens now: `ss -tlnp` (as root, to see the programs)".to_string(),
                     format!("if nothing listens on {up}: start the backend and read its logs for why it stopped"),
                     "if it listens elsewhere: fix the `proxy_pass` address (or the app's), then `nginx -t && systemctl reload nginx`".to_string(),
                 ],
-                vec!["ss -tlnp".to_string(), "nginx -t".to_string()],
-                "1-10 min",
-                "low",
+                vec!["ss -tlnp".to_string(), "nginx -t".to_string()]
             ),
         );
         if let Some(t) = g.target() {

@@ -29,8 +29,8 @@ rule! {
     /// (`iptables -S`, `nft list ruleset`, cloud security groups), and the backend's accept
     /// queue (`ss -ltn`: `Recv-Q` at `Send-Q` means a full backlog: the backend is overloaded
     /// or stuck). Lowering `proxy_connect_timeout` (at most 75s) only fails faster.
-    /// Time: 10 min. Risk: medium.
     pub struct ConnectTimeout = "connect-timeout", "connections to the upstream time out (SYN unanswered)";
+    time = "10 min", risk = "medium";
 }
 
 impl Cause for ConnectTimeout {
@@ -55,7 +55,7 @@ impl Cause for ConnectTimeout {
         let mut f = g.finding(
             self,
             title,
-            backend_fix(
+            backend_fix(self,
                 format!("find what swallows the connections to {up}: a firewall drop, a host down, or a full accept queue"),
                 vec![
                     format!("is the route and host there? `ip route get {}`, `ping` it", up.rsplit_once(':').map_or(up, |(h, _)| h)),
@@ -65,9 +65,7 @@ impl Cause for ConnectTimeout {
                 vec![
                     format!("ss -ltn 'sport = :{port}'"),
                     "iptables -S".to_string(),
-                ],
-                "10 min",
-                "medium",
+                ]
             ),
         );
         if let Some((_, p)) = g.passes.first() {

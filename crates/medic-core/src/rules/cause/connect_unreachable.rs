@@ -27,8 +27,8 @@ rule! {
     /// Check the route and the host: `ip route get ADDR`, `ping ADDR`, the firewall on the
     /// backend (a REJECT rule); for an IPv6 address without IPv6 connectivity, use the IPv4
     /// address, or `resolver ... ipv6=off;` for names resolved at run time.
-    /// Time: 5-10 min. Risk: medium.
     pub struct ConnectUnreachable = "connect-unreachable", "no route to the upstream (host or network unreachable)";
+    time = "5-10 min", risk = "medium";
 }
 
 impl Cause for ConnectUnreachable {
@@ -56,11 +56,10 @@ impl Cause for ConnectUnreachable {
             self,
             format!("no route to {up}: the host or its network is unreachable"),
             backend_fix(
+                self,
                 format!("restore the path to {up}, or point nginx at an address it can reach"),
                 steps,
                 vec![format!("ip route get {host}"), format!("ping -c 3 {host}")],
-                "5-10 min",
-                "medium",
             ),
         );
         for t in &g.targets {

@@ -30,8 +30,8 @@ rule! {
     /// @RESOLVER NAME`. Without `resolver`, add one (`resolver 127.0.0.53 valid=30s;` with
     /// systemd-resolved, or the `nameserver` of `/etc/resolv.conf`); `nginx -t`; `systemctl
     /// reload nginx`.
-    /// Time: 5-10 min. Risk: medium (a wrong resolver breaks every dynamic upstream).
     pub struct DnsFailure = "dns-failure", "an upstream's name does not resolve";
+    time = "5-10 min", risk = "medium";
 }
 
 impl Cause for DnsFailure {
@@ -118,10 +118,9 @@ impl Cause for DnsFailure {
             self,
             title,
             nginx_fix(
+                self,
                 format!("make {host} resolve: fix the name, its DNS record, or nginx's `resolver`"),
                 steps,
-                "5-10 min",
-                "medium",
             ),
         );
         f.upstream = upstream;

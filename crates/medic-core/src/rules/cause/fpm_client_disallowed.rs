@@ -23,8 +23,8 @@ rule! {
     /// ## Fix
     /// Add nginx's source address (`127.0.0.1` for a loopback `fastcgi_pass`) to
     /// `listen.allowed_clients`, or use a unix socket; restart the pool.
-    /// Time: 5 min. Risk: low.
     pub struct FpmClientDisallowed = "fpm-client-disallowed", "PHP-FPM drops nginx's connections: its address is not in listen.allowed_clients";
+    time = "5 min", risk = "low";
 }
 
 impl Cause for FpmClientDisallowed {
@@ -74,12 +74,10 @@ impl Cause for FpmClientDisallowed {
                     pool.listen_at.as_deref().unwrap_or("the pool file")
                 )];
                 steps.extend(restart_steps);
-                backend_fix(
+                backend_fix(self,
                     format!("allow {source} in the pool's listen.allowed_clients, or use a unix socket"),
                     steps,
-                    commands,
-                    "5 min",
-                    "low",
+                    commands
                 )
             },
         );

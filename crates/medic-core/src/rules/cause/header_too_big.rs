@@ -29,8 +29,8 @@ rule! {
     /// `nginx -t` fails on `proxy_busy_buffers_size`); the same with `fastcgi_buffer_size` /
     /// `fastcgi_buffers` for PHP-FPM. Or make the upstream send smaller headers. `nginx -t`;
     /// `systemctl reload nginx`.
-    /// Time: 5 min. Risk: low.
     pub struct HeaderTooBig = "header-too-big", "the upstream's response header does not fit nginx's buffer";
+    time = "5 min", risk = "low";
 }
 
 impl Cause for HeaderTooBig {
@@ -95,10 +95,9 @@ impl Cause for HeaderTooBig {
             self,
             title,
             nginx_fix(
+                self,
                 format!("raise `{prefix}_buffer_size` to {wanted}, above the upstream's header"),
                 steps,
-                "5 min",
-                "low",
             ),
         );
         if let Some(p) = pass {

@@ -29,8 +29,8 @@ rule! {
     /// `proxy_pass`), `proxy_pass http://` for an HTTP server, the application's HTTP port
     /// rather than its admin or database port; or fix the application's malformed headers.
     /// `nginx -t`; `systemctl reload nginx`.
-    /// Time: 5-10 min. Risk: medium.
     pub struct InvalidResponse = "invalid-response", "the upstream's answer is not the protocol nginx expects";
+    time = "5-10 min", risk = "medium";
 }
 
 impl Cause for InvalidResponse {
@@ -113,11 +113,7 @@ impl Cause for InvalidResponse {
                 format!("see what the port answers: `curl -sv http://{up}/` (HTTP) and what listens there: `ss -tlnp`; fix the port or the directive (`proxy_pass` for HTTP, `fastcgi_pass` for PHP-FPM), or the application's malformed response"),
             ),
         };
-        let mut f = g.finding(
-            self,
-            title,
-            nginx_fix(summary, vec![step], "5-10 min", "medium"),
-        );
+        let mut f = g.finding(self, title, nginx_fix(self, summary, vec![step]));
         f.evidence.extend(seen);
         Some(f)
     }

@@ -23,8 +23,8 @@ rule! {
     /// Fix the servers' own failures (see the other findings for the group's addresses); if
     /// the group has one server, `max_fails=0` stops nginx from marking it down for a single
     /// failure.
-    /// Time: 1-10 min. Risk: low.
     pub struct NoLiveUpstreams = "no-live-upstreams", "every server of an upstream group was marked down";
+    time = "1-10 min", risk = "low";
 }
 
 impl Cause for NoLiveUpstreams {
@@ -37,15 +37,13 @@ impl Cause for NoLiveUpstreams {
         let mut f = g.finding(
             self,
             format!("every server of upstream {up} was marked down"),
-            backend_fix(
+            backend_fix(self,
                 format!("fix the failures of {up}'s servers; nginx retries them after fail_timeout"),
                 vec![
                     format!("look at the errors logged for {up}'s servers before the first `no live upstreams`"),
                     "with a single server, `server ADDR max_fails=0;` stops one failure from taking it out for fail_timeout".to_string(),
                 ],
-                vec!["nginx -t".to_string(), "systemctl reload nginx".to_string()],
-                "1-10 min",
-                "low",
+                vec!["nginx -t".to_string(), "systemctl reload nginx".to_string()]
             ),
         );
         for (m, p) in &g.passes {

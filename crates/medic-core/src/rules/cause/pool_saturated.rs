@@ -36,8 +36,8 @@ rule! {
     /// size: `ps -o rss= -C php-fpm8.2`; children x size must fit in RAM), and find the slow
     /// requests with the pool's slowlog (`request_slowlog_timeout = 5s`, `slowlog = ...`);
     /// then `systemctl reload php8.2-fpm`.
-    /// Time: 10 min. Risk: medium.
     pub struct PoolSaturated = "pool-saturated", "every PHP-FPM child of the pool is busy (pm.max_children reached)";
+    time = "10 min", risk = "medium";
 }
 
 impl Cause for PoolSaturated {
@@ -74,7 +74,7 @@ impl Cause for PoolSaturated {
                 "PHP-FPM pool [{}] behind {up} is saturated: all {max} children (pm.max_children) busy",
                 pool.name
             ),
-            backend_fix(
+            backend_fix(self,
                 format!("give pool [{}] more children within the memory available, and find the slow requests that hold them", pool.name),
                 vec![
                     format!("measure a child's memory: `ps -o rss= -C {} | awk '{{s+=$1}} END {{print s/NR/1024 \" MB\"}}'`; pm.max_children x that must fit in the RAM left for PHP", fpm_program(&unit)),
@@ -85,9 +85,7 @@ impl Cause for PoolSaturated {
                 vec![
                     format!("systemctl reload {unit}"),
                     format!("journalctl -u {unit} -n 50 --no-pager"),
-                ],
-                "10 min",
-                "medium",
+                ]
             ),
         );
         f.evidence.push(Evidence::other(

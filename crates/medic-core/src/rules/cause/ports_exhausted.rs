@@ -27,8 +27,8 @@ rule! {
     /// `systemctl reload nginx`. Widen the range (`sysctl -w
     /// net.ipv4.ip_local_port_range="15000 65000"`) and confirm with `ss -s` (TIME_WAIT count).
     /// Check any `proxy_bind` address exists on the host.
-    /// Time: 10 min. Risk: medium.
     pub struct PortsExhausted = "ports-exhausted", "no free local port for new upstream connections";
+    time = "10 min", risk = "medium";
 }
 
 impl Cause for PortsExhausted {
@@ -38,16 +38,14 @@ impl Cause for PortsExhausted {
 
     fn explain(&self, g: &Group<'_>) -> Option<Finding> {
         let up = g.upstream.as_deref().unwrap_or("the upstream");
-        let mut fix = nginx_fix(
+        let mut fix = nginx_fix(self,
             format!("reuse connections to {up} (upstream keepalive) and widen the local port range"),
             vec![
                 "confirm: `ss -s` shows tens of thousands of TIME_WAIT, `sysctl net.ipv4.ip_local_port_range`".to_string(),
                 format!("put {up} in an `upstream {{}}` block with `keepalive 32;`, and in the location `proxy_http_version 1.1;` and `proxy_set_header Connection \"\";`"),
                 "widen the range: `sysctl -w net.ipv4.ip_local_port_range=\"15000 65000\"` (persist it in /etc/sysctl.d/)".to_string(),
                 "if the location uses `proxy_bind`, check that address exists on the host (`ip addr`)".to_string(),
-            ],
-            "10 min",
-            "medium",
+            ]
         );
         fix.commands.insert(0, "ss -s".to_string());
         let mut f = g.finding(

@@ -29,8 +29,8 @@ rule! {
     /// `keepalive`: `proxy_http_version 1.1;` and `proxy_set_header Connection "";`, and make
     /// the upstream's idle timeout longer than nginx's (`keepalive_timeout 60s` in the
     /// `upstream {}` block); then `nginx -t` and `systemctl reload nginx`.
-    /// Time: 10 min. Risk: low.
     pub struct PrematureClose = "premature-close", "the upstream closed the connection before a complete response";
+    time = "10 min", risk = "low";
 }
 
 impl Cause for PrematureClose {
@@ -43,7 +43,7 @@ impl Cause for PrematureClose {
         let mut f = g.finding(
             self,
             format!("{up} closed connections before sending a complete response"),
-            backend_fix(
+            backend_fix(self,
                 format!("find why {up} closes without answering: its errors and restarts, or a keepalive mismatch"),
                 vec![
                     "read the backend's log at the times of the failures: exceptions, workers recycled or killed mid-request".to_string(),
@@ -51,9 +51,7 @@ impl Cause for PrematureClose {
                     "and the backend's idle (keep-alive) timeout must be longer than nginx's `keepalive_timeout` in the upstream block (60s)".to_string(),
                     "after a config change: `nginx -t && systemctl reload nginx`".to_string(),
                 ],
-                vec!["nginx -t".to_string(), "systemctl reload nginx".to_string()],
-                "10 min",
-                "low",
+                vec!["nginx -t".to_string(), "systemctl reload nginx".to_string()]
             ),
         );
         // Keepalive to the upstream: the settings that decide whether connections are reused.

@@ -28,8 +28,8 @@ rule! {
     /// zone=Z burst=20 nodelay;`); return 429 instead of 503 with `limit_req_status 429;` so
     /// clients can tell. If they are abusive, it works as intended. Then `nginx -t` and
     /// `systemctl reload nginx`.
-    /// Time: 5 min. Risk: medium.
     pub struct RateLimited = "rate-limited", "nginx's limit_req rejected requests";
+    time = "5 min", risk = "medium";
 }
 
 impl Cause for RateLimited {
@@ -78,16 +78,14 @@ impl Cause for RateLimited {
         let mut f = g.finding(
             self,
             title,
-            nginx_fix(
+            nginx_fix(self,
                 format!("let legitimate clients through zone \"{zone}\": a higher rate or a burst, or accept the limit as intended"),
                 vec![
                     format!("if the rejected clients are legitimate, allow bursts: `limit_req zone={zone} burst=20 nodelay;`"),
                     format!("or raise the rate in `limit_req_zone ... zone={zone}:10m rate=...;`"),
                     "let clients tell a limit from an outage: `limit_req_status 429;`".to_string(),
                     "if the top clients are abusive, the limit works as intended: nothing to change".to_string(),
-                ],
-                "5 min",
-                "medium",
+                ]
             ),
         );
         f.upstream = None;

@@ -28,8 +28,8 @@ rule! {
     /// and its logs) or for some requests (optimise them). Raise the read timeout only for the
     /// `location` of legitimately long requests, then `nginx -t` and `systemctl reload nginx`.
     /// Run `nginx-medic diagnose` live to tell which.
-    /// Time: 5-30 min. Risk: medium: masks slowness.
     pub struct ReadTimeout = "read-timeout", "the upstream did not answer within the read timeout";
+    time = "5-30 min", risk = "medium: masks slowness";
 }
 
 impl Cause for ReadTimeout {
@@ -45,7 +45,7 @@ impl Cause for ReadTimeout {
         let mut f = g.finding(
             self,
             format!("{up} did not answer within {directive} {value}"),
-            nginx_fix(
+            nginx_fix(self,
                 format!("find why {up} is slow (overloaded, hung, or slow requests); raise {directive} only for legitimately long requests"),
                 vec![
                     if requests.is_empty() {
@@ -55,9 +55,7 @@ impl Cause for ReadTimeout {
                     },
                     "check the backend's workers: all busy (PHP-FPM `server reached pm.max_children`, a full thread pool) means overload, not one slow request".to_string(),
                     format!("only for legitimately long requests: `{directive} 120s;` in their `location`"),
-                ],
-                "5-30 min",
-                "medium: masks slowness",
+                ]
             ),
         );
         f.evidence.push(timeout_evidence(pass, false));

@@ -29,8 +29,8 @@ rule! {
     /// Use the scheme the port speaks (`proxy_pass http://...` for a plain port, `https://`
     /// for a TLS port), or point the pass at the upstream's other port; `nginx -t`;
     /// `systemctl reload nginx`.
-    /// Time: 2 min. Risk: low.
     pub struct SchemeMismatch = "scheme-mismatch", "nginx and the upstream speak different protocols (http vs https)";
+    time = "2 min", risk = "low";
 }
 
 impl Cause for SchemeMismatch {
@@ -101,7 +101,7 @@ impl Cause for SchemeMismatch {
                 format!("change `{directive} http://{up}...` to `{directive} https://{up}...` (and set `proxy_ssl_server_name on;` and the `proxy_ssl_verify` settings you need), or point it at the upstream's plain HTTP port"),
             )
         };
-        let mut f = g.finding(self, title, nginx_fix(summary, vec![step], "2 min", "low"));
+        let mut f = g.finding(self, title, nginx_fix(self, summary, vec![step]));
         f.evidence.extend(seen);
         Some(f)
     }

@@ -31,8 +31,8 @@ rule! {
     /// directory that holds the scripts (check with `ls -l ROOT/URI`); for PHP-FPM in a
     /// container, the path as the container sees it. Then `nginx -t` and `systemctl reload
     /// nginx`.
-    /// Time: 5 min. Risk: low.
     pub struct ScriptNotFound = "script-not-found", "PHP-FPM found no script at SCRIPT_FILENAME (404)";
+    time = "5 min", risk = "low";
 }
 
 impl Cause for ScriptNotFound {
@@ -87,10 +87,9 @@ impl Cause for ScriptNotFound {
             self,
             title,
             nginx_fix(
+                self,
                 "make SCRIPT_FILENAME (root + the script name) point at the real PHP file",
                 steps,
-                "5 min",
-                "low",
             ),
         );
         f.severity = Severity::Warning;

@@ -26,8 +26,8 @@ rule! {
     /// `setsebool -P httpd_can_network_connect 1` (persistent). Confirm with `ausearch -m avc
     /// -ts recent` (denials for `nginx` with `name_connect`). For a unix socket, label it
     /// `httpd_var_run_t` (`semanage fcontext` + `restorecon`). Never `setenforce 0` for good.
-    /// Time: 2 min. Risk: medium (it lets nginx connect to any port).
     pub struct SelinuxDenied = "selinux-denied", "SELinux forbids nginx to connect to the upstream";
+    time = "2 min", risk = "medium";
 }
 
 impl Cause for SelinuxDenied {
@@ -50,7 +50,7 @@ impl Cause for SelinuxDenied {
             return None;
         }
         let fix = match unix {
-            None => backend_fix(
+            None => backend_fix(self,
                 "allow nginx to make network connections: `setsebool -P httpd_can_network_connect 1`",
                 vec![
                     "confirm the denials: `ausearch -m avc -ts recent | grep name_connect` (or `grep denied /var/log/audit/audit.log`)".to_string(),
@@ -60,11 +60,9 @@ impl Cause for SelinuxDenied {
                 vec![
                     "getsebool httpd_can_network_connect".to_string(),
                     "setsebool -P httpd_can_network_connect 1".to_string(),
-                ],
-                "2 min",
-                "medium",
+                ]
             ),
-            Some(path) => backend_fix(
+            Some(path) => backend_fix(self,
                 format!("give {path} a label nginx may connect to (httpd_var_run_t)"),
                 vec![
                     "confirm the denials: `ausearch -m avc -ts recent | grep connectto`".to_string(),
@@ -74,9 +72,7 @@ impl Cause for SelinuxDenied {
                 vec![
                     format!("ls -Z {path}"),
                     format!("restorecon -v {path}"),
-                ],
-                "2 min",
-                "medium",
+                ]
             ),
         };
         let mut f = g.finding(

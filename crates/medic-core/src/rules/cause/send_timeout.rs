@@ -27,8 +27,8 @@ rule! {
     /// Check whether the backend's workers are all busy or hung and why (its logs); for large
     /// uploads, let the backend read bodies promptly or raise `proxy_send_timeout` for the
     /// upload `location` only, then `nginx -t` and `systemctl reload nginx`.
-    /// Time: 5-30 min. Risk: medium: masks slowness.
     pub struct SendTimeout = "send-timeout", "the upstream did not read the request within the send timeout";
+    time = "5-30 min", risk = "medium: masks slowness";
 }
 
 impl Cause for SendTimeout {
@@ -44,7 +44,7 @@ impl Cause for SendTimeout {
         let mut f = g.finding(
             self,
             format!("{up} did not read the request within {directive} {value}"),
-            nginx_fix(
+            nginx_fix(self,
                 format!("find why {up} stops reading requests; raise {directive} only for the upload location"),
                 vec![
                     if requests.is_empty() {
@@ -54,9 +54,7 @@ impl Cause for SendTimeout {
                     },
                     "check the backend's workers: all busy or hung means it cannot read new requests".to_string(),
                     format!("for legitimately slow uploads only: `{directive} 120s;` in that `location`"),
-                ],
-                "5-30 min",
-                "medium: masks slowness",
+                ]
             ),
         );
         f.evidence.push(timeout_evidence(pass, true));

@@ -33,8 +33,8 @@ rule! {
     /// queue. If they are legitimately long, raise the timeout for their `location` only
     /// (`proxy_read_timeout 120s;` there, not in `http {}`), then `nginx -t` and `systemctl
     /// reload nginx`.
-    /// Time: 5 min (timeout). Risk: medium: masks slowness.
     pub struct SlowBackend = "slow-backend", "the backend answers slower than nginx's read timeout";
+    time = "5 min (timeout)", risk = "medium: masks slowness";
 }
 
 impl Cause for SlowBackend {
@@ -95,11 +95,9 @@ impl Cause for SlowBackend {
         let mut f = g.finding(
             self,
             title,
-            nginx_fix(
+            nginx_fix(self,
                 format!("make the backend answer within {directive} {value} (preferred), or raise the timeout for that location only"),
-                steps,
-                "5 min (timeout)",
-                "medium: masks slowness",
+                steps
             ),
         );
         f.evidence.push(timeout_evidence(pass, send));

@@ -27,8 +27,8 @@ rule! {
     /// The queue is full because the workers are: raise `pm.max_children` within memory and
     /// fix the slow requests (PHP-FPM `slowlog`); a longer queue (`listen.backlog = 511` and
     /// `sysctl net.core.somaxconn=1024`) only absorbs short spikes. Restart the pool.
-    /// Time: 10 min. Risk: medium.
     pub struct SocketBacklog = "socket-backlog", "the unix socket's listen queue is full";
+    time = "10 min", risk = "medium";
 }
 
 impl Cause for SocketBacklog {
@@ -44,7 +44,7 @@ impl Cause for SocketBacklog {
         let mut f = g.finding(
             self,
             format!("the listen queue of {up} was full: the backend accepts connections slower than they come"),
-            backend_fix(
+            backend_fix(self,
                 "give the backend more workers and find the slow requests; a longer queue only absorbs spikes",
                 vec![
                     format!("raise `pm.max_children` in {file} within memory (children x average child size must fit in RAM)"),
@@ -55,9 +55,7 @@ impl Cause for SocketBacklog {
                 vec![
                     "sysctl net.core.somaxconn".to_string(),
                     format!("systemctl restart {unit}"),
-                ],
-                "10 min",
-                "medium",
+                ]
             ),
         );
         if let Some(u) = g.target().and_then(|t| t.facts.unix.as_ref()) {

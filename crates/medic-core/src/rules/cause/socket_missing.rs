@@ -27,8 +27,8 @@ rule! {
     /// Start the backend that should create the socket (`systemctl start php8.2-fpm`) and read
     /// why it is not running (`journalctl -u php8.2-fpm -n 50`); check that its pool's `listen`
     /// is exactly the path in the `*_pass` line.
-    /// Time: 5-10 min. Risk: medium.
     pub struct SocketMissing = "socket-missing", "the unix socket nginx connects to does not exist";
+    time = "5-10 min", risk = "medium";
 }
 
 impl Cause for SocketMissing {
@@ -54,12 +54,10 @@ impl Cause for SocketMissing {
                 // Another kind of backend owns the socket: its own supervisor's words.
                 Some(_) => {
                     let (steps, commands) = g.restart_advice();
-                    backend_fix(
+                    backend_fix(self,
                         format!("start the backend that creates {path}"),
                         steps,
-                        commands,
-                        "5-10 min",
-                        "medium",
+                        commands
                     )
                 }
                 None => {
@@ -70,7 +68,7 @@ impl Cause for SocketMissing {
                         .unwrap_or("php8.2-fpm.service")
                         .trim_end_matches(".service")
                         .to_string();
-                    backend_fix(
+                    backend_fix(self,
                         format!("start the backend that creates {path}, and make sure its `listen` is that path"),
                         vec![
                             format!("start PHP-FPM (or the app that owns the socket): `systemctl start {unit}`"),
@@ -81,9 +79,7 @@ impl Cause for SocketMissing {
                             format!("systemctl start {unit}"),
                             format!("journalctl -u {unit} -n 50 --no-pager"),
                             format!("ls -l {path}"),
-                        ],
-                        "5-10 min",
-                        "medium",
+                        ]
                     )
                 }
             },

@@ -34,8 +34,8 @@ rule! {
     /// Make the two paths the same: either point nginx at the socket that exists
     /// (`fastcgi_pass unix:/run/php/php8.2-fpm.sock;`, then `nginx -t` and `systemctl reload
     /// nginx`), or set the pool's `listen` to the path nginx uses and restart PHP-FPM.
-    /// Time: 5-10 min. Risk: medium (other sites may use either path).
     pub struct SocketPathMismatch = "socket-path-mismatch", "nginx and the backend name different unix socket paths";
+    time = "5-10 min", risk = "medium";
 }
 
 impl Cause for SocketPathMismatch {
@@ -167,14 +167,12 @@ impl Cause for SocketPathMismatch {
             .first()
             .map(|(_, p)| format!(" ({})", p.src.location()))
             .unwrap_or_default();
-        let mut fix = nginx_fix(
+        let mut fix = nginx_fix(self,
             format!("make `{directive}` and the backend's socket the same path: unix:{at}"),
             vec![
                 format!("either point nginx at the socket the backend creates: `{directive} unix:{at};` instead of unix:{path}{pass_line}"),
                 format!("or set the pool's `listen = {path}` (and its directory must exist), then restart PHP-FPM"),
-            ],
-            "5-10 min",
-            "medium",
+            ]
         );
         if let Some(inst) = stopped {
             let unit = inst

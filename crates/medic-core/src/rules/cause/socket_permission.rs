@@ -31,8 +31,8 @@ rule! {
     /// example `www-data`), or `listen.acl_users = www-data`, and `listen.mode = 0660`; then
     /// `systemctl restart php8.2-fpm` (the socket is re-created with the new owner). If a
     /// directory above the socket denies search, `chmod o+x` it or put the socket elsewhere.
-    /// Time: 5 min. Risk: low.
     pub struct SocketPermission = "socket-permission", "nginx workers may not connect to the unix socket (owner, group, mode)";
+    time = "5 min", risk = "low";
 }
 
 impl Cause for SocketPermission {
@@ -79,15 +79,13 @@ impl Cause for SocketPermission {
         let mut f = g.finding(
             self,
             format!("nginx workers ({user}) may not connect to the unix socket {path}"),
-            backend_fix(
+            backend_fix(self,
                 format!("let {user} connect to {path}: the pool's listen.owner/listen.group (or listen.acl_users) and listen.mode"),
                 steps,
                 vec![
                     format!("systemctl restart {unit}"),
                     format!("ls -l {path}"),
-                ],
-                "5 min",
-                "low",
+                ]
             ),
         );
         if let Some(u) = unix {

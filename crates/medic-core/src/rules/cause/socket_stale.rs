@@ -24,8 +24,8 @@ rule! {
     /// Restart the backend (PHP-FPM removes and re-creates its socket): `systemctl restart
     /// php8.2-fpm`; then find out why it died (`journalctl -u php8.2-fpm`, `journalctl -k | grep
     /// -i oom`).
-    /// Time: 1-3 min. Risk: low.
     pub struct SocketStale = "socket-stale", "a stale unix socket: the file exists, nothing listens";
+    time = "1-3 min", risk = "low";
 }
 
 impl Cause for SocketStale {
@@ -43,7 +43,7 @@ impl Cause for SocketStale {
         let mut f = g.finding(
             self,
             format!("{path} is a stale socket: nothing listens on it"),
-            backend_fix(
+            backend_fix(self,
                 "restart the backend that owns the socket, then find out why it died",
                 vec![
                     "restart it (PHP-FPM re-creates its socket): `systemctl restart php8.2-fpm` (or the app's unit)".to_string(),
@@ -52,9 +52,7 @@ impl Cause for SocketStale {
                 vec![
                     "systemctl restart php8.2-fpm".to_string(),
                     "journalctl -k --no-pager | grep -i oom".to_string(),
-                ],
-                "1-3 min",
-                "low",
+                ]
             ),
         );
         if let Some(u) = unix {

@@ -27,8 +27,8 @@ rule! {
     /// For names that move, let nginx re-resolve: a `resolver` with `valid=`, and the name in a
     /// variable (`set $backend http://NAME:PORT; proxy_pass $backend;`) or `server NAME
     /// resolve;` (nginx 1.27.3+ or NGINX Plus).
-    /// Time: 2-10 min. Risk: low.
     pub struct StaleDns = "stale-dns", "nginx still connects to an address the backend's name no longer resolves to";
+    time = "2-10 min", risk = "low";
 }
 
 impl Cause for StaleDns {
@@ -74,14 +74,12 @@ impl Cause for StaleDns {
         let mut f = g.finding(
             self,
             format!("nginx connects to {old}, but {name} resolves to {} now and answers there", t.facts.addresses.join(", ")),
-            nginx_fix(
+            nginx_fix(self,
                 format!("reload nginx so it resolves {name} again; let it re-resolve names that move"),
                 vec![
                     "reload now: nginx resolves the name again when it reads its config".to_string(),
                     format!("for a name that moves: `resolver` with `valid=30s`, and `set $backend http://{name}; proxy_pass $backend;` (or `server {name} resolve;` on nginx 1.27.3+)"),
-                ],
-                "2-10 min",
-                "low",
+                ]
             ),
         );
         for (_, p) in passes.iter().take(2) {

@@ -26,8 +26,8 @@ rule! {
     /// Give nginx a client certificate the upstream trusts: `proxy_ssl_certificate` and
     /// `proxy_ssl_certificate_key` in the location (or server) that proxies to it, then `nginx
     /// -t` and reload.
-    /// Time: 10-30 min. Risk: medium.
     pub struct TlsClientCertRequired = "tls-client-cert-required", "the upstream requires a client certificate and nginx presents none";
+    time = "10-30 min", risk = "medium";
 }
 
 impl Cause for TlsClientCertRequired {
@@ -49,13 +49,11 @@ impl Cause for TlsClientCertRequired {
         Some(g.finding(
             self,
             format!("{up} requires a client certificate (TLS alert `certificate required`) and nginx sends none"),
-            nginx_fix(
+            nginx_fix(self,
                 "give nginx a client certificate the upstream trusts",
                 vec![
                     "`proxy_ssl_certificate /etc/nginx/client.crt;` and `proxy_ssl_certificate_key /etc/nginx/client.key;` where it proxies to this upstream".to_string(),
-                ],
-                "10-30 min",
-                "medium",
+                ]
             ),
         ))
     }

@@ -29,8 +29,8 @@ rule! {
     /// upstream's server; check with `openssl s_client -connect HOST:PORT -servername NAME |
     /// openssl x509 -noout -dates`. For `not yet valid`, check both hosts' clocks
     /// (`timedatectl`).
-    /// Time: 10-30 min. Risk: low.
     pub struct TlsExpired = "tls-expired", "the upstream's certificate has expired (or is not yet valid)";
+    time = "10-30 min", risk = "low";
 }
 
 impl Cause for TlsExpired {
@@ -86,11 +86,10 @@ impl Cause for TlsExpired {
             self,
             title,
             backend_fix(
+                self,
                 format!("renew the certificate of {up}"),
                 steps,
                 vec![check],
-                "10-30 min",
-                "low",
             ),
         );
         cert_evidence(g, &mut f);

@@ -31,8 +31,8 @@ rule! {
     /// `proxy_ssl_ciphers`, `proxy_ssl_server_name`/`proxy_ssl_name` and any client certificate
     /// (`proxy_ssl_certificate`) with what the upstream requires; `nginx -t`; `systemctl reload
     /// nginx`.
-    /// Time: 5-10 min. Risk: low.
     pub struct TlsHandshake = "tls-handshake", "the TLS handshake with the upstream fails";
+    time = "5-10 min", risk = "low";
 }
 
 impl Cause for TlsHandshake {
@@ -55,15 +55,13 @@ impl Cause for TlsHandshake {
         let mut f = g.finding(
             self,
             title,
-            nginx_fix(
+            nginx_fix(self,
                 format!("find out what the upstream {up} expects of the handshake and set nginx's {prefix}_ssl_* to match"),
                 vec![
                     format!("reproduce the handshake: `{}`", s_client(g, tls)),
                     "read the upstream's own TLS log for why it refused the handshake".to_string(),
                     format!("align `{prefix}_ssl_protocols`, `{prefix}_ssl_ciphers`, `{prefix}_ssl_server_name on;` / `{prefix}_ssl_name`, and a client certificate (`{prefix}_ssl_certificate`) if the upstream requires one"),
-                ],
-                "5-10 min",
-                "low",
+                ]
             ),
         );
         if let Some(tls) = tls {

@@ -29,8 +29,8 @@ rule! {
     /// Set `proxy_ssl_name` to a name the certificate holds (`proxy_ssl_name api.example.com;`,
     /// usually with `proxy_ssl_server_name on;`), or reissue the upstream's certificate with the
     /// name nginx uses in its subjectAltName; `nginx -t`; `systemctl reload nginx`.
-    /// Time: 5 min. Risk: low.
     pub struct TlsNameMismatch = "tls-name-mismatch", "the upstream's certificate does not cover the name nginx checks";
+    time = "5 min", risk = "low";
 }
 
 impl Cause for TlsNameMismatch {
@@ -79,15 +79,13 @@ impl Cause for TlsNameMismatch {
         let mut f = g.finding(
             self,
             title,
-            nginx_fix(
+            nginx_fix(self,
                 format!("make `{prefix}_ssl_name` a name the certificate holds, or reissue the certificate for {checked}"),
                 vec![
                     format!("if the upstream is meant to be reached as {use_name}: `{prefix}_ssl_name {use_name};` and `{prefix}_ssl_server_name on;` next to the `{prefix}_pass` line"),
                     format!("or reissue the upstream's certificate with {checked} in its subjectAltName"),
                     format!("do not turn `{prefix}_ssl_verify` off: that accepts any certificate"),
-                ],
-                "5 min",
-                "low",
+                ]
             ),
         );
         if let Some((_, _, s)) = ssl {

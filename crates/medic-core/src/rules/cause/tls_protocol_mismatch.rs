@@ -38,9 +38,8 @@ rule! {
     /// ## Fix
     /// Let `proxy_ssl_protocols` include a version the upstream speaks (`proxy_ssl_protocols
     /// TLSv1.2 TLSv1.3;`), or upgrade a legacy upstream; `nginx -t`; `systemctl reload nginx`.
-    /// Time: 5 min. Risk: medium (enabling TLS 1.0/1.1 weakens the connection; prefer
-    /// upgrading the upstream).
     pub struct TlsProtocolMismatch = "tls-protocol-mismatch", "nginx and the upstream share no TLS version";
+    time = "5 min", risk = "medium";
 }
 
 impl Cause for TlsProtocolMismatch {
@@ -95,15 +94,13 @@ impl Cause for TlsProtocolMismatch {
         let mut f = g.finding(
             self,
             title,
-            nginx_fix(
+            nginx_fix(self,
                 format!("let `{prefix}_ssl_protocols` include a version {up} accepts"),
                 vec![
                     format!("set `{prefix}_ssl_protocols {wanted};` next to the `{prefix}_pass` line"),
                     "if the upstream only speaks TLSv1 or TLSv1.1, upgrade it rather than weakening nginx (OpenSSL 3 refuses them at its default security level)".to_string(),
                     format!("check the upstream's versions: `openssl s_client -connect {} -tls1_2 </dev/null` (and `-tls1_3`)", tls.map_or(up, |t| t.addr.as_str())),
-                ],
-                "5 min",
-                "medium",
+                ]
             ),
         );
         if let Some((_, _, s)) = ssl {

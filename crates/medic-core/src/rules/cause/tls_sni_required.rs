@@ -29,8 +29,8 @@ rule! {
     /// Add `proxy_ssl_server_name on;` next to the `proxy_pass` (and `proxy_ssl_name NAME;`
     /// when the `proxy_pass` names an IP address or an `upstream {}` group rather than the
     /// server's name); `nginx -t`; `systemctl reload nginx`.
-    /// Time: 2 min. Risk: low.
     pub struct TlsSniRequired = "tls-sni-required", "the upstream requires SNI and nginx sends none";
+    time = "2 min", risk = "low";
 }
 
 impl Cause for TlsSniRequired {
@@ -93,10 +93,9 @@ impl Cause for TlsSniRequired {
                 "{up} requires SNI, and nginx sends none ({prefix}_ssl_server_name off): {why}"
             ),
             nginx_fix(
+                self,
                 format!("turn on SNI: `{prefix}_ssl_server_name on;`"),
                 steps,
-                "2 min",
-                "low",
             ),
         );
         if let Some((_, _, s)) = ssl {

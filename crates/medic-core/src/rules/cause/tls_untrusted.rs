@@ -32,8 +32,8 @@ rule! {
     /// Put the CA that signed the upstream's certificate (for a self-signed one, the certificate
     /// itself) in the file named by `proxy_ssl_trusted_certificate`, or make the upstream send
     /// its full chain; `nginx -t`; `systemctl reload nginx`.
-    /// Time: 5 min. Risk: low (turning `proxy_ssl_verify` off instead: high).
     pub struct TlsUntrusted = "tls-untrusted", "the upstream's certificate chain does not lead to a CA nginx trusts";
+    time = "5 min", risk = "low (disabling verify: high)";
 }
 
 impl Cause for TlsUntrusted {
@@ -93,12 +93,11 @@ impl Cause for TlsUntrusted {
             self,
             title,
             nginx_fix(
+                self,
                 format!(
                     "give nginx the CA of {up}'s certificate in `{prefix}_ssl_trusted_certificate`"
                 ),
                 steps,
-                "5 min",
-                "low (turning verification off instead: high)",
             ),
         );
         if let Some((_, _, s)) = ssl {

@@ -29,8 +29,8 @@ rule! {
     /// NAME -showcerts`) and fix what OpenSSL's reason names on the upstream's side (reissue
     /// the certificate, send the full chain), or correct `proxy_ssl_trusted_certificate`;
     /// `nginx -t`; `systemctl reload nginx`.
-    /// Time: 10-30 min. Risk: low (turning `proxy_ssl_verify` off instead: high).
     pub struct TlsVerify = "tls-verify", "the upstream's certificate does not verify";
+    time = "10-30 min", risk = "low (turning `proxy_ssl_verify` off instead: high)";
 }
 
 impl Cause for TlsVerify {
@@ -54,16 +54,14 @@ impl Cause for TlsVerify {
         let mut f = g.finding(
             self,
             title,
-            nginx_fix(
+            nginx_fix(self,
                 format!("fix what OpenSSL's reason names in {up}'s certificate or chain, or nginx's trust anchors"),
                 vec![
                     format!("look at the chain the upstream sends: `{}`", s_client(g, tls).replace(" </dev/null", " -showcerts </dev/null")),
                     "fix what the reason names on the upstream's side: reissue the certificate, send the full chain".to_string(),
                     format!("or give nginx the right CA: `{prefix}_ssl_trusted_certificate /path/to/ca.pem;`"),
                     format!("do not turn `{prefix}_ssl_verify` off: that accepts any certificate, an attacker's too"),
-                ],
-                "10-30 min",
-                "low",
+                ]
             ),
         );
         cert_evidence(g, &mut f);

@@ -27,8 +27,8 @@ rule! {
     /// limits); check the kernel log for OOM kills (`journalctl -k | grep -i oom`); with
     /// upstream `keepalive`, make the upstream's idle timeout longer than nginx's
     /// (`keepalive_timeout` in the `upstream {}` block, 60s by default).
-    /// Time: 10-30 min. Risk: low.
     pub struct UpstreamReset = "upstream-reset", "the upstream reset the connection mid-request";
+    time = "10-30 min", risk = "low";
 }
 
 impl Cause for UpstreamReset {
@@ -41,16 +41,14 @@ impl Cause for UpstreamReset {
         Some(g.finding(
             self,
             format!("{up} reset connections mid-request"),
-            backend_fix(
+            backend_fix(self,
                 format!("find why {up} drops connections: crashes, restarts, request limits, keepalive"),
                 vec![
                     "read the backend's log at the times of the resets: a crash, a restart, a request it rejected".to_string(),
                     "look for OOM kills then: `journalctl -k | grep -i -e oom -e 'killed process'`".to_string(),
                     "with `keepalive` in the upstream block: the backend's idle timeout must be longer than nginx's `keepalive_timeout` (60s)".to_string(),
                 ],
-                vec!["journalctl -k --no-pager | grep -i oom".to_string()],
-                "10-30 min",
-                "low",
+                vec!["journalctl -k --no-pager | grep -i oom".to_string()]
             ),
         ))
     }

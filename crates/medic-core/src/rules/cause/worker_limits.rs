@@ -26,8 +26,8 @@ rule! {
     /// least twice that: `worker_rlimit_nofile 8192;` in the main context (and `LimitNOFILE=`
     /// in nginx's systemd unit); then `nginx -t` and `systemctl reload nginx`. If slow
     /// upstreams hold the connections, fix those too.
-    /// Time: 5 min. Risk: low.
     pub struct WorkerLimits = "worker-limits", "nginx ran out of worker connections or file descriptors";
+    time = "5 min", risk = "low";
 }
 
 impl Cause for WorkerLimits {
@@ -55,10 +55,9 @@ impl Cause for WorkerLimits {
             self,
             title,
             nginx_fix(
+                self,
                 "give nginx more connection slots and file descriptors",
                 steps,
-                "5 min",
-                "low",
             ),
         ))
     }

@@ -23,8 +23,8 @@ rule! {
     /// ## Fix
     /// Change the port in `proxy_pass` (or the app's port) so they match; `nginx -t`;
     /// `systemctl reload nginx`.
-    /// Time: 5-10 min. Risk: medium (make sure the candidate is the right app).
     pub struct WrongPort = "wrong-port", "the backend listens on another port";
+    time = "5-10 min", risk = "medium";
 }
 
 impl Cause for WrongPort {
@@ -124,13 +124,11 @@ impl Cause for WrongPort {
         let mut f = g.finding(
             self,
             format!("nothing listens on {up}; the backend listens on {at}"),
-            nginx_fix(
+            nginx_fix(self,
                 format!("point {directive} at port {new_port} (or move the app back to {up})"),
                 vec![format!(
                     "change the port of `{directive}` from {port} to {new_port} (the line above), or restart the app on port {port}"
-                )],
-                "5-10 min",
-                "medium",
+                )]
             ),
         );
         super::connect_evidence(t, &mut f);

@@ -32,8 +32,9 @@ rule! {
     ///     fastcgi_pass unix:/run/php/php8.2-fpm.sock;
     /// }
     /// ```
-    /// (or `include fastcgi.conf;`, which sets it). Time: 5 min. Risk: low.
+    /// (or `include fastcgi.conf;`, which sets it).
     pub struct FastcgiNoScriptFilename = "fastcgi-no-script-filename", "fastcgi_pass without SCRIPT_FILENAME";
+    time = "5 min", risk = "low";
 }
 
 impl Rule for FastcgiNoScriptFilename {
@@ -58,14 +59,12 @@ impl Rule for FastcgiNoScriptFilename {
                         pass.params.len()
                     ),
                     evidence,
-                    config_fix(
+                    config_fix(self,
                         "fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;".to_string(),
                         vec![format!(
                             "add `fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;` in the block of {} (or `include fastcgi.conf;` instead of fastcgi_params)",
                             pass.src.location()
-                        )],
-                        "5 min",
-                        "low",
+                        )]
                     ),
                 )
                 .upstream(pass.target.display()),

@@ -39,8 +39,9 @@ rule! {
     /// }
     /// ```
     /// `proxy_set_header` in a location replaces every `proxy_set_header` inherited from outer
-    /// levels: repeat the ones you need (`Host`, `X-Forwarded-For`, ...). Time: 5 min. Risk: low.
+    /// levels: repeat the ones you need (`Host`, `X-Forwarded-For`, ...).
     pub struct KeepaliveNoHttp11 = "keepalive-no-http11", "upstream keepalive without HTTP/1.1 and an empty Connection header";
+    time = "5 min", risk = "low";
 }
 
 impl Rule for KeepaliveNoHttp11 {
@@ -100,11 +101,9 @@ impl Rule for KeepaliveNoHttp11 {
                         wrong.join(" and ")
                     ),
                     evidence,
-                    config_fix(
+                    config_fix(self,
                         "proxy_http_version 1.1; proxy_set_header Connection \"\";".to_string(),
-                        steps,
-                        "5 min",
-                        "low",
+                        steps
                     ),
                 )
                 .upstream(group.name.clone()),

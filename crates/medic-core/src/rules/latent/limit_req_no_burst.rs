@@ -30,8 +30,8 @@ rule! {
     /// ```nginx
     /// limit_req zone=api burst=20 nodelay;
     /// ```
-    /// Time: 5 min. Risk: medium (the limit admits short bursts above the rate).
     pub struct LimitReqNoBurst = "limit-req-no-burst", "limit_req without burst";
+    time = "5 min", risk = "medium (the limit admits short bursts above the rate)";
 }
 
 impl Rule for LimitReqNoBurst {
@@ -59,15 +59,13 @@ impl Rule for LimitReqNoBurst {
                         l.zone, scope.limit_req_status.value
                     ),
                     evidence,
-                    config_fix(
+                    config_fix(self,
                         format!("limit_req zone={} burst=N nodelay;", l.zone),
                         vec![format!(
                             "add `burst=N nodelay` to `{}` ({}); N about the number of requests one page load makes",
                             l.src.text,
                             l.src.location()
-                        )],
-                        "5 min",
-                        "medium",
+                        )]
                     ),
                 ));
             }

@@ -29,8 +29,9 @@ rule! {
     /// ```nginx
     /// proxy_pass http://127.0.0.1:3000;
     /// ```
-    /// or make the application listen on both `127.0.0.1` and `::1`. Time: 2 min. Risk: low.
+    /// or make the application listen on both `127.0.0.1` and `::1`.
     pub struct LocalhostUpstream = "localhost-upstream", "upstream named localhost (127.0.0.1 and ::1 are both tried)";
+    time = "2 min", risk = "low";
 }
 
 fn is_localhost(host: &str) -> bool {
@@ -53,14 +54,12 @@ impl Rule for LocalhostUpstream {
                         format!("upstream {target} is named localhost: nginx connects to both 127.0.0.1 and ::1")
                     },
                     vec![Evidence::config(src)],
-                    config_fix(
+                    config_fix(self,
                         format!("use {ip} (or the address the application binds)"),
                         vec![
                             format!("check which address the application listens on: `ss -ltnp | grep ':{}'`", port.map_or("PORT".to_string(), |p| p.to_string())),
                             format!("replace `localhost` with that address (usually {ip}) at {}", src.location()),
-                        ],
-                        "2 min",
-                        "low",
+                        ]
                     ),
                 )
                 .upstream(target),

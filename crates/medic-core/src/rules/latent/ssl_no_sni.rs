@@ -35,8 +35,8 @@ rule! {
     ///     proxy_ssl_server_name on;
     /// }
     /// ```
-    /// Time: 2 min. Risk: low (the handshake only gains the server name).
     pub struct SslNoSni = "ssl-no-sni", "https upstream without SNI";
+    time = "2 min", risk = "low (the handshake only gains the server name)";
 }
 
 impl Rule for SslNoSni {
@@ -69,7 +69,7 @@ impl Rule for SslNoSni {
                     self.id(),
                     format!("TLS upstream {target} is named by host, but nginx sends no SNI"),
                     evidence,
-                    config_fix(format!("{directive} on;"), steps, "2 min", "low"),
+                    config_fix(self, format!("{directive} on;"), steps),
                 )
                 .upstream(target),
             );

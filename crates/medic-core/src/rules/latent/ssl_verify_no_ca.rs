@@ -31,8 +31,8 @@ rule! {
     /// ```nginx
     /// proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;
     /// ```
-    /// Time: 5 min. Risk: low (turning verification off instead: high).
     pub struct SslVerifyNoCa = "ssl-verify-no-ca", "upstream certificate verification without a CA";
+    time = "5 min", risk = "low (turning verification off instead: high)";
 }
 
 impl Rule for SslVerifyNoCa {
@@ -56,13 +56,11 @@ impl Rule for SslVerifyNoCa {
                     self.id(),
                     format!("{p}_ssl_verify is on for {target}, but no {p}_ssl_trusted_certificate is given"),
                     evidence,
-                    config_fix(
+                    config_fix(self,
                         format!("{p}_ssl_trusted_certificate /path/to/ca.pem;"),
                         vec![format!(
                             "add `{p}_ssl_trusted_certificate FILE;` with the CA of {target}'s certificate (for a public CA: /etc/ssl/certs/ca-certificates.crt)"
-                        )],
-                        "5 min",
-                        "low",
+                        )]
                     ),
                 )
                 .upstream(target),

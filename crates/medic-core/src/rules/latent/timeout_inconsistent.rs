@@ -39,8 +39,8 @@ rule! {
     /// ```nginx
     /// proxy_read_timeout 300s;
     /// ```
-    /// Time: 5 min. Risk: medium (a longer timeout also holds connections longer).
     pub struct TimeoutInconsistent = "timeout-inconsistent", "inconsistent upstream timeouts";
+    time = "5 min", risk = "medium (a longer timeout also holds connections longer)";
 }
 
 impl Rule for TimeoutInconsistent {
@@ -90,13 +90,11 @@ impl Rule for TimeoutInconsistent {
                         shown.join(", ")
                     ),
                     evidence,
-                    config_fix(
+                    config_fix(self,
                         format!("one {prefix}_read_timeout for {target} (e.g. {longest})"),
                         vec![format!(
                             "set `{prefix}_read_timeout` once for every location that reaches {target} (server level or a shared include), and remove the per-location values"
-                        )],
-                        "5 min",
-                        "medium",
+                        )]
                     ),
                 )
                 .upstream(target),
@@ -128,14 +126,12 @@ impl TimeoutInconsistent {
                     show(&pass.connect_timeout)
                 ),
                 evidence,
-                config_fix(
+                config_fix(self,
                     format!("{p}_read_timeout at least {}", format_time(pass.connect_timeout.value)),
                     vec![format!(
                         "check the unit of `{p}_read_timeout` ({}): a bare number is seconds; set it above the time the slowest legitimate response takes",
                         pass.read_timeout.src.as_ref().map_or_else(|| pass.src.location(), |s| s.location())
-                    )],
-                    "5 min",
-                    "medium",
+                    )]
                 ),
             )
             .upstream(pass.target.display()),

@@ -32,8 +32,8 @@ rule! {
     /// resolver 127.0.0.53 valid=30s;
     /// ```
     /// or use a fixed name or an `upstream {}` group if the target never changes.
-    /// Time: 5 min. Risk: medium (names then follow DNS changes, which is usually the point).
     pub struct VariableNoResolver = "variable-no-resolver", "upstream with variables but no resolver";
+    time = "5 min", risk = "medium (names then follow DNS changes, which is usually the point)";
 }
 
 impl Rule for VariableNoResolver {
@@ -50,14 +50,12 @@ impl Rule for VariableNoResolver {
                     self.id(),
                     format!("{} resolves {host} per request, but no resolver is set", pass.kind.directive()),
                     vec![Evidence::config(&pass.src)],
-                    config_fix(
+                    config_fix(self,
                         "resolver ADDRESS valid=30s;".to_string(),
                         vec![
                             "find the DNS server: `grep nameserver /etc/resolv.conf` (Docker: 127.0.0.11)".to_string(),
                             format!("add `resolver ADDRESS valid=30s;` in the http, server or location block of {}", pass.src.location()),
-                        ],
-                        "5 min",
-                        "medium",
+                        ]
                     ),
                 )
                 .upstream(host.clone()),
