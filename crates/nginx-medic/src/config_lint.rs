@@ -241,6 +241,11 @@ fn read_sources(cfg: &Config, sources: &mut Sources) {
     }
 }
 
+/// The `config-invalid` rule, whose fix (time and risk) a config nginx refuses gets.
+fn config_invalid() -> &'static dyn medic_core::rules::RuleDoc {
+    medic_core::rules::find_doc("config-invalid").expect("config-invalid is in the catalog")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,9 +261,4 @@ mod tests {
             None
         );
     }
-}
-
-/// The `config-invalid` rule, whose fix (time and risk) a config nginx refuses gets.
-fn config_invalid() -> &'static dyn medic_core::rules::RuleDoc {
-    medic_core::rules::find_doc("config-invalid").expect("config-invalid is in the catalog")
 }

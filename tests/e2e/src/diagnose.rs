@@ -8,12 +8,13 @@
 //! Scenarios of one test file share the host's listening sockets (what the probes look at), so
 //! they take [`serial`] first: one scenario's stubs at a time.
 
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use serde_json::Value;
 
-use crate::{medic, MedicRun, Prefix};
+use crate::{medic_env, MedicRun, Prefix};
 
 /// Live (probes, supervisors, `nginx -t`) or post-mortem (`--no-probe`: read files only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,8 +35,31 @@ pub fn diagnose(prefix: &Prefix, mode: Mode, extra: &[&str]) -> Diagnosis {
     diagnose_config(&prefix.conf(), prefix.path(), mode, extra)
 }
 
+/// As [`diagnose`], with `env` added to the binary's environment (e.g. `TZ`).
+///
+/// Like every `diagnose*` here, the window is `--since 30d` unless `extra` gives its own
+/// `--since`.
+pub fn diagnose_env(
+    prefix: &Prefix,
+    mode: Mode,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Diagnosis {
+    run_diagnose(&prefix.conf(), prefix.path(), mode, extra, env)
+}
+
 /// As [`diagnose`], for a config file at another place.
 pub fn diagnose_config(conf: &Path, prefix: &Path, mode: Mode, extra: &[&str]) -> Diagnosis {
+    run_diagnose(conf, prefix, mode, extra, &[])
+}
+
+fn run_diagnose(
+    conf: &Path,
+    prefix: &Path,
+    mode: Mode,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Diagnosis {
     let mut args: Vec<String> = vec![
         "diagnose".into(),
         "--config".into(),
@@ -44,15 +68,16 @@ pub fn diagnose_config(conf: &Path, prefix: &Path, mode: Mode, extra: &[&str]) -
         format!("{}/", prefix.display()),
         "--format".into(),
         "json".into(),
-        // Every log line the test produced counts, however old the machine's clock says it is.
-        "--since".into(),
-        "30d".into(),
     ];
+    if !extra.contains(&"--since") {
+        // Every log line the test produced counts, however old the machine's clock says it is.
+        args.extend(["--since".into(), "30d".into()]);
+    }
     if mode == Mode::NoProbe {
         args.push("--no-probe".into());
     }
     args.extend(extra.iter().map(|s| s.to_string()));
-    let run = medic(args, Vec::<&Path>::new());
+    let run = medic_env(args, Vec::<&Path>::new(), env);
     let json = run.json();
     Diagnosis { run, json }
 }
@@ -163,5 +188,49 @@ impl Diagnosis {
             "a healthy setup gave error findings:\n{errors:#?}\n{}",
             self.run
         );
+    }
+}
+
+/// Runs every check of a scenario, remembers which failed, and fails the scenario at the end
+/// with all of them: a wrong live diagnosis does not hide the post-mortem one.
+pub struct Checks {
+    scenario: &'static str,
+    failed: Vec<(String, Box<dyn std::any::Any + Send>)>,
+}
+
+impl Checks {
+    pub fn new(scenario: &'static str) -> Checks {
+        Checks {
+            scenario,
+            failed: Vec::new(),
+        }
+    }
+
+    /// Runs `f`; a panic in it is a failed check, reported now and again by [`Checks::finish`].
+    pub fn check(&mut self, what: &str, f: impl FnOnce()) {
+        if let Err(e) = catch_unwind(AssertUnwindSafe(f)) {
+            eprintln!("{}: check {what:?} FAILED", self.scenario);
+            self.failed.push((what.to_string(), e));
+        } else {
+            eprintln!("{}: check {what:?} passed", self.scenario);
+        }
+    }
+
+    /// Panics with the failed checks, if any (the one panic itself when only one failed).
+    pub fn finish(mut self) {
+        match self.failed.len() {
+            0 => {}
+            1 => {
+                let (_, e) = self.failed.remove(0);
+                resume_unwind(e);
+            }
+            _ => {
+                let names: Vec<&str> = self.failed.iter().map(|(w, _)| w.as_str()).collect();
+                panic!(
+                    "{}: these checks failed (messages above): {names:?}",
+                    self.scenario
+                );
+            }
+        }
     }
 }

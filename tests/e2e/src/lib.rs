@@ -22,6 +22,7 @@
 //! assert!(run.success(), "{run}");
 //! ```
 
+pub mod busy;
 pub mod diagnose;
 pub mod dns;
 pub mod examples;
@@ -162,17 +163,35 @@ where
     F: IntoIterator,
     F::Item: AsRef<Path>,
 {
+    medic_env(args, files, &[])
+}
+
+/// As [`medic`], with `env` added to the binary's environment (e.g. `TZ`).
+pub fn medic_env<A, F>(args: A, files: F, env: &[(&str, &str)]) -> MedicRun
+where
+    A: IntoIterator,
+    A::Item: AsRef<OsStr>,
+    F: IntoIterator,
+    F::Item: AsRef<Path>,
+{
     let bin = medic_bin();
     let mut cmd = Command::new(&bin);
+    cmd.envs(env.iter().copied());
     for a in args {
         cmd.arg(a.as_ref());
     }
     for f in files {
         cmd.arg(f.as_ref());
     }
-    let argv = std::iter::once(cmd.get_program())
-        .chain(cmd.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
+    // The environment first, as a shell would show it: `TZ=UTC nginx-medic ...`.
+    let argv = env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(
+            std::iter::once(cmd.get_program())
+                .chain(cmd.get_args())
+                .map(|a| a.to_string_lossy().into_owned()),
+        )
         .collect();
     let child = cmd
         .stdin(Stdio::null())

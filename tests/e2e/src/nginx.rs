@@ -188,6 +188,22 @@ impl Nginx {
         port: u16,
         wrapper: &[&std::ffi::OsStr],
     ) -> Nginx {
+        Nginx::spawn(prefix, conf_text, port, wrapper, &[])
+    }
+
+    /// As [`Nginx::start`], with `env` added to nginx's environment (e.g. `TZ`: nginx writes
+    /// its error log and `$time_local` in the local time of its own process).
+    pub fn start_env(prefix: &Prefix, conf_text: &str, port: u16, env: &[(&str, &str)]) -> Nginx {
+        Nginx::spawn(prefix, conf_text, port, &[], env)
+    }
+
+    fn spawn(
+        prefix: &Prefix,
+        conf_text: &str,
+        port: u16,
+        wrapper: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+    ) -> Nginx {
         let bin = nginx_bin();
         fs::write(prefix.conf(), conf_text).expect("write nginx.conf");
         let console = fs::File::create(prefix.console_log()).expect("create nginx.console");
@@ -206,6 +222,7 @@ impl Nginx {
             .arg(prefix.conf())
             .arg("-e")
             .arg(prefix.error_log())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(console.try_clone().expect("dup console file"))
             .stderr(console)
