@@ -14,8 +14,8 @@
 use medic_parse::time::LogTime;
 use serde::{Deserialize, Serialize};
 
-use crate::diagnose::Facts;
 use crate::facts::supervisor::{FpmInstall, Mention, Pm2Process, SystemdUnit};
+use crate::facts::Facts;
 use crate::rules::Evidence;
 
 /// The backend of a finding (`causes.md` §3 additions).
@@ -235,7 +235,7 @@ pub fn find(facts: &Facts, upstream: &str, window: Window) -> Option<Backend> {
     let mut found: Vec<(Sure, Backend)> = Vec::new();
 
     // 1. The process that listens on it now (its cgroup names its unit).
-    for t in facts.targets_of(upstream) {
+    for t in crate::rules::support::targets_of(&facts, upstream) {
         let Some(l) = &t.facts.listener else { continue };
         let Some(p) = l.processes.iter().min_by_key(|p| p.pid) else {
             continue;

@@ -10,11 +10,13 @@
 //! assert_eq!(f.connect.label(), "refused");
 //! ```
 
+mod diagnosis;
 mod listeners;
 mod probes;
 pub mod supervisor;
 pub mod tls;
 
+pub use diagnosis::*;
 pub use listeners::*;
 pub use probes::*;
 

@@ -4,13 +4,17 @@
 //! A rule reads the [`Model`] and pushes [`Finding`]s; it never does I/O. IDs are those of
 //! `causes.md` §2b and never change.
 
+use medic_parse::time::LogTime;
 use serde::Serialize;
 
 use crate::config::{Model, Src};
-use crate::diagnose::LogLine;
+pub use crate::facts::Impact;
+use crate::facts::LogLine;
 
 pub mod cause;
+pub mod group;
 pub mod latent;
+pub mod support;
 
 /// How sure and how urgent a finding is (`causes.md` §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -119,15 +123,15 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_seen: Option<String>,
+    pub first_seen: Option<LogTime>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_seen: Option<String>,
+    pub last_seen: Option<LogTime>,
     /// At least one item; the first is where the finding points.
     pub evidence: Vec<Evidence>,
     pub fix: Fix,
     /// Entries per minute (minute start, count), the finding's timeline.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub per_minute: Vec<(String, u32)>,
+    pub per_minute: Vec<(LogTime, u32)>,
     /// Who serves the upstream, when the supervisors name it (`causes.md` §3 additions).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<crate::backend::Backend>,
@@ -138,7 +142,7 @@ pub struct Finding {
     /// `ongoing`, `resolved` or `latent` (`causes.md` §3 additions).
     pub state: State,
     /// When the evidence says it stopped (with `state: resolved`).
-    pub resolved_at: Option<String>,
+    pub resolved_at: Option<LogTime>,
 }
 
 /// Whether a finding is happening (`causes.md` §3 `state`).
@@ -154,35 +158,6 @@ pub enum State {
     Resolved,
     /// A config or probe finding: nothing failed yet.
     Latent,
-}
-
-/// What the clients of a failure got (`causes.md` §3 `impact`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Impact {
-    /// Access lines joined to the failure's error entries.
-    pub requests: u64,
-    /// Of those, the client got a 5xx.
-    pub client_errors: u64,
-    /// Of those, nginx tried the next peer and the client got a good answer.
-    pub retried_ok: u64,
-    /// Client status -> requests.
-    pub statuses: std::collections::BTreeMap<String, u64>,
-}
-
-impl Impact {
-    /// Every request was served by a retry: a peer is down, the clients pay latency.
-    pub fn all_retried(&self) -> bool {
-        self.requests > 0 && self.client_errors == 0 && self.retried_ok == self.requests
-    }
-
-    pub fn add(&mut self, o: &Impact) {
-        self.requests += o.requests;
-        self.client_errors += o.client_errors;
-        self.retried_ok += o.retried_ok;
-        for (k, n) in &o.statuses {
-            *self.statuses.entry(k.clone()).or_insert(0) += n;
-        }
-    }
 }
 
 impl Finding {
@@ -431,13 +406,26 @@ pub fn check_all(model: &Model) -> Vec<Finding> {
     out
 }
 
-/// Most severe first; then by file, line and ID so the output is stable.
+/// The clients a finding hurt: the 5xx its joined access lines got, else the error-log count.
+fn hurt(f: &Finding) -> u64 {
+    f.impact
+        .as_ref()
+        .map_or(f.count.unwrap_or(0), |i| i.client_errors)
+}
+
+/// The one order of findings, for `diagnose` and `config lint` alike: most severe first, then
+/// ongoing before resolved before latent, then the clients hurt, then the most recent; ties by
+/// where the evidence points (file and line), ID and upstream, so the output is stable.
 pub fn rank(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         let at = |f: &Finding| f.evidence.first().and_then(|e| e.at.clone());
         b.severity
             .cmp(&a.severity)
+            .then_with(|| a.state.cmp(&b.state))
+            .then_with(|| hurt(b).cmp(&hurt(a)))
+            .then_with(|| b.last_seen.cmp(&a.last_seen))
             .then_with(|| at(a).cmp(&at(b)))
             .then_with(|| a.id.cmp(b.id))
+            .then_with(|| a.upstream.cmp(&b.upstream))
     });
 }

@@ -136,6 +136,21 @@ impl fmt::Display for LogTime {
     }
 }
 
+/// As the JSON contract writes times: ISO 8601 without a zone (`2026-11-20T14:32:10`).
+impl serde::Serialize for LogTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LogTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LogTime, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        LogTime::parse_iso(s.as_bytes())
+            .ok_or_else(|| serde::de::Error::custom(format!("not an ISO time: {s:?}")))
+    }
+}
+
 #[inline]
 fn digits(b: &[u8]) -> Option<u32> {
     let mut v = 0u32;

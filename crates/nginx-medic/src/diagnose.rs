@@ -13,10 +13,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 use medic_core::config::{build, BuildOptions, Model};
-use medic_core::diagnose::{
-    self, Access5xx, ClientClosedGroup, Facts, LogFacts, LogGroup, LogLine, NginxTest, ProbeFacts,
-};
+use medic_core::diagnose;
 use medic_core::facts::Skipped;
+use medic_core::facts::{
+    Access5xx, ClientClosedGroup, Facts, LogFacts, LogGroup, LogLine, NginxTest, ProbeFacts,
+};
 use medic_core::logs::{AccessSummary, ErrorSummary, Window};
 use medic_core::rules::{Finding, Severity};
 use medic_parse::access_log::{Escape, LogFormat, COMBINED};
@@ -243,7 +244,7 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
     };
     let mut findings = diagnose::diagnose(&facts);
     findings.extend(parse_findings);
-    diagnose::rank(&mut findings);
+    medic_core::rules::rank(&mut findings);
     reload_in_hosts_words(&mut findings, &facts, &instances);
     if let Some(dir) = &args.record {
         record::write(

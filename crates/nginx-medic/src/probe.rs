@@ -54,7 +54,7 @@ pub struct ProbeReport {
 }
 
 /// One target: the plain facts, and the TLS probe's (an `https://` target).
-pub use medic_core::diagnose::ProbedTarget as TargetReport;
+pub use medic_core::facts::ProbedTarget as TargetReport;
 
 /// How long probes wait for an answer: the effective `*_read_timeout` plus `margin`, at most
 /// `cap` (`diagnose --probe-wait`: a 3 a.m. diagnosis does not wait out a 60 s timeout).

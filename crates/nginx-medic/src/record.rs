@@ -12,8 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use medic_core::diagnose::{Facts, NginxTest, ProbeFacts};
 use medic_core::facts::Skipped;
+use medic_core::facts::{Facts, NginxTest, ProbeFacts};
 use medic_parse::time::LogTime;
 use serde::{Deserialize, Serialize};
 

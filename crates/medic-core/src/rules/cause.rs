@@ -13,7 +13,8 @@
 use medic_parse::error_log::FailureClass;
 
 use super::{Finding, Fix, RuleDoc};
-use crate::diagnose::{Facts, Group};
+use crate::facts::Facts;
+use crate::rules::group::Group;
 
 mod app_error;
 mod backend_5xx;
@@ -186,7 +187,7 @@ pub(crate) fn backend_fix(
 }
 
 /// The probe's connect to each address of a target, as evidence (`connect to ADDR: refused`).
-pub(crate) fn connect_evidence(t: &crate::diagnose::ProbedTarget, f: &mut Finding) {
+pub(crate) fn connect_evidence(t: &crate::facts::ProbedTarget, f: &mut Finding) {
     for c in &t.facts.tcp {
         f.evidence.push(super::Evidence::probe(
             "connect",

@@ -206,7 +206,7 @@ fn timeline(w: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
             "   {} clients: 0 affected: nginx retried the next peer for all {} requests ({})",
             st.blue("="),
             i.requests,
-            medic_core::diagnose::statuses_text(i)
+            medic_core::rules::group::statuses_text(i)
         )?,
         Some(i) => writeln!(
             w,
@@ -215,7 +215,7 @@ fn timeline(w: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
             i.client_errors,
             i.requests,
             i.retried_ok,
-            medic_core::diagnose::statuses_text(i)
+            medic_core::rules::group::statuses_text(i)
         )?,
         None if f.count.unwrap_or(0) > 0 => writeln!(
             w,
@@ -243,12 +243,9 @@ fn timeline(w: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
 }
 
 /// One character per minute from the first to the last (at most 60, the last hour shown).
-pub fn sparkline(per_minute: &[(String, u32)]) -> String {
+pub fn sparkline(per_minute: &[(LogTime, u32)]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let points: Vec<(i64, u32)> = per_minute
-        .iter()
-        .filter_map(|(t, n)| Some((LogTime::parse_iso(t.as_bytes())?.0 / 60, *n)))
-        .collect();
+    let points: Vec<(i64, u32)> = per_minute.iter().map(|(t, n)| (t.0 / 60, *n)).collect();
     let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return String::new();
     };
@@ -279,8 +276,8 @@ mod tests {
     #[test]
     fn sparkline_fills_quiet_minutes() {
         let s = sparkline(&[
-            ("2026-11-20T14:30:00".into(), 1),
-            ("2026-11-20T14:33:00".into(), 8),
+            (LogTime::parse_iso(b"2026-11-20T14:30:00").unwrap(), 1),
+            (LogTime::parse_iso(b"2026-11-20T14:33:00").unwrap(), 8),
         ]);
         assert_eq!(s, "▁  █");
     }

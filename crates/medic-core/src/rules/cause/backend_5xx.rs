@@ -1,8 +1,7 @@
 use medic_parse::error_log::FailureClass;
-use medic_parse::time::LogTime;
 
 use super::{backend_fix, Cause};
-use crate::diagnose::{Facts, Origin};
+use crate::facts::{Facts, Origin};
 use crate::rules::{rule, Evidence, Finding, RuleDoc as _, Severity};
 
 rule! {
@@ -57,7 +56,10 @@ impl Cause for Backend5xx {
             let up = upstream.unwrap_or("the upstream");
             let mut evidence = vec![Evidence::log(&a.example)];
             if let Some(u) = upstream {
-                for (_, p) in facts.passes_to(u).into_iter().take(3) {
+                for (_, p) in crate::rules::support::passes_to(&facts, u)
+                    .into_iter()
+                    .take(3)
+                {
                     evidence.push(Evidence::config(&p.src));
                 }
             }
@@ -81,8 +83,8 @@ impl Cause for Backend5xx {
                 upstream: a.upstream.clone(),
                 title: format!("{up} itself answered {} ({} requests)", a.status, a.count),
                 count: Some(a.count),
-                first_seen: Some(a.first.to_string()),
-                last_seen: Some(a.last.to_string()),
+                first_seen: Some(a.first),
+                last_seen: Some(a.last),
                 evidence,
                 fix: backend_fix(self,
                     format!("find why {up} answers {}: {what}; nginx only relays it", a.status),
@@ -93,7 +95,7 @@ impl Cause for Backend5xx {
                     ],
                     vec![]
                 ),
-                per_minute: minutes(&a.minutes),
+                per_minute: a.minutes.clone(),
                 backend: None,
                 impact: None,
                 state: Default::default(),
@@ -101,8 +103,4 @@ impl Cause for Backend5xx {
             });
         }
     }
-}
-
-fn minutes(m: &[(LogTime, u32)]) -> Vec<(String, u32)> {
-    m.iter().map(|(t, n)| (t.to_string(), *n)).collect()
 }

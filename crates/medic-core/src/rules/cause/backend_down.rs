@@ -1,8 +1,9 @@
 use medic_parse::error_log::FailureClass;
 
 use super::{backend_fix, Cause};
-use crate::diagnose::{candidate_listeners, Group};
 use crate::facts::Connect;
+use crate::rules::group::Group;
+use crate::rules::support::candidate_listeners;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {

@@ -1,7 +1,7 @@
 use medic_parse::error_log::FailureClass;
 
 use super::{nginx_fix, Cause};
-use crate::diagnose::Group;
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {
@@ -41,7 +41,7 @@ impl BindMismatch {
     fn other_address_serves(
         &self,
         g: &Group<'_>,
-        t: &crate::diagnose::ProbedTarget,
+        t: &crate::facts::ProbedTarget,
     ) -> Option<Finding> {
         let refused = g.upstream.as_deref()?;
         g.ip_port()?;

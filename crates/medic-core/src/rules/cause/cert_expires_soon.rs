@@ -1,6 +1,6 @@
 use super::tls_verify::cert_text;
 use super::{backend_fix, Cause};
-use crate::diagnose::Facts;
+use crate::facts::Facts;
 use crate::rules::{rule, Evidence, Finding, RuleDoc};
 
 /// Warn this many days ahead (`causes.md` §2b).

@@ -1,5 +1,5 @@
 use super::{backend_fix, Cause};
-use crate::diagnose::Facts;
+use crate::facts::Facts;
 use crate::rules::{rule, Evidence, Finding, RuleDoc as _, Severity};
 
 rule! {
@@ -51,7 +51,10 @@ impl Cause for ClientClosed {
                 format!("{} requests to {up} with status 499{wait}", c.count),
             ));
             if let Some(u) = c.upstream.as_deref() {
-                for (_, p) in facts.passes_to(u).into_iter().take(3) {
+                for (_, p) in crate::rules::support::passes_to(&facts, u)
+                    .into_iter()
+                    .take(3)
+                {
                     evidence.push(Evidence::config(&p.src));
                 }
             }
@@ -66,8 +69,8 @@ impl Cause for ClientClosed {
                     c.count
                 ),
                 count: Some(c.count),
-                first_seen: c.first.map(|t| t.to_string()),
-                last_seen: c.last.map(|t| t.to_string()),
+                first_seen: c.first,
+                last_seen: c.last,
                 evidence,
                 fix: backend_fix(self,
                     format!("make {up} answer before the clients give up, or let them wait longer"),

@@ -2,7 +2,8 @@ use medic_parse::error_log::FailureClass;
 
 use super::{nginx_fix, Cause};
 use crate::config::Src;
-use crate::diagnose::{Facts, Group, LogGroup, NginxTest};
+use crate::facts::{Facts, LogGroup, NginxTest};
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding, Fix, RuleDoc, Severity};
 
 rule! {
@@ -141,8 +142,8 @@ impl Cause for ConfigInvalid {
                 upstream: None,
                 title,
                 count: Some(count),
-                first_seen: first.map(|t| t.to_string()),
-                last_seen: last.map(|t| t.to_string()),
+                first_seen: first,
+                last_seen: last,
                 evidence,
                 fix: fix(what, at),
                 per_minute: Vec::new(),

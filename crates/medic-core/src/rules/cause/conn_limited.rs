@@ -3,7 +3,7 @@ use medic_parse::error_log::FailureClass;
 use super::rate_limited::top_clients;
 use super::{nginx_fix, Cause};
 use crate::config::{LimitConn, Scope};
-use crate::diagnose::Group;
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {

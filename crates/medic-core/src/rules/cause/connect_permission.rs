@@ -1,7 +1,7 @@
 use medic_parse::error_log::FailureClass;
 
 use super::{backend_fix, Cause};
-use crate::diagnose::Group;
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {

@@ -2,7 +2,8 @@ use medic_parse::error_log::FailureClass;
 
 use super::{nginx_fix, Cause};
 use crate::config::{Model, Pass, Target};
-use crate::diagnose::{Facts, Group, ProbedTarget};
+use crate::facts::{Facts, ProbedTarget};
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {

@@ -4,8 +4,8 @@ use medic_parse::error_log::FailureClass;
 use medic_parse::time::LogTime;
 
 use super::{backend_fix, Cause};
-use crate::diagnose::{parse_ip_port, Group};
 use crate::facts::supervisor::{FpmEvent, FpmMaster, FpmPool};
+use crate::rules::group::{parse_ip_port, Group};
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {

@@ -2,7 +2,7 @@ use medic_parse::error_log::FailureClass;
 
 use super::slow_backend::{requests_of, timeout_evidence, timeout_of};
 use super::{nginx_fix, Cause};
-use crate::diagnose::Group;
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {

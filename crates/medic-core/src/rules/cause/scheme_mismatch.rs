@@ -1,8 +1,8 @@
 use medic_parse::error_log::FailureClass;
 
 use super::{nginx_fix, Cause};
-use crate::diagnose::Group;
 use crate::facts::Speaks;
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {

@@ -6,9 +6,9 @@ use super::pool_saturated::{pool_file, pool_line};
 use super::{nginx_fix, Cause};
 use crate::backend::other_fpm_sockets;
 use crate::config::Target;
-use crate::diagnose::Group;
 use crate::facts::supervisor::FpmInstall;
 use crate::facts::SocketKind;
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {

@@ -1,7 +1,8 @@
 use medic_parse::error_log::FailureClass;
 
 use super::{nginx_fix, Cause};
-use crate::diagnose::{Group, ProbedTarget};
+use crate::facts::ProbedTarget;
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {
@@ -70,7 +71,7 @@ impl Cause for StaleDns {
             return None;
         };
         let name = &t.facts.upstream;
-        let passes = g.facts.passes_to(name);
+        let passes = crate::rules::support::passes_to(&g.facts, name);
         let mut f = g.finding(
             self,
             format!("nginx connects to {old}, but {name} resolves to {} now and answers there", t.facts.addresses.join(", ")),

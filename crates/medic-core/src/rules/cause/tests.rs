@@ -3,8 +3,9 @@
 use medic_parse::error_log::FailureClass;
 use medic_parse::time::LogTime;
 
-use crate::diagnose::{diagnose, Facts, LogGroup, LogLine, ProbeFacts, ProbedTarget};
+use crate::diagnose::diagnose;
 use crate::facts::{Connect, TargetFacts, TcpFact};
+use crate::facts::{Facts, LogGroup, LogLine, ProbeFacts, ProbedTarget};
 use crate::rules::Finding;
 
 pub(crate) fn t(s: &str) -> LogTime {
@@ -62,7 +63,7 @@ pub(crate) fn tcp_target(upstream: &str, connect: Connect) -> ProbedTarget {
 
 pub(crate) fn live(groups: Vec<LogGroup>, targets: Vec<ProbedTarget>) -> Facts {
     Facts {
-        logs: crate::diagnose::LogFacts {
+        logs: crate::facts::LogFacts {
             groups,
             ..Default::default()
         },
@@ -76,7 +77,7 @@ pub(crate) fn live(groups: Vec<LogGroup>, targets: Vec<ProbedTarget>) -> Facts {
 
 pub(crate) fn post_mortem(groups: Vec<LogGroup>) -> Facts {
     Facts {
-        logs: crate::diagnose::LogFacts {
+        logs: crate::facts::LogFacts {
             groups,
             ..Default::default()
         },

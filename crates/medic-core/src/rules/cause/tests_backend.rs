@@ -7,12 +7,11 @@ use super::pool_saturated::listen_matches;
 use super::slow_backend::request_in;
 use super::tests::{live, log_group, post_mortem, t, tcp_target, top};
 use crate::config::{build, testing, BuildOptions, Model};
-use crate::diagnose::{
-    diagnose, Access5xx, ClientClosedGroup, Facts, LogGroup, LogLine, Origin, ProbedTarget,
-};
+use crate::diagnose::diagnose;
 use crate::facts::supervisor::{
     FpmEvent, FpmInstall, FpmMaster, FpmPool, KernelOom, Mention, OomKill, Pm2Process, SystemdUnit,
 };
+use crate::facts::{Access5xx, ClientClosedGroup, Facts, LogGroup, LogLine, Origin, ProbedTarget};
 use crate::facts::{
     Connect, FastcgiFact, HttpFact, Listener, ProbeRequest, ProcessInfo, SocketKind, Speaks,
     UnixFact, WorkerAccess,
@@ -968,7 +967,7 @@ fn every_rule_is_documented_with_time_and_risk() {
 // ---------------------------------------------------------------------------------------------
 
 fn listener_of(up: &str, program: &str, pid: u32, unit: &str) -> Listener {
-    let (ip, port) = crate::diagnose::parse_ip_port(up).unwrap();
+    let (ip, port) = crate::rules::group::parse_ip_port(up).unwrap();
     Listener {
         kind: SocketKind::Tcp,
         ip: Some(ip),

@@ -5,9 +5,10 @@ use medic_parse::error_log::FailureClass;
 
 use super::tests::{live, log_group, post_mortem, tcp_target, top};
 use crate::config::{build, testing::one, BuildOptions};
-use crate::diagnose::{diagnose, Facts, LogGroup, NginxTest, ProbedTarget};
+use crate::diagnose::diagnose;
 use crate::facts::tls::{CertFacts, Outcome, TlsFacts, Trust, Variant, Verify};
 use crate::facts::{Connect, HttpFact, ProbeRequest, Resolution, Speaks};
+use crate::facts::{Facts, LogGroup, NginxTest, ProbedTarget};
 use crate::rules::{Finding, Severity};
 
 const UP: &str = "127.0.0.1:8443";

@@ -3,7 +3,7 @@ use medic_parse::error_log::FailureClass;
 use super::tls_handshake::{s_client, tls_of};
 use super::tls_verify::{cert_evidence, verify_kind, VerifyKind};
 use super::{backend_fix, Cause};
-use crate::diagnose::Group;
+use crate::rules::group::Group;
 use crate::rules::{rule, Finding};
 
 rule! {

@@ -2,8 +2,8 @@ use medic_parse::error_log::FailureClass;
 
 use super::{nginx_fix, Cause};
 use crate::config::{Model, Pass, Ssl};
-use crate::diagnose::Group;
 use crate::facts::tls::{Outcome, TlsFacts, Variant};
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {

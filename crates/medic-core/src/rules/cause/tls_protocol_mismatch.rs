@@ -2,8 +2,8 @@ use medic_parse::error_log::FailureClass;
 
 use super::tls_handshake::{prefix_of, setting_evidence, ssl_of, tls_of, variant_evidence};
 use super::{nginx_fix, Cause};
-use crate::diagnose::Group;
 use crate::facts::tls::{Outcome, TlsFacts};
+use crate::rules::group::Group;
 use crate::rules::{rule, Finding};
 
 /// OpenSSL reasons that say the two sides share no protocol version.

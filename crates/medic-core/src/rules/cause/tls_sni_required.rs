@@ -2,7 +2,7 @@ use medic_parse::error_log::FailureClass;
 
 use super::tls_handshake::{prefix_of, setting_evidence, ssl_of, tls_of, variant_evidence};
 use super::{nginx_fix, Cause};
-use crate::diagnose::Group;
+use crate::rules::group::Group;
 use crate::rules::{rule, Finding};
 
 rule! {

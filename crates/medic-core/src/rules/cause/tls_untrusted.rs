@@ -3,8 +3,8 @@ use medic_parse::error_log::FailureClass;
 use super::tls_handshake::{prefix_of, s_client, ssl_of, tls_of};
 use super::tls_verify::{cert_evidence, verify_kind, VerifyKind};
 use super::{nginx_fix, Cause};
-use crate::diagnose::Group;
 use crate::facts::tls::TlsFacts;
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {

@@ -2,8 +2,8 @@ use medic_parse::error_log::FailureClass;
 
 use super::tls_handshake::{prefix_of, s_client, ssl_of, tls_of};
 use super::{nginx_fix, Cause};
-use crate::diagnose::Group;
 use crate::facts::tls::{CertFacts, TlsFacts};
+use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {

@@ -1,7 +1,8 @@
 use medic_parse::error_log::FailureClass;
 
 use super::{nginx_fix, Cause};
-use crate::diagnose::{candidate_listeners, parse_ip_port, Group};
+use crate::rules::group::{parse_ip_port, Group};
+use crate::rules::support::candidate_listeners;
 use crate::rules::{rule, Evidence, Finding};
 
 rule! {
