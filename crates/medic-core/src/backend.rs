@@ -235,7 +235,7 @@ pub fn find(facts: &Facts, upstream: &str, window: Window) -> Option<Backend> {
     let mut found: Vec<(Sure, Backend)> = Vec::new();
 
     // 1. The process that listens on it now (its cgroup names its unit).
-    for t in crate::rules::support::targets_of(&facts, upstream) {
+    for t in crate::rules::support::targets_of(facts, upstream) {
         let Some(l) = &t.facts.listener else { continue };
         let Some(p) = l.processes.iter().min_by_key(|p| p.pid) else {
             continue;

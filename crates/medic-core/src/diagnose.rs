@@ -20,6 +20,7 @@ use medic_parse::time::LogTime;
 use crate::backend;
 use crate::facts::{Connect, Facts, ProbedTarget, Skipped};
 use crate::rules::group::Group;
+use crate::rules::support::{passes_to, targets_of};
 use crate::rules::{self, Evidence, Finding, Severity};
 
 /// What a diagnosis found.
@@ -77,8 +78,8 @@ fn resolve(facts: &Facts, findings: &mut [Finding]) {
         if f.state != rules::State::Ongoing || changed <= last || facts.models.is_empty() {
             continue;
         }
-        let named = !crate::rules::support::passes_to(&facts, up).is_empty()
-            || !crate::rules::support::targets_of(&facts, up).is_empty()
+        let named = !passes_to(facts, up).is_empty()
+            || !targets_of(facts, up).is_empty()
             || facts
                 .models
                 .iter()
@@ -196,12 +197,8 @@ pub fn groups(facts: &Facts) -> Vec<Group<'_>> {
             upstream: g.upstream.clone(),
             detail: g.detail.as_deref(),
             log: Some(g),
-            targets: up
-                .map(|u| crate::rules::support::targets_of(&facts, u))
-                .unwrap_or_default(),
-            passes: up
-                .map(|u| crate::rules::support::passes_to(&facts, u))
-                .unwrap_or_default(),
+            targets: up.map(|u| targets_of(facts, u)).unwrap_or_default(),
+            passes: up.map(|u| passes_to(facts, u)).unwrap_or_default(),
             backend: up.and_then(|u| backend::find(facts, u, window)),
             facts,
         });
@@ -226,7 +223,7 @@ pub fn groups(facts: &Facts) -> Vec<Group<'_>> {
             detail: None,
             log: None,
             targets: vec![t],
-            passes: crate::rules::support::passes_to(&facts, &up),
+            passes: passes_to(facts, &up),
             backend: backend::find(facts, &up, backend::Window::default()),
             facts,
         });

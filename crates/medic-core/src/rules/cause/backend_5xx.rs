@@ -56,7 +56,7 @@ impl Cause for Backend5xx {
             let up = upstream.unwrap_or("the upstream");
             let mut evidence = vec![Evidence::log(&a.example)];
             if let Some(u) = upstream {
-                for (_, p) in crate::rules::support::passes_to(&facts, u)
+                for (_, p) in crate::rules::support::passes_to(facts, u)
                     .into_iter()
                     .take(3)
                 {

@@ -51,7 +51,7 @@ impl Cause for ClientClosed {
                 format!("{} requests to {up} with status 499{wait}", c.count),
             ));
             if let Some(u) = c.upstream.as_deref() {
-                for (_, p) in crate::rules::support::passes_to(&facts, u)
+                for (_, p) in crate::rules::support::passes_to(facts, u)
                     .into_iter()
                     .take(3)
                 {

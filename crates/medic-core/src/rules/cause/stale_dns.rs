@@ -71,7 +71,7 @@ impl Cause for StaleDns {
             return None;
         };
         let name = &t.facts.upstream;
-        let passes = crate::rules::support::passes_to(&g.facts, name);
+        let passes = crate::rules::support::passes_to(g.facts, name);
         let mut f = g.finding(
             self,
             format!("nginx connects to {old}, but {name} resolves to {} now and answers there", t.facts.addresses.join(", ")),
