@@ -51,6 +51,7 @@ mod socket_path_mismatch;
 mod socket_permission;
 mod socket_stale;
 mod stale_dns;
+mod support;
 mod tls_client_cert_required;
 mod tls_expired;
 mod tls_handshake;

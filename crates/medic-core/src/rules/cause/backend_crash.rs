@@ -1,6 +1,6 @@
 use medic_parse::error_log::FailureClass;
 
-use super::pool_saturated::{in_window, master_log, pool_at, pool_events, pool_line};
+use super::support::fpm::{in_window, master_log, pool_at, pool_events, pool_line};
 use super::{backend_fix, Cause};
 use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};

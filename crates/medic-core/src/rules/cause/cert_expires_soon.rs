@@ -1,4 +1,4 @@
-use super::tls_verify::cert_text;
+use super::support::tls::cert_text;
 use super::{backend_fix, Cause};
 use crate::facts::Facts;
 use crate::rules::{rule, Evidence, Finding, RuleDoc};

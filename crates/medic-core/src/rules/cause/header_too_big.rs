@@ -1,6 +1,6 @@
 use medic_parse::error_log::FailureClass;
 
-use super::tls_handshake::setting_evidence;
+use super::support::tls::setting_evidence;
 use super::{nginx_fix, Cause};
 use crate::config::PassKind;
 use crate::rules::group::Group;

@@ -1,6 +1,6 @@
 use medic_parse::error_log::FailureClass;
 
-use super::slow_backend::{requests_of, timeout_evidence, timeout_of};
+use super::support::timeouts::{requests_of, timeout_evidence, timeout_of};
 use super::{nginx_fix, Cause};
 use crate::rules::group::Group;
 use crate::rules::{rule, Finding};

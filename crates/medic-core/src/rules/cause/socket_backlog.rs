@@ -1,6 +1,6 @@
 use medic_parse::error_log::FailureClass;
 
-use super::pool_saturated::{fpm_unit, pool_at, pool_file, pool_line};
+use super::support::fpm::{fpm_unit, pool_at, pool_file, pool_line};
 use super::{backend_fix, Cause};
 use crate::facts::Connect;
 use crate::rules::group::Group;

@@ -1,6 +1,6 @@
 use medic_parse::error_log::FailureClass;
 
-use super::pool_saturated::{listen_matches, pool_line};
+use super::support::fpm::{listen_matches, pool_line};
 use super::{backend_fix, Cause};
 use crate::rules::group::Group;
 use crate::rules::{rule, Evidence, Finding};

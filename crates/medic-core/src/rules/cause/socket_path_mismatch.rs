@@ -2,7 +2,7 @@ use std::path::Path;
 
 use medic_parse::error_log::FailureClass;
 
-use super::pool_saturated::{pool_file, pool_line};
+use super::support::fpm::{pool_file, pool_line};
 use super::{nginx_fix, Cause};
 use crate::backend::other_fpm_sockets;
 use crate::config::Target;

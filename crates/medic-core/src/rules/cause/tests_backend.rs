@@ -3,8 +3,8 @@
 
 use medic_parse::error_log::FailureClass;
 
-use super::pool_saturated::listen_matches;
-use super::slow_backend::request_in;
+use super::support::fpm::listen_matches;
+use super::support::timeouts::request_in;
 use super::tests::{live, log_group, post_mortem, t, tcp_target, top};
 use crate::config::{build, testing, BuildOptions, Model};
 use crate::diagnose::diagnose;

@@ -1,7 +1,7 @@
 use medic_parse::error_log::FailureClass;
 
-use super::tls_handshake::{s_client, tls_of};
-use super::tls_verify::{cert_evidence, verify_kind, VerifyKind};
+use super::support::tls::{cert_evidence, verify_kind, VerifyKind};
+use super::support::tls::{s_client, tls_of};
 use super::{backend_fix, Cause};
 use crate::rules::group::Group;
 use crate::rules::{rule, Finding};

@@ -1,10 +1,10 @@
 use medic_parse::error_log::FailureClass;
 
+use super::support::tls::{outcome_text, prefix_of, s_client, tls_of, variant_evidence};
 use super::{nginx_fix, Cause};
-use crate::config::{Model, Pass, Ssl};
-use crate::facts::tls::{Outcome, TlsFacts, Variant};
+use crate::facts::tls::TlsFacts;
 use crate::rules::group::Group;
-use crate::rules::{rule, Evidence, Finding};
+use crate::rules::{rule, Finding};
 
 rule! {
     /// ## What it detects
@@ -68,93 +68,5 @@ impl Cause for TlsHandshake {
             variant_evidence(tls, &mut f);
         }
         Some(f)
-    }
-}
-
-/// The TLS probe's facts of the group's first target that has them.
-pub(super) fn tls_of<'f>(g: &Group<'f>) -> Option<&'f TlsFacts> {
-    g.targets.iter().find_map(|t| t.tls.as_ref())
-}
-
-/// The first pass to the upstream that talks TLS, with its `*_ssl_*` settings.
-pub(super) fn ssl_of<'f>(g: &Group<'f>) -> Option<(&'f Model, &'f Pass, &'f Ssl)> {
-    g.passes
-        .iter()
-        .find_map(|(m, p)| Some((*m, *p, p.ssl.as_ref()?)))
-}
-
-/// The directive prefix of the group's pass (`proxy`, `grpc`, `uwsgi`).
-pub(super) fn prefix_of(g: &Group<'_>) -> &'static str {
-    g.passes.first().map_or("proxy", |(_, p)| p.kind.prefix())
-}
-
-/// The `openssl s_client` command that makes nginx's handshake by hand.
-pub(super) fn s_client(g: &Group<'_>, tls: Option<&TlsFacts>) -> String {
-    let addr = tls
-        .map(|t| t.addr.clone())
-        .or_else(|| g.upstream.clone())
-        .unwrap_or_else(|| "HOST:PORT".to_string());
-    let name = tls
-        .and_then(|t| t.sni.clone().or_else(|| t.name.clone()))
-        .map(|n| format!(" -servername {n}"))
-        .unwrap_or_default();
-    format!("openssl s_client -connect {addr}{name} </dev/null")
-}
-
-/// How a handshake ended, in a few words.
-pub(super) fn outcome_text(o: &Outcome) -> String {
-    match o {
-        Outcome::Ok { version, cipher } => format!("ok ({version}, {cipher})"),
-        Outcome::Alert { text } => format!("the server sent the alert `{text}`"),
-        Outcome::Closed => "the server closed the connection mid-handshake".to_string(),
-        Outcome::NotTls => "the server answered in plain text, not TLS".to_string(),
-        Outcome::Error { text } => format!("failed: {text}"),
-        Outcome::TimedOut => "timed out".to_string(),
-        Outcome::Connect { text } => format!("the connection failed: {text}"),
-        Outcome::Skipped { why } => format!("not tried: {why}"),
-    }
-}
-
-/// `nginx's handshake (no SNI, TLSv1.2-TLSv1.3): ...` for one variant.
-pub(super) fn variant_text(v: &Variant) -> String {
-    let who = if v.as_nginx {
-        "nginx's own handshake"
-    } else {
-        "handshake"
-    };
-    let sni = v
-        .sni
-        .as_deref()
-        .map_or("no SNI".to_string(), |s| format!("SNI {s}"));
-    let offered = if v.offered_by_nginx || v.as_nginx {
-        ""
-    } else {
-        ", a version nginx does not offer"
-    };
-    format!(
-        "{who} ({sni}, {}{offered}): {}",
-        v.versions,
-        outcome_text(&v.outcome)
-    )
-}
-
-/// One evidence item per handshake the TLS probe made.
-pub(super) fn variant_evidence(tls: &TlsFacts, f: &mut Finding) {
-    for v in &tls.variants {
-        f.evidence.push(Evidence::probe(
-            "tls",
-            format!("{}: {}", tls.addr, variant_text(v)),
-        ));
-    }
-}
-
-/// A setting as evidence: its directive, or `NAME VALUE (nginx's default)`.
-pub(super) fn setting_evidence<T>(
-    eff: &crate::config::Eff<T>,
-    default_text: impl FnOnce() -> String,
-) -> Evidence {
-    match &eff.src {
-        Some(src) => Evidence::config(src),
-        None => Evidence::other("config", "default".to_string(), default_text()),
     }
 }

@@ -1,7 +1,7 @@
 use medic_parse::error_log::FailureClass;
 
-use super::tls_handshake::{prefix_of, setting_evidence, ssl_of, tls_of};
-use super::tls_verify::{cert_evidence, verify_kind, VerifyKind};
+use super::support::tls::{cert_evidence, verify_kind, VerifyKind};
+use super::support::tls::{prefix_of, setting_evidence, ssl_of, tls_of};
 use super::{nginx_fix, Cause};
 use crate::rules::group::Group;
 use crate::rules::{rule, Finding};

@@ -1,6 +1,6 @@
 use medic_parse::error_log::FailureClass;
 
-use super::tls_handshake::{prefix_of, setting_evidence, ssl_of, tls_of, variant_evidence};
+use super::support::tls::{prefix_of, setting_evidence, ssl_of, tls_of, variant_evidence};
 use super::{nginx_fix, Cause};
 use crate::rules::group::Group;
 use crate::rules::{rule, Finding};

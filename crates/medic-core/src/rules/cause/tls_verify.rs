@@ -1,10 +1,11 @@
 use medic_parse::error_log::FailureClass;
 
-use super::tls_handshake::{prefix_of, s_client, ssl_of, tls_of};
+use super::support::tls::cert_evidence;
+use super::support::tls::{prefix_of, s_client, tls_of};
 use super::{nginx_fix, Cause};
-use crate::facts::tls::{CertFacts, TlsFacts};
+use crate::facts::tls::TlsFacts;
 use crate::rules::group::Group;
-use crate::rules::{rule, Evidence, Finding};
+use crate::rules::{rule, Finding};
 
 rule! {
     /// ## What it detects
@@ -66,123 +67,5 @@ impl Cause for TlsVerify {
         );
         cert_evidence(g, &mut f);
         Some(f)
-    }
-}
-
-/// What a verify failure is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum VerifyKind {
-    Expired,
-    NameMismatch,
-    Untrusted,
-    Other,
-}
-
-/// OpenSSL's `X509_V_ERR_*` code to the cause.
-fn kind_of_code(code: i32) -> VerifyKind {
-    match code {
-        // CERT_NOT_YET_VALID, CERT_HAS_EXPIRED
-        9 | 10 => VerifyKind::Expired,
-        // HOSTNAME_MISMATCH
-        62 => VerifyKind::NameMismatch,
-        // UNABLE_TO_GET_ISSUER_CERT, DEPTH_ZERO_SELF_SIGNED_CERT, SELF_SIGNED_CERT_IN_CHAIN,
-        // UNABLE_TO_GET_ISSUER_CERT_LOCALLY, UNABLE_TO_VERIFY_LEAF_SIGNATURE
-        2 | 18 | 19 | 20 | 21 => VerifyKind::Untrusted,
-        _ => VerifyKind::Other,
-    }
-}
-
-/// The group's verify failure: from the log's detail (`10:certificate has expired`, `does not
-/// match`) when there is one, else from the probe's verify of nginx's own handshake.
-pub(super) fn verify_kind(g: &Group<'_>) -> Option<VerifyKind> {
-    if let Some(d) = g.detail {
-        if d.contains("does not match") {
-            return Some(VerifyKind::NameMismatch);
-        }
-        let code = d.split(':').next()?.trim().parse::<i32>().ok()?;
-        return Some(kind_of_code(code));
-    }
-    let tls = tls_of(g)?;
-    let v = tls.as_nginx()?.verify.as_ref()?;
-    if v.code != 0 {
-        return Some(kind_of_code(v.code));
-    }
-    // A chain that verifies but names another host: nginx checks the name after the chain.
-    let cert = tls.nginx_certificate()?;
-    (cert.name_matches == Some(false)).then_some(VerifyKind::NameMismatch)
-}
-
-/// `CN=x, SANs DNS:a DNS:b, issuer CN=y, valid 2024-01-01 to 2099-12-31 (N days left)`.
-pub(super) fn cert_text(c: &CertFacts) -> String {
-    let sans = if c.sans.is_empty() {
-        "no subjectAltName".to_string()
-    } else {
-        format!("names {}", c.sans.join(", "))
-    };
-    let issuer = if c.self_signed {
-        "self-signed".to_string()
-    } else {
-        format!("issuer {}", c.issuer)
-    };
-    let left = match c.days_left {
-        _ if c.not_yet_valid => " (not yet valid)".to_string(),
-        Some(d) if d < 0 => format!(" (expired {} days ago)", -d),
-        _ if c.expired => " (expired)".to_string(),
-        Some(d) => format!(" ({d} days left)"),
-        None => String::new(),
-    };
-    format!(
-        "certificate {}: {sans}; {issuer}; valid from {} to {}{left}; chain of {}",
-        c.subject,
-        c.not_before.as_deref().unwrap_or("?"),
-        c.not_after.as_deref().unwrap_or("?"),
-        c.chain_len
-    )
-}
-
-/// The probe's view of the certificate nginx is shown: the certificate, the verify result and
-/// the trust anchors it was checked against.
-pub(super) fn cert_evidence(g: &Group<'_>, f: &mut Finding) {
-    let Some(tls) = tls_of(g) else { return };
-    if let Some(c) = tls.nginx_certificate().or(tls.certificates.first()) {
-        f.evidence.push(Evidence::probe(
-            "tls",
-            format!("{}: {}", tls.addr, cert_text(c)),
-        ));
-    }
-    if let Some(v) = tls.as_nginx().and_then(|v| v.verify.as_ref()) {
-        let name = tls
-            .name
-            .as_deref()
-            .map(|n| format!(", name {n}"))
-            .unwrap_or_default();
-        f.evidence.push(Evidence::probe(
-            "tls",
-            format!(
-                "verify now ({}{name}): ({}:{})",
-                trust_text(tls),
-                v.code,
-                v.text
-            ),
-        ));
-    }
-    if let Some(e) = &tls.trust.error {
-        f.evidence.push(Evidence::probe(
-            "tls",
-            format!("the trusted certificates could not be loaded: {e}"),
-        ));
-    }
-    if let Some((_, _, s)) = ssl_of(g) {
-        if let Some(src) = &s.trusted_certificate.src {
-            f.evidence.push(Evidence::config(src));
-        }
-    }
-}
-
-/// `against /etc/nginx/ca.pem` / `against the system CAs`.
-pub(super) fn trust_text(tls: &TlsFacts) -> String {
-    match &tls.trust.file {
-        Some(p) => format!("against {}", p.display()),
-        None => "against the system CAs".to_string(),
     }
 }

@@ -1,0 +1,260 @@
+//! `nginx-medic diagnose` on a busy host: real servers run other things, and nothing may be
+//! blamed without evidence that ties it to the failing target.
+//!
+//! Each scenario runs beside a [`BusyHost`] (three `python3 -m http.server` listeners on
+//! unrelated ports, a second PHP-FPM master with a pool on an unrelated unix socket), stages a
+//! failure that none of them has anything to do with, and checks that the diagnosis does not
+//! pin it on them: live (probes see every listener of the host) and post-mortem.
+//!
+//! Build the binary first: `cargo build -p nginx-medic && cargo test -p medic-e2e --test
+//! diagnose_busy_host`.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use medic_e2e::busy::BusyHost;
+use medic_e2e::diagnose::{diagnose, serial, Checks, Diagnosis, Mode};
+use medic_e2e::php_fpm::docroot;
+use medic_e2e::{free_port, http, nginx, Nginx, Prefix};
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const REFUSED: &str = "connect() failed (111: Connection refused) while connecting to upstream";
+
+/// The error-log lines that contain every one of `needles`; at least `min`, or a panic with the
+/// whole log.
+fn logged(prefix: &Prefix, needles: &[&str], min: usize) -> Vec<String> {
+    let text = fs::read_to_string(prefix.error_log()).unwrap_or_default();
+    let lines: Vec<String> = text
+        .lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        lines.len() >= min,
+        "nginx's error.log has {} line(s) with {needles:?}, the staging expects at least {min}:\n{text}",
+        lines.len()
+    );
+    eprintln!("nginx error.log: {}", lines[0]);
+    lines
+}
+
+/// `n` requests for `path`, each answered with `want`.
+fn get_n(server: &Nginx, path: &str, n: usize, want: u16) {
+    for i in 0..n {
+        let got = http::get(server.port(), path, TIMEOUT);
+        assert_eq!(
+            got,
+            want,
+            "request {i} for {path}: nginx answered {got}, the staging expects {want}\n{}",
+            server.diagnostics()
+        );
+    }
+}
+
+/// Every finding in one line, then the top finding whole (its evidence, fix and backend are
+/// what the report quotes).
+fn summary(label: &str, d: &Diagnosis) {
+    for (i, f) in d.findings().iter().enumerate() {
+        eprintln!(
+            "{label}: #{i} id={} severity={} upstream={} backend={} title={}",
+            f["id"], f["severity"], f["upstream"], f["backend"], f["title"]
+        );
+    }
+    match d.findings().first() {
+        Some(top) => eprintln!("{label}: top finding:\n{top:#}"),
+        None => eprintln!("{label}: no findings"),
+    }
+}
+
+/// The finding about `upstream`, or a panic with the whole JSON.
+fn finding_for<'a>(d: &'a Diagnosis, upstream: &str) -> &'a Value {
+    d.findings()
+        .iter()
+        .find(|f| f["upstream"] == upstream)
+        .unwrap_or_else(|| panic!("no finding for {upstream}:\n{:#}", d.json))
+}
+
+/// The finding's whole text a reader acts on: title, fix summary, steps and commands.
+fn advice(f: &Value) -> String {
+    let mut s = f["title"].as_str().unwrap_or("").to_string();
+    s.push('\n');
+    s.push_str(f["fix"]["summary"].as_str().unwrap_or(""));
+    for key in ["steps", "commands"] {
+        for line in f["fix"][key].as_array().into_iter().flatten() {
+            s.push('\n');
+            s.push_str(line.as_str().unwrap_or(""));
+        }
+    }
+    s
+}
+
+/// Asserts that `f` neither names one of the busy host's programs as the backend nor tells the
+/// reader to act on one of them (a hint in the evidence is allowed: it blames nothing).
+fn assert_not_blamed(f: &Value, busy: &BusyHost) {
+    let backend = &f["backend"];
+    if let Some(pid) = backend["pid"].as_u64() {
+        assert!(
+            !busy.pids().contains(&(pid as u32)),
+            "the backend named is an unrelated process of the busy host (pid {pid}):\n{f:#}"
+        );
+    }
+    let text = advice(f);
+    for port in busy.http_ports() {
+        assert!(
+            !text.contains(&format!(":{port}")),
+            "the fix points at the unrelated python3 http.server on port {port}:\n{f:#}"
+        );
+    }
+    let sock = busy.fpm_socket();
+    let sock = sock.to_str().expect("UTF-8 socket path");
+    assert!(
+        !text.contains(sock),
+        "the fix points at the unrelated PHP-FPM pool's socket {sock}:\n{f:#}"
+    );
+}
+
+/// Nothing listens on the proxied port; three `python3 -m http.server` listen on other ports of
+/// 127.0.0.1. None of them is tied to the target (another program, no unit or config naming the
+/// port): the cause is `backend-down` live (`connect-refused` post-mortem), never `wrong-port`
+/// or `bind-mismatch` pointing at a python server.
+#[test]
+fn busy_host_backend_down_is_not_wrong_port() {
+    let _serial = serial();
+    let mut checks = Checks::new("busy_host_backend_down_is_not_wrong_port");
+    let busy = BusyHost::start();
+    let prefix = Prefix::new();
+    let target = format!("127.0.0.1:{}", free_port());
+    let port = free_port();
+    let body = format!(
+        "    server {{
+        listen 127.0.0.1:{port};
+        server_name app.test;
+        proxy_connect_timeout 1s;
+        location / {{ proxy_pass http://{target}; }}
+    }}"
+    );
+    let mut server = Nginx::start(&prefix, &nginx::config(&prefix, &body), port);
+    get_n(&server, "/", 3, 502);
+    logged(
+        &prefix,
+        &[REFUSED, &format!("upstream: \"http://{target}/\"")],
+        3,
+    );
+
+    let check = |d: &Diagnosis, ids: &[&str]| {
+        let top = d.top();
+        assert!(
+            ids.contains(&top["id"].as_str().unwrap_or("")) && top["upstream"] == target.as_str(),
+            "the top finding is not {ids:?} for {target}:\n{top:#}"
+        );
+        assert!(
+            !d.findings()
+                .iter()
+                .any(|f| f["id"] == "wrong-port" || f["id"] == "bind-mismatch"),
+            "an unrelated listener was taken for the backend:\n{:#}",
+            d.json
+        );
+        assert_not_blamed(finding_for(d, &target), &busy);
+    };
+    let d = diagnose(&prefix, Mode::Live, &[]);
+    summary("busy backend-down live", &d);
+    checks.check("live", || check(&d, &["backend-down", "connect-refused"]));
+    server.stop();
+    let d = diagnose(&prefix, Mode::NoProbe, &[]);
+    summary("busy backend-down no-probe", &d);
+    checks.check("no-probe", || check(&d, &["connect-refused"]));
+    drop(busy);
+    checks.finish();
+}
+
+/// The `server {}` of the FastCGI scenario: `.php` under `root` passed to `pass`, the params
+/// written out (the prefix has no `fastcgi_params` file).
+fn fastcgi_server(port: u16, pass: &str, root: &Path) -> String {
+    format!(
+        "    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location ~ \\.php$ {{
+            fastcgi_pass {pass};
+            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            fastcgi_param SCRIPT_NAME $fastcgi_script_name;
+            fastcgi_param REQUEST_METHOD $request_method;
+            fastcgi_param QUERY_STRING $query_string;
+            fastcgi_param REQUEST_URI $request_uri;
+            fastcgi_param DOCUMENT_ROOT $document_root;
+            fastcgi_param SERVER_PROTOCOL $server_protocol;
+            fastcgi_param REMOTE_ADDR $remote_addr;
+            fastcgi_param SERVER_NAME $server_name;
+            fastcgi_param SERVER_PORT $server_port;
+            fastcgi_connect_timeout 1s;
+            fastcgi_read_timeout 2s;
+        }}
+    }}",
+        root = root.display(),
+    )
+}
+
+/// `fastcgi_pass unix:PREFIX/php.sock`, a path nobody serves; the busy host's PHP-FPM pool
+/// listens on a socket in another directory, under another name, in a master nothing ties to
+/// this nginx. The cause stays `socket-missing` (the class-level cause; the pool may be listed
+/// as a hint), unless the finding says how unsure it is (`backend.confidence` `low`).
+#[test]
+fn busy_host_socket_missing_is_not_blamed_on_another_pool() {
+    let _serial = serial();
+    let mut checks = Checks::new("busy_host_socket_missing_is_not_blamed_on_another_pool");
+    let busy = BusyHost::start();
+    let prefix = Prefix::new();
+    let www = docroot(
+        &prefix.join("www"),
+        &[("hello.php", "<?php echo \"hello\\n\";\n")],
+    );
+    let pass = format!("unix:{}", prefix.join("php.sock").display());
+    let port = free_port();
+    let mut server = Nginx::start(
+        &prefix,
+        &nginx::config(&prefix, &fastcgi_server(port, &pass, &www)),
+        port,
+    );
+    get_n(&server, "/hello.php", 3, 502);
+    logged(
+        &prefix,
+        &[&format!(
+            "connect() to {pass} failed (2: No such file or directory)"
+        )],
+        3,
+    );
+
+    let check = |d: &Diagnosis| {
+        let top = d.top();
+        assert_eq!(top["upstream"], pass.as_str(), "top upstream:\n{top:#}");
+        match top["id"].as_str() {
+            Some("socket-missing") => {}
+            Some("socket-path-mismatch") => assert_eq!(
+                top["backend"]["confidence"], "low",
+                "socket-path-mismatch blames the unrelated pool without saying how unsure it is:\n{top:#}"
+            ),
+            _ => panic!("the top finding is neither socket-missing nor an unsure socket-path-mismatch:\n{top:#}"),
+        }
+        if top["id"] == "socket-missing" {
+            assert_not_blamed(top, &busy);
+        }
+    };
+    let d = diagnose(&prefix, Mode::Live, &[]);
+    summary("busy socket-missing live", &d);
+    checks.check("live", || check(&d));
+    server.stop();
+    let d = diagnose(&prefix, Mode::NoProbe, &[]);
+    summary("busy socket-missing no-probe", &d);
+    checks.check("no-probe", || {
+        check(&d);
+        d.assert_top(
+            "socket-missing",
+            Some(&pass),
+            &["No such file or directory"],
+        );
+    });
+    drop(busy);
+    checks.finish();
+}
