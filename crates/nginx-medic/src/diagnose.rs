@@ -30,7 +30,7 @@ use crate::cli::{DiagnoseArgs, DiagnoseFormat, FailOn};
 use crate::config_lint::Tool;
 use crate::exec;
 use crate::load::{self, InstanceReport};
-use crate::logs::{parse_when, scan, ScanSpec};
+use crate::logs::{parse_when_at, scan, ScanSpec};
 use crate::record;
 
 /// Version of the JSON layout (`causes.md` §3).
@@ -100,16 +100,12 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
     let mut config_text: Vec<(String, Vec<u8>)> = Vec::new();
     // When the config on disk last changed (a finding for a target it no longer names, failing
     // before that, is resolved).
-    let mut config_changed: Option<LogTime> = None;
+    let mut config_changed: Option<std::time::SystemTime> = None;
     for l in loaded {
         if replay.is_none() {
             for f in &l.cfg.files {
-                if let Some(t) = std::fs::metadata(&f.path)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .map(local_time)
-                {
-                    config_changed = Some(config_changed.map_or(t, |c: LogTime| c.max(t)));
+                if let Ok(t) = std::fs::metadata(&f.path).and_then(|m| m.modified()) {
+                    config_changed = Some(config_changed.map_or(t, |c| c.max(t)));
                 }
             }
         }
@@ -171,7 +167,8 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
 
     // Logs: the ones given, else the ones the config names.
     let (mut error_logs, mut access_logs, format) = log_inputs(args, &models, &mut skipped);
-    let window = window(args, &error_logs, &access_logs)?;
+    let clock = NginxClock::of(&access_logs);
+    let window = window(args, &error_logs, &access_logs, clock)?;
     if args.error_logs.is_empty() {
         error_logs = with_older_rotations(&error_logs, window.since);
     }
@@ -235,11 +232,11 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
             replay
                 .as_ref()
                 .and_then(|b| b.now())
-                .unwrap_or_else(now_local),
+                .unwrap_or_else(|| clock.now()),
         ),
         config_changed: match &replay {
             Some(b) => b.config_changed.map(LogTime),
-            None => config_changed,
+            None => config_changed.map(|t| clock.at(t)),
         },
     };
     let mut findings = diagnose::diagnose(&facts);
@@ -418,8 +415,54 @@ fn local_time(t: std::time::SystemTime) -> LogTime {
     )
 }
 
-fn now_local() -> LogTime {
-    LogTime(chrono::Local::now().naive_local().and_utc().timestamp())
+/// nginx's wall clock. The logs' times are local times of nginx's own time zone, which need not
+/// be this process's (a service or a container with its own `TZ`): "the last hour", "now" and
+/// the config files' mtimes must be read on nginx's clock, or a failure a minute old falls out
+/// of `--since 1h`. The access log's `$time_local` carries nginx's UTC offset; without one, this
+/// process's zone is assumed.
+#[derive(Clone, Copy, Debug)]
+struct NginxClock {
+    /// Seconds east of UTC, from the access log.
+    offset: Option<i64>,
+}
+
+impl NginxClock {
+    fn of(access_logs: &[String]) -> NginxClock {
+        let offset = access_logs.iter().find_map(|p| {
+            let tail = tail(Path::new(p), 64 << 10)?;
+            tail.split(|&b| b == b'\n')
+                .rev()
+                .take(200)
+                .find_map(time_local_offset)
+        });
+        NginxClock { offset }
+    }
+
+    /// A system time on nginx's wall clock.
+    fn at(self, t: std::time::SystemTime) -> LogTime {
+        match self.offset {
+            Some(o) => LogTime(chrono::DateTime::<chrono::Utc>::from(t).timestamp() + o),
+            None => local_time(t),
+        }
+    }
+
+    fn now(self) -> LogTime {
+        self.at(std::time::SystemTime::now())
+    }
+}
+
+/// The UTC offset of the first `$time_local` in an access line: `[20/Nov/2026:14:32:10 +0530]`.
+fn time_local_offset(line: &[u8]) -> Option<i64> {
+    let i = memchr::memchr(b'[', line)?;
+    let t = line.get(i + 1..i + 27)?;
+    LogTime::parse_time_local(t)?;
+    let (sign, zone) = (t[21], &t[22..26]);
+    if t[20] != b' ' || !(sign == b'+' || sign == b'-') || !zone.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = |b: &[u8]| i64::from(b[0] - b'0') * 10 + i64::from(b[1] - b'0');
+    let secs = n(&zone[0..2]) * 3600 + n(&zone[2..4]) * 60;
+    Some(if sign == b'-' { -secs } else { secs })
 }
 
 /// The error and access logs to read, and the access log's format.
@@ -598,14 +641,20 @@ fn push_with_rotated(list: &mut Vec<String>, path: String) {
 
 /// `--since`/`--until`; by default the last 24 hours that the logs cover (up to their newest
 /// line, not up to now: a post-mortem of yesterday's logs still sees yesterday).
-fn window(args: &DiagnoseArgs, error_logs: &[String], access_logs: &[String]) -> Result<Window> {
+fn window(
+    args: &DiagnoseArgs,
+    error_logs: &[String],
+    access_logs: &[String],
+    clock: NginxClock,
+) -> Result<Window> {
+    let now = clock.now();
     let until = args
         .until
         .as_deref()
-        .map(|s| parse_when(s, "--until"))
+        .map(|s| parse_when_at(s, "--until", now))
         .transpose()?;
     let since = match args.since.as_deref() {
-        Some(s) => Some(parse_when(s, "--since")?),
+        Some(s) => Some(parse_when_at(s, "--since", now)?),
         None => newest_time(error_logs, access_logs).map(|t| LogTime(t.0 - 86_400)),
     };
     Ok(Window { since, until })
@@ -826,4 +875,31 @@ fn access_groups(a: &AccessSummary<'_>, source: &dyn Fn(LineLoc) -> String, out:
 fn dedup_skipped(s: &mut Vec<Skipped>) {
     let mut seen = std::collections::HashSet::new();
     s.retain(|x| seen.insert((x.check.clone(), x.why.clone())));
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn the_access_log_gives_nginx_utc_offset() {
+        let line =
+            |z: &str| format!("127.0.0.1 - - [04/Dec/2026:19:03:09 {z}] \"GET / HTTP/1.1\" 502 0");
+        assert_eq!(time_local_offset(line("-0500").as_bytes()), Some(-5 * 3600));
+        assert_eq!(
+            time_local_offset(line("+0530").as_bytes()),
+            Some(5 * 3600 + 1800)
+        );
+        assert_eq!(time_local_offset(line("+0000").as_bytes()), Some(0));
+        assert_eq!(time_local_offset(line("EST").as_bytes()), None);
+        assert_eq!(
+            time_local_offset(b"2026/12/04 19:03:09 [error] 1#1: x"),
+            None
+        );
+        let clock = NginxClock {
+            offset: Some(-5 * 3600),
+        };
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
+        assert_eq!(clock.at(t), LogTime(86_400 - 5 * 3600));
+    }
 }

@@ -423,6 +423,13 @@ fn problem(e: &InputError) -> InputProblem {
 /// `--since`/`--until`: an absolute time (`2026-11-20 14:00[:00]`, `2026-11-20T14:00:00`, or
 /// the error log's `2026/11/20 14:00:00`) or a duration back from now (`90s`, `15m`, `2h`, `1d`).
 pub fn parse_when(s: &str, flag: &str) -> Result<LogTime> {
+    // nginx logs local wall-clock time; compare in the same terms.
+    let now = LogTime(chrono::Local::now().naive_local().and_utc().timestamp());
+    parse_when_at(s, flag, now)
+}
+
+/// [`parse_when`] with durations counted back from `now` (nginx's wall clock).
+pub fn parse_when_at(s: &str, flag: &str, now: LogTime) -> Result<LogTime> {
     let s = s.trim();
     if let Some(t) =
         LogTime::parse_iso(s.as_bytes()).or_else(|| LogTime::parse_error_log(s.as_bytes()))
@@ -445,9 +452,6 @@ pub fn parse_when(s: &str, flag: &str) -> Result<LogTime> {
         "d" => n * 86_400,
         _ => bail!("{flag} {s:?}: unknown unit {unit:?} (use s, m, h or d)"),
     };
-    // nginx logs local wall-clock time; compare in the same terms.
-    let now = chrono::Local::now().naive_local();
-    let now = LogTime(now.and_utc().timestamp());
     Ok(LogTime(now.0 - secs))
 }
 

@@ -1,6 +1,7 @@
 use medic_parse::error_log::FailureClass;
 
 use super::{backend_fix, Cause};
+use crate::facts::Impact;
 use crate::facts::{Facts, Origin};
 use crate::rules::{rule, Evidence, Finding, RuleDoc as _, Severity};
 
@@ -97,7 +98,14 @@ impl Cause for Backend5xx {
                 ),
                 per_minute: a.minutes.clone(),
                 backend: None,
-                impact: None,
+                // The access lines themselves are the requests: each client got the upstream's
+                // own status, relayed (no retry served it, or the line would not be a 5xx).
+                impact: Some(Impact {
+                    requests: a.count,
+                    client_errors: a.count,
+                    retried_ok: 0,
+                    statuses: [(a.status.to_string(), a.count)].into(),
+                }),
                 state: Default::default(),
                 resolved_at: None,
             });

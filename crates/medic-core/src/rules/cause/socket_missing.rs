@@ -124,6 +124,29 @@ impl Cause for SocketMissing {
                 ));
             }
         }
+        // Other pools that run are hints, never the cause: nothing ties them to this path
+        // (`socket-path-mismatch` took the ones in the same directory or of the same name).
+        let others: Vec<String> = probes
+            .supervisors
+            .fpm
+            .iter()
+            .flat_map(|m| m.pools.iter().map(move |p| (m, p)))
+            .filter_map(|(m, p)| {
+                let l = p.listen.as_deref()?;
+                (!listen_matches(l, &format!("unix:{path}")))
+                    .then(|| format!("[{}] on {l} (php-fpm master {})", p.name, m.pid))
+            })
+            .take(5)
+            .collect();
+        if !others.is_empty() {
+            f.evidence.push(Evidence::probe(
+                "supervisors",
+                format!(
+                    "other PHP-FPM pools run, none tied to {path} (another directory and name; another site's, or this one's moved): {}",
+                    others.join(", ")
+                ),
+            ));
+        }
         Some(f)
     }
 }

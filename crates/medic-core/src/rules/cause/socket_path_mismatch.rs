@@ -16,8 +16,11 @@ rule! {
     /// `connect() to unix:/run/php/php-fpm.sock failed (2: No such file or directory)`, and
     /// the socket is still missing now, while a running PHP-FPM pool (or another process, when
     /// its socket sits in the same directory or its name looks like the same service) listens
-    /// on a unix socket at another path. The two sides name different paths: a PHP upgrade
-    /// (`php8.1-fpm.sock` to `php8.2-fpm.sock`), a pool's `listen` edited without the site, a
+    /// on a unix socket at another path. A pool counts only when its socket is tied to nginx's
+    /// path: the same directory, or the same name stem; other sites' pools on the host are
+    /// listed as hints of `socket-missing` instead. The two sides name different paths: a PHP
+    /// upgrade (`php8.1-fpm.sock` to `php8.2-fpm.sock`), a pool's `listen` edited without the
+    /// site, a
     /// site copied from another distribution. Live diagnosis only.
     ///
     /// ## Why it causes 502
@@ -87,6 +90,12 @@ impl Cause for SocketPathMismatch {
                 let Some(l) = p.listen.as_deref().filter(|l| l.starts_with('/')) else {
                     continue;
                 };
+                // A pool is this backend only when something ties its socket to nginx's path:
+                // the same directory or the same name stem. A host runs other sites' pools
+                // (another vhost, a container's); those stay hints of `socket-missing`.
+                if likeness(path, l) & (SAME_DIR | SAME_STEM) == 0 {
+                    continue;
+                }
                 consider(
                     10 + likeness(path, l),
                     l,
@@ -115,7 +124,7 @@ impl Cause for SocketPathMismatch {
             // A stopped installation is a candidate only for a socket in the same directory
             // (`/run/php/php8.1-fpm.sock` vs `php8.2-fpm.sock`): nothing of it runs to show
             // that it is the backend meant.
-            if likeness(path, l) & 4 == 0 {
+            if likeness(path, l) & SAME_DIR == 0 {
                 continue;
             }
             consider(
@@ -145,9 +154,10 @@ impl Cause for SocketPathMismatch {
                 continue;
             }
             // A socket in the same directory alone is not enough (`/run` holds many): the
-            // name must look like the same service or like PHP-FPM.
+            // name must look like the same service, or like PHP-FPM in the same directory. A
+            // PHP-FPM name elsewhere is another site's pool.
             let score = likeness(path, at);
-            if score & 3 == 0 {
+            if score & SAME_STEM == 0 && score & (SAME_DIR | PHP_NAME) != SAME_DIR | PHP_NAME {
                 continue;
             }
             let who = l
@@ -219,13 +229,20 @@ impl Cause for SocketPathMismatch {
     }
 }
 
+/// [`likeness`]: the socket is in the same directory.
+const SAME_DIR: u32 = 4;
+/// [`likeness`]: the names share a stem of three or more characters (`php8.1-fpm`, `php8.2-fpm`).
+const SAME_STEM: u32 = 2;
+/// [`likeness`]: the name says PHP or FPM.
+const PHP_NAME: u32 = 1;
+
 /// How much a socket path looks like the one nginx wants: the same directory, a shared stem
 /// (`php8.1-fpm.sock` / `php8.2-fpm.sock`), a PHP-FPM name.
-fn likeness(want: &str, other: &str) -> u32 {
+pub(crate) fn likeness(want: &str, other: &str) -> u32 {
     let (w, o) = (Path::new(want), Path::new(other));
     let mut score = 0;
     if w.parent() == o.parent() {
-        score += 4;
+        score += SAME_DIR;
     }
     let stem = |p: &Path| {
         p.file_stem()
@@ -240,11 +257,11 @@ fn likeness(want: &str, other: &str) -> u32 {
         .take_while(|(a, b)| a == b)
         .count();
     if common >= 3 {
-        score += 2;
+        score += SAME_STEM;
     }
     let lower = other.to_ascii_lowercase();
     if lower.contains("php") || lower.contains("fpm") {
-        score += 1;
+        score += PHP_NAME;
     }
     score
 }
