@@ -408,9 +408,7 @@ pub fn check_all(model: &Model) -> Vec<Finding> {
 
 /// The clients a finding hurt: the 5xx its joined access lines got, else the error-log count.
 fn hurt(f: &Finding) -> u64 {
-    f.impact
-        .as_ref()
-        .map_or(f.count.unwrap_or(0), |i| i.client_errors)
+    f.impact.as_ref().map_or(f.count.unwrap_or(0), Impact::hurt)
 }
 
 /// The one order of findings, for `diagnose` and `config lint` alike: most severe first, then

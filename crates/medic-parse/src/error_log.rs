@@ -509,11 +509,13 @@ pub enum FailureClass {
     WorkerLimits,
     ConnectUnreachable,
     PortsExhausted,
+    ConnectFailed,
+    TempFileError,
     Other,
 }
 
 impl FailureClass {
-    pub const COUNT: usize = 22;
+    pub const COUNT: usize = 24;
     pub const ALL: [FailureClass; Self::COUNT] = [
         FailureClass::ConnectRefused,
         FailureClass::SocketMissing,
@@ -536,6 +538,8 @@ impl FailureClass {
         FailureClass::WorkerLimits,
         FailureClass::ConnectUnreachable,
         FailureClass::PortsExhausted,
+        FailureClass::ConnectFailed,
+        FailureClass::TempFileError,
         FailureClass::Other,
     ];
 
@@ -563,6 +567,8 @@ impl FailureClass {
             FailureClass::WorkerLimits => "worker-limits",
             FailureClass::ConnectUnreachable => "connect-unreachable",
             FailureClass::PortsExhausted => "ports-exhausted",
+            FailureClass::ConnectFailed => "connect-failed",
+            FailureClass::TempFileError => "temp-file-error",
             FailureClass::Other => "other",
         }
     }
@@ -577,7 +583,9 @@ impl FailureClass {
         match self {
             ConnectTimeout | SendTimeout | ReadTimeout => Some(504),
             RateLimited | ConnLimited => Some(503),
-            FastcgiStderr | WorkerLimits | Other => None,
+            // A temp file that cannot be written fails a request body (500) or cuts a response
+            // whose header already went out (the client got the upstream's status).
+            FastcgiStderr | WorkerLimits | TempFileError | Other => None,
             _ => Some(502),
         }
     }
@@ -669,6 +677,9 @@ pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
             Some(113 | 101 | 112 | 100) => ConnectUnreachable,
             Some(99) => PortsExhausted,
             Some(104) => UpstreamReset,
+            // Every connect() failure fails the request with 502, whatever the errno
+            // (`(22: Invalid argument)` at [crit] from a bad local address, ...).
+            _ if towards_upstream() || e.context.upstream.is_some() => ConnectFailed,
             _ => Other,
         };
     }
@@ -691,6 +702,28 @@ pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
     }
     if text.starts_with(b"upstream prematurely closed") {
         return PrematureClose;
+    }
+    // ngx_http_grpc_module.c: the upstream answered the stream with RST_STREAM.
+    if text.starts_with(b"upstream rejected request with error") {
+        return InvalidResponse;
+    }
+    // ngx_http_memcached_module.c: "memcached sent invalid key/flags/length/response ...".
+    if text.starts_with(b"memcached sent invalid") && e.level <= Level::Error {
+        return InvalidResponse;
+    }
+    // A temp file nginx buffers a body in (`proxy_temp_path`, `client_body_temp_path`, ...):
+    // `open() "/var/lib/nginx/proxy/3/00/0000000003" failed (13: Permission denied) while
+    // reading upstream`, after nginx's `user` changed and the directories still belong to the
+    // old one; or ENOSPC. A static file's `open()` failing is a 403/404, not this.
+    if (text.starts_with(b"open() \"")
+        || text.starts_with(b"mkdir() \"")
+        || text.starts_with(b"write() \"")
+        || text.starts_with(b"pwrite() \""))
+        && code.is_some()
+        // The action must say so (a static file's `open()` may carry an `upstream:` field).
+        && (memchr::memmem::find(action, b"upstream").is_some() || is_temp_path(text))
+    {
+        return TempFileError;
     }
     if text.starts_with(b"upstream sent too big header") {
         return HeaderTooBig;
@@ -773,6 +806,26 @@ pub fn classify(e: &ErrorEntry<'_>) -> FailureClass {
     Other
 }
 
+/// Whether the quoted path of `open() "PATH" failed` is one of nginx's temp directories
+/// (`*_temp`, Debian's `/var/lib/nginx/{body,proxy,fastcgi,uwsgi,scgi}`).
+fn is_temp_path(text: &[u8]) -> bool {
+    let Some(start) = memchr::memchr(b'"', text) else {
+        return false;
+    };
+    let rest = &text[start + 1..];
+    let path = &rest[..memchr::memchr(b'"', rest).unwrap_or(rest.len())];
+    memchr::memmem::find(path, b"_temp/").is_some()
+        || [
+            &b"/body/"[..],
+            b"/proxy/",
+            b"/fastcgi/",
+            b"/uwsgi/",
+            b"/scgi/",
+        ]
+        .iter()
+        .any(|d| memchr::memmem::find(path, d).is_some() && path.starts_with(b"/var/"))
+}
+
 /// Whether a line starts a new entry (an nginx timestamp and level), as opposed to continuing a
 /// multi-line one.
 #[inline]
@@ -793,6 +846,24 @@ mod tests {
 
     fn class(line: &str) -> FailureClass {
         classify(&parse(line.as_bytes()).unwrap_or_else(|| panic!("not parsed: {line}")))
+    }
+
+    /// Lines nginx 1.22.1 wrote (the grpc and memcached texts from their modules' sources).
+    #[test]
+    fn every_connect_failure_and_temp_file_has_a_class() {
+        let h = "2026/11/21 20:40:10";
+        let tail = "client: 127.0.0.1, server: x, request: \"GET /big HTTP/1.1\", upstream: \"http://127.0.0.1:8080/big\", host: \"x\"";
+        for (line, want) in [
+            (format!("{h} [crit] 7#7: *3 connect() to 127.0.0.1:8080 failed (22: Invalid argument) while connecting to upstream, {tail}"), FailureClass::ConnectFailed),
+            (format!("{h} [error] 7#7: *3 upstream rejected request with error 2 while reading response header from upstream, {tail}"), FailureClass::InvalidResponse),
+            (format!("{h} [error] 7#7: *3 memcached sent invalid response: \"GARBAGE\" while reading upstream, {tail}"), FailureClass::InvalidResponse),
+            (format!("{h} [crit] 7#7: *3 open() \"/var/lib/nginx/proxy/3/00/0000000003\" failed (13: Permission denied) while reading upstream, {tail}"), FailureClass::TempFileError),
+            (format!("{h} [crit] 7#7: *3 open() \"/usr/share/nginx/client_body_temp/0000000001\" failed (28: No space left on device), client: 127.0.0.1, server: x, request: \"POST /up HTTP/1.1\", host: \"x\""), FailureClass::TempFileError),
+            // A static file nginx may not read is a 403, not a temp file.
+            (format!("{h} [error] 7#7: *3 open() \"/var/www/html/secret.html\" failed (13: Permission denied), client: 127.0.0.1, server: x, request: \"GET /secret.html HTTP/1.1\", host: \"x\""), FailureClass::Other),
+        ] {
+            assert_eq!(class(&line), want, "{line}");
+        }
     }
 
     #[test]

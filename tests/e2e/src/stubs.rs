@@ -44,6 +44,12 @@ pub enum Behavior {
     /// A small, valid response with this status (`503 Service Unavailable`: the 5xx is the
     /// backend's own, nginx only relays it).
     Status(u16),
+    /// `200 OK` with a body of this many bytes (more than nginx's buffers: it goes to a temp
+    /// file under `proxy_temp_path`).
+    BigBody(usize),
+    /// `200 OK` announcing 1 MB, then 16 KB of it and a RST: the failure comes after the
+    /// header, so the client has its 200 already and gets a body cut short.
+    CutBody,
 }
 
 /// A TCP server on 127.0.0.1 with one [`Behavior`], stopped on drop.
@@ -129,6 +135,23 @@ fn serve(listener: &TcpListener, behavior: Behavior, stop: &AtomicBool) {
             Behavior::Garbage => {
                 let _ = s.write_all(b"HELLO\r\n");
                 let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            Behavior::BigBody(n) => {
+                let mut resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n"
+                )
+                .into_bytes();
+                resp.resize(resp.len() + n, b'x');
+                // nginx may stop reading when its temp file fails: a write error is expected.
+                let _ = s.write_all(&resp);
+            }
+            Behavior::CutBody => {
+                let mut resp = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n".to_vec();
+                resp.resize(resp.len() + (16 << 10), b'x');
+                let _ = s.write_all(&resp);
+                let _ = s.flush();
+                std::thread::sleep(Duration::from_millis(50));
+                let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
             }
             Behavior::Status(code) => {
                 let resp = format!(

@@ -146,6 +146,14 @@ pub struct Impact {
     pub retried_ok: u64,
     /// Client status -> requests.
     pub statuses: std::collections::BTreeMap<String, u64>,
+    /// Of those, the client got a status below 500 and a body cut short: nginx failed after the
+    /// response header went out (`while reading upstream`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cut_off: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Impact {
@@ -154,10 +162,16 @@ impl Impact {
         self.requests > 0 && self.client_errors == 0 && self.retried_ok == self.requests
     }
 
+    /// The clients hurt: a 5xx, or a response cut short.
+    pub fn hurt(&self) -> u64 {
+        self.client_errors + self.cut_off
+    }
+
     pub fn add(&mut self, o: &Impact) {
         self.requests += o.requests;
         self.client_errors += o.client_errors;
         self.retried_ok += o.retried_ok;
+        self.cut_off += o.cut_off;
         for (k, n) in &o.statuses {
             *self.statuses.entry(k.clone()).or_insert(0) += n;
         }

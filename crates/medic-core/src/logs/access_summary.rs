@@ -178,7 +178,14 @@ impl<'j> AccessSummary<'j> {
         let retried = rec.get(Field::UpstreamAddr).is_some_and(|a| {
             memchr::memchr2(b',', b':', a).is_some() && memchr::memchr(b' ', a).is_some()
         });
-        if status < 499 && !retried {
+        // A good status matters only when it was retried, or when it may be the cut-off
+        // response of a failure after the header.
+        let cut_off = || {
+            self.join
+                .zip(time)
+                .is_some_and(|(j, t)| j.after_header_near(t))
+        };
+        if status < 499 && !retried && !cut_off() {
             return;
         }
         let full = match self.format.parse(line) {

@@ -117,6 +117,11 @@ const LATEST_EVERY: u32 = 15;
 /// How many minutes of a cell's timeline are kept (the newest ones).
 pub const CELL_MINUTES: usize = 60;
 
+/// The [`detail`] of a failure nginx logged `while reading upstream` (or `while sending to
+/// client`): the response header had gone out, so the client got the upstream's status and a
+/// body cut short, not a 502/504.
+pub const AFTER_HEADER: &str = "after the response header";
+
 /// What sets entries of one class and upstream apart, for the classes whose root cause depends
 /// on it: the zone of `limit_req`/`limit_conn`, the verify error or OpenSSL reason of a TLS
 /// failure, `Primary script unknown`, the name that did not resolve; `emerg` for any entry at
@@ -133,6 +138,10 @@ pub fn detail<'a>(class: FailureClass, level: Level, message: &'a [u8]) -> Optio
         LazyLock::new(|| Finder::new(b"peer closed connection"));
     static PRIMARY: LazyLock<Finder<'static>> =
         LazyLock::new(|| Finder::new(b"Primary script unknown"));
+    static READING_UPSTREAM: LazyLock<Finder<'static>> =
+        LazyLock::new(|| Finder::new(b" while reading upstream"));
+    static SENDING_TO_CLIENT: LazyLock<Finder<'static>> =
+        LazyLock::new(|| Finder::new(b" while sending to client"));
 
     if level == Level::Emerg {
         return Some(b"emerg");
@@ -172,6 +181,17 @@ pub fn detail<'a>(class: FailureClass, level: Level, message: &'a [u8]) -> Optio
                 let r = after(open + 1, b')')?;
                 Some(r.strip_prefix(b"SSL: ").unwrap_or(r))
             }
+        }
+        // ngx_http_upstream_process_upstream: the body phase, after ngx_http_send_header.
+        FailureClass::UpstreamReset
+        | FailureClass::PrematureClose
+        | FailureClass::ReadTimeout
+        | FailureClass::InvalidResponse
+        | FailureClass::TempFileError
+            if READING_UPSTREAM.find(message).is_some()
+                || SENDING_TO_CLIENT.find(message).is_some() =>
+        {
+            Some(AFTER_HEADER.as_bytes())
         }
         FailureClass::FastcgiStderr => PRIMARY
             .find(message)
@@ -330,6 +350,9 @@ impl ErrorSummary {
             if class.is_failure() {
                 let up = join.with_upstream.then_some(target);
                 join.insert(JoinKey::new(head.time, client, request, up), class);
+                if detail == Some(AFTER_HEADER.as_bytes()) {
+                    join.note_after_header(head.time);
+                }
             }
         }
     }

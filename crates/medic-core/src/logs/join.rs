@@ -6,7 +6,7 @@
 //! 64-bit hash of (second, client, request) per failure; it is capped so memory stays flat, and
 //! the report says when the cap was reached.
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use medic_parse::error_log::FailureClass;
 use medic_parse::time::LogTime;
 use std::hash::{BuildHasher, Hasher};
@@ -45,6 +45,9 @@ pub struct JoinIndex {
     pub with_upstream: bool,
     /// Failures not indexed because the index was full.
     pub dropped: u64,
+    /// The seconds of failures logged after the response header (`while reading upstream`):
+    /// their clients got a 2xx/3xx, which the access scan otherwise skips unparsed.
+    after_header: HashSet<i64>,
 }
 
 impl JoinIndex {
@@ -62,6 +65,20 @@ impl JoinIndex {
         }
         // A later failure of the same request (the next peer) is the one that decided the answer.
         self.map.insert(key, class);
+    }
+
+    /// Notes a failure after the response header at `t` (see [`JoinIndex::after_header_near`]).
+    pub fn note_after_header(&mut self, t: LogTime) {
+        if self.after_header.len() < CAPACITY {
+            self.after_header.insert(t.0);
+        }
+    }
+
+    /// Whether a failure after the response header was logged shortly before `t`: an access line
+    /// with a good status then may be its cut-off response.
+    pub fn after_header_near(&self, t: LogTime) -> bool {
+        !self.after_header.is_empty()
+            && (0..=LOOKBACK_SECS).any(|back| self.after_header.contains(&(t.0 - back)))
     }
 
     /// The failure behind an access line ending at `t`, if one was logged shortly before.
@@ -92,6 +109,9 @@ impl JoinIndex {
         }
         for (k, c) in o.map {
             self.insert(k, c);
+        }
+        for t in o.after_header {
+            self.note_after_header(LogTime(t));
         }
     }
 

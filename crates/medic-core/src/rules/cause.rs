@@ -26,6 +26,7 @@ mod cert_expires_soon;
 mod client_closed;
 mod config_invalid;
 mod conn_limited;
+mod connect_failed;
 mod connect_permission;
 mod connect_refused;
 mod connect_timeout;
@@ -52,6 +53,8 @@ mod socket_permission;
 mod socket_stale;
 mod stale_dns;
 mod support;
+mod temp_file_error;
+mod temp_path_permission;
 mod tls_client_cert_required;
 mod tls_expired;
 mod tls_handshake;
@@ -141,6 +144,10 @@ pub static CAUSES: &[&dyn Cause] = &[
     &worker_limits::WorkerLimits,
     &connect_unreachable::ConnectUnreachable,
     &ports_exhausted::PortsExhausted,
+    &connect_failed::ConnectFailed,
+    // temp files
+    &temp_path_permission::TempPathPermission,
+    &temp_file_error::TempFileError,
     // from the access log and the probes
     &backend_5xx::Backend5xx,
     &client_closed::ClientClosed,

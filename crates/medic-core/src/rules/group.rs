@@ -8,6 +8,7 @@ use medic_parse::error_log::FailureClass;
 use crate::backend::{self, Backend};
 use crate::config::{Model, Pass};
 use crate::facts::{Facts, Impact, LogGroup, ProbeFacts, ProbedTarget};
+use crate::logs::error_summary::AFTER_HEADER;
 use crate::rules::{self, Evidence, Finding, Severity};
 
 /// Failures of one class towards one upstream: what a cause explains.
@@ -121,6 +122,32 @@ impl<'f> Group<'f> {
                     i.requests,
                     statuses_text(i)
                 ),
+            ));
+        }
+        if self.detail == Some(AFTER_HEADER) {
+            // The failure came in the body: nginx had sent the upstream's status line already.
+            let usual = f
+                .status
+                .take()
+                .map_or(String::new(), |s| format!(", not a {s}"));
+            if let Some(i) = f.impact.as_mut() {
+                i.cut_off = i.requests.saturating_sub(i.client_errors + i.retried_ok);
+            }
+            let got = f
+                .impact
+                .as_ref()
+                .filter(|i| i.requests > 0)
+                .map_or("the upstream's status (usually 200)".to_string(), |i| {
+                    statuses_text(i)
+                });
+            f.title = format!(
+                "{} (after the response header: clients got a cut-off response{usual})",
+                f.title
+            );
+            f.evidence.push(Evidence::other(
+                "log",
+                "error log".to_string(),
+                format!("nginx logged it `while reading upstream`: the response header had gone out, so the clients got {got} and a body cut short"),
             ));
         }
         if self.log.is_none() {

@@ -105,6 +105,7 @@ impl Cause for Backend5xx {
                     client_errors: a.count,
                     retried_ok: 0,
                     statuses: [(a.status.to_string(), a.count)].into(),
+                    cut_off: 0,
                 }),
                 state: Default::default(),
                 resolved_at: None,
