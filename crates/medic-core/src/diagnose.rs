@@ -61,7 +61,104 @@ pub fn diagnose(facts: &Facts) -> Vec<Finding> {
     correlate(facts, &mut out);
     resolve(facts, &mut out);
     rules::rank(&mut out);
+    tell_stories(&mut out);
+    // The stories' heads now hold their steps' requests.
+    rules::rank(&mut out);
     out
+}
+
+/// How far apart two failures of one target may be and still be one story.
+const STORY_GAP_SECS: i64 = 120;
+
+/// The classes of a backend's life: what it shows while it crashes, is down, or comes back.
+const LIFECYCLE: &[FailureClass] = &[
+    FailureClass::ConnectRefused,
+    FailureClass::NoLiveUpstreams,
+    FailureClass::SocketMissing,
+    FailureClass::UpstreamReset,
+    FailureClass::PrematureClose,
+    FailureClass::ConnectTimeout,
+];
+
+/// One target's failures close in time are one story: a backend that resets, then refuses,
+/// then is starting again is not three competing causes. Only the classes of a backend's life
+/// ([`LIFECYCLE`]) join: a slow script, a missing script or a socket's permissions on the same
+/// target are problems of their own. The finding that ranks first (the
+/// most severe, ongoing, most clients hurt) tells it; the others become its [`Step`]s, and
+/// their requests, impact and minutes add to it. Findings must be ranked.
+///
+/// [`Step`]: rules::Step
+fn tell_stories(findings: &mut Vec<Finding>) {
+    let story_of = |f: &Finding| -> Option<(String, LogTime, LogTime)> {
+        // Only failures the logs show (a class and a window) of one target.
+        let class = FailureClass::from_id(f.class?)?;
+        if !LIFECYCLE.contains(&class) {
+            return None;
+        }
+        Some((f.upstream.clone()?, f.first_seen?, f.last_seen?))
+    };
+    let mut i = 0;
+    while i < findings.len() {
+        let Some((up, mut first, mut last)) = story_of(&findings[i]) else {
+            i += 1;
+            continue;
+        };
+        let mut j = i + 1;
+        while j < findings.len() {
+            let joins = story_of(&findings[j]).is_some_and(|(u, f, l)| {
+                u == up
+                    && findings[j].state == findings[i].state
+                    && f.0 <= last.0 + STORY_GAP_SECS
+                    && l.0 + STORY_GAP_SECS >= first.0
+            });
+            if !joins {
+                j += 1;
+                continue;
+            }
+            let step = findings.remove(j);
+            first = first.min(step.first_seen.unwrap_or(first));
+            last = last.max(step.last_seen.unwrap_or(last));
+            absorb(&mut findings[i], step);
+            // A step that widened the window may bring an earlier finding of it in reach.
+            j = i + 1;
+        }
+        findings[i].timeline.sort_by_key(|s| s.first_seen);
+        i += 1;
+    }
+}
+
+/// Adds `step`'s requests, impact and minutes to `head`, and `step` to its timeline.
+fn absorb(head: &mut Finding, step: Finding) {
+    head.count = Some(head.count.unwrap_or(0) + step.count.unwrap_or(0));
+    head.first_seen = head.first_seen.min(step.first_seen).or(step.first_seen);
+    head.last_seen = head.last_seen.max(step.last_seen);
+    match (&mut head.impact, &step.impact) {
+        (Some(h), Some(s)) => h.add(s),
+        (None, Some(s)) => head.impact = Some(s.clone()),
+        _ => {}
+    }
+    let mut minutes = std::collections::BTreeMap::new();
+    for (t, n) in head.per_minute.iter().chain(step.per_minute.iter()) {
+        *minutes.entry(*t).or_insert(0) += n;
+    }
+    head.per_minute = minutes.into_iter().collect();
+    if head.per_minute.len() > crate::rules::group::TIMELINE_MINUTES {
+        let cut = head.per_minute.len() - crate::rules::group::TIMELINE_MINUTES;
+        head.per_minute.drain(..cut);
+    }
+    let (Some(first_seen), Some(last_seen)) = (step.first_seen, step.last_seen) else {
+        return;
+    };
+    head.timeline.push(rules::Step {
+        id: step.id,
+        class: step.class,
+        count: step.count.unwrap_or(0),
+        first_seen,
+        last_seen,
+        title: step.title,
+        evidence: step.evidence.into_iter().find(|e| e.kind == "log"),
+    });
+    head.timeline.extend(step.timeline);
 }
 
 /// Marks resolved what the evidence shows has stopped: failures towards a target the config no
@@ -297,4 +394,49 @@ fn probe_class(t: &ProbedTarget) -> Option<FailureClass> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use medic_parse::error_log::FailureClass;
+    use medic_parse::time::LogTime;
+
+    use super::diagnose;
+    use crate::rules::cause::tests::{log_group, post_mortem};
+
+    fn at(class: FailureClass, up: &str, from: i64, to: i64, n: u64) -> crate::facts::LogGroup {
+        let mut g = log_group(class, Some(up), None, n);
+        let base = g.first.0;
+        g.first = LogTime(base + from);
+        g.last = LogTime(base + to);
+        g
+    }
+
+    /// A backend that resets, then refuses: one finding that tells both, in time order.
+    #[test]
+    fn one_target_one_story() {
+        let up = "127.0.0.1:3000";
+        let f = diagnose(&post_mortem(vec![
+            at(FailureClass::UpstreamReset, up, 0, 0, 2),
+            at(FailureClass::ConnectRefused, up, 1, 30, 20),
+            // Another target at the same time is its own finding.
+            at(FailureClass::ConnectRefused, "127.0.0.1:4000", 0, 30, 5),
+            // The same target an hour later is another story.
+            at(FailureClass::PrematureClose, up, 3600, 3600, 1),
+            // A slow script on the same target is a problem of its own.
+            at(FailureClass::ReadTimeout, up, 10, 10, 1),
+        ]));
+        let ids: Vec<(&str, Option<&str>)> =
+            f.iter().map(|f| (f.id, f.upstream.as_deref())).collect();
+        assert_eq!(ids.len(), 4, "{ids:?}");
+        let head = &f[0];
+        assert_eq!((head.id, head.count), ("connect-refused", Some(22)));
+        assert_eq!(head.timeline.len(), 1);
+        assert_eq!(head.timeline[0].id, "upstream-reset");
+        assert_eq!(
+            head.first_seen.map(|t| t.0),
+            Some(f[0].timeline[0].first_seen.0)
+        );
+        assert!(f[1..].iter().all(|x| x.timeline.is_empty()));
+    }
 }

@@ -143,6 +143,25 @@ pub struct Finding {
     pub state: State,
     /// When the evidence says it stopped (with `state: resolved`).
     pub resolved_at: Option<LogTime>,
+    /// The other failures of the same target in the same stretch of time, in time order: one
+    /// story (a backend that resets, then refuses, then restarts), told by this finding.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<Step>,
+}
+
+/// One step of a finding's story: another cause the same target showed around the same time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub id: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<&'static str>,
+    pub count: u64,
+    pub first_seen: LogTime,
+    pub last_seen: LogTime,
+    pub title: String,
+    /// Where the step shows in the logs (its first line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Evidence>,
 }
 
 /// Whether a finding is happening (`causes.md` §3 `state`).
@@ -180,6 +199,7 @@ impl Finding {
             impact: None,
             state: State::Latent,
             resolved_at: None,
+            timeline: Vec::new(),
         }
     }
 

@@ -155,6 +155,7 @@ pub fn parse_findings(cfg: &Config, out: &mut Vec<Finding>) {
             impact: None,
             state: Default::default(),
             resolved_at: None,
+            timeline: Vec::new(),
             evidence: problems,
             fix: config_invalid().fix(
                 "fix the reported line, then `nginx -t`".to_string(),
@@ -201,6 +202,7 @@ fn nginx_t_failed(binary: &Path, status: Option<i32>, stderr: &str) -> Finding {
         impact: None,
         state: Default::default(),
         resolved_at: None,
+        timeline: Vec::new(),
         evidence: if evidence.is_empty() {
             vec![Evidence {
                 kind: "nginx -t",

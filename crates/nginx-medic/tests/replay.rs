@@ -51,6 +51,16 @@ fn summary(j: &serde_json::Value, dir: &Path) -> String {
                 b["why"].as_str().unwrap_or("")
             ));
         }
+        for s in f["timeline"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  story: {} to {} {} x{}: {}\n",
+                s["first_seen"].as_str().unwrap_or(""),
+                s["last_seen"].as_str().unwrap_or(""),
+                s["id"].as_str().unwrap_or(""),
+                s["count"],
+                s["title"].as_str().unwrap_or("")
+            ));
+        }
         for e in f["evidence"].as_array().unwrap() {
             let kind = e["kind"].as_str().unwrap_or("");
             if matches!(kind, "journal" | "kernel" | "supervisor" | "log" | "config") {

@@ -68,7 +68,7 @@ mod worker_limits;
 mod wrong_port;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_backend;
 #[cfg(test)]

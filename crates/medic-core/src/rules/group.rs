@@ -105,6 +105,7 @@ impl<'f> Group<'f> {
             impact: self.log.and_then(|l| l.impact.clone()),
             state: rules::State::Ongoing,
             resolved_at: None,
+            timeline: Vec::new(),
         };
         if let Some(i) = f.impact.as_ref().filter(|i| i.all_retried()) {
             // nginx retried the next peer and every client was served: a peer is down, the

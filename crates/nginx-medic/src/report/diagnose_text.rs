@@ -200,7 +200,36 @@ fn timeline(w: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
     if let Some(u) = &f.upstream {
         writeln!(w, "   {} upstream: {u}", st.blue("="))?;
     }
+    if !f.timeline.is_empty() {
+        // The same target's other failures around the same time: one story, in time order.
+        writeln!(w, "   {} the same story:", st.blue("="))?;
+        for s in &f.timeline {
+            let at = s
+                .evidence
+                .as_ref()
+                .map_or(String::new(), |e| format!(" ({})", e.source));
+            writeln!(
+                w,
+                "   {}   {} to {}: {} x{}: {}{at}",
+                st.blue("="),
+                s.first_seen,
+                s.last_seen,
+                s.id,
+                s.count,
+                s.title
+            )?;
+        }
+    }
     match &f.impact {
+        Some(i) if i.cut_off > 0 => writeln!(
+            w,
+            "   {} clients: {} of {} joined requests got a response cut short after its header, {} a 5xx ({})",
+            st.blue("="),
+            i.cut_off,
+            i.requests,
+            i.client_errors,
+            medic_core::rules::group::statuses_text(i)
+        )?,
         Some(i) if i.all_retried() => writeln!(
             w,
             "   {} clients: 0 affected: nginx retried the next peer for all {} requests ({})",

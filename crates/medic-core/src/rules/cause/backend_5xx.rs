@@ -109,6 +109,7 @@ impl Cause for Backend5xx {
                 }),
                 state: Default::default(),
                 resolved_at: None,
+                timeline: Vec::new(),
             });
         }
     }

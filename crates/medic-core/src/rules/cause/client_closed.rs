@@ -87,6 +87,7 @@ impl Cause for ClientClosed {
                 impact: None,
                 state: Default::default(),
                 resolved_at: None,
+                timeline: Vec::new(),
             });
         }
     }

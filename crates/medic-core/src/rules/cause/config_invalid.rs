@@ -151,6 +151,7 @@ impl Cause for ConfigInvalid {
                 impact: None,
                 state: Default::default(),
                 resolved_at: None,
+                timeline: Vec::new(),
             });
         }
     }
