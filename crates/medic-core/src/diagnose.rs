@@ -161,39 +161,107 @@ fn absorb(head: &mut Finding, step: Finding) {
     head.timeline.extend(step.timeline);
 }
 
-/// Marks resolved what the evidence shows has stopped: failures towards a target the config no
-/// longer names, when the config changed after the last failure (a reload takes a changed
-/// config: the target was removed or replaced). The finding keeps its severity and says why.
+/// Marks resolved what the evidence shows has stopped, and says why:
+/// - the running config no longer sends to the target: nginx reloaded (its master logged
+///   `reconfiguring`) or the config files changed after the last failure, and the config on
+///   disk names the target nowhere;
+/// - live only: the backend (re)started, nothing failed after the second it started, and the
+///   target answers now.
+///
+/// The finding keeps its severity. Post-mortem, only what the files prove counts.
 fn resolve(facts: &Facts, findings: &mut [Finding]) {
-    let Some(changed) = facts.config_changed else {
-        return;
-    };
     for f in findings.iter_mut() {
-        let (Some(up), Some(last)) = (f.upstream.as_deref(), f.last_seen) else {
+        let (Some(up), Some(last)) = (f.upstream.clone(), f.last_seen) else {
             continue;
         };
-        if f.state != rules::State::Ongoing || changed <= last || facts.models.is_empty() {
+        if f.state != rules::State::Ongoing {
             continue;
         }
-        let named = !passes_to(facts, up).is_empty()
-            || !targets_of(facts, up).is_empty()
-            || facts
-                .models
-                .iter()
-                .any(|m| m.upstreams.iter().any(|u| u.name == up));
-        if named {
-            continue;
+        if let Some((at, why)) = removed_from_config(facts, &up, last)
+            .or_else(|| restarted_and_answers(facts, f, &up, last))
+        {
+            f.state = rules::State::Resolved;
+            f.resolved_at = Some(at);
+            f.evidence.push(Evidence::other(why.0, why.1, why.2));
         }
-        f.state = rules::State::Resolved;
-        f.resolved_at = Some(changed);
-        f.evidence.push(Evidence::other(
-            "config",
-            "config files (mtime)".to_string(),
-            format!(
-                "resolved: the config changed at {changed}, after the last failure at {last}, and no longer sends to {up}"
+    }
+}
+
+/// (when, (evidence kind, source, text)) of a resolution.
+type Resolution = (LogTime, (&'static str, String, String));
+
+/// The config changed after the last failure and no longer names the target.
+fn removed_from_config(facts: &Facts, up: &str, last: LogTime) -> Option<Resolution> {
+    if facts.models.is_empty() {
+        return None;
+    }
+    let named = !passes_to(facts, up).is_empty()
+        || !targets_of(facts, up).is_empty()
+        || facts
+            .models
+            .iter()
+            .any(|m| m.upstreams.iter().any(|u| u.name == up));
+    if named {
+        return None;
+    }
+    // A logged reload is the running config changing; an mtime only says the files did.
+    if let Some(reload) = facts.logs.last_reload.filter(|r| *r >= last) {
+        return Some((
+            reload,
+            (
+                "log",
+                "error log".to_string(),
+                format!("resolved: nginx reloaded at {reload} (`reconfiguring`), after the last failure at {last}, and its config no longer sends to {up}"),
             ),
         ));
     }
+    let changed = facts.config_changed.filter(|c| *c > last)?;
+    Some((
+        changed,
+        (
+            "config",
+            "config files (mtime)".to_string(),
+            format!("resolved: the config changed at {changed}, after the last failure at {last}, and no longer sends to {up}"),
+        ),
+    ))
+}
+
+/// Live: the backend that serves the target (re)started and nothing failed after the second it
+/// started, and every probe of the target connects now.
+fn restarted_and_answers(
+    facts: &Facts,
+    f: &Finding,
+    up: &str,
+    last: LogTime,
+) -> Option<Resolution> {
+    facts.probes.as_ref()?;
+    let since = f.backend.as_ref()?.since.as_deref()?;
+    let since = LogTime::parse_iso(since.as_bytes())?;
+    // Log times have one-second resolution: a failure in the second the backend started is
+    // part of its start; one after it is not.
+    if since < last {
+        return None;
+    }
+    let targets = targets_of(facts, up);
+    let answers = !targets.is_empty()
+        && targets.iter().all(|t| {
+            let tcp = &t.facts.tcp;
+            let unix_ok = t.facts.unix.as_ref().is_none_or(|u| u.connect.is_ok());
+            unix_ok
+                && (tcp.is_empty() || tcp.iter().any(|c| c.connect.is_ok()))
+                && (!tcp.is_empty() || t.facts.unix.is_some())
+        });
+    if !answers {
+        return None;
+    }
+    Some((
+        since,
+        (
+            "probe",
+            "connect".to_string(),
+            format!("resolved: the backend started again at {since}, no failure was logged after that second (the last at {last}), and {up} answers now"),
+        ),
+    ))
 }
 
 /// How far around a finding's first and last entry a supervisor or kernel event counts as part

@@ -736,6 +736,7 @@ fn read_logs(
         }
         if let Some(e) = s.error {
             error_groups(e, s.source, s.access, &mut f.groups);
+            f.last_reload = e.last_reload;
         }
         if let Some(a) = s.access {
             access_groups(a, s.source, &mut f);

@@ -7,6 +7,11 @@
 //!
 //! Scenarios of one test file share the host's listening sockets (what the probes look at), so
 //! they take [`serial`] first: one scenario's stubs at a time.
+//!
+//! Every live scenario runs on a busy host: [`serial`] and the live `diagnose*` helpers start the
+//! test binary's [`crate::busy::shared`] (unrelated `python3 -m http.server` listeners, another
+//! PHP-FPM master, an unrelated OOM kill) before the scenario picks its ports, so nothing the
+//! scenario asserts can come from a host that runs nothing else.
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -23,10 +28,16 @@ pub enum Mode {
     NoProbe,
 }
 
-/// Holds the host's listeners for one scenario at a time within a test binary.
+/// Holds the host's listeners for one scenario at a time within a test binary, beside the
+/// binary's busy host ([`crate::busy::shared`], started on the first call).
+///
+/// The busy host starts here, before the scenario takes its free ports: started later, one of
+/// its listeners could take a port the scenario chose because nothing listened there.
 pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+    let guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    crate::busy::shared();
+    guard
 }
 
 /// `nginx-medic diagnose --config PREFIX/conf/nginx.conf --prefix PREFIX --format json`
@@ -73,8 +84,12 @@ fn run_diagnose(
         // Every log line the test produced counts, however old the machine's clock says it is.
         args.extend(["--since".into(), "30d".into()]);
     }
-    if mode == Mode::NoProbe {
-        args.push("--no-probe".into());
+    match mode {
+        // Already running when the scenario took `serial`; this covers one that did not.
+        Mode::Live => {
+            crate::busy::shared();
+        }
+        Mode::NoProbe => args.push("--no-probe".into()),
     }
     args.extend(extra.iter().map(|s| s.to_string()));
     let run = medic_env(args, Vec::<&Path>::new(), env);
@@ -100,8 +115,13 @@ pub fn diagnose_wrapped(
         .arg("--prefix")
         .arg(format!("{}/", prefix.display()))
         .args(["--format", "json", "--since", "30d"]);
-    if mode == Mode::NoProbe {
-        cmd.arg("--no-probe");
+    match mode {
+        Mode::Live => {
+            crate::busy::shared();
+        }
+        Mode::NoProbe => {
+            cmd.arg("--no-probe");
+        }
     }
     cmd.args(extra);
     let argv = std::iter::once(cmd.get_program())
@@ -147,7 +167,8 @@ impl Diagnosis {
     }
 
     /// Asserts the top finding's `id`, `upstream` (when given) and that one evidence item's
-    /// `text` or `source` contains each of `evidence`. Returns the finding.
+    /// `text` or `source` contains each of `evidence`; and that no finding blames the busy host
+    /// ([`crate::busy::BusyHost::assert_not_blamed`]). Returns the finding.
     pub fn assert_top(&self, id: &str, upstream: Option<&str>, evidence: &[&str]) -> &Value {
         let top = self.top();
         assert_eq!(
@@ -172,6 +193,11 @@ impl Diagnosis {
         }
         for key in ["title", "severity", "fix"] {
             assert!(!top[key].is_null(), "{id} has no {key}:\n{top:#}");
+        }
+        if let Some(busy) = crate::busy::running() {
+            for f in self.findings() {
+                busy.assert_not_blamed(f);
+            }
         }
         top
     }

@@ -7,6 +7,7 @@
 //! the process manager, `pm.max_children` and extra pool lines per pool ([`PoolOptions`]).
 //! [`docroot`] writes the PHP scripts a scenario serves.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -77,16 +78,24 @@ impl PhpFpm {
     pub fn start(prefix: &Path, pools: &[Pool]) -> PhpFpm {
         let with: Vec<(&Pool, PoolOptions)> =
             pools.iter().map(|p| (p, PoolOptions::default())).collect();
-        Self::start_pools(prefix, &with)
+        Self::start_pools(prefix, &with, &[])
     }
 
     /// As [`PhpFpm::start`], with each pool's process manager and extra lines.
     pub fn start_with(prefix: &Path, pools: &[(Pool, PoolOptions)]) -> PhpFpm {
         let with: Vec<(&Pool, PoolOptions)> = pools.iter().map(|(p, o)| (p, o.clone())).collect();
-        Self::start_pools(prefix, &with)
+        Self::start_pools(prefix, &with, &[])
     }
 
-    fn start_pools(prefix: &Path, pools: &[(&Pool, PoolOptions)]) -> PhpFpm {
+    /// As [`PhpFpm::start`], with the master run by `wrapper` (e.g. `setpriv --pdeathsig TERM
+    /// --`), which must exec it (same PID).
+    pub fn start_wrapped(prefix: &Path, pools: &[Pool], wrapper: &[&OsStr]) -> PhpFpm {
+        let with: Vec<(&Pool, PoolOptions)> =
+            pools.iter().map(|p| (p, PoolOptions::default())).collect();
+        Self::start_pools(prefix, &with, wrapper)
+    }
+
+    fn start_pools(prefix: &Path, pools: &[(&Pool, PoolOptions)], wrapper: &[&OsStr]) -> PhpFpm {
         let bin = require_program(PHP_FPM, "apt-get install php8.2-fpm");
         let root = crate::is_root();
         let mut conf = format!(
@@ -124,7 +133,15 @@ impl PhpFpm {
         }
         let conf_path = prefix.join("php-fpm.conf");
         fs::write(&conf_path, conf).expect("write php-fpm.conf");
-        let child = Command::new(bin)
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let child = cmd
             .arg("-n")
             .arg("-y")
             .arg(&conf_path)

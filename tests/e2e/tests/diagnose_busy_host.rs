@@ -1,10 +1,13 @@
 //! `nginx-medic diagnose` on a busy host: real servers run other things, and nothing may be
 //! blamed without evidence that ties it to the failing target.
 //!
-//! Each scenario runs beside a [`BusyHost`] (three `python3 -m http.server` listeners on
-//! unrelated ports, a second PHP-FPM master with a pool on an unrelated unix socket), stages a
-//! failure that none of them has anything to do with, and checks that the diagnosis does not
-//! pin it on them: live (probes see every listener of the host) and post-mortem.
+//! Every live scenario of the suite runs beside the test binary's busy host
+//! ([`medic_e2e::busy::shared`], started by `serial()`: three `python3 -m http.server` listeners
+//! on unrelated ports, a second PHP-FPM master with a pool on an unrelated unix socket, an
+//! unrelated `python3` killed by the kernel's OOM killer). The scenarios here stage a failure
+//! that none of them has anything to do with and check, beyond the top finding, that the
+//! diagnosis does not pin it on them: live (probes see every listener of the host) and
+//! post-mortem.
 //!
 //! Build the binary first: `cargo build -p nginx-medic && cargo test -p medic-e2e --test
 //! diagnose_busy_host`.
@@ -13,7 +16,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use medic_e2e::busy::BusyHost;
+use medic_e2e::busy;
 use medic_e2e::diagnose::{diagnose, serial, Checks, Diagnosis, Mode};
 use medic_e2e::php_fpm::docroot;
 use medic_e2e::{free_port, http, nginx, Nginx, Prefix};
@@ -76,45 +79,6 @@ fn finding_for<'a>(d: &'a Diagnosis, upstream: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no finding for {upstream}:\n{:#}", d.json))
 }
 
-/// The finding's whole text a reader acts on: title, fix summary, steps and commands.
-fn advice(f: &Value) -> String {
-    let mut s = f["title"].as_str().unwrap_or("").to_string();
-    s.push('\n');
-    s.push_str(f["fix"]["summary"].as_str().unwrap_or(""));
-    for key in ["steps", "commands"] {
-        for line in f["fix"][key].as_array().into_iter().flatten() {
-            s.push('\n');
-            s.push_str(line.as_str().unwrap_or(""));
-        }
-    }
-    s
-}
-
-/// Asserts that `f` neither names one of the busy host's programs as the backend nor tells the
-/// reader to act on one of them (a hint in the evidence is allowed: it blames nothing).
-fn assert_not_blamed(f: &Value, busy: &BusyHost) {
-    let backend = &f["backend"];
-    if let Some(pid) = backend["pid"].as_u64() {
-        assert!(
-            !busy.pids().contains(&(pid as u32)),
-            "the backend named is an unrelated process of the busy host (pid {pid}):\n{f:#}"
-        );
-    }
-    let text = advice(f);
-    for port in busy.http_ports() {
-        assert!(
-            !text.contains(&format!(":{port}")),
-            "the fix points at the unrelated python3 http.server on port {port}:\n{f:#}"
-        );
-    }
-    let sock = busy.fpm_socket();
-    let sock = sock.to_str().expect("UTF-8 socket path");
-    assert!(
-        !text.contains(sock),
-        "the fix points at the unrelated PHP-FPM pool's socket {sock}:\n{f:#}"
-    );
-}
-
 /// Nothing listens on the proxied port; three `python3 -m http.server` listen on other ports of
 /// 127.0.0.1. None of them is tied to the target (another program, no unit or config naming the
 /// port): the cause is `backend-down` live (`connect-refused` post-mortem), never `wrong-port`
@@ -123,7 +87,7 @@ fn assert_not_blamed(f: &Value, busy: &BusyHost) {
 fn busy_host_backend_down_is_not_wrong_port() {
     let _serial = serial();
     let mut checks = Checks::new("busy_host_backend_down_is_not_wrong_port");
-    let busy = BusyHost::start();
+    let busy = busy::shared();
     let prefix = Prefix::new();
     let target = format!("127.0.0.1:{}", free_port());
     let port = free_port();
@@ -156,7 +120,7 @@ fn busy_host_backend_down_is_not_wrong_port() {
             "an unrelated listener was taken for the backend:\n{:#}",
             d.json
         );
-        assert_not_blamed(finding_for(d, &target), &busy);
+        busy.assert_not_blamed(finding_for(d, &target));
     };
     let d = diagnose(&prefix, Mode::Live, &[]);
     summary("busy backend-down live", &d);
@@ -165,7 +129,6 @@ fn busy_host_backend_down_is_not_wrong_port() {
     let d = diagnose(&prefix, Mode::NoProbe, &[]);
     summary("busy backend-down no-probe", &d);
     checks.check("no-probe", || check(&d, &["connect-refused"]));
-    drop(busy);
     checks.finish();
 }
 
@@ -204,7 +167,7 @@ fn fastcgi_server(port: u16, pass: &str, root: &Path) -> String {
 fn busy_host_socket_missing_is_not_blamed_on_another_pool() {
     let _serial = serial();
     let mut checks = Checks::new("busy_host_socket_missing_is_not_blamed_on_another_pool");
-    let busy = BusyHost::start();
+    let busy = busy::shared();
     let prefix = Prefix::new();
     let www = docroot(
         &prefix.join("www"),
@@ -238,7 +201,7 @@ fn busy_host_socket_missing_is_not_blamed_on_another_pool() {
             _ => panic!("the top finding is neither socket-missing nor an unsure socket-path-mismatch:\n{top:#}"),
         }
         if top["id"] == "socket-missing" {
-            assert_not_blamed(top, &busy);
+            busy.assert_not_blamed(top);
         }
     };
     let d = diagnose(&prefix, Mode::Live, &[]);
@@ -255,6 +218,5 @@ fn busy_host_socket_missing_is_not_blamed_on_another_pool() {
             &["No such file or directory"],
         );
     });
-    drop(busy);
     checks.finish();
 }

@@ -377,9 +377,14 @@ fn wrong_port() {
     let _serial = serial();
     let mut checks = Checks::new("wrong_port");
     let prefix = Prefix::new();
-    let a = format!("127.0.0.1:{}", free_port());
-    let b = format!("127.0.0.1:{}", free_port());
-    assert_ne!(a, b);
+    // The app on the port next to nginx's target (3000/3001): on a busy host, that is what
+    // ties it to the target among the other listeners.
+    let (a, b) = loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            break (format!("127.0.0.1:{p}"), format!("127.0.0.1:{}", p + 1));
+        }
+    };
     let app = App::start(&[addr(&b)], 200);
     let port = free_port();
     let mut server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{a};"));

@@ -71,6 +71,8 @@ pub struct LogFacts {
     pub access_5xx: Vec<Access5xx>,
     /// 499s per upstream.
     pub client_closed: Vec<ClientClosedGroup>,
+    /// The last reload nginx's master logged (`reconfiguring`) in the window.
+    pub last_reload: Option<LogTime>,
     /// The error logs read (for the report).
     pub error_logs: Vec<String>,
     pub access_logs: Vec<String>,

@@ -233,6 +233,9 @@ pub struct ErrorSummary {
     pub levels: [u64; 8],
     pub first: Option<LogTime>,
     pub last: Option<LogTime>,
+    /// The last time nginx's master logged `reconfiguring` (a reload: SIGHUP, `nginx -s
+    /// reload`, `systemctl reload`): the running config changed then.
+    pub last_reload: Option<LogTime>,
     /// `cells[class]`: key(upstream name) to its counts.
     pub cells: Vec<PreHashedMap<Cell>>,
     pub tops: Vec<Option<ClassTops>>,
@@ -261,6 +264,7 @@ impl ErrorSummary {
             levels: [0; 8],
             first: None,
             last: None,
+            last_reload: None,
             cells: (0..FailureClass::COUNT)
                 .map(|_| PreHashedMap::default())
                 .collect(),
@@ -298,6 +302,10 @@ impl ErrorSummary {
         }
 
         let msg = &e[head.message_start..];
+        // ngx_process_cycle.c: the master logs "reconfiguring" at [notice] on SIGHUP.
+        if head.level == Level::Notice && msg.starts_with(b"reconfiguring") {
+            self.last_reload = max_opt(self.last_reload, Some(head.time));
+        }
         if !may_be_failure(head.level, msg) {
             self.cur_counts[FailureClass::Other as usize] += 1;
             match self.other.as_mut() {
@@ -460,6 +468,7 @@ impl ErrorSummary {
         }
         self.first = min_opt(self.first, o.first);
         self.last = max_opt(self.last, o.last);
+        self.last_reload = max_opt(self.last_reload, o.last_reload);
         for (mine, theirs) in self.cells.iter_mut().zip(o.cells) {
             for (k, c) in theirs {
                 match mine.get_mut(&k) {

@@ -10,8 +10,10 @@ rule! {
     /// nginx's connects to `HOST:PORT` are refused, nothing listens on that port at any
     /// address, and exactly one other listener is the backend nginx must have meant: the only
     /// application listener on a loopback or wildcard address that no other `*_pass` of the
-    /// config uses (system daemons such as sshd are not candidates), or, for `fastcgi_pass`, the
-    /// one PHP-FPM pool's `listen`.
+    /// config uses (system daemons such as sshd are not candidates), or, on a host that runs
+    /// other applications, the only one whose port looks like a slip of the target's (a few
+    /// apart, 3000/3001, or one digit changed, 8000/8080); for `fastcgi_pass`, the one PHP-FPM
+    /// pool's `listen`. Several candidates and none tied: `backend-down`, which lists them.
     ///
     /// ## Why it causes 502
     /// The app was started on another port (a changed `PORT`, a second instance, a package
@@ -91,10 +93,34 @@ impl Cause for WrongPort {
             let mut ports: Vec<u16> = cands.iter().filter_map(|l| l.port).collect();
             ports.sort_unstable();
             ports.dedup();
-            if ports.len() != 1 {
+            // A busy host runs other applications: with several candidates, only one whose
+            // port looks like a slip of the target's (3000/3001, 8000/8080) is tied to it.
+            let (chosen, how) = match ports.as_slice() {
+                [only] => (
+                    *only,
+                    "the only application listener on the host".to_string(),
+                ),
+                _ => {
+                    let near: Vec<u16> = ports
+                        .iter()
+                        .copied()
+                        .filter(|p| looks_like(port, *p))
+                        .collect();
+                    let [only] = near.as_slice() else {
+                        return None;
+                    };
+                    (
+                        *only,
+                        format!(
+                            "the only one of {} application listeners whose port looks like {port} (a slip of a digit or a few)",
+                            ports.len()
+                        ),
+                    )
+                }
+            };
+            let Some(l) = cands.iter().copied().find(|l| l.port == Some(chosen)) else {
                 return None;
-            }
-            let l = cands[0];
+            };
             let who = l
                 .processes
                 .first()
@@ -111,7 +137,10 @@ impl Cause for WrongPort {
                     )
                 })
                 .unwrap_or_else(|| "a process that could not be inspected".into());
-            (l.display(), format!("listening on {}: {who}", l.display()))
+            (
+                l.display(),
+                format!("listening on {}: {who}; {how}", l.display()),
+            )
         };
         let up = g.upstream.as_deref().unwrap_or("the upstream");
         let new_port = at
@@ -135,5 +164,28 @@ impl Cause for WrongPort {
         super::connect_evidence(t, &mut f);
         f.evidence.push(Evidence::probe("listeners", why));
         Some(f)
+    }
+}
+
+/// Whether `other` looks like a slip of `port`: a few apart (3000, 3001) or one digit changed
+/// (8000, 8080).
+fn looks_like(port: u16, other: u16) -> bool {
+    if port.abs_diff(other) <= 10 {
+        return true;
+    }
+    let (a, b) = (port.to_string(), other.to_string());
+    a.len() == b.len() && a.chars().zip(b.chars()).filter(|(x, y)| x != y).count() == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like;
+
+    #[test]
+    fn slips_of_a_port() {
+        assert!(looks_like(3000, 3001));
+        assert!(looks_like(8000, 8080));
+        assert!(!looks_like(3000, 45189));
+        assert!(!looks_like(8000, 9090));
     }
 }
