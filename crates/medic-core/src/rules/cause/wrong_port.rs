@@ -118,9 +118,7 @@ impl Cause for WrongPort {
                     )
                 }
             };
-            let Some(l) = cands.iter().copied().find(|l| l.port == Some(chosen)) else {
-                return None;
-            };
+            let l = cands.iter().copied().find(|l| l.port == Some(chosen))?;
             let who = l
                 .processes
                 .first()
