@@ -84,17 +84,96 @@ fn run_diagnose(
         // Every log line the test produced counts, however old the machine's clock says it is.
         args.extend(["--since".into(), "30d".into()]);
     }
+    let mut record = None;
     match mode {
         // Already running when the scenario took `serial`; this covers one that did not.
         Mode::Live => {
             crate::busy::shared();
+            if std::env::var_os("MEDIC_RECORD_FIXTURES").is_some() {
+                let dir = tempfile::tempdir().expect("a temp dir for the recording");
+                args.extend(["--record".into(), dir.path().display().to_string()]);
+                record = Some(dir);
+            }
         }
         Mode::NoProbe => args.push("--no-probe".into()),
     }
     args.extend(extra.iter().map(|s| s.to_string()));
     let run = medic_env(args, Vec::<&Path>::new(), env);
     let json = run.json();
+    if let Some(dir) = record {
+        keep_rule_fixture(dir.path(), &json);
+    }
     Diagnosis { run, json }
+}
+
+/// With `MEDIC_RECORD_FIXTURES=1`, a live diagnosis's recording becomes a rule fixture:
+/// `crates/medic-core/src/rules/fixtures/<top finding's id>/<test>/`, or `.../quiet/<test>/`
+/// when nothing is an error (the healthy controls). `crates/nginx-medic/tests/rule_fixtures.rs`
+/// replays each and checks the same finding comes out on top. The host's kernel log is cut
+/// to its OOM lines: the rest is this machine's business, not the fixture's.
+fn keep_rule_fixture(recorded: &Path, json: &Value) {
+    let errors: Vec<&Value> = json["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["severity"] == "error")
+        .collect();
+    let id = errors
+        .first()
+        .and_then(|f| f["id"].as_str())
+        .unwrap_or("quiet");
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("scenario")
+        .replace("::", "-");
+    let root =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crates/medic-core/src/rules/fixtures");
+    let dest = root.join(id).join(&test);
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::create_dir_all(&dest).expect("create the fixture dir");
+    for entry in walk(recorded) {
+        let rel = entry.strip_prefix(recorded).expect("inside the recording");
+        let to = dest.join(rel);
+        std::fs::create_dir_all(to.parent().expect("a parent")).expect("mkdir");
+        if rel == Path::new("bundle.json") {
+            let mut b: Value =
+                serde_json::from_slice(&std::fs::read(&entry).expect("read bundle.json"))
+                    .expect("bundle.json is JSON");
+            if let Some(runs) = b.pointer_mut("/host/runs").and_then(Value::as_object_mut) {
+                for (key, answer) in runs.iter_mut() {
+                    let kernel = key.starts_with("dmesg") || key.contains(" -k");
+                    if let (true, Some(text)) = (kernel, answer.get_mut("Ok")) {
+                        let kept: String = text
+                            .as_str()
+                            .unwrap_or_default()
+                            .lines()
+                            .filter(|l| l.contains("Killed process") || l.contains("oom-kill"))
+                            .map(|l| format!("{l}\n"))
+                            .collect();
+                        *text = Value::String(kept);
+                    }
+                }
+            }
+            std::fs::write(&to, serde_json::to_vec_pretty(&b).expect("JSON")).expect("write");
+        } else {
+            std::fs::copy(&entry, &to).expect("copy a recorded file");
+        }
+    }
+    std::fs::write(dest.join("expect.txt"), format!("{id}\n")).expect("write expect.txt");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// As [`diagnose`], run through a wrapper program: `WRAPPER... nginx-medic diagnose ...`

@@ -101,11 +101,21 @@ impl Cause for WrongPort {
                     "the only application listener on the host".to_string(),
                 ),
                 _ => {
-                    let near: Vec<u16> = ports
+                    // A few apart first (3000/3001), then one digit changed (8000/8080).
+                    let few_apart: Vec<u16> = ports
                         .iter()
                         .copied()
-                        .filter(|p| looks_like(port, *p))
+                        .filter(|p| p.abs_diff(port) <= 10)
                         .collect();
+                    let near = if few_apart.is_empty() {
+                        ports
+                            .iter()
+                            .copied()
+                            .filter(|p| looks_like(port, *p))
+                            .collect()
+                    } else {
+                        few_apart
+                    };
                     let [only] = near.as_slice() else {
                         return None;
                     };
