@@ -107,21 +107,12 @@ fn run_diagnose(
 }
 
 /// With `MEDIC_RECORD_FIXTURES=1`, a live diagnosis's recording becomes a rule fixture:
-/// `crates/medic-core/src/rules/fixtures/<top finding's id>/<test>/`, or `.../quiet/<test>/`
-/// when nothing is an error (the healthy controls). `crates/nginx-medic/tests/rule_fixtures.rs`
-/// replays each and checks the same finding comes out on top. The host's kernel log is cut
-/// to its OOM lines: the rest is this machine's business, not the fixture's.
+/// `crates/medic-core/src/rules/fixtures/<label>/<test>/` ([`fixture_label`]: the top error's
+/// id, or `quiet` for the healthy controls). `crates/nginx-medic/tests/rule_fixtures.rs`
+/// replays each and checks the same finding comes out on top. Only the facts are kept (not
+/// the gatherer's raw answers), and of this machine's OOM kills the last three.
 fn keep_rule_fixture(recorded: &Path, json: &Value) {
-    let errors: Vec<&Value> = json["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|f| f["severity"] == "error")
-        .collect();
-    let id = errors
-        .first()
-        .and_then(|f| f["id"].as_str())
-        .unwrap_or("quiet");
+    let id = fixture_label(json);
     let test = std::thread::current()
         .name()
         .unwrap_or("scenario")
@@ -139,18 +130,19 @@ fn keep_rule_fixture(recorded: &Path, json: &Value) {
             let mut b: Value =
                 serde_json::from_slice(&std::fs::read(&entry).expect("read bundle.json"))
                     .expect("bundle.json is JSON");
-            if let Some(runs) = b.pointer_mut("/host/runs").and_then(Value::as_object_mut) {
-                for (key, answer) in runs.iter_mut() {
-                    let kernel = key.starts_with("dmesg") || key.contains(" -k");
-                    if let (true, Some(text)) = (kernel, answer.get_mut("Ok")) {
-                        let kept: String = text
-                            .as_str()
-                            .unwrap_or_default()
-                            .lines()
-                            .filter(|l| l.contains("Killed process") || l.contains("oom-kill"))
-                            .map(|l| format!("{l}\n"))
-                            .collect();
-                        *text = Value::String(kept);
+            // The replay reads the recorded facts; the gatherer's raw answers (`host`) are for
+            // the real-host fixtures, which re-run the gatherer on them.
+            if let Some(o) = b.as_object_mut() {
+                o.remove("host");
+            }
+            // This machine's OOM kills since boot are many (every test binary stages one):
+            // the last three show the fixture an unrelated kill.
+            if let Some(oom) = b.pointer_mut("/probes/supervisors/oom") {
+                for list in ["kills", "lines"] {
+                    if let Some(v) = oom.get_mut(list).and_then(Value::as_array_mut) {
+                        let keep = if list == "kills" { 3 } else { 6 };
+                        let cut = v.len().saturating_sub(keep);
+                        v.drain(..cut);
                     }
                 }
             }
@@ -160,6 +152,23 @@ fn keep_rule_fixture(recorded: &Path, json: &Value) {
         }
     }
     std::fs::write(dest.join("expect.txt"), format!("{id}\n")).expect("write expect.txt");
+    // `nginx -T` and the logs stay as recorded: the evidence cites their lines.
+}
+
+/// What a fixture is recorded for: its top error; without one, its first finding from the
+/// logs (a warning: a retried failure, a 404); else `quiet`. `rule_fixtures.rs` says the same.
+pub fn fixture_label(json: &Value) -> &str {
+    let findings = json["findings"].as_array().map_or(&[][..], Vec::as_slice);
+    findings
+        .iter()
+        .find(|f| f["severity"] == "error")
+        .or_else(|| {
+            findings
+                .iter()
+                .find(|f| f["class"].is_string() && f["count"].as_u64() > Some(0))
+        })
+        .and_then(|f| f["id"].as_str())
+        .unwrap_or("quiet")
 }
 
 /// Every file under `dir`.
