@@ -746,6 +746,15 @@ fn read_logs(
             .iter()
             .map(|p| Skipped::new(format!("log {}", p.path), p.error.clone()))
             .collect();
+        if let Some(n) = s.error.map(|e| e.overflow).filter(|n| *n > 0) {
+            problems.push(Skipped::new(
+                "error log upstreams",
+                format!(
+                    "{n} entries name more than {} distinct upstreams of one class: they are counted, without their upstream (no finding per upstream beyond that)",
+                    medic_core::logs::error_summary::MAX_CELLS_PER_CLASS
+                ),
+            ));
+        }
         for (summary, samples) in [
             ("error log", s.error.map(|e| &e.unparsed)),
             ("access log", s.access.map(|a| &a.unparsed)),

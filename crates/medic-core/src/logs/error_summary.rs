@@ -116,6 +116,11 @@ const LATEST_EVERY: u32 = 15;
 
 /// How many minutes of a cell's timeline are kept (the newest ones).
 pub const CELL_MINUTES: usize = 60;
+/// Distinct (upstream, detail) cells kept per class. A log naming more upstreams than that (a
+/// fleet behind one nginx, or hostile input) still counts every entry: the rest go to one cell
+/// without an upstream, and [`ErrorSummary::overflow`] says how many. Memory and the diagnosis
+/// stay bounded.
+pub const MAX_CELLS_PER_CLASS: usize = 2048;
 
 /// The [`detail`] of a failure nginx logged `while reading upstream` (or `while sending to
 /// client`): the response header had gone out, so the client got the upstream's status and a
@@ -233,6 +238,9 @@ pub struct ErrorSummary {
     pub levels: [u64; 8],
     pub first: Option<LogTime>,
     pub last: Option<LogTime>,
+    /// Entries counted without their upstream: their class already had
+    /// [`MAX_CELLS_PER_CLASS`] cells.
+    pub overflow: u64,
     /// The last time nginx's master logged `reconfiguring` (a reload: SIGHUP, `nginx -s
     /// reload`, `systemctl reload`): the running config changed then.
     pub last_reload: Option<LogTime>,
@@ -265,6 +273,7 @@ impl ErrorSummary {
             first: None,
             last: None,
             last_reload: None,
+            overflow: 0,
             cells: (0..FailureClass::COUNT)
                 .map(|_| PreHashedMap::default())
                 .collect(),
@@ -376,9 +385,16 @@ impl ErrorSummary {
         e: &[u8],
     ) {
         let map = &mut self.cells[class as usize];
-        let k = match detail {
+        let mut k = match detail {
             None => key(target),
             Some(d) => key(target) ^ key(d).rotate_left(17),
+        };
+        let (target, detail) = if map.len() >= MAX_CELLS_PER_CLASS && !map.contains_key(&k) {
+            self.overflow += 1;
+            k = key(b"-");
+            (&b"-"[..], None)
+        } else {
+            (target, detail)
         };
         let minute = t.0.div_euclid(60).clamp(0, u32::MAX as i64) as u32;
         if let Some(c) = map.get_mut(&k) {
@@ -469,8 +485,16 @@ impl ErrorSummary {
         self.first = min_opt(self.first, o.first);
         self.last = max_opt(self.last, o.last);
         self.last_reload = max_opt(self.last_reload, o.last_reload);
+        self.overflow += o.overflow;
         for (mine, theirs) in self.cells.iter_mut().zip(o.cells) {
-            for (k, c) in theirs {
+            for (mut k, mut c) in theirs {
+                if mine.len() >= MAX_CELLS_PER_CLASS && !mine.contains_key(&k) {
+                    // As in `count_cell`: past the cap, counted without the upstream.
+                    self.overflow += c.count;
+                    k = key(b"-");
+                    c.upstream = b"-"[..].into();
+                    c.detail = None;
+                }
                 match mine.get_mut(&k) {
                     Some(m) => m.merge(c),
                     None => {
@@ -660,6 +684,21 @@ mod tests {
         );
         s.finish();
         s
+    }
+
+    /// 10k distinct upstreams: every entry counted, the cells (and so memory and the findings)
+    /// bounded, and the overflow said.
+    #[test]
+    fn distinct_upstreams_are_bounded() {
+        let n = MAX_CELLS_PER_CLASS + 10;
+        let text: String = (0..n)
+            .map(|i| format!("2026/11/20 14:32:10 [error] 7#7: *{i} connect() failed (111: Connection refused) while connecting to upstream, client: 192.0.2.1, server: a, request: \"GET / HTTP/1.1\", upstream: \"http://10.{}.{}.1:80/\", host: \"a\"\n", i / 250, i % 250))
+            .collect();
+        let s = run(&text);
+        let cells = &s.cells[FailureClass::ConnectRefused as usize];
+        assert_eq!(cells.len(), MAX_CELLS_PER_CLASS + 1);
+        assert_eq!(s.overflow, 10);
+        assert_eq!(cells.values().map(|c| c.count).sum::<u64>(), n as u64);
     }
 
     #[test]
