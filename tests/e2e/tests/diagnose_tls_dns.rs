@@ -623,6 +623,43 @@ fn tls_client_cert_required() {
     );
 }
 
+/// Mutual TLS with TLS 1.2: the server ends the handshake with a bare `handshake failure`
+/// (alert 40), which names no reason. Live, the TLS probe sees the server's
+/// `CertificateRequest` (in the clear up to TLS 1.2) and names the cause; post-mortem the log
+/// proves only a failed handshake.
+#[test]
+fn tls_client_cert_required_tls12() {
+    let _serial = serial();
+    let prefix = Prefix::new();
+    let id = SelfSigned::create(&tls_dir(&prefix), "upstream", "upstream.test");
+    let srv = TlsServer::start_with(
+        &id,
+        &["-Verify".as_ref(), "1".as_ref(), "-tls1_2".as_ref()],
+        &prefix.join("s_server.log"),
+    );
+    let mut pass = vec![format!("proxy_pass https://{};", srv.addr())];
+    pass.extend(tls_verify(&id.cert, true));
+    let mut ngx = start_proxy(&prefix, &pass);
+    requests(&ngx, REQUESTS, 502);
+    let upstream = srv.addr();
+    let lines = error_lines(
+        &prefix,
+        &[
+            "alert handshake failure",
+            &format!("upstream: \"https://{upstream}/"),
+        ],
+        1,
+    );
+    eprintln!("[tls_client_cert_required_tls12] nginx: {}", lines[0]);
+    let (live, post) = live_then_post_mortem(&prefix, &mut ngx, "tls_client_cert_required_tls12");
+    live.assert_top(
+        "tls-client-cert-required",
+        Some(&upstream),
+        &["CertificateRequest"],
+    );
+    post.assert_top("tls-handshake", Some(&upstream), &["handshake failure"]);
+}
+
 /// An `/etc/hosts` of the test's own for nginx and `diagnose` (`medic-isolate` bind-mounts it in
 /// a private mount namespace), and a resolv.conf whose name server does not exist: every name
 /// comes from the hosts file (nsswitch `files` first), and no query leaves the machine.

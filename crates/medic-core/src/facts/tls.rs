@@ -84,6 +84,11 @@ pub struct Variant {
     /// Index into [`TlsFacts::certificates`].
     pub certificate: Option<usize>,
     pub elapsed_ms: u64,
+    /// Whether the server asked for a client certificate (a `CertificateRequest`): seen in the
+    /// clear up to TLS 1.2; `None` when it could not be seen (TLS 1.3 encrypts it, or the
+    /// handshake ended before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert_requested: Option<bool>,
 }
 
 /// How a handshake ended.

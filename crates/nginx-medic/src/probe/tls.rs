@@ -154,6 +154,7 @@ pub fn probe_tls(addr: SocketAddr, settings: &TlsSettings, timeout: Duration) ->
             verify: None,
             certificate: None,
             elapsed_ms: 0,
+            client_cert_requested: None,
         };
         if !as_nginx && i <= 2 && matrix_sni.is_none() {
             v.outcome = Outcome::Skipped {
@@ -288,6 +289,7 @@ fn handshake(
         tcp,
         deadline,
         first: Vec::new(),
+        clear: Vec::new(),
     };
     let mut ssl = match Ssl::new(&ctx) {
         Ok(s) => s,
@@ -314,6 +316,7 @@ fn handshake(
                     .map(|c| c.name().to_string())
                     .unwrap_or_default(),
             };
+            v.client_cert_requested = certificate_requested(&stream.get_ref().clear);
             record_peer(s, settings, v, facts);
         }
         Err(HandshakeError::SetupFailure(e)) => {
@@ -322,6 +325,7 @@ fn handshake(
         Err(HandshakeError::Failure(mut mid)) | Err(HandshakeError::WouldBlock(mut mid)) => {
             // OpenSSL stops at the 5-byte record header; read on for the evidence.
             mid.get_mut().read_more_plain();
+            v.client_cert_requested = certificate_requested(&mid.get_ref().clear);
             let first = &mid.get_ref().first;
             let timed_out = Instant::now() >= deadline
                 || mid
@@ -523,6 +527,47 @@ struct Wire {
     tcp: TcpStream,
     deadline: Instant,
     first: Vec<u8>,
+    /// The server's bytes while they are still in the clear (up to its ChangeCipherSpec, at
+    /// most [`CLEAR_BYTES`]): where a TLS 1.2 `CertificateRequest` shows.
+    clear: Vec<u8>,
+}
+
+/// The server's first flight read for its handshake messages: certificates included.
+const CLEAR_BYTES: usize = 64 << 10;
+
+/// Whether the server's handshake messages in the clear include a `CertificateRequest`
+/// (handshake type 13, RFC 5246 §7.4.4): `None` when the records turned encrypted before it
+/// could be seen (TLS 1.3: type 23 after the ServerHello) and no request was seen.
+fn certificate_requested(clear: &[u8]) -> Option<bool> {
+    let mut handshake = Vec::new();
+    let mut rest = clear;
+    while rest.len() >= 5 {
+        let (kind, len) = (rest[0], usize::from(u16::from_be_bytes([rest[3], rest[4]])));
+        let Some(body) = rest.get(5..5 + len) else {
+            break;
+        };
+        match kind {
+            22 => handshake.extend_from_slice(body),
+            // ChangeCipherSpec, or an encrypted record: nothing after is in the clear.
+            20 | 23 => break,
+            _ => {}
+        }
+        rest = &rest[5 + len..];
+    }
+    let mut msgs = handshake.as_slice();
+    while msgs.len() >= 4 {
+        if msgs[0] == 13 {
+            return Some(true);
+        }
+        let len = usize::from(msgs[1]) << 16 | usize::from(msgs[2]) << 8 | usize::from(msgs[3]);
+        // ServerHelloDone (14) ends the TLS 1.2 server flight: no request in it.
+        if msgs[0] == 14 {
+            return Some(false);
+        }
+        msgs = msgs.get(4 + len..).unwrap_or_default();
+    }
+    // Encrypted before the flight ended (TLS 1.3), or cut short: not seen either way.
+    None
 }
 
 impl Wire {
@@ -580,6 +625,8 @@ impl Read for Wire {
         let n = self.tcp.read(buf).map_err(timeout_kind)?;
         let room = FIRST_BYTES.saturating_sub(self.first.len());
         self.first.extend_from_slice(&buf[..n.min(room)]);
+        let room = CLEAR_BYTES.saturating_sub(self.clear.len());
+        self.clear.extend_from_slice(&buf[..n.min(room)]);
         Ok(n)
     }
 }
@@ -599,6 +646,30 @@ impl Write for Wire {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A TLS 1.2 server flight, as records: ServerHello, then `last` (13: CertificateRequest,
+    /// 14: ServerHelloDone).
+    fn flight(last: &[u8]) -> Vec<u8> {
+        let mut hs = vec![2, 0, 0, 2, 3, 3];
+        for &t in last {
+            hs.extend_from_slice(&[t, 0, 0, 1, 0]);
+        }
+        let mut rec = vec![22, 3, 3];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend(hs);
+        rec
+    }
+
+    #[test]
+    fn a_certificate_request_shows_in_a_tls12_flight() {
+        assert_eq!(certificate_requested(&flight(&[13, 14])), Some(true));
+        assert_eq!(certificate_requested(&flight(&[14])), Some(false));
+        // TLS 1.3: encrypted after the ServerHello.
+        let mut v13 = flight(&[]);
+        v13.extend_from_slice(&[23, 3, 3, 0, 2, 0xde, 0xad]);
+        assert_eq!(certificate_requested(&v13), None);
+        assert_eq!(certificate_requested(&[22, 3]), None);
+    }
 
     #[test]
     fn wildcard_covers_one_label() {

@@ -49,6 +49,7 @@ fn variant(as_nginx: bool, sni: Option<&str>, versions: &str, offered: bool, ok:
         verify: None,
         certificate: ok.then_some(0),
         elapsed_ms: 1,
+        client_cert_requested: None,
     }
 }
 

@@ -1,8 +1,9 @@
 use medic_parse::error_log::FailureClass;
 
+use super::support::{self, tls::tls_of};
 use super::{nginx_fix, Cause};
 use crate::rules::group::Group;
-use crate::rules::{rule, Finding};
+use crate::rules::{rule, Evidence, Finding};
 
 rule! {
     /// ## What it detects
@@ -12,7 +13,9 @@ rule! {
     /// at `[crit]` as `SSL_read() failed (SSL: error:0A00045C:SSL routines::tlsv13 alert
     /// certificate required:SSL alert number 116) while reading response header from upstream`
     /// (measured with `openssl s_server -Verify 1`). With TLS 1.2 the server ends the handshake
-    /// with a plain `handshake failure` (alert 40), which does not name the reason: that stays
+    /// with a plain `handshake failure` (alert 40), which does not name the reason: live, the
+    /// TLS probe confirms it when the server's flight (in the clear up to TLS 1.2) holds a
+    /// `CertificateRequest` in the handshake nginx itself makes; post-mortem, it stays
     /// `tls-handshake`.
     ///
     /// ## Why it causes 502
@@ -20,7 +23,8 @@ rule! {
     /// empty certificate list; the upstream aborts the handshake and nginx answers 502.
     ///
     /// ## Evidence
-    /// The handshake failures in the error log with the alert; the `proxy_pass https://` line.
+    /// The handshake failures in the error log with the alert; the `proxy_pass https://` line;
+    /// for TLS 1.2, the probe's handshake that saw the `CertificateRequest`.
     ///
     /// ## Fix
     /// Give nginx a client certificate the upstream trusts: `proxy_ssl_certificate` and
@@ -39,22 +43,45 @@ impl Cause for TlsClientCertRequired {
         let log = g.log?;
         let says =
             |t: &str| t.contains("alert certificate required") || t.contains("alert number 116");
-        if !(says(&log.first_line.text)
+        let logged = says(&log.first_line.text)
             || log.last_line.as_ref().is_some_and(|l| says(&l.text))
-            || g.detail.is_some_and(says))
-        {
+            || g.detail.is_some_and(says);
+        // TLS 1.2: a bare handshake failure, and the probe saw the server ask for a certificate
+        // in the handshake nginx makes.
+        let asked = tls_of(g)
+            .and_then(|t| t.as_nginx())
+            .filter(|v| v.client_cert_requested == Some(true));
+        let failure =
+            |t: &str| t.contains("alert handshake failure") || t.contains("alert number 40");
+        let handshake_failed = failure(&log.first_line.text) || g.detail.is_some_and(failure);
+        if !(logged || asked.is_some() && handshake_failed) {
             return None;
         }
         let up = g.upstream.as_deref().unwrap_or("the upstream");
-        Some(g.finding(
+        let mut f = g.finding(
             self,
-            format!("{up} requires a client certificate (TLS alert `certificate required`) and nginx sends none"),
+            if logged {
+                format!("{up} requires a client certificate (TLS alert `certificate required`) and nginx sends none")
+            } else {
+                format!("{up} asks for a client certificate in its TLS handshake and fails the handshake: nginx sends none")
+            },
             nginx_fix(self,
                 "give nginx a client certificate the upstream trusts",
                 vec![
                     "`proxy_ssl_certificate /etc/nginx/client.crt;` and `proxy_ssl_certificate_key /etc/nginx/client.key;` where it proxies to this upstream".to_string(),
                 ]
             ),
-        ))
+        );
+        if let Some(v) = asked {
+            f.evidence.push(Evidence::probe(
+                "tls",
+                format!(
+                    "nginx's handshake ({}): the server asked for a client certificate (CertificateRequest) and the handshake failed: {}",
+                    v.versions,
+                    support::tls::outcome_text(&v.outcome)
+                ),
+            ));
+        }
+        Some(f)
     }
 }
