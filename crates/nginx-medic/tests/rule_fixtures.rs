@@ -19,6 +19,7 @@ use std::process::Command;
 
 use medic_core::rules::cause::registry;
 use medic_core::rules::{doc_section, RuleDoc};
+use medic_e2e::diagnose::fixture_label;
 
 /// Root causes without a recorded fixture, and why: what the loopback suite cannot stage, or
 /// has not yet.
@@ -61,22 +62,6 @@ fn fixtures() -> Vec<(String, PathBuf)> {
     out
 }
 
-/// The fixture's top error; without one, its first finding from the logs (a warning: a retried
-/// failure, a 404); else `quiet` (the e2e recorder's `fixture_label`).
-fn label(j: &serde_json::Value) -> &str {
-    let findings = j["findings"].as_array().map_or(&[][..], Vec::as_slice);
-    findings
-        .iter()
-        .find(|f| f["severity"] == "error")
-        .or_else(|| {
-            findings
-                .iter()
-                .find(|f| f["class"].is_string() && f["count"].as_u64() > Some(0))
-        })
-        .and_then(|f| f["id"].as_str())
-        .unwrap_or("quiet")
-}
-
 fn replay(dir: &Path) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_nginx-medic"))
         .args(["diagnose", "--format", "json", "--replay"])
@@ -100,7 +85,7 @@ fn every_rule_is_documented_fires_on_its_fixture_and_stays_quiet_on_the_others()
     let mut wrong = Vec::new();
     for (expect, dir) in &fixtures {
         let j = replay(dir);
-        let top_error = label(&j).to_string();
+        let top_error = fixture_label(&j).to_string();
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         if &top_error != expect {
             wrong.push(format!("{name}: expected {expect} on top, got {top_error}"));

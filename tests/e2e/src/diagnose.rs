@@ -156,7 +156,7 @@ fn keep_rule_fixture(recorded: &Path, json: &Value) {
 }
 
 /// What a fixture is recorded for: its top error; without one, its first finding from the
-/// logs (a warning: a retried failure, a 404); else `quiet`. `rule_fixtures.rs` says the same.
+/// logs (a warning: a retried failure, a 404); else `quiet`. `rule_fixtures.rs` replays by it.
 pub fn fixture_label(json: &Value) -> &str {
     let findings = json["findings"].as_array().map_or(&[][..], Vec::as_slice);
     findings
