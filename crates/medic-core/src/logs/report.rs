@@ -93,6 +93,14 @@ pub struct ErrorLogReport {
     pub by_upstream: Vec<CellReport>,
     pub per_minute: Vec<ErrorMinute>,
     pub unparsed: Unparsed,
+    /// Entries counted without their upstream: their class named more than
+    /// [`MAX_CELLS_PER_CLASS`](super::error_summary::MAX_CELLS_PER_CLASS) upstreams.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub without_upstream: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Serialize)]
@@ -388,6 +396,7 @@ fn error_report(e: &ErrorSummary, source: &dyn Fn(LineLoc) -> String) -> ErrorLo
         by_upstream: cells,
         per_minute,
         unparsed: unparsed(&e.unparsed, source),
+        without_upstream: e.overflow,
     }
 }
 

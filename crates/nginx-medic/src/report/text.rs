@@ -173,6 +173,17 @@ fn error_section(w: &mut impl Write, e: &ErrorLogReport, st: &Style) -> io::Resu
             st.dim(&format!("{}: {} entries", c.class, c.count))
         )?;
     }
+    if e.without_upstream > 0 {
+        writeln!(
+            w,
+            "  {}",
+            st.dim(&format!(
+                "{} entries counted without their upstream: their class names more than {} upstreams",
+                e.without_upstream,
+                medic_core::logs::error_summary::MAX_CELLS_PER_CLASS
+            ))
+        )?;
+    }
     unparsed(w, &e.unparsed, st)
 }
 
