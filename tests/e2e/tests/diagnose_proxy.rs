@@ -778,39 +778,64 @@ fn no_live_upstreams() {
     checks.finish();
 }
 
-/// The 503 is the backend's own: nginx relays it and logs nothing in error.log.
-#[test]
-fn backend_returns_503() {
+/// A 5xx that is the backend's own (its `$upstream_status` is that 5xx, with a header time):
+/// nginx relays it and logs nothing in error.log. The finding is `backend-5xx`, with the
+/// clients' impact, and says that nginx only passed it on.
+fn backend_returns(status: u16) {
     let _serial = serial();
-    let mut checks = Checks::new("backend_returns_503");
+    let mut checks = Checks::new("backend_returns_5xx");
     let prefix = Prefix::new();
-    let stub = TcpStub::start(Behavior::Status(503));
+    let stub = TcpStub::start(Behavior::Status(status));
     let target = stub.addr();
     let port = free_port();
     let mut server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{target};"));
-    get_n(&server, 3, 503);
+    get_n(&server, 3, status);
     let errors = error_level_lines(&prefix);
     assert!(
         errors.is_empty(),
-        "nginx logged errors for a relayed 503: {errors:#?}"
+        "nginx logged errors for a relayed {status}: {errors:#?}"
     );
     let lines = accessed(
         &prefix,
-        &[" 503 ", &format!("\"{}\" {target} 503 ", http::USER_AGENT)],
+        &[
+            &format!(" {status} "),
+            &format!("\"{}\" {target} {status} ", http::USER_AGENT),
+        ],
     );
     assert_eq!(
         lines.len(),
         3,
-        "access.log should have 3 lines with status 503 and $upstream_status 503:\n{}",
+        "access.log should have 3 lines with status {status} and $upstream_status {status}:\n{}",
         fs::read_to_string(prefix.access_log()).unwrap_or_default()
     );
     eprintln!("nginx access.log: {}", lines[0]);
 
-    live(&mut checks, &prefix, "backend-5xx", Some(&target), &["503"]);
+    let code = status.to_string();
+    let check = |d: &Diagnosis| {
+        let top = d.assert_top("backend-5xx", Some(&target), &[&code]);
+        assert_eq!(top["impact"]["client_errors"], 3, "{top:#}");
+        assert_eq!(top["impact"]["statuses"][&code], 3, "{top:#}");
+        let summary = top["fix"]["summary"].as_str().unwrap_or_default();
+        assert!(summary.contains("nginx only relays it"), "{summary}");
+    };
+    let d = diagnose(&prefix, Mode::Live, &[]);
+    checks.check("live", || check(&d));
     server.stop();
-    no_probe(&mut checks, &prefix, "backend-5xx", Some(&target), &["503"]);
+    let d = diagnose(&prefix, Mode::NoProbe, &[]);
+    checks.check("no-probe", || check(&d));
     drop(stub);
     checks.finish();
+}
+
+#[test]
+fn backend_returns_503() {
+    backend_returns(503);
+}
+
+/// The messenger case of the issue: a 502 no nginx failure explains.
+#[test]
+fn backend_returns_502() {
+    backend_returns(502);
 }
 
 // ---------------------------------------------------------------------------------------------
