@@ -59,10 +59,11 @@ pub fn diagnose(facts: &Facts) -> Vec<Finding> {
         f.fix.commands.retain(|c| seen.insert(c.clone()));
     }
     correlate(facts, &mut out);
-    resolve(facts, &mut out);
     rules::rank(&mut out);
+    // One story per target first: whether it is over is a question about the whole story.
     tell_stories(&mut out);
-    // The stories' heads now hold their steps' requests.
+    resolve(facts, &mut out);
+    // The stories' heads now hold their steps' requests, and some are resolved.
     rules::rank(&mut out);
     out
 }
@@ -165,8 +166,8 @@ fn absorb(head: &mut Finding, step: Finding) {
 /// - the running config no longer sends to the target: nginx reloaded (its master logged
 ///   `reconfiguring`) or the config files changed after the last failure, and the config on
 ///   disk names the target nowhere;
-/// - live only: the backend (re)started, nothing failed after the second it started, and the
-///   target answers now.
+/// - live only: the backend (re)started after the second of the last failure, and the target
+///   answers now the way nginx talks to it (the probes see no failure).
 ///
 /// The finding keeps its severity. Post-mortem, only what the files prove counts.
 fn resolve(facts: &Facts, findings: &mut [Finding]) {
@@ -226,8 +227,8 @@ fn removed_from_config(facts: &Facts, up: &str, last: LogTime) -> Option<Resolut
     ))
 }
 
-/// Live: the backend that serves the target (re)started and nothing failed after the second it
-/// started, and every probe of the target connects now.
+/// Live: the backend that serves the target (re)started after the last failure's second, and
+/// every probe of the target passes now.
 fn restarted_and_answers(
     facts: &Facts,
     f: &Finding,
@@ -237,19 +238,20 @@ fn restarted_and_answers(
     facts.probes.as_ref()?;
     let since = f.backend.as_ref()?.since.as_deref()?;
     let since = LogTime::parse_iso(since.as_bytes())?;
-    // Log times have one-second resolution: a failure in the second the backend started is
-    // part of its start; one after it is not.
-    if since < last {
+    // Log times have one-second resolution: a start in the same second as the last failure
+    // may as well have come before it (the backend that was there all along).
+    if since <= last {
         return None;
     }
     let targets = targets_of(facts, up);
+    // Answers the way nginx talks to it: connects, and the TLS, HTTP and FastCGI probes show
+    // no failure either (a TLS upstream with an expired certificate connects fine).
     let answers = !targets.is_empty()
         && targets.iter().all(|t| {
-            let tcp = &t.facts.tcp;
-            let unix_ok = t.facts.unix.as_ref().is_none_or(|u| u.connect.is_ok());
-            unix_ok
-                && (tcp.is_empty() || tcp.iter().any(|c| c.connect.is_ok()))
-                && (!tcp.is_empty() || t.facts.unix.is_some())
+            let f = &t.facts;
+            let connects = f.tcp.iter().any(|c| c.connect.is_ok())
+                || f.unix.as_ref().is_some_and(|u| u.connect.is_ok());
+            connects && probe_class(t).is_none()
         });
     if !answers {
         return None;
@@ -259,7 +261,7 @@ fn restarted_and_answers(
         (
             "probe",
             "connect".to_string(),
-            format!("resolved: the backend started again at {since}, no failure was logged after that second (the last at {last}), and {up} answers now"),
+            format!("resolved: the backend started again at {since}, after the last failure at {last}, and {up} answers the probes now"),
         ),
     ))
 }

@@ -151,7 +151,14 @@ fn keep_rule_fixture(recorded: &Path, json: &Value) {
             std::fs::copy(&entry, &to).expect("copy a recorded file");
         }
     }
-    std::fs::write(dest.join("expect.txt"), format!("{id}\n")).expect("write expect.txt");
+    let state = json["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["id"] == id)
+        .and_then(|f| f["state"].as_str())
+        .unwrap_or("none");
+    std::fs::write(dest.join("expect.txt"), format!("{id}\n{state}\n")).expect("write expect.txt");
     // `nginx -T` and the logs stay as recorded: the evidence cites their lines.
 }
 
