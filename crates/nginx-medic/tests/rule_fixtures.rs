@@ -39,6 +39,10 @@ const NOT_RECORDED: &[(&str, &str)] = &[
     ("tls-handshake", "the class-level cause: what a post-mortem says"),
     ("tls-verify", "the class-level cause: what a post-mortem says"),
     ("client-closed", "an info finding beside the 504s of hung_backend"),
+    (
+        "wrong-port",
+        "on the suite's busy host nothing ties the one app to the target, so the live run is backend-down with it as a hint; the lone-candidate case is the unit test beside the rule",
+    ),
 ];
 
 fn root() -> PathBuf {

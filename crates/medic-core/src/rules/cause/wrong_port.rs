@@ -10,10 +10,9 @@ rule! {
     /// nginx's connects to `HOST:PORT` are refused, nothing listens on that port at any
     /// address, and exactly one other listener is the backend nginx must have meant: the only
     /// application listener on a loopback or wildcard address that no other `*_pass` of the
-    /// config uses (system daemons such as sshd are not candidates), or, on a host that runs
-    /// other applications, the only one whose port looks like a slip of the target's (a few
-    /// apart, 3000/3001, or one digit changed, 8000/8080); for `fastcgi_pass`, the one PHP-FPM
-    /// pool's `listen`. Several candidates and none tied: `backend-down`, which lists them.
+    /// config uses (system daemons such as sshd are not candidates); for `fastcgi_pass`, the one
+    /// PHP-FPM pool's `listen`. Several candidates and none tied to the target (a host that runs
+    /// other applications): `backend-down`, which lists them as hints.
     ///
     /// ## Why it causes 502
     /// The app was started on another port (a changed `PORT`, a second instance, a package
@@ -93,41 +92,13 @@ impl Cause for WrongPort {
             let mut ports: Vec<u16> = cands.iter().filter_map(|l| l.port).collect();
             ports.sort_unstable();
             ports.dedup();
-            // A busy host runs other applications: with several candidates, only one whose
-            // port looks like a slip of the target's (3000/3001, 8000/8080) is tied to it.
-            let (chosen, how) = match ports.as_slice() {
-                [only] => (
-                    *only,
-                    "the only application listener on the host".to_string(),
-                ),
-                _ => {
-                    // A few apart first (3000/3001), then one digit changed (8000/8080).
-                    let few_apart: Vec<u16> = ports
-                        .iter()
-                        .copied()
-                        .filter(|p| p.abs_diff(port) <= 10)
-                        .collect();
-                    let near = if few_apart.is_empty() {
-                        ports
-                            .iter()
-                            .copied()
-                            .filter(|p| looks_like(port, *p))
-                            .collect()
-                    } else {
-                        few_apart
-                    };
-                    let [only] = near.as_slice() else {
-                        return None;
-                    };
-                    (
-                        *only,
-                        format!(
-                            "the only one of {} application listeners whose port looks like {port} (a slip of a digit or a few)",
-                            ports.len()
-                        ),
-                    )
-                }
+            // A busy host runs other applications: with several candidates nothing ties one of
+            // them to the target (a port a few apart is no evidence: ephemeral ports sit side by
+            // side), so the class-level cause stays and `backend-down` lists them as hints.
+            let [chosen] = ports.as_slice() else {
+                return None;
             };
+            let (chosen, how) = (*chosen, "the only application listener on the host");
             let l = cands.iter().copied().find(|l| l.port == Some(chosen))?;
             let who = l
                 .processes
@@ -175,25 +146,64 @@ impl Cause for WrongPort {
     }
 }
 
-/// Whether `other` looks like a slip of `port`: a few apart (3000, 3001) or one digit changed
-/// (8000, 8080).
-fn looks_like(port: u16, other: u16) -> bool {
-    if port.abs_diff(other) <= 10 {
-        return true;
-    }
-    let (a, b) = (port.to_string(), other.to_string());
-    a.len() == b.len() && a.chars().zip(b.chars()).filter(|(x, y)| x != y).count() == 1
-}
-
 #[cfg(test)]
 mod tests {
-    use super::looks_like;
+    use medic_parse::error_log::FailureClass;
+
+    use crate::facts::{Connect, Listener, ProcessInfo, SocketKind};
+    use crate::rules::cause::tests::{live, log_group, tcp_target, top};
+
+    fn app_on(port: u16, program: &str, pid: u32) -> Listener {
+        Listener {
+            kind: SocketKind::Tcp,
+            ip: Some("127.0.0.1".parse().unwrap()),
+            port: Some(port),
+            path: None,
+            inode: u64::from(port),
+            uid: Some(1000),
+            processes: vec![ProcessInfo {
+                pid,
+                program: program.into(),
+                cmdline: format!("{program} --port {port}"),
+                uid: Some(1000),
+                unit: None,
+                container: None,
+                start_time: None,
+            }],
+        }
+    }
+
+    fn refused_with(listeners: Vec<Listener>) -> crate::facts::Facts {
+        let up = "127.0.0.1:3000";
+        let mut facts = live(
+            vec![log_group(FailureClass::ConnectRefused, Some(up), None, 4)],
+            vec![tcp_target(up, Connect::Refused)],
+        );
+        facts.probes.as_mut().unwrap().listeners.sockets = listeners;
+        facts
+    }
 
     #[test]
-    fn slips_of_a_port() {
-        assert!(looks_like(3000, 3001));
-        assert!(looks_like(8000, 8080));
-        assert!(!looks_like(3000, 45189));
-        assert!(!looks_like(8000, 9090));
+    fn fires_on_the_only_application_listener() {
+        let f = top(&refused_with(vec![app_on(3001, "node", 41)]));
+        assert_eq!(f.id, "wrong-port");
+        assert!(
+            f.title.contains("3001") || f.fix.summary.contains("3001"),
+            "{f:#?}"
+        );
+    }
+
+    /// A busy host: several applications listen, none tied to the target.
+    #[test]
+    fn stays_quiet_when_several_could_be_it() {
+        let f = top(&refused_with(vec![
+            app_on(3001, "node", 41),
+            app_on(8000, "python3", 42),
+        ]));
+        assert_eq!(f.id, "backend-down");
+        assert!(f
+            .evidence
+            .iter()
+            .any(|e| e.text.contains("none of them clearly this backend")));
     }
 }
