@@ -9,14 +9,14 @@ proptest! {
     #[test]
     fn never_panics(msg in proptest::collection::vec(any::<u8>(), 0..400), class in 0usize..FailureClass::COUNT, emerg in any::<bool>()) {
         let level = if emerg { Level::Emerg } else { Level::Error };
-        let _ = detail(FailureClass::ALL[class], level, &msg);
+        let _ = detail(FailureClass::ALL[class], level, &msg, Some(&msg));
     }
 
     #[test]
     fn zone_is_found_in_any_context(prefix in "[a-z ,:0-9.]{0,40}", zone in "[a-z_]{1,16}") {
         let msg = format!("limiting requests, excess: 0.500 by zone \"{zone}\"{prefix}");
         prop_assert_eq!(
-            detail(FailureClass::RateLimited, Level::Error, msg.as_bytes()),
+            detail(FailureClass::RateLimited, Level::Error, msg.as_bytes(), None),
             Some(zone.as_bytes())
         );
     }
@@ -25,7 +25,7 @@ proptest! {
 #[test]
 fn what_nginx_writes() {
     let d = |c, m: &str| {
-        detail(c, Level::Error, m.as_bytes()).map(|b| String::from_utf8_lossy(b).into_owned())
+        detail(c, Level::Error, m.as_bytes(), None).map(|b| String::from_utf8_lossy(b).into_owned())
     };
     assert_eq!(
         d(FailureClass::TlsVerify, "upstream SSL certificate verify error: (10:certificate has expired) while SSL handshaking to upstream").as_deref(),

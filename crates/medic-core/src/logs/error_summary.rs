@@ -131,7 +131,12 @@ pub const AFTER_HEADER: &str = "after the response header";
 /// on it: the zone of `limit_req`/`limit_conn`, the verify error or OpenSSL reason of a TLS
 /// failure, `Primary script unknown`, the name that did not resolve; `emerg` for any entry at
 /// `[emerg]` (nginx refusing its config at start or reload).
-pub fn detail<'a>(class: FailureClass, level: Level, message: &'a [u8]) -> Option<&'a [u8]> {
+pub fn detail<'a>(
+    class: FailureClass,
+    level: Level,
+    message: &'a [u8],
+    action: Option<&[u8]>,
+) -> Option<&'a [u8]> {
     use std::sync::LazyLock;
 
     use memchr::memmem::Finder;
@@ -143,10 +148,6 @@ pub fn detail<'a>(class: FailureClass, level: Level, message: &'a [u8]) -> Optio
         LazyLock::new(|| Finder::new(b"peer closed connection"));
     static PRIMARY: LazyLock<Finder<'static>> =
         LazyLock::new(|| Finder::new(b"Primary script unknown"));
-    static READING_UPSTREAM: LazyLock<Finder<'static>> =
-        LazyLock::new(|| Finder::new(b" while reading upstream"));
-    static SENDING_TO_CLIENT: LazyLock<Finder<'static>> =
-        LazyLock::new(|| Finder::new(b" while sending to client"));
 
     if level == Level::Emerg {
         return Some(b"emerg");
@@ -193,8 +194,8 @@ pub fn detail<'a>(class: FailureClass, level: Level, message: &'a [u8]) -> Optio
         | FailureClass::ReadTimeout
         | FailureClass::InvalidResponse
         | FailureClass::TempFileError
-            if READING_UPSTREAM.find(message).is_some()
-                || SENDING_TO_CLIENT.find(message).is_some() =>
+            // The parser has split off the action: a comparison, not a search per entry.
+            if matches!(action, Some(b"reading upstream" | b"sending to client")) =>
         {
             Some(AFTER_HEADER.as_bytes())
         }
@@ -344,7 +345,7 @@ impl ErrorSummary {
         let class = classify(&entry);
         self.cur_counts[class as usize] += 1;
         let target = entry.context.upstream.map_or(&b"-"[..], upstream::target);
-        let detail = detail(class, head.level, entry.message);
+        let detail = detail(class, head.level, entry.message, entry.action);
         self.count_cell(class, target, detail, head.time, loc, e);
         if class == FailureClass::Other {
             return;
