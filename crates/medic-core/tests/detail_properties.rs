@@ -67,7 +67,8 @@ fn what_nginx_writes() {
         detail(
             FailureClass::DnsFailure,
             Level::Emerg,
-            b"host not found in upstream \"x\""
+            b"host not found in upstream \"x\"",
+            None
         ),
         Some(&b"emerg"[..])
     );
