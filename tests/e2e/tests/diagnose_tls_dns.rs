@@ -585,42 +585,16 @@ fn healthy_tls_control() {
 /// nothing by itself).
 #[test]
 fn tls_client_cert_required() {
-    let _serial = serial();
-    let prefix = Prefix::new();
-    let id = SelfSigned::create(&tls_dir(&prefix), "upstream", "upstream.test");
-    let srv = TlsServer::start_with(
-        &id,
-        &["-Verify".as_ref(), "1".as_ref(), "-tls1_3".as_ref()],
-        &prefix.join("s_server.log"),
+    let (live, post, upstream) = mutual_tls(
+        "tls_client_cert_required",
+        "-tls1_3",
+        // nginx 1.22's default `proxy_ssl_protocols` stops at TLSv1.2.
+        &["proxy_ssl_protocols TLSv1.2 TLSv1.3;"],
+        "certificate required",
     );
-    // nginx 1.22's default `proxy_ssl_protocols` stops at TLSv1.2.
-    let mut pass = vec![
-        format!("proxy_pass https://{};", srv.addr()),
-        "proxy_ssl_protocols TLSv1.2 TLSv1.3;".into(),
-    ];
-    pass.extend(tls_verify(&id.cert, true));
-    let mut ngx = start_proxy(&prefix, &pass);
-    requests(&ngx, REQUESTS, 502);
-    let upstream = srv.addr();
-    error_lines(
-        &prefix,
-        &[
-            "certificate required",
-            &format!("upstream: \"https://{upstream}/"),
-        ],
-        1,
-    );
-    let (live, post) = live_then_post_mortem(&prefix, &mut ngx, "tls_client_cert_required");
-    live.assert_top(
-        "tls-client-cert-required",
-        Some(&upstream),
-        &["alert certificate required"],
-    );
-    post.assert_top(
-        "tls-client-cert-required",
-        Some(&upstream),
-        &["alert certificate required"],
-    );
+    let evidence = ["alert certificate required"];
+    live.assert_top("tls-client-cert-required", Some(&upstream), &evidence);
+    post.assert_top("tls-client-cert-required", Some(&upstream), &evidence);
 }
 
 /// Mutual TLS with TLS 1.2: the server ends the handshake with a bare `handshake failure`
@@ -629,35 +603,50 @@ fn tls_client_cert_required() {
 /// proves only a failed handshake.
 #[test]
 fn tls_client_cert_required_tls12() {
-    let _serial = serial();
-    let prefix = Prefix::new();
-    let id = SelfSigned::create(&tls_dir(&prefix), "upstream", "upstream.test");
-    let srv = TlsServer::start_with(
-        &id,
-        &["-Verify".as_ref(), "1".as_ref(), "-tls1_2".as_ref()],
-        &prefix.join("s_server.log"),
+    let (live, post, upstream) = mutual_tls(
+        "tls_client_cert_required_tls12",
+        "-tls1_2",
+        &[],
+        "alert handshake failure",
     );
-    let mut pass = vec![format!("proxy_pass https://{};", srv.addr())];
-    pass.extend(tls_verify(&id.cert, true));
-    let mut ngx = start_proxy(&prefix, &pass);
-    requests(&ngx, REQUESTS, 502);
-    let upstream = srv.addr();
-    let lines = error_lines(
-        &prefix,
-        &[
-            "alert handshake failure",
-            &format!("upstream: \"https://{upstream}/"),
-        ],
-        1,
-    );
-    eprintln!("[tls_client_cert_required_tls12] nginx: {}", lines[0]);
-    let (live, post) = live_then_post_mortem(&prefix, &mut ngx, "tls_client_cert_required_tls12");
     live.assert_top(
         "tls-client-cert-required",
         Some(&upstream),
         &["CertificateRequest"],
     );
     post.assert_top("tls-handshake", Some(&upstream), &["handshake failure"]);
+}
+
+/// `openssl s_server -Verify 1 PROTOCOL` behind nginx without a client certificate: requests
+/// get 502 and nginx logs `logged`; the live and post-mortem diagnoses, and the upstream.
+fn mutual_tls(
+    scenario: &str,
+    protocol: &str,
+    extra: &[&str],
+    logged: &str,
+) -> (Diagnosis, Diagnosis, String) {
+    let _serial = serial();
+    let prefix = Prefix::new();
+    let id = SelfSigned::create(&tls_dir(&prefix), "upstream", "upstream.test");
+    let srv = TlsServer::start_with(
+        &id,
+        &["-Verify".as_ref(), "1".as_ref(), protocol.as_ref()],
+        &prefix.join("s_server.log"),
+    );
+    let mut pass = vec![format!("proxy_pass https://{};", srv.addr())];
+    pass.extend(extra.iter().map(|s| s.to_string()));
+    pass.extend(tls_verify(&id.cert, true));
+    let mut ngx = start_proxy(&prefix, &pass);
+    requests(&ngx, REQUESTS, 502);
+    let upstream = srv.addr();
+    let lines = error_lines(
+        &prefix,
+        &[logged, &format!("upstream: \"https://{upstream}/")],
+        1,
+    );
+    eprintln!("[{scenario}] nginx: {}", lines[0]);
+    let (live, post) = live_then_post_mortem(&prefix, &mut ngx, scenario);
+    (live, post, upstream)
 }
 
 /// An `/etc/hosts` of the test's own for nginx and `diagnose` (`medic-isolate` bind-mounts it in
