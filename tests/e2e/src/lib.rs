@@ -48,11 +48,23 @@ pub use nginx::{Nginx, Prefix};
 /// The kernel picks it (bind to port 0); the listener is dropped at once, so the port is free for
 /// whoever binds it next. Another process could take it in between; on a test machine that race
 /// is rare enough, and nginx then fails to start with a clear `bind()` error.
+///
+/// Never the same port twice in one test binary: a scenario's "nothing listens here" port would
+/// otherwise come back for the next stub it starts (the kernel hands a free port out again).
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for a free port");
-    l.local_addr()
-        .expect("local_addr of a bound listener")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0 for a free port");
+        let port = l
+            .local_addr()
+            .expect("local_addr of a bound listener")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Whether this process runs with effective UID 0.
