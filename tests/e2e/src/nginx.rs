@@ -96,6 +96,17 @@ impl Prefix {
         self.join("logs/error.log")
     }
 
+    /// The error-log lines holding every one of `needles`, and the whole log (for a message).
+    pub fn error_lines_with(&self, needles: &[&str]) -> (Vec<String>, String) {
+        let text = fs::read_to_string(self.error_log()).unwrap_or_default();
+        let lines = text
+            .lines()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .map(str::to_string)
+            .collect();
+        (lines, text)
+    }
+
     pub fn access_log(&self) -> PathBuf {
         self.join("logs/access.log")
     }
@@ -174,6 +185,20 @@ pub struct Nginx {
 }
 
 impl Nginx {
+    /// `n` GETs of `path`, one after the other, each answered with `want` (else a panic with
+    /// nginx's diagnostics).
+    pub fn get_n(&self, path: &str, n: usize, want: u16) {
+        for i in 0..n {
+            let got = crate::http::get(self.port(), path, Duration::from_secs(10));
+            assert_eq!(
+                got,
+                want,
+                "request {i} for {path}: nginx answered {got}, the staging expects {want}\n{}",
+                self.diagnostics()
+            );
+        }
+    }
+
     /// Writes `conf_text` to the prefix's `conf/nginx.conf`, starts nginx and waits until it
     /// accepts on 127.0.0.1:`port` (the config must listen there).
     pub fn start(prefix: &Prefix, conf_text: &str, port: u16) -> Nginx {

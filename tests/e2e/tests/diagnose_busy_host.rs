@@ -12,28 +12,20 @@
 //! Build the binary first: `cargo build -p nginx-medic && cargo test -p medic-e2e --test
 //! diagnose_busy_host`.
 
-use std::fs;
 use std::path::Path;
-use std::time::Duration;
 
 use medic_e2e::busy;
 use medic_e2e::diagnose::{diagnose, serial, Checks, Diagnosis, Mode};
 use medic_e2e::php_fpm::docroot;
-use medic_e2e::{free_port, http, nginx, Nginx, Prefix};
+use medic_e2e::{free_port, nginx, Nginx, Prefix};
 use serde_json::Value;
 
-const TIMEOUT: Duration = Duration::from_secs(10);
 const REFUSED: &str = "connect() failed (111: Connection refused) while connecting to upstream";
 
 /// The error-log lines that contain every one of `needles`; at least `min`, or a panic with the
 /// whole log.
 fn logged(prefix: &Prefix, needles: &[&str], min: usize) -> Vec<String> {
-    let text = fs::read_to_string(prefix.error_log()).unwrap_or_default();
-    let lines: Vec<String> = text
-        .lines()
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .map(str::to_string)
-        .collect();
+    let (lines, text) = prefix.error_lines_with(needles);
     assert!(
         lines.len() >= min,
         "nginx's error.log has {} line(s) with {needles:?}, the staging expects at least {min}:\n{text}",
@@ -41,19 +33,6 @@ fn logged(prefix: &Prefix, needles: &[&str], min: usize) -> Vec<String> {
     );
     eprintln!("nginx error.log: {}", lines[0]);
     lines
-}
-
-/// `n` requests for `path`, each answered with `want`.
-fn get_n(server: &Nginx, path: &str, n: usize, want: u16) {
-    for i in 0..n {
-        let got = http::get(server.port(), path, TIMEOUT);
-        assert_eq!(
-            got,
-            want,
-            "request {i} for {path}: nginx answered {got}, the staging expects {want}\n{}",
-            server.diagnostics()
-        );
-    }
 }
 
 /// Every finding in one line, then the top finding whole (its evidence, fix and backend are
@@ -100,7 +79,7 @@ fn busy_host_backend_down_is_not_wrong_port() {
     }}"
     );
     let mut server = Nginx::start(&prefix, &nginx::config(&prefix, &body), port);
-    get_n(&server, "/", 3, 502);
+    server.get_n("/", 3, 502);
     logged(
         &prefix,
         &[REFUSED, &format!("upstream: \"http://{target}/\"")],
@@ -180,7 +159,7 @@ fn busy_host_socket_missing_is_not_blamed_on_another_pool() {
         &nginx::config(&prefix, &fastcgi_server(port, &pass, &www)),
         port,
     );
-    get_n(&server, "/hello.php", 3, 502);
+    server.get_n("/hello.php", 3, 502);
     logged(
         &prefix,
         &[&format!(

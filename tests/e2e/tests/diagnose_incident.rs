@@ -52,28 +52,10 @@ fn start_nginx(prefix: &Prefix, port: u16, locations: &str, env: &[(&str, &str)]
     Nginx::start_env(prefix, &conf, port, env)
 }
 
-/// `n` requests for `path`, one after the other, each answered with `want`.
-fn get_n(server: &Nginx, path: &str, n: usize, want: u16) {
-    for i in 0..n {
-        let got = http::get(server.port(), path, TIMEOUT);
-        assert_eq!(
-            got,
-            want,
-            "request {i} for {path}: nginx answered {got}, the staging expects {want}\n{}",
-            server.diagnostics()
-        );
-    }
-}
-
 /// The error-log lines that contain every one of `needles`; exactly `want` of them, or a panic
 /// with the whole log.
 fn logged(prefix: &Prefix, needles: &[&str], want: usize) -> Vec<String> {
-    let text = fs::read_to_string(prefix.error_log()).unwrap_or_default();
-    let lines: Vec<String> = text
-        .lines()
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .map(str::to_string)
-        .collect();
+    let (lines, text) = prefix.error_lines_with(needles);
     assert_eq!(
         lines.len(),
         want,
@@ -232,9 +214,9 @@ fn several_causes_ranked_by_clients_hurt() {
         ),
         &[],
     );
-    get_n(&server, "/a", 12, 502);
-    get_n(&server, "/c", 6, 503);
-    get_n(&server, "/b", 3, 504);
+    server.get_n("/a", 12, 502);
+    server.get_n("/c", 6, 503);
+    server.get_n("/b", 3, 504);
     logged(
         &prefix,
         &[REFUSED, &format!("upstream: \"http://{down}/a\"")],
@@ -472,7 +454,7 @@ fn timezone_scenario(scenario: &'static str, zone: &str, offset: &str) {
         &format!("        location / {{ proxy_pass http://{target}; }}"),
         &[("TZ", zone)],
     );
-    get_n(&server, "/", 4, 502);
+    server.get_n("/", 4, 502);
     let lines = logged(
         &prefix,
         &[REFUSED, &format!("upstream: \"http://{target}/\"")],

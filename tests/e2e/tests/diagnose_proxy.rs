@@ -63,28 +63,10 @@ fn start_nginx(prefix: &Prefix, port: u16, http_extra: &str, location: &str) -> 
     Nginx::start(prefix, &conf, port)
 }
 
-/// `n` requests for `/`, one after the other, each answered with `want`.
-fn get_n(server: &Nginx, n: usize, want: u16) {
-    for i in 0..n {
-        let got = http::get(server.port(), "/", TIMEOUT);
-        assert_eq!(
-            got,
-            want,
-            "request {i}: nginx answered {got}, the staging expects {want}\n{}",
-            server.diagnostics()
-        );
-    }
-}
-
 /// The error-log lines that contain every one of `needles`; at least `min` of them, or a panic
 /// with the whole log.
 fn logged(prefix: &Prefix, needles: &[&str], min: usize) -> Vec<String> {
-    let text = fs::read_to_string(prefix.error_log()).unwrap_or_default();
-    let lines: Vec<String> = text
-        .lines()
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .map(str::to_string)
-        .collect();
+    let (lines, text) = prefix.error_lines_with(needles);
     assert!(
         lines.len() >= min,
         "nginx's error.log has {} line(s) with {needles:?}, the staging expects at least {min}:\n{text}",
@@ -346,7 +328,7 @@ fn refused_nothing_listening() {
     let target = format!("127.0.0.1:{}", free_port());
     let port = free_port();
     let mut server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{target};"));
-    get_n(&server, 3, 502);
+    server.get_n("/", 3, 502);
     logged(
         &prefix,
         &[REFUSED, &format!("upstream: \"http://{target}/\"")],
@@ -383,7 +365,7 @@ fn wrong_port() {
     let app = App::start(&[addr(&b)], 200);
     let port = free_port();
     let mut server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{a};"));
-    get_n(&server, 3, 502);
+    server.get_n("/", 3, 502);
     logged(
         &prefix,
         &[REFUSED, &format!("upstream: \"http://{a}/\"")],
@@ -417,7 +399,7 @@ fn bind_mismatch(scenario: &'static str, bind_ip: &str) {
     let app = App::start(&[addr(&bound)], 200);
     let port = free_port();
     let mut server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{target};"));
-    get_n(&server, 3, 502);
+    server.get_n("/", 3, 502);
     logged(
         &prefix,
         &[REFUSED, &format!("upstream: \"http://{target}/\"")],
@@ -525,7 +507,7 @@ fn connect_timeout() {
     let target = backlog.addr();
     let port = free_port();
     let mut server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{target};"));
-    get_n(&server, 2, 504);
+    server.get_n("/", 2, 504);
     logged(
         &prefix,
         &[
@@ -587,7 +569,7 @@ fn stub_scenario(c: &StubCase) -> (Prefix, TcpStub, Checks, Option<Value>) {
             c.location_extra
         ),
     );
-    get_n(&server, c.requests, c.status);
+    server.get_n("/", c.requests, c.status);
     logged(
         &prefix,
         &[&c.says, &format!("upstream: \"http://{target}/\"")],
@@ -743,7 +725,7 @@ fn no_live_upstreams() {
     );
     let mut server = start_nginx(&prefix, port, &upstream, "proxy_pass http://backend;");
     // One request: nginx tries both servers, both refuse, both are marked failed.
-    get_n(&server, 1, 502);
+    server.get_n("/", 1, 502);
     logged(
         &prefix,
         &[REFUSED, &format!("upstream: \"http://{a}/\"")],
@@ -754,7 +736,7 @@ fn no_live_upstreams() {
         &[REFUSED, &format!("upstream: \"http://{b}/\"")],
         1,
     );
-    get_n(&server, 3, 502);
+    server.get_n("/", 3, 502);
     logged(
         &prefix,
         &[
@@ -787,7 +769,7 @@ fn backend_returns(status: u16) {
     let target = stub.addr();
     let port = free_port();
     let mut server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{target};"));
-    get_n(&server, 3, status);
+    server.get_n("/", 3, status);
     let errors = error_level_lines(&prefix);
     assert!(
         errors.is_empty(),
@@ -847,8 +829,8 @@ fn limit_req_503() {
     let mut checks = Checks::new("limit_req_503");
     let prefix = Prefix::new();
     let (stub, mut server) = limit_req_proxy(&prefix, "");
-    get_n(&server, 1, 200);
-    get_n(&server, 4, 503);
+    server.get_n("/", 1, 200);
+    server.get_n("/", 4, 503);
     logged(
         &prefix,
         &["limiting requests, excess: ", "by zone \"perip\""],
@@ -924,7 +906,7 @@ fn read_timeout_proxy() {
         "",
         &format!("proxy_read_timeout 1s;\n            proxy_pass http://{target};"),
     );
-    get_n(&server, 3, 504);
+    server.get_n("/", 3, 504);
     logged(
         &prefix,
         &[
@@ -964,9 +946,9 @@ fn backend_crashed_and_restarted() {
     let mut app = App::start(&[addr(&target)], 200);
     let port = free_port();
     let mut server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{target};"));
-    get_n(&server, 1, 200);
+    server.get_n("/", 1, 200);
     app.kill();
-    get_n(&server, 3, 502);
+    server.get_n("/", 3, 502);
     logged(
         &prefix,
         &[REFUSED, &format!("upstream: \"http://{target}/\"")],
@@ -1071,7 +1053,7 @@ fn healthy_proxy_control() {
         "",
         &format!("proxy_pass http://{};", stub.addr()),
     );
-    get_n(&server, 4, 200);
+    server.get_n("/", 4, 200);
     let errors = error_level_lines(&prefix);
     assert!(
         errors.is_empty(),
@@ -1109,7 +1091,7 @@ fn retried_failure_is_a_warning() {
         up.addr()
     );
     let mut server = start_nginx(&prefix, port, &upstream, "proxy_pass http://backend;");
-    get_n(&server, 4, 200);
+    server.get_n("/", 4, 200);
     logged(
         &prefix,
         &[REFUSED, &format!("upstream: \"http://{down}/")],
@@ -1155,7 +1137,7 @@ fn removed_upstream_is_resolved() {
     let new = TcpStub::start(Behavior::Ok);
     let port = free_port();
     let server = start_nginx(&prefix, port, "", &format!("proxy_pass http://{old};"));
-    get_n(&server, 3, 502);
+    server.get_n("/", 3, 502);
     logged(
         &prefix,
         &[REFUSED, &format!("upstream: \"http://{old}/")],
@@ -1170,7 +1152,7 @@ fn removed_upstream_is_resolved() {
             &proxy_body(port, "", &format!("proxy_pass http://{};", new.addr())),
         ),
     );
-    get_n(&server, 3, 200);
+    server.get_n("/", 3, 200);
 
     let check = |d: &Diagnosis| {
         let f = d
@@ -1222,7 +1204,7 @@ fn limit_req_dry_run_is_no_rejection() {
     let mut checks = Checks::new("limit_req_dry_run_is_no_rejection");
     let prefix = Prefix::new();
     let (stub, mut server) = limit_req_proxy(&prefix, "limit_req_dry_run on;");
-    get_n(&server, 5, 200);
+    server.get_n("/", 5, 200);
     logged(&prefix, &["limiting requests, dry run, excess: "], 4);
     let check = |d: &Diagnosis| {
         d.assert_no_errors();
