@@ -51,8 +51,8 @@ fn table_rows(text: &str, heading: &str) -> Vec<(String, Option<(String, String)
         .collect()
 }
 
-/// Checks one catalog against the rules.
-fn check_catalog(path: &std::path::Path) {
+/// Checks one catalog against the rules; the number of causes it lists.
+fn check_catalog(path: &std::path::Path) -> usize {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let root = table_rows(&text, "## 2. Root causes");
@@ -72,6 +72,7 @@ fn check_catalog(path: &std::path::Path) {
             );
         }
     }
+    root.len() + latent.len()
 }
 
 /// The project's own catalog.
@@ -81,7 +82,11 @@ fn project_catalog() -> PathBuf {
 
 #[test]
 fn the_project_catalog_and_the_rules_agree() {
-    check_catalog(&project_catalog());
+    let n = check_catalog(&project_catalog());
+    eprintln!(
+        "cause catalog: in-repo run over {}: {n} causes",
+        project_catalog().display()
+    );
     let text = std::fs::read_to_string(project_catalog()).expect("docs/causes.md");
     let ids: Vec<String> = table_ids(&text, "## 2. Root causes")
         .into_iter()
@@ -103,10 +108,13 @@ fn the_project_catalog_and_the_rules_agree() {
 fn the_shared_catalog_is_covered_when_present() {
     let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/causes.md");
     if !shared.exists() {
-        eprintln!("extended run not possible: no {}", shared.display());
+        eprintln!(
+            "cause catalog: extended run not possible: no {}",
+            shared.display()
+        );
         return;
     }
-    check_catalog(&shared);
+    let n = check_catalog(&shared);
     let ours = std::fs::read_to_string(project_catalog()).expect("docs/causes.md");
     let text = std::fs::read_to_string(&shared).expect("shared causes.md");
     for heading in ["## 2. Root causes", "## 2b. Latent causes"] {
@@ -119,4 +127,8 @@ fn the_shared_catalog_is_covered_when_present() {
             );
         }
     }
+    eprintln!(
+        "cause catalog: extended run over {}: {n} causes",
+        shared.display()
+    );
 }

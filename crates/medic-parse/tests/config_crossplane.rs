@@ -1,7 +1,6 @@
-//! Differential test against crossplane 0.5.8: every config of the shared corpus
-//! (`../shared/corpus/configs`, 833 files) through our parser in the three modes the
-//! references were made in (`../shared/corpus/REPORT.md` §3), compared byte for byte with
-//! `crossplane-ref/<source>/<path>.{parse,single,lenient}.json`:
+//! Differential test against crossplane 0.5.8: every config of a corpus through our parser in
+//! the three modes the references were made in (the shared corpus' `REPORT.md` §3), compared
+//! byte for byte with `crossplane-ref/<source>/<path>.{parse,single,lenient}.json`:
 //!
 //! * `parse`   = `crossplane parse F` (includes followed, context and argument checks),
 //! * `single`  = `crossplane parse --single-file --include-comments F`,
@@ -13,26 +12,45 @@
 //! We reproduce both with a [`FileSystem`] that takes relative paths from the source directory
 //! and hides `/etc/nginx`.
 //!
+//! Two corpora, one layout (`configs/<source>/<path>`, `crossplane-ref/`):
+//! * `tests/corpus/`, always: the configs of the permissively licensed sources and their
+//!   references (`tests/corpus/ATTRIBUTION.md`), so a clean clone tests itself;
+//! * the whole shared corpus (`../shared/corpus`, 833 files, beside the workspace as CI has it),
+//!   when it is there: the extended run.
+//!
 //! Every difference must be listed in [`ALLOWED`] with the crossplane bug (REPORT.md §3) that
-//! makes nginx, not crossplane, the judge; a listed file that matches fails the test too, so the
-//! list stays exact. `cargo test -p medic-parse --test config_crossplane -- --nocapture` prints
+//! makes nginx, not crossplane, the judge; a listed file that matches fails the test too (when the
+//! run has it), so the list stays exact. `cargo test -p medic-parse --test config_crossplane -- --nocapture` prints
 //! the counts and every difference.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use medic_parse::config::{parse_with, to_json, DiskFs, FileSystem, JsonStyle, Options};
 
-fn corpus() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    assert!(
-        dir.join("crossplane-ref/MANIFEST.jsonl").is_file(),
-        "the config corpus is missing: expected {}/crossplane-ref/MANIFEST.jsonl \
-         (the shared corpus checked out beside the workspace, as CI does)",
-        dir.display()
-    );
-    dir
+/// `(run, directory, the least number of configs it has)`: the in-repo corpus, and the shared
+/// one when it is beside the workspace.
+fn corpora() -> Vec<(&'static str, PathBuf, usize)> {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut out = vec![("in-repo", here.join("tests/corpus"), 330)];
+    let shared = here.join("../../../shared/corpus");
+    if shared.is_dir() {
+        out.push(("extended", shared, 833));
+    } else {
+        eprintln!(
+            "crossplane_differential: extended run not possible: no {}",
+            shared.display()
+        );
+    }
+    for (run, dir, _) in &out {
+        assert!(
+            dir.join("crossplane-ref/MANIFEST.jsonl").is_file(),
+            "the {run} config corpus is missing: expected {}/crossplane-ref/MANIFEST.jsonl",
+            dir.display()
+        );
+    }
+    out
 }
 
 /// The disk as the reference run saw it: `/etc/nginx` empty, or (for the Debian files made
@@ -199,8 +217,14 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 #[test]
 fn crossplane_differential() {
-    let corpus = corpus();
+    for (run, corpus, at_least) in corpora() {
+        differential(run, &corpus, at_least);
+    }
+}
+
+fn differential(run: &str, corpus: &Path, at_least: usize) {
     let manifest = std::fs::read_to_string(corpus.join("crossplane-ref/MANIFEST.jsonl")).unwrap();
+    let mut configs = BTreeSet::new();
     let mut compared: BTreeMap<Mode, (usize, usize)> = BTreeMap::new();
     // Among the files crossplane accepts (`"status":"ok"`): (identical, compared).
     let mut accepted: BTreeMap<Mode, (usize, usize)> = BTreeMap::new();
@@ -211,6 +235,7 @@ fn crossplane_differential() {
         };
         let parsed_from = field(line, "parsed_from");
         let key = format!("{source}/{file}");
+        configs.insert(key.clone());
         for mode in [Mode::Parse, Mode::Single, Mode::Lenient] {
             let reference = corpus.join(format!(
                 "crossplane-ref/{source}/{file}.{}.json",
@@ -282,24 +307,39 @@ fn crossplane_differential() {
             }
         }
     }
+    let references: usize = compared.values().map(|(_, n)| n).sum();
+    eprintln!(
+        "crossplane_differential: {run} run over {}: {} configs, {references} references",
+        corpus.display(),
+        configs.len()
+    );
+    // A run that found its configs but not their references would compare nothing.
+    assert!(
+        configs.len() >= at_least && references >= configs.len(),
+        "{run}: {} configs and {references} references, expected {at_least} configs with theirs",
+        configs.len()
+    );
     for (mode, (same, n)) in &compared {
         let (a_same, a_n) = accepted.get(mode).copied().unwrap_or_default();
         println!(
-            "{:>8}: {same} identical / {n} compared; {a_same} / {a_n} of those crossplane accepts",
+            "{run} {:>8}: {same} identical / {n} compared; {a_same} / {a_n} of those crossplane accepts",
             mode.ext()
         );
     }
     let mut problems = Vec::new();
     for (key, (modes, diff)) in &diffs {
         match ALLOWED.iter().find(|(k, _, _)| k == key) {
-            Some((_, m, reason)) if m == modes => println!("allowed {key} [{modes}]: {reason}"),
+            Some((_, m, reason)) if m == modes => {
+                println!("{run}: allowed {key} [{modes}]: {reason}")
+            }
             Some((_, m, _)) => problems.push(format!(
                 "{key}: differs in [{modes}], allowed [{m}]\n  {diff}"
             )),
             None => problems.push(format!("{key} [{modes}]\n  {diff}")),
         }
     }
-    for (key, _, _) in ALLOWED {
+    // The in-repo corpus holds a part of the files listed.
+    for (key, _, _) in ALLOWED.iter().filter(|(k, _, _)| configs.contains(*k)) {
         if !diffs.contains_key(*key) {
             problems.push(format!(
                 "{key} is allowed to differ but matches: remove it from ALLOWED"
@@ -308,7 +348,7 @@ fn crossplane_differential() {
     }
     assert!(
         problems.is_empty(),
-        "{} unexpected differences:\n{}",
+        "{run}: {} unexpected differences:\n{}",
         problems.len(),
         problems.join("\n")
     );
