@@ -175,44 +175,55 @@ pub fn expand(args: &[String]) -> (Vec<Source>, Vec<InputError>) {
     (out, errors)
 }
 
+/// How old a file of a rotated series is: numbered rotations oldest at the highest number,
+/// dated ones by date, the live file last.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Age {
+    Numbered(std::cmp::Reverse<u64>),
+    Dated(String),
+    Live,
+}
+
+/// A file's series (the live file's path) and its age in it.
+fn split(p: &Path) -> (PathBuf, Age) {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut stem = name.as_str();
+    for ext in [".gz", ".bz2", ".xz", ".zst"] {
+        if let Some(s) = stem.strip_suffix(ext) {
+            stem = s;
+            break;
+        }
+    }
+    let base = |s: &str| p.with_file_name(s);
+    if let Some((b, n)) = stem.rsplit_once('.') {
+        if !n.is_empty() && n.len() <= 6 && n.bytes().all(|c| c.is_ascii_digit()) {
+            return (
+                base(b),
+                Age::Numbered(std::cmp::Reverse(n.parse().unwrap_or(0))),
+            );
+        }
+    }
+    if let Some((b, d)) = stem.rsplit_once('-') {
+        if d.len() >= 8 && d.bytes().all(|c| c.is_ascii_digit()) {
+            return (base(b), Age::Dated(d.to_string()));
+        }
+    }
+    (base(stem), Age::Live)
+}
+
+/// The live file of the rotated series `p` belongs to (`error.log` for `error.log.2.gz` and
+/// `error.log-20261120`).
+pub fn rotation_base(p: &Path) -> PathBuf {
+    split(p).0
+}
+
 /// Orders rotated series oldest first: `error.log.3.gz error.log.2.gz error.log.1 error.log`,
 /// and dated ones (`error.log-20261120.gz`) by date before the live file. Series keep the order
 /// in which they were first named; duplicates are dropped.
 pub fn rotation_order(paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    #[derive(PartialEq, Eq, PartialOrd, Ord)]
-    enum Age {
-        Numbered(std::cmp::Reverse<u64>),
-        Dated(String),
-        Live,
-    }
-    fn split(p: &Path) -> (PathBuf, Age) {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut stem = name.as_str();
-        for ext in [".gz", ".bz2", ".xz", ".zst"] {
-            if let Some(s) = stem.strip_suffix(ext) {
-                stem = s;
-                break;
-            }
-        }
-        let base = |s: &str| p.with_file_name(s);
-        if let Some((b, n)) = stem.rsplit_once('.') {
-            if !n.is_empty() && n.len() <= 6 && n.bytes().all(|c| c.is_ascii_digit()) {
-                return (
-                    base(b),
-                    Age::Numbered(std::cmp::Reverse(n.parse().unwrap_or(0))),
-                );
-            }
-        }
-        if let Some((b, d)) = stem.rsplit_once('-') {
-            if d.len() >= 8 && d.bytes().all(|c| c.is_ascii_digit()) {
-                return (base(b), Age::Dated(d.to_string()));
-            }
-        }
-        (base(stem), Age::Live)
-    }
     let mut series: Vec<(PathBuf, Vec<(Age, PathBuf)>)> = Vec::new();
     for p in paths {
         let (base, age) = split(&p);
@@ -925,6 +936,13 @@ mod tests {
                 "access.log-20261120.gz",
                 "access.log"
             ]
+        );
+        for p in ["a/error.log.10.gz", "a/error.log.1", "a/error.log"] {
+            assert_eq!(rotation_base(Path::new(p)), Path::new("a/error.log"));
+        }
+        assert_eq!(
+            rotation_base(Path::new("access.log-20261120.gz")),
+            Path::new("access.log")
         );
     }
 

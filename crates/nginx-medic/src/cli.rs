@@ -33,6 +33,34 @@ pub enum Command {
     /// Probe every upstream the config names: what listens, can nginx's user reach it, how it
     /// answers (TCP, unix sockets, HTTP, FastCGI, TLS), and the backends' supervisors.
     Probe(ProbeArgs),
+    /// Gather what `diagnose` uses on this host (config, `nginx -V`, the logs of the window,
+    /// the probe and supervisor facts) into one redacted tar.gz, to diagnose anywhere with
+    /// `diagnose --bundle`.
+    Collect(CollectArgs),
+    /// Print the man page or a shell completion script (for packagers: scripts/release puts
+    /// them in the .deb).
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to print on stdout.
+    #[arg(value_enum)]
+    pub kind: GenerateKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateKind {
+    /// The man page (roff), every command in one page: save as nginx-medic.1.
+    Man,
+    /// bash: save as /usr/share/bash-completion/completions/nginx-medic.
+    CompleteBash,
+    /// zsh: save as _nginx-medic in a directory of $fpath.
+    CompleteZsh,
+    /// fish: save as ~/.config/fish/completions/nginx-medic.fish.
+    CompleteFish,
+    /// PowerShell: dot-source it from $PROFILE.
+    CompletePowershell,
 }
 
 #[derive(Debug, Args)]
@@ -86,8 +114,8 @@ pub struct DiagnoseArgs {
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
-    /// The text report shows this many findings, most likely first (0: all). JSON and SARIF
-    /// always hold all of them.
+    /// The text and HTML reports show this many findings, most likely first (0: all). JSON
+    /// and SARIF always hold all of them.
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub max: usize,
     /// At most this many probes at once.
@@ -107,6 +135,53 @@ pub struct DiagnoseArgs {
     /// Diagnose a recorded run (a --record directory) instead of this host.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "no_probe", "record"])]
     pub replay: Option<String>,
+    /// Diagnose a bundle of `nginx-medic collect` (checked against its MANIFEST, unpacked into
+    /// a temporary directory) instead of this host.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "no_probe", "record", "replay"])]
+    pub bundle: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Write the bundle here (a tar.gz; mode 0600).
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "nginx-medic-incident.tar.gz"
+    )]
+    pub output: String,
+    /// The main config file or `nginx -T` output; without it, the running nginx is discovered.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// nginx's prefix (`-p`), for relative paths.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Error logs to collect; default: the ones the config names, with their rotations.
+    #[arg(long = "error-log", value_name = "FILE")]
+    pub error_logs: Vec<String>,
+    /// Access logs to collect; default: the ones the config names.
+    #[arg(long = "access-log", value_name = "FILE")]
+    pub access_logs: Vec<String>,
+    /// The access log's `log_format` (default: the config's, else recognised from the log).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// The window's start (`2026-11-20 14:00`, `2h`); default: the last 24 hours the logs cover.
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub since: Option<String>,
+    /// The window's end (same forms as --since).
+    #[arg(long, value_name = "TIME|DURATION")]
+    pub until: Option<String>,
+    /// Files only: no probes, no supervisors, no `nginx -t`.
+    #[arg(long)]
+    pub no_probe: bool,
+    /// Wait at most this long (ms) for an upstream's first byte.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub probe_wait_ms: u64,
+    /// Copy the values as they are: no pseudonyms for credentials, keys or tokens (the MANIFEST
+    /// says so). Only for a bundle that never leaves your organisation.
+    #[arg(long)]
+    pub no_redact: bool,
 }
 
 impl Default for DiagnoseArgs {
@@ -129,6 +204,7 @@ impl Default for DiagnoseArgs {
             probe_wait_ms: 10_000,
             record: None,
             replay: None,
+            bundle: None,
         }
     }
 }
@@ -141,6 +217,8 @@ pub enum DiagnoseFormat {
     Json,
     /// SARIF 2.1.0.
     Sarif,
+    /// One self-contained HTML page (no scripts, no network): the incident report.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -234,6 +312,15 @@ pub enum Format {
     Json,
 }
 
+/// `logs --format`: the probe's formats and the HTML page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogsFormat {
+    Text,
+    Json,
+    /// One self-contained HTML page (no scripts, no network).
+    Html,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogEscape {
     Default,
@@ -268,8 +355,8 @@ pub struct LogsArgs {
     #[arg(long, value_name = "TIME|DURATION")]
     pub until: Option<String>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = LogsFormat::Text)]
+    pub format: LogsFormat,
     /// Reader threads for large plain files (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -291,7 +378,7 @@ pub fn main() -> ExitCode {
     };
     if matches!(
         command,
-        Command::Logs(_) | Command::Probe(_) | Command::Diagnose(_)
+        Command::Logs(_) | Command::Probe(_) | Command::Diagnose(_) | Command::Collect(_)
     ) {
         // mimalloc backs each thread's heap with transparent huge pages: 2 MiB of RSS per reader
         // or probe thread (576 MB for 500 probes, 43 MB for a log scan, against 60 MB and 26 MB
@@ -301,10 +388,12 @@ pub fn main() -> ExitCode {
     }
     match command {
         Command::Diagnose(args) => exit(crate::diagnose::run(&args, color)),
+        Command::Collect(args) => exit(crate::bundle::collect::run(&args)),
         Command::Explain(args) => exit(crate::explain::run(&args)),
         Command::Probe(args) => exit(crate::probe::run(&args, color)),
         Command::Config(ConfigCommand::Parse(args)) => exit(crate::config_parse::run(&args)),
         Command::Config(ConfigCommand::Lint(args)) => exit(crate::config_lint::run(&args, color)),
+        Command::Generate(args) => exit(crate::generate::run(&args)),
         Command::Logs(args) => match run_logs(&args, color) {
             Ok(LogsOutcome::Done) => ExitCode::SUCCESS,
             Ok(LogsOutcome::NothingRead) => ExitCode::from(2),

@@ -46,6 +46,10 @@ pub struct DiagnoseReport {
     pub skipped: Vec<Skipped>,
     /// What was read (not in §3's example; extra fields are allowed).
     pub inputs: Inputs,
+    /// The HTML timeline's context: every failure per minute, restarts, reloads, OOM kills,
+    /// rotations (not in the JSON).
+    #[serde(skip)]
+    pub events: crate::report::html::Events,
 }
 
 /// The logs read and the window.
@@ -61,8 +65,23 @@ pub struct Inputs {
 
 /// Returns the exit status: 0 done, 1 a finding at or above `--fail-on`, 2 nothing to work on.
 pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
-    let replay = args
-        .replay
+    run_to(args, color, &mut io::stdout().lock())
+}
+
+/// [`run`], the report written to `out` (`collect` keeps the JSON in its bundle).
+pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u8> {
+    // A bundle is unpacked (and checked) into a temporary directory that lives as long as
+    // this run, then replayed like a --record directory.
+    let unpacked = args
+        .bundle
+        .as_deref()
+        .map(|b| crate::bundle::archive::read(Path::new(b)))
+        .transpose()?;
+    let replay_dir = match &unpacked {
+        Some(u) => Some(u.root().display().to_string()),
+        None => args.replay.clone(),
+    };
+    let replay = replay_dir
         .as_deref()
         .map(record::Bundle::read)
         .transpose()?;
@@ -185,7 +204,8 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
         .map(|_| crate::host::Recorder::new(&system));
     let probes = if let Some(b) = &replay {
         skipped.extend(b.skipped.iter().cloned());
-        Some(b.take_probes())
+        // A post-mortem recording (`--no-probe`) has no probes: it replays as one.
+        b.probes.clone()
     } else if args.no_probe {
         None
     } else {
@@ -264,7 +284,8 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
     }
     dedup_skipped(&mut skipped);
 
-    let report = DiagnoseReport {
+    let events = crate::report::html::Events::of(&facts, &findings);
+    let mut report = DiagnoseReport {
         schema: SCHEMA,
         tool: Tool {
             name: "nginx-medic",
@@ -286,9 +307,13 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
                 "live"
             },
         },
+        events,
     };
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    if let Some(b) = &replay {
+        // Evidence cites the host's paths, not the replay directory's copies.
+        b.restore_paths(&mut report.findings, &mut report.inputs);
+    }
+    let mut out = io::BufWriter::new(out);
     match args.format {
         DiagnoseFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &report)?;
@@ -304,6 +329,7 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
         DiagnoseFormat::Text => {
             crate::report::diagnose_text::write(&mut out, &report, args.max, color)?
         }
+        DiagnoseFormat::Html => crate::report::html::diagnose(&mut out, &report, args.max)?,
     }
     out.flush()?;
     let fail = match args.fail_on {
@@ -737,7 +763,10 @@ fn read_logs(
         if let Some(e) = s.error {
             error_groups(e, s.source, s.access, &mut f.groups);
             f.last_reload = e.last_reload;
+            f.reloads = e.reloads.clone();
+            f.failures_per_minute = e.failures_per_minute();
         }
+        f.rotations = s.rotations.clone();
         if let Some(a) = s.access {
             access_groups(a, s.source, &mut f);
         }

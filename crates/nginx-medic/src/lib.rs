@@ -3,6 +3,7 @@
 //! `main.rs` only calls [`cli::main`]. Parsing lives in `medic-parse`, logic in `medic-core`;
 //! this crate wires them to files, terminals and (later) the live host.
 
+pub mod bundle;
 pub mod cli;
 pub mod config_lint;
 pub mod config_parse;
@@ -10,6 +11,7 @@ pub mod diagnose;
 pub mod discover;
 pub mod exec;
 pub mod explain;
+pub mod generate;
 pub mod host;
 pub mod load;
 pub mod logs;

@@ -2,6 +2,7 @@
 //! then access logs, and prints the summary.
 
 use std::io::{self, IsTerminal, Read, Write};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use medic_parse::input::{
 };
 use medic_parse::time::LogTime;
 
-use crate::cli::{Format, LogEscape, LogsArgs};
+use crate::cli::{LogEscape, LogsArgs, LogsFormat};
 
 pub enum LogsOutcome {
     Done,
@@ -29,6 +30,16 @@ const PROGRESS_MIN: u64 = 100 << 20;
 enum Sink<'j> {
     Error(ErrorSummary),
     Access(AccessSummary<'j>),
+}
+
+impl Sink<'_> {
+    /// The earliest entry it counted in the window.
+    fn first(&self) -> Option<LogTime> {
+        match self {
+            Sink::Error(s) => s.first,
+            Sink::Access(s) => s.first,
+        }
+    }
 }
 
 impl ChunkSink for Sink<'_> {
@@ -58,6 +69,8 @@ struct Done {
     compressed: bool,
     segment_lines: Vec<u64>,
     error: Option<String>,
+    /// Its earliest entry in the window.
+    first: Option<LogTime>,
 }
 
 pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
@@ -118,11 +131,19 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
         let stdout = io::stdout();
         let mut out = io::BufWriter::new(stdout.lock());
         match args.format {
-            Format::Json => {
+            LogsFormat::Json => {
                 serde_json::to_writer_pretty(&mut out, &report)?;
                 writeln!(out)?;
             }
-            Format::Text => crate::report::text::logs(&mut out, &report, color)?,
+            LogsFormat::Text => crate::report::text::logs(&mut out, &report, color)?,
+            LogsFormat::Html => {
+                let chart = crate::report::html::logs_timeline(
+                    scanned.error,
+                    scanned.access,
+                    &scanned.rotations,
+                );
+                crate::report::html::logs(&mut out, &report, &chart)?
+            }
         }
         out.flush()?;
         Ok(if scanned.read_any {
@@ -160,6 +181,9 @@ pub struct Scanned<'a> {
     pub read_any: bool,
     /// `FILE:LINE` of a line.
     pub source: &'a dyn Fn(LineLoc) -> String,
+    /// Where each newer file of a rotated series begins (its first entry in the window), and
+    /// its path.
+    pub rotations: Vec<(LogTime, String)>,
 }
 
 /// Reads the inputs, error logs first (their failures index the join), then access logs, and
@@ -302,6 +326,15 @@ pub fn scan<R>(spec: &ScanSpec, emit: impl FnOnce(&Scanned<'_>) -> Result<R>) ->
             None => format!("?:{}", loc.line),
         }
     };
+    let rotations = done
+        .windows(2)
+        .filter(|w| {
+            w[0].kind == w[1].kind
+                && input::rotation_base(Path::new(&w[0].path))
+                    == input::rotation_base(Path::new(&w[1].path))
+        })
+        .filter_map(|w| Some((w[1].first?, w[1].path.clone())))
+        .collect();
     let scanned = Scanned {
         inputs,
         problems,
@@ -310,6 +343,7 @@ pub fn scan<R>(spec: &ScanSpec, emit: impl FnOnce(&Scanned<'_>) -> Result<R>) ->
         format_note,
         read_any,
         source: &source,
+        rotations,
     };
     emit(&scanned)
 }
@@ -346,6 +380,7 @@ where
                 compressed: out.compressed,
                 segment_lines: out.segment_lines.clone(),
                 error: out.error.as_ref().map(|e| e.to_string()),
+                first: out.sinks.iter().filter_map(Sink::first).min(),
             });
             Some(out)
         }
@@ -358,6 +393,7 @@ where
                 compressed: false,
                 segment_lines: vec![],
                 error: Some(e.to_string()),
+                first: None,
             });
             None
         }

@@ -67,10 +67,11 @@ impl Bundle {
         let mut b: Bundle =
             serde_json::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
         anyhow::ensure!(
-            b.schema == SCHEMA,
-            "{}: bundle schema {} (this nginx-medic reads {SCHEMA})",
+            b.schema <= SCHEMA,
+            "{}: bundle schema {} is newer than this nginx-medic reads ({SCHEMA}); it was written by nginx-medic {}: upgrade to read it",
             path.display(),
-            b.schema
+            b.schema,
+            b.tool_version
         );
         b.dir = dir;
         Ok(b)
@@ -88,7 +89,7 @@ impl Bundle {
             log_format: user.log_format.clone().or_else(|| self.log_format.clone()),
             since: user.since.clone(),
             until: user.until.clone(),
-            no_probe: false,
+            no_probe: self.probes.is_none(),
             format: user.format,
             fail_on: user.fail_on,
             max: user.max,
@@ -97,6 +98,7 @@ impl Bundle {
             probe_wait_ms: user.probe_wait_ms,
             record: None,
             replay: None,
+            bundle: None,
         }
     }
 
@@ -104,8 +106,45 @@ impl Bundle {
         self.now.map(LogTime)
     }
 
-    pub fn take_probes(&self) -> ProbeFacts {
-        self.probes.clone().unwrap_or_default()
+    /// Rewrites the paths of the bundle's log copies (`DIR/logs/0-error.log`) back to the
+    /// paths they were read from on the host, in the evidence and the inputs.
+    pub fn restore_paths(
+        &self,
+        findings: &mut [medic_core::rules::Finding],
+        inputs: &mut crate::diagnose::Inputs,
+    ) {
+        let map: Vec<(String, &str)> = self
+            .error_logs
+            .iter()
+            .chain(&self.access_logs)
+            .map(|(rel, original)| (self.dir.join(rel).display().to_string(), original.as_str()))
+            .collect();
+        let restore = |s: &mut String| {
+            for (copy, original) in &map {
+                if let Some(rest) = s.strip_prefix(copy.as_str()) {
+                    if rest.is_empty() || rest.starts_with(':') {
+                        *s = format!("{original}{rest}");
+                        return;
+                    }
+                }
+            }
+        };
+        let evidence = |e: &mut medic_core::rules::Evidence| {
+            restore(&mut e.source);
+            if let Some((file, _)) = &mut e.at {
+                restore(file);
+            }
+        };
+        for f in findings.iter_mut() {
+            f.evidence.iter_mut().for_each(evidence);
+            for step in &mut f.timeline {
+                if let Some(e) = &mut step.evidence {
+                    evidence(e);
+                }
+            }
+        }
+        inputs.error_logs.iter_mut().for_each(restore);
+        inputs.access_logs.iter_mut().for_each(restore);
     }
 }
 

@@ -82,12 +82,84 @@ fn diagnose(host: &RealHost, staged: &Staged) -> serde_json::Value {
         "{}: the replay differs",
         staged.scenario
     );
+    collect_and_diagnose_anywhere(host, staged);
     if std::env::var_os("MEDIC_RECORD_FIXTURES").is_some() {
         let dest = fixtures().join(staged.scenario);
         let _ = std::fs::remove_dir_all(&dest);
         copy_out(host, BUNDLE, &dest);
     }
     json
+}
+
+/// `nginx-medic collect` inside (live, as root), the bundle copied out, then `diagnose
+/// --bundle` here: the same findings, backends and states as the live diagnosis the collector
+/// ran (its `diagnosis.json`), the evidence citing the host's own paths.
+fn collect_and_diagnose_anywhere(host: &RealHost, staged: &Staged) {
+    const OUT: &str = "/root/incident.tar.gz";
+    let run = host.medic(&["collect", "-o", OUT]);
+    assert_eq!(run.code(), Some(0), "{}: collect\n{run}", staged.scenario);
+    let out = tempfile::tempdir().expect("tempdir");
+    let local = out.path().join("incident.tar.gz");
+    std::fs::write(&local, host.read_file(OUT)).expect("copy the bundle out");
+    let replay = medic_e2e::medic(
+        [
+            "diagnose",
+            "--format",
+            "json",
+            "--bundle",
+            &local.display().to_string(),
+        ],
+        Vec::<PathBuf>::new(),
+    );
+    assert!(matches!(replay.code(), Some(0 | 1)), "{replay}");
+    let from_bundle = replay.json();
+    let x = out.path().join("x");
+    std::fs::create_dir_all(&x).unwrap();
+    let tar = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&local)
+        .arg("-C")
+        .arg(&x)
+        .status()
+        .expect("tar");
+    assert!(tar.success());
+    let live: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(x.join("nginx-medic-bundle/diagnosis.json")).expect("diagnosis.json"),
+    )
+    .expect("the collector's diagnosis");
+    let key = |j: &serde_json::Value| -> Vec<String> {
+        j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {} {} {} {}",
+                    f["id"], f["upstream"], f["state"], f["backend"]["name"], f["count"]
+                )
+            })
+            .collect()
+    };
+    assert!(
+        staged.scenario == "healthy" || !key(&live).is_empty(),
+        "{}: no findings",
+        staged.scenario
+    );
+    assert_eq!(
+        key(&live),
+        key(&from_bundle),
+        "{}: the bundle diagnoses differently from the live run that collected it",
+        staged.scenario
+    );
+    let sources = |j: &serde_json::Value| -> Vec<String> {
+        j["findings"][0]["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["source"].to_string())
+            .collect()
+    };
+    assert_eq!(sources(&live), sources(&from_bundle), "{}", staged.scenario);
 }
 
 /// Copies a bundle directory (`bundle.json`, `nginx-T.txt`, `logs/*`) out of the container.

@@ -73,6 +73,15 @@ pub struct LogFacts {
     pub client_closed: Vec<ClientClosedGroup>,
     /// The last reload nginx's master logged (`reconfiguring`) in the window.
     pub last_reload: Option<LogTime>,
+    /// Every reload in the window (the newest few hundred), in time order: the report's
+    /// timeline marks them.
+    pub reloads: Vec<LogTime>,
+    /// Where one file of a rotated series ends and the next begins: the newer file's first
+    /// entry in the window, and its path (the timeline marks them).
+    pub rotations: Vec<(LogTime, String)>,
+    /// Failures per minute of every failure class together (minute start, entries), for the
+    /// whole window: a finding keeps only its last hour of minutes.
+    pub failures_per_minute: Vec<(LogTime, u64)>,
     /// The error logs read (for the report).
     pub error_logs: Vec<String>,
     pub access_logs: Vec<String>,

@@ -116,6 +116,16 @@ const LATEST_EVERY: u32 = 15;
 
 /// How many minutes of a cell's timeline are kept (the newest ones).
 pub const CELL_MINUTES: usize = 60;
+/// Reloads kept (the newest): a reload loop must not grow memory without bound.
+pub const MAX_RELOADS: usize = 256;
+
+fn keep_newest_reloads(r: &mut Vec<LogTime>) {
+    r.sort_unstable();
+    r.dedup();
+    let extra = r.len().saturating_sub(MAX_RELOADS);
+    r.drain(..extra);
+}
+
 /// Distinct (upstream, detail) cells kept per class. A log naming more upstreams than that (a
 /// fleet behind one nginx, or hostile input) still counts every entry: the rest go to one cell
 /// without an upstream, and [`ErrorSummary::overflow`] says how many. Memory and the diagnosis
@@ -245,6 +255,9 @@ pub struct ErrorSummary {
     /// The last time nginx's master logged `reconfiguring` (a reload: SIGHUP, `nginx -s
     /// reload`, `systemctl reload`): the running config changed then.
     pub last_reload: Option<LogTime>,
+    /// Every reload in the window, in time order once [`ErrorSummary::finish`] ran: the newest
+    /// [`MAX_RELOADS`] (the HTML report's timeline marks them).
+    pub reloads: Vec<LogTime>,
     /// `cells[class]`: key(upstream name) to its counts.
     pub cells: Vec<PreHashedMap<Cell>>,
     pub tops: Vec<Option<ClassTops>>,
@@ -274,6 +287,7 @@ impl ErrorSummary {
             first: None,
             last: None,
             last_reload: None,
+            reloads: Vec::new(),
             overflow: 0,
             cells: (0..FailureClass::COUNT)
                 .map(|_| PreHashedMap::default())
@@ -315,6 +329,10 @@ impl ErrorSummary {
         // ngx_process_cycle.c: the master logs "reconfiguring" at [notice] on SIGHUP.
         if head.level == Level::Notice && msg.starts_with(b"reconfiguring") {
             self.last_reload = max_opt(self.last_reload, Some(head.time));
+            if self.reloads.len() >= 2 * MAX_RELOADS {
+                keep_newest_reloads(&mut self.reloads);
+            }
+            self.reloads.push(head.time);
         }
         if !may_be_failure(head.level, msg) {
             self.cur_counts[FailureClass::Other as usize] += 1;
@@ -459,6 +477,7 @@ impl ErrorSummary {
     /// Ends a run: call before reading the fields.
     pub fn finish(&mut self) {
         self.flush_minute();
+        keep_newest_reloads(&mut self.reloads);
         self.cur_minute = i64::MIN;
         for c in self.cells.iter_mut().flat_map(|m| m.values_mut()) {
             c.normalize_minutes();
@@ -474,6 +493,26 @@ impl ErrorSummary {
         }
     }
 
+    /// Entries of every failure class together per minute (minute start, entries), in time
+    /// order, for the whole window (after [`ErrorSummary::finish`]).
+    pub fn failures_per_minute(&self) -> Vec<(LogTime, u64)> {
+        let mut v: Vec<(LogTime, u64)> = self
+            .minutes
+            .iter()
+            .map(|(m, counts)| {
+                let n = FailureClass::ALL
+                    .into_iter()
+                    .filter(|c| c.is_failure())
+                    .map(|c| u64::from(counts[c as usize]))
+                    .sum();
+                (LogTime(m * 60), n)
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     pub fn merge(&mut self, mut o: ErrorSummary) {
         self.finish();
         o.finish();
@@ -486,6 +525,8 @@ impl ErrorSummary {
         self.first = min_opt(self.first, o.first);
         self.last = max_opt(self.last, o.last);
         self.last_reload = max_opt(self.last_reload, o.last_reload);
+        self.reloads.extend(o.reloads);
+        keep_newest_reloads(&mut self.reloads);
         self.overflow += o.overflow;
         for (mine, theirs) in self.cells.iter_mut().zip(o.cells) {
             for (mut k, mut c) in theirs {
@@ -720,6 +761,31 @@ mod tests {
             .unwrap();
         assert_eq!(tops.requests.top(1), vec![(&b"GET /x"[..], 1)]);
         assert_eq!(s.join.as_ref().unwrap().len(), 1);
+    }
+
+    /// Every reload is kept for the timeline (the newest MAX_RELOADS), across merged readers.
+    #[test]
+    fn reloads_are_kept_in_order() {
+        let reload = |t: &str| {
+            format!("{t} [notice] 1#1: signal 1 (SIGHUP) received from 9, reconfiguring\n{t} [notice] 1#1: reconfiguring\n")
+        };
+        let mut a = run(&reload("2026/11/20 14:40:00"));
+        let b = run(&(reload("2026/11/20 14:30:00") + &reload("2026/11/20 14:35:00")));
+        a.merge(b);
+        let at = |t: &[u8]| LogTime::parse_iso(t).unwrap();
+        assert_eq!(
+            a.reloads,
+            [
+                at(b"2026-11-20T14:30:00"),
+                at(b"2026-11-20T14:35:00"),
+                at(b"2026-11-20T14:40:00")
+            ]
+        );
+        assert_eq!(a.last_reload, Some(at(b"2026-11-20T14:40:00")));
+        let many: String = (0..MAX_RELOADS + 5)
+            .map(|i| reload(&format!("2026/11/20 {:02}:{:02}:00", i / 60 % 24, i % 60)))
+            .collect();
+        assert_eq!(run(&many).reloads.len(), MAX_RELOADS);
     }
 
     #[test]

@@ -220,38 +220,8 @@ fn timeline(w: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
             )?;
         }
     }
-    match &f.impact {
-        Some(i) if i.cut_off > 0 => writeln!(
-            w,
-            "   {} clients: {} of {} joined requests got a response cut short after its header, {} a 5xx ({})",
-            st.blue("="),
-            i.cut_off,
-            i.requests,
-            i.client_errors,
-            medic_core::rules::group::statuses_text(i)
-        )?,
-        Some(i) if i.all_retried() => writeln!(
-            w,
-            "   {} clients: 0 affected: nginx retried the next peer for all {} requests ({})",
-            st.blue("="),
-            i.requests,
-            medic_core::rules::group::statuses_text(i)
-        )?,
-        Some(i) => writeln!(
-            w,
-            "   {} clients: {} of {} joined requests got a 5xx, {} served by a retry ({})",
-            st.blue("="),
-            i.client_errors,
-            i.requests,
-            i.retried_ok,
-            medic_core::rules::group::statuses_text(i)
-        )?,
-        None if f.count.unwrap_or(0) > 0 => writeln!(
-            w,
-            "   {} clients: impact unknown (no access-log line joins these failures)",
-            st.blue("=")
-        )?,
-        None => {}
+    if let Some(c) = clients(f) {
+        writeln!(w, "   {} clients: {c}", st.blue("="))?;
     }
     if let Some(b) = &f.backend {
         let mut state = b.state.clone().unwrap_or_else(|| "?".into());
@@ -269,6 +239,37 @@ fn timeline(w: &mut impl Write, f: &Finding, st: &Style) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// What the clients got (the text after `clients: `); `None` for a finding without failures
+/// in the logs.
+pub(crate) fn clients(f: &Finding) -> Option<String> {
+    use medic_core::rules::group::statuses_text;
+    match &f.impact {
+        Some(i) if i.cut_off > 0 => Some(format!(
+            "{} of {} joined requests got a response cut short after its header, {} a 5xx ({})",
+            i.cut_off,
+            i.requests,
+            i.client_errors,
+            statuses_text(i)
+        )),
+        Some(i) if i.all_retried() => Some(format!(
+            "0 affected: nginx retried the next peer for all {} requests ({})",
+            i.requests,
+            statuses_text(i)
+        )),
+        Some(i) => Some(format!(
+            "{} of {} joined requests got a 5xx, {} served by a retry ({})",
+            i.client_errors,
+            i.requests,
+            i.retried_ok,
+            statuses_text(i)
+        )),
+        None if f.count.unwrap_or(0) > 0 => {
+            Some("impact unknown (no access-log line joins these failures)".to_string())
+        }
+        None => None,
+    }
 }
 
 /// One character per minute from the first to the last (at most 60, the last hour shown).

@@ -1,6 +1,7 @@
 //! Reporters: the printers never know how the data was parsed.
 
 pub mod diagnose_text;
+pub mod html;
 pub mod lint_text;
 pub mod sarif;
 pub mod text;
