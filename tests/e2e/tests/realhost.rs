@@ -82,7 +82,7 @@ fn diagnose(host: &RealHost, staged: &Staged) -> serde_json::Value {
         "{}: the replay differs",
         staged.scenario
     );
-    collect_and_diagnose_anywhere(host, staged);
+    collect_and_diagnose_anywhere(host, staged, &local);
     if std::env::var_os("MEDIC_RECORD_FIXTURES").is_some() {
         let dest = fixtures().join(staged.scenario);
         let _ = std::fs::remove_dir_all(&dest);
@@ -94,7 +94,7 @@ fn diagnose(host: &RealHost, staged: &Staged) -> serde_json::Value {
 /// `nginx-medic collect` inside (live, as root), the bundle copied out, then `diagnose
 /// --bundle` here: the same findings, backends and states as the live diagnosis the collector
 /// ran (its `diagnosis.json`), the evidence citing the host's own paths.
-fn collect_and_diagnose_anywhere(host: &RealHost, staged: &Staged) {
+fn collect_and_diagnose_anywhere(host: &RealHost, staged: &Staged, recorded: &Path) {
     const OUT: &str = "/root/incident.tar.gz";
     let run = host.medic(&["collect", "-o", OUT]);
     assert_eq!(run.code(), Some(0), "{}: collect\n{run}", staged.scenario);
@@ -151,15 +151,68 @@ fn collect_and_diagnose_anywhere(host: &RealHost, staged: &Staged) {
         "{}: the bundle diagnoses differently from the live run that collected it",
         staged.scenario
     );
+    // The backends' credentials reach the unredacted recording (unit files, `systemctl show`,
+    // `pm2 jlist`), never the bundle.
+    let secrets = [scenarios::UNIT_SECRET, scenarios::PM2_SECRET];
+    let recorded_text = files_text(recorded);
+    let seen: Vec<&&str> = secrets
+        .iter()
+        .filter(|s| recorded_text.contains(**s))
+        .collect();
+    if staged.unit.is_some() || staged.pm2_app.is_some() {
+        assert!(
+            !seen.is_empty(),
+            "{}: the recording holds no staged credential: the redaction check proves nothing",
+            staged.scenario
+        );
+    }
+    let bundle_text = files_text(&x);
+    for s in secrets {
+        assert!(
+            !bundle_text.contains(s),
+            "{}: {s} is in the bundle",
+            staged.scenario
+        );
+    }
     let sources = |j: &serde_json::Value| -> Vec<String> {
-        j["findings"][0]["evidence"]
+        j["findings"]
             .as_array()
             .unwrap()
             .iter()
+            .flat_map(|f| f["evidence"].as_array().unwrap().iter())
             .map(|e| e["source"].to_string())
             .collect()
     };
     assert_eq!(sources(&live), sources(&from_bundle), "{}", staged.scenario);
+}
+
+/// Every file under `dir`, gunzip'd when gzip'd, as one text.
+fn files_text(dir: &Path) -> String {
+    let mut out = String::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let bytes = std::fs::read(&p).expect("read");
+            let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+                let mut plain = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::MultiGzDecoder::new(&bytes[..]),
+                    &mut plain,
+                )
+                .expect("gunzip");
+                plain
+            } else {
+                bytes
+            };
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    out
 }
 
 /// Copies a bundle directory (`bundle.json`, `nginx-T.txt`, `logs/*`) out of the container.

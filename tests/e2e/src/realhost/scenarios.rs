@@ -159,7 +159,7 @@ const ORDERS_ECOSYSTEM: &str = r#"module.exports = {
     script: '/srv/orders/app.js',
     max_restarts: 3,
     min_uptime: 5000,
-    env: { PORT: 3000 },
+    env: { PORT: 3000, ORDERS_API_TOKEN: 'rh-pm2-secret-9Kd' },
   }],
 };
 "#;
@@ -233,6 +233,11 @@ pub fn install_site(host: &RealHost, site: &Site) {
     );
 }
 
+/// Credentials the staged backends carry (the unit's `Environment=`, the pm2 app's `env`), as
+/// real ones do: `nginx-medic collect` must leave them out of its bundle.
+pub const UNIT_SECRET: &str = "rh-unit-secret-7Qx";
+pub const PM2_SECRET: &str = "rh-pm2-secret-9Kd";
+
 /// Writes the backend and `my-backend.service` with the given `[Service]` extras and
 /// `[Unit]` extras, and runs `systemctl daemon-reload`.
 fn install_backend(host: &RealHost, mode: &str, unit_extra: &str, service_extra: &str) {
@@ -241,7 +246,8 @@ fn install_backend(host: &RealHost, mode: &str, unit_extra: &str, service_extra:
         &format!("/etc/systemd/system/{UNIT}"),
         format!(
             "[Unit]\nDescription=my-backend (medic real-host scenario)\nAfter=network.target\n{unit_extra}\n\
-             [Service]\nExecStart=/usr/bin/python3 /srv/my-backend/app.py {mode}\n{service_extra}\n\
+             [Service]\nExecStart=/usr/bin/python3 /srv/my-backend/app.py {mode}\n\
+             Environment=MY_BACKEND_API_TOKEN={UNIT_SECRET}\n{service_extra}\n\
              [Install]\nWantedBy=multi-user.target\n"
         ),
         0o644,
