@@ -398,9 +398,14 @@ static PEM_END: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"-----END [A-Z0-9 ]*PRIVATE KEY-----").expect("regex"));
 static PREFILTER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)token|secret|pass|pwd|key|auth|cookie|credential|session|sig|code|sid|jwt|otp|pin|@",
+        r"(?i)token|secret|pass|pwd|key|auth|cookie|credential|session|sig|code|sid|jwt|otp|pin|bearer|basic|digest|@",
     )
     .expect("regex")
+});
+/// An `Authorization` value without its header name (an access log with `$http_authorization`
+/// in its `log_format`, an application's journal line).
+static AUTH_SCHEME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:bearer|basic|digest|token)\s+([A-Za-z0-9._~+/=\-]{8,})").expect("regex")
 });
 static URL_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s:@"'<>]+:[^/\s@"'<>]+)@"#).expect("regex")
@@ -481,6 +486,27 @@ fn patterns(r: &mut Redactor, file: &str, n: u32, line: &[u8]) -> Vec<u8> {
         for _ in 0..notes {
             r.note(file, n, "url credentials", "user:password in a URL");
         }
+    }
+    if AUTH_SCHEME.is_match(&cur) {
+        let mut out = Vec::with_capacity(cur.len());
+        let mut last = 0;
+        for c in AUTH_SCHEME.captures_iter(&cur) {
+            let v = c.get(1).expect("credential group");
+            if v.as_bytes().starts_with(PSEUDONYM_PREFIX.as_bytes()) {
+                continue;
+            }
+            out.extend_from_slice(&cur[last..v.start()]);
+            out.extend_from_slice(r.pseudonym(v.as_bytes()).as_bytes());
+            last = v.end();
+            r.note(
+                file,
+                n,
+                "credential",
+                "an Authorization scheme's credential",
+            );
+        }
+        out.extend_from_slice(&cur[last..]);
+        cur = out;
     }
     cur = replace_values(r, file, n, &cur, &QUERY, 2, 3, "query value");
     cur = replace_json_pairs(r, file, n, &cur);
@@ -708,6 +734,7 @@ mod tests {
             "env[DB_PASSWORD] = tok3\n",
             "client sent invalid header line: \"Authorization: Bearer tok4\"\n",
             "{\"name\":\"api\",\"SECRET_KEY\":\"tok5\",\"PORT\":\"3000\"}\n",
+            "10.0.0.1 - - [20/Nov/2026:14:00:01 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"curl\" \"Bearer tok6.abcdefgh\"\n",
         ));
         for s in [
             "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
@@ -718,6 +745,7 @@ mod tests {
             "tok3",
             "tok4",
             "tok5",
+            "tok6",
         ] {
             assert!(!out.contains(s), "{s} in {out}");
         }
@@ -730,7 +758,7 @@ mod tests {
         ] {
             assert!(out.contains(kept), "{kept} missing in {out}");
         }
-        assert_eq!(out.lines().count(), 8);
+        assert_eq!(out.lines().count(), 9);
     }
 
     #[test]
