@@ -96,11 +96,19 @@ fn diagnose(host: &RealHost, staged: &Staged) -> serde_json::Value {
 /// ran (its `diagnosis.json`), the evidence citing the host's own paths.
 fn collect_and_diagnose_anywhere(host: &RealHost, staged: &Staged, recorded: &Path) {
     const OUT: &str = "/root/incident.tar.gz";
+    let start = Instant::now();
     let run = host.medic(&["collect", "-o", OUT]);
     assert_eq!(run.code(), Some(0), "{}: collect\n{run}", staged.scenario);
     let out = tempfile::tempdir().expect("tempdir");
     let local = out.path().join("incident.tar.gz");
-    std::fs::write(&local, host.read_file(OUT)).expect("copy the bundle out");
+    let bytes = host.read_file(OUT);
+    eprintln!(
+        "{}: collect took {:.2?}, bundle {} bytes",
+        staged.scenario,
+        start.elapsed(),
+        bytes.len()
+    );
+    std::fs::write(&local, bytes).expect("copy the bundle out");
     let replay = medic_e2e::medic(
         [
             "diagnose",
