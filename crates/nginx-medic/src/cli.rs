@@ -37,8 +37,7 @@ pub enum Command {
     /// the probe and supervisor facts) into one redacted tar.gz, to diagnose anywhere with
     /// `diagnose --bundle`.
     Collect(CollectArgs),
-    /// Print the man page or a shell completion script (for packagers: scripts/release puts
-    /// them in the .deb).
+    /// Print the man page (roff) or a shell completion script, to install by hand or package.
     Generate(GenerateArgs),
 }
 
@@ -59,7 +58,7 @@ pub enum GenerateKind {
     CompleteZsh,
     /// fish: save as ~/.config/fish/completions/nginx-medic.fish.
     CompleteFish,
-    /// PowerShell: dot-source it from $PROFILE.
+    /// PowerShell: append it to $PROFILE.
     CompletePowershell,
 }
 

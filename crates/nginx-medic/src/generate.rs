@@ -78,15 +78,20 @@ pub fn man_page(date: &str) -> Result<Vec<u8>> {
         command_section(sub, &mut out)?;
     }
     out.extend_from_slice(FOOTER.as_bytes());
-    Ok(out)
+    let roff = String::from_utf8(out).context("clap_mangen wrote invalid UTF-8")?;
+    Ok(tidy(&roff).into_bytes())
 }
 
 /// One subcommand's `.SS`: clap_mangen's synopsis, description and options without their
 /// `.SH` headings, which would end the COMMANDS section. Subcommands of subcommands follow.
 fn command_section(cmd: &clap::Command, out: &mut Vec<u8>) -> Result<()> {
     let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
-    let man = Man::new(cmd.clone());
-    writeln!(out, ".SS \"{name}\"")?;
+    // Global options (`--color`) are under OPTIONS once, not again in every command.
+    let man = Man::new(
+        cmd.clone()
+            .mut_args(|a| if a.is_global_set() { a.hide(true) } else { a }),
+    );
+    writeln!(out, ".SS \"{}\"", name.replace('-', "\\-"))?;
     let mut piece = Vec::new();
     man.render_synopsis_section(&mut piece)?;
     out.extend_from_slice(&without_headings(&piece));
@@ -112,6 +117,70 @@ fn without_headings(roff: &[u8]) -> Vec<u8> {
         .flatten()
         .copied()
         .collect()
+}
+
+/// What `mandoc -Tlint` finds in clap_mangen's roff, removed: the `Aq` string defined again by
+/// every rendered piece (once is enough), blank lines (a `.sp` each, beside `.br`: "skipping
+/// paragraph macro"), a `.br` repeated, trailing spaces, and text lines over 80 bytes (one help
+/// text is one line), wrapped at a space; in fill mode a newline is a space.
+fn tidy(roff: &str) -> String {
+    let mut out = String::with_capacity(roff.len());
+    let mut aq_defined = false;
+    let mut last = "";
+    for line in roff.lines() {
+        if line.starts_with(".ie \\n(.g .ds Aq ") {
+            if aq_defined {
+                continue;
+            }
+        } else if line.starts_with(".el .ds Aq ") {
+            if aq_defined {
+                continue;
+            }
+            aq_defined = true;
+        }
+        let trimmed = line.trim_end();
+        // A trailing `\ ` is an escaped space, not whitespace to drop.
+        let line = if trimmed.ends_with('\\') {
+            line
+        } else {
+            trimmed
+        };
+        if line.is_empty() || (line == ".br" && last == ".br") {
+            continue;
+        }
+        if line.starts_with(['.', '\'']) {
+            out.push_str(line);
+            out.push('\n');
+        } else {
+            wrap(line, &mut out);
+        }
+        last = line;
+    }
+    out
+}
+
+/// A text line as lines of at most 80 bytes where it has room to break: at a space not escaped
+/// by a backslash. A piece that would start with `.` or `'` (a control line) gets `\&` first.
+fn wrap(line: &str, out: &mut String) {
+    const WIDTH: usize = 80;
+    let mut rest = line;
+    while rest.len() > WIDTH {
+        let bytes = rest.as_bytes();
+        let breakable = |i: usize| bytes[i] == b' ' && i > 0 && bytes[i - 1] != b'\\';
+        let at = (1..=WIDTH)
+            .rev()
+            .find(|&i| breakable(i))
+            .or_else(|| (WIDTH..bytes.len()).find(|&i| breakable(i)));
+        let Some(at) = at else { break };
+        out.push_str(&rest[..at]);
+        out.push('\n');
+        rest = rest[at..].trim_start_matches(' ');
+        if rest.starts_with(['.', '\'']) {
+            out.push_str("\\&");
+        }
+    }
+    out.push_str(rest);
+    out.push('\n');
 }
 
 const FOOTER: &str = r#".SH EXIT STATUS
