@@ -80,8 +80,10 @@ pub struct ProbeArgs {
     pub margin_ms: u64,
 }
 
-#[derive(Debug, Args)]
-pub struct DiagnoseArgs {
+/// What to read, for `diagnose` and `collect`: the config, the logs, the window, and whether
+/// to probe the host.
+#[derive(Debug, Clone, Default, Args)]
+pub struct InputArgs {
     /// The main config file or `nginx -T` output; without it, the running nginx is discovered
     /// (then `nginx -V`'s config path).
     #[arg(long)]
@@ -108,6 +110,12 @@ pub struct DiagnoseArgs {
     /// Post-mortem: read the files only; no probes, no supervisors, no `nginx -t`.
     #[arg(long)]
     pub no_probe: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
     #[arg(long, value_enum, default_value_t = DiagnoseFormat::Text)]
     pub format: DiagnoseFormat,
     /// Exit 1 when a finding is at or above this severity.
@@ -150,30 +158,8 @@ pub struct CollectArgs {
         default_value = "nginx-medic-incident.tar.gz"
     )]
     pub output: String,
-    /// The main config file or `nginx -T` output; without it, the running nginx is discovered.
-    #[arg(long)]
-    pub config: Option<String>,
-    /// nginx's prefix (`-p`), for relative paths.
-    #[arg(long)]
-    pub prefix: Option<String>,
-    /// Error logs to collect; default: the ones the config names, with their rotations.
-    #[arg(long = "error-log", value_name = "FILE")]
-    pub error_logs: Vec<String>,
-    /// Access logs to collect; default: the ones the config names.
-    #[arg(long = "access-log", value_name = "FILE")]
-    pub access_logs: Vec<String>,
-    /// The access log's `log_format` (default: the config's, else recognised from the log).
-    #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<String>,
-    /// The window's start (`2026-11-20 14:00`, `2h`); default: the last 24 hours the logs cover.
-    #[arg(long, value_name = "TIME|DURATION")]
-    pub since: Option<String>,
-    /// The window's end (same forms as --since).
-    #[arg(long, value_name = "TIME|DURATION")]
-    pub until: Option<String>,
-    /// Files only: no probes, no supervisors, no `nginx -t`.
-    #[arg(long)]
-    pub no_probe: bool,
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Wait at most this long (ms) for an upstream's first byte.
     #[arg(long, value_name = "MS", default_value_t = 10_000)]
     pub probe_wait_ms: u64,
@@ -187,14 +173,7 @@ impl Default for DiagnoseArgs {
     /// `nginx-medic` with no arguments: discover, read the logs the config names, probe.
     fn default() -> Self {
         DiagnoseArgs {
-            config: None,
-            prefix: None,
-            error_logs: Vec::new(),
-            access_logs: Vec::new(),
-            log_format: None,
-            since: None,
-            until: None,
-            no_probe: false,
+            input: InputArgs::default(),
             format: DiagnoseFormat::Text,
             fail_on: None,
             max: 25,

@@ -94,17 +94,22 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
         None => args,
     };
     let mut skipped: Vec<Skipped> = Vec::new();
-    let loaded = if args.config.is_none() && !args.error_logs.is_empty() {
+    let loaded = if args.input.config.is_none() && !args.input.error_logs.is_empty() {
         // Logs alone are enough for a post-mortem; a config helps but is not required.
-        load::load_with(None, args.prefix.as_deref(), !args.no_probe, &mut skipped)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        load::load_with(
+            None,
+            args.input.prefix.as_deref(),
+            !args.input.no_probe,
+            &mut skipped,
+        )
+        .ok()
+        .flatten()
+        .unwrap_or_default()
     } else {
         match load::load_with(
-            args.config.as_deref(),
-            args.prefix.as_deref(),
-            !args.no_probe,
+            args.input.config.as_deref(),
+            args.input.prefix.as_deref(),
+            !args.input.no_probe,
             &mut skipped,
         )? {
             Some(l) => l,
@@ -159,7 +164,7 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
                 ok: true,
                 stderr: String::new(),
             });
-        } else if !args.no_probe && replay.is_none() && l.instance.read_from == "files" {
+        } else if !args.input.no_probe && replay.is_none() && l.instance.read_from == "files" {
             nginx_t.extend(run_nginx_t(
                 l.instance.binary.as_deref(),
                 &l.instance.config,
@@ -176,7 +181,7 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
         ));
         instances.push(l.instance);
     }
-    if args.no_probe {
+    if args.input.no_probe {
         skipped.push(Skipped::new(
             "probes",
             "--no-probe: post-mortem from the files only; run without it to probe the upstreams, listeners and supervisors",
@@ -188,10 +193,10 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
     let (mut error_logs, mut access_logs, format) = log_inputs(args, &models, &mut skipped);
     let clock = NginxClock::of(&access_logs);
     let window = window(args, &error_logs, &access_logs, clock)?;
-    if args.error_logs.is_empty() {
+    if args.input.error_logs.is_empty() {
         error_logs = with_older_rotations(&error_logs, window.since);
     }
-    if args.access_logs.is_empty() {
+    if args.input.access_logs.is_empty() {
         access_logs = with_older_rotations(&access_logs, window.since);
     }
     let format_text = format.as_ref().map(|f| f.source().to_string());
@@ -206,7 +211,7 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
         skipped.extend(b.skipped.iter().cloned());
         // A post-mortem recording (`--no-probe`) has no probes: it replays as one.
         b.probes.clone()
-    } else if args.no_probe {
+    } else if args.input.no_probe {
         None
     } else {
         let gather = crate::probe::supervisor::GatherOptions {
@@ -301,7 +306,7 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
             until: window.until.map(|t| t.to_string()),
             mode: if replay.is_some() {
                 "replay"
-            } else if args.no_probe {
+            } else if args.input.no_probe {
                 "post-mortem"
             } else {
                 "live"
@@ -497,10 +502,10 @@ fn log_inputs(
     models: &[Model],
     skipped: &mut Vec<Skipped>,
 ) -> (Vec<String>, Vec<String>, Option<Arc<LogFormat>>) {
-    let mut error_logs = args.error_logs.clone();
-    let mut access_logs = args.access_logs.clone();
+    let mut error_logs = args.input.error_logs.clone();
+    let mut access_logs = args.input.access_logs.clone();
     let mut format: Option<Arc<LogFormat>> = None;
-    if let Some(f) = &args.log_format {
+    if let Some(f) = &args.input.log_format {
         match LogFormat::compile_with(f, Escape::Default) {
             Ok(f) => format = Some(Arc::new(f)),
             Err(e) => skipped.push(Skipped::new(
@@ -675,11 +680,12 @@ fn window(
 ) -> Result<Window> {
     let now = clock.now();
     let until = args
+        .input
         .until
         .as_deref()
         .map(|s| parse_when_at(s, "--until", now))
         .transpose()?;
-    let since = match args.since.as_deref() {
+    let since = match args.input.since.as_deref() {
         Some(s) => Some(parse_when_at(s, "--since", now)?),
         None => newest_time(error_logs, access_logs).map(|t| LogTime(t.0 - 86_400)),
     };

@@ -17,7 +17,7 @@ use medic_core::facts::{Facts, NginxTest, ProbeFacts};
 use medic_parse::time::LogTime;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::DiagnoseArgs;
+use crate::cli::{DiagnoseArgs, InputArgs};
 use crate::host::Recording;
 use crate::load::InstanceReport;
 
@@ -82,14 +82,20 @@ impl Bundle {
     pub fn args(&self, user: &DiagnoseArgs) -> DiagnoseArgs {
         let path = |rel: &String| self.dir.join(rel).display().to_string();
         DiagnoseArgs {
-            config: Some(self.dir.join("nginx-T.txt").display().to_string()),
-            prefix: self.instance.as_ref().and_then(|i| i.prefix.clone()),
-            error_logs: self.error_logs.iter().map(|(r, _)| path(r)).collect(),
-            access_logs: self.access_logs.iter().map(|(r, _)| path(r)).collect(),
-            log_format: user.log_format.clone().or_else(|| self.log_format.clone()),
-            since: user.since.clone(),
-            until: user.until.clone(),
-            no_probe: self.probes.is_none(),
+            input: InputArgs {
+                config: Some(self.dir.join("nginx-T.txt").display().to_string()),
+                prefix: self.instance.as_ref().and_then(|i| i.prefix.clone()),
+                error_logs: self.error_logs.iter().map(|(r, _)| path(r)).collect(),
+                access_logs: self.access_logs.iter().map(|(r, _)| path(r)).collect(),
+                log_format: user
+                    .input
+                    .log_format
+                    .clone()
+                    .or_else(|| self.log_format.clone()),
+                since: user.input.since.clone(),
+                until: user.input.until.clone(),
+                no_probe: self.probes.is_none(),
+            },
             format: user.format,
             fail_on: user.fail_on,
             max: user.max,

@@ -65,14 +65,7 @@ pub fn collect(args: &CollectArgs) -> Result<Collected> {
     std::fs::create_dir_all(staged.join("logs"))?;
 
     let dargs = DiagnoseArgs {
-        config: args.config.clone(),
-        prefix: args.prefix.clone(),
-        error_logs: args.error_logs.clone(),
-        access_logs: args.access_logs.clone(),
-        log_format: args.log_format.clone(),
-        since: args.since.clone(),
-        until: args.until.clone(),
-        no_probe: args.no_probe,
+        input: args.input.clone(),
         format: DiagnoseFormat::Json,
         max: 0,
         probe_wait_ms: args.probe_wait_ms,
