@@ -98,6 +98,30 @@ fn tell_stories(findings: &mut Vec<Finding>) {
         }
         Some((f.upstream.clone()?, f.first_seen?, f.last_seen?))
     };
+    // A backend that crashed and then refused is told by the crash: `backend-down` says
+    // nothing listens, the crash says why. Without this, whichever hurt one client more (the
+    // refusals after a restart window, say) would lead, and the cause would be a step.
+    let mut i = 0;
+    while i < findings.len() {
+        if findings[i].id == "backend-down" {
+            let down = story_of(&findings[i]);
+            let crash = (i + 1..findings.len()).find(|&j| {
+                findings[j].id == "backend-crash"
+                    && findings[j].state == findings[i].state
+                    && match (&down, story_of(&findings[j])) {
+                        (Some((u, f, l)), Some((cu, cf, cl))) => {
+                            *u == cu && cf.0 <= l.0 + STORY_GAP_SECS && cl.0 + STORY_GAP_SECS >= f.0
+                        }
+                        _ => false,
+                    }
+            });
+            if let Some(j) = crash {
+                let c = findings.remove(j);
+                findings.insert(i, c);
+            }
+        }
+        i += 1;
+    }
     let mut i = 0;
     while i < findings.len() {
         let Some((up, mut first, mut last)) = story_of(&findings[i]) else {
