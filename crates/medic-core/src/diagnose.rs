@@ -267,17 +267,7 @@ fn restarted_and_answers(
     if since <= last {
         return None;
     }
-    let targets = targets_of(facts, up);
-    // Answers the way nginx talks to it: connects, and the TLS, HTTP and FastCGI probes show
-    // no failure either (a TLS upstream with an expired certificate connects fine).
-    let answers = !targets.is_empty()
-        && targets.iter().all(|t| {
-            let f = &t.facts;
-            let connects = f.tcp.iter().any(|c| c.connect.is_ok())
-                || f.unix.as_ref().is_some_and(|u| u.connect.is_ok());
-            connects && probe_class(t).is_none()
-        });
-    if !answers {
+    if answers_now(facts, up) != Some(true) {
         return None;
     }
     Some((
@@ -288,6 +278,22 @@ fn restarted_and_answers(
             format!("resolved: the backend started again at {since}, after the last failure at {last}, and {up} answers the probes now"),
         ),
     ))
+}
+
+/// Whether the target answers the probes the way nginx talks to it: every probed address of
+/// it connects, and the TLS, HTTP and FastCGI probes show no failure either (a TLS upstream
+/// with an expired certificate connects fine). `None`: no probe of it.
+pub fn answers_now(facts: &Facts, up: &str) -> Option<bool> {
+    let targets = targets_of(facts, up);
+    if targets.is_empty() {
+        return None;
+    }
+    Some(targets.iter().all(|t| {
+        let f = &t.facts;
+        let connects = f.tcp.iter().any(|c| c.connect.is_ok())
+            || f.unix.as_ref().is_some_and(|u| u.connect.is_ok());
+        connects && probe_class(t).is_none()
+    }))
 }
 
 /// How far around a finding's first and last entry a supervisor or kernel event counts as part

@@ -12,6 +12,7 @@
 
 mod diagnosis;
 mod listeners;
+mod merge;
 mod probes;
 pub mod supervisor;
 pub mod tls;

@@ -12,6 +12,7 @@ pub mod config;
 pub mod diagnose;
 pub mod facts;
 pub mod hashkey;
+pub mod incidents;
 pub mod logs;
 pub mod rules;
 pub mod topk;

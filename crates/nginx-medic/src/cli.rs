@@ -37,8 +37,77 @@ pub enum Command {
     /// the probe and supervisor facts) into one redacted tar.gz, to diagnose anywhere with
     /// `diagnose --bundle`.
     Collect(CollectArgs),
+    /// Follow the logs as nginx writes them (through logrotate's renames and truncations) and
+    /// diagnose as it happens: incidents open when a cause starts and close when the evidence
+    /// says it stopped; JSON-lines events, a live terminal view, Prometheus metrics.
+    Watch(WatchArgs),
     /// Print the man page (roff) or a shell completion script, to install by hand or package.
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The main config file or `nginx -T` output; without it (and without --error-log), the
+    /// running nginx is discovered and the logs its config names are followed.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// nginx's prefix (`-p`), for relative paths.
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// An error log to follow (default: the ones the config names).
+    #[arg(long = "error-log", value_name = "FILE")]
+    pub error_logs: Vec<String>,
+    /// An access log to follow (default: the one the config names, with its `log_format`).
+    #[arg(long = "access-log", value_name = "FILE")]
+    pub access_logs: Vec<String>,
+    /// The access log's `log_format` (default: the config's, else recognised from the log).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Read the files only: no probes (incidents then close after --close-after without
+    /// failures, saying they were not probed).
+    #[arg(long)]
+    pub no_probe: bool,
+    /// Read the logs from their first line (default: from their end, like `tail -f`, unless
+    /// --state-dir holds where the last run stopped).
+    #[arg(long)]
+    pub from_start: bool,
+    /// Keep the read offsets here (written atomically), so a restart resumes exactly where the
+    /// last run stopped, through rotations that happened meanwhile.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<String>,
+    /// Serve Prometheus/OpenMetrics metrics at http://ADDR:PORT/metrics.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_listen: Option<String>,
+    /// Write events (incident-open, -update, -close, rotation, truncation, probe) as JSON lines
+    /// to FILE (appended), or to stdout with `-`.
+    #[arg(long, value_name = "FILE|-")]
+    pub events: Option<String>,
+    /// Diagnose the failures of this many last seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub window: i64,
+    /// An open incident is updated at most this often (seconds).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub update_every: i64,
+    /// After this many seconds without a failure, an incident's target is probed: closed when
+    /// it answers.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub quiet: i64,
+    /// Without probes, an incident closes after this many seconds without a failure.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub close_after: i64,
+    /// One target is probed at most once in this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub probe_interval: u64,
+    /// Wait at most this long (ms) for an upstream's first byte in a probe.
+    #[arg(long, value_name = "MS", default_value_t = 3_000)]
+    pub probe_wait_ms: u64,
+    /// Upstream label values in the metrics beyond the config's own: past this many, they are
+    /// counted as `other`.
+    #[arg(long, value_name = "N", default_value_t = 2_000)]
+    pub max_series: usize,
+    /// Stop after this many seconds (0: run until SIGTERM/SIGINT).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub exit_after: u64,
 }
 
 #[derive(Debug, Args)]
@@ -356,7 +425,11 @@ pub fn main() -> ExitCode {
     };
     if matches!(
         command,
-        Command::Logs(_) | Command::Probe(_) | Command::Diagnose(_) | Command::Collect(_)
+        Command::Logs(_)
+            | Command::Probe(_)
+            | Command::Diagnose(_)
+            | Command::Collect(_)
+            | Command::Watch(_)
     ) {
         // mimalloc backs each thread's heap with transparent huge pages: 2 MiB of RSS per reader
         // or probe thread (576 MB for 500 probes, 43 MB for a log scan, against 60 MB and 26 MB
@@ -372,6 +445,7 @@ pub fn main() -> ExitCode {
         Command::Config(ConfigCommand::Parse(args)) => exit(crate::config_parse::run(&args)),
         Command::Config(ConfigCommand::Lint(args)) => exit(crate::config_lint::run(&args, color)),
         Command::Generate(args) => exit(crate::generate::run(&args)),
+        Command::Watch(args) => exit(crate::watch::run(&args, color)),
         Command::Logs(args) => match run_logs(&args, color) {
             Ok(LogsOutcome::Done) => ExitCode::SUCCESS,
             Ok(LogsOutcome::NothingRead) => ExitCode::from(2),

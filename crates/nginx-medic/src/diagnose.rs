@@ -190,7 +190,7 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
     }
 
     // Logs: the ones given, else the ones the config names.
-    let (mut error_logs, mut access_logs, format) = log_inputs(args, &models, &mut skipped);
+    let (mut error_logs, mut access_logs, format) = log_inputs(&args.input, &models, true, &mut skipped);
     let clock = NginxClock::of(&access_logs);
     let window = window(args, &error_logs, &access_logs, clock)?;
     if args.input.error_logs.is_empty() {
@@ -352,7 +352,7 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
 }
 
 /// Config problems the parser found (the config does not load): `config-invalid`.
-fn parse_problems(cfg: &medic_parse::config::Config) -> Vec<Finding> {
+pub(crate) fn parse_problems(cfg: &medic_parse::config::Config) -> Vec<Finding> {
     let mut out = Vec::new();
     crate::config_lint::parse_findings(cfg, &mut out);
     out
@@ -452,13 +452,13 @@ fn local_time(t: std::time::SystemTime) -> LogTime {
 /// of `--since 1h`. The access log's `$time_local` carries nginx's UTC offset; without one, this
 /// process's zone is assumed.
 #[derive(Clone, Copy, Debug)]
-struct NginxClock {
+pub(crate) struct NginxClock {
     /// Seconds east of UTC, from the access log.
     offset: Option<i64>,
 }
 
 impl NginxClock {
-    fn of(access_logs: &[String]) -> NginxClock {
+    pub(crate) fn of(access_logs: &[String]) -> NginxClock {
         let offset = access_logs.iter().find_map(|p| {
             let tail = tail(Path::new(p), 64 << 10)?;
             tail.split(|&b| b == b'\n')
@@ -470,14 +470,14 @@ impl NginxClock {
     }
 
     /// A system time on nginx's wall clock.
-    fn at(self, t: std::time::SystemTime) -> LogTime {
+    pub(crate) fn at(self, t: std::time::SystemTime) -> LogTime {
         match self.offset {
             Some(o) => LogTime(chrono::DateTime::<chrono::Utc>::from(t).timestamp() + o),
             None => local_time(t),
         }
     }
 
-    fn now(self) -> LogTime {
+    pub(crate) fn now(self) -> LogTime {
         self.at(std::time::SystemTime::now())
     }
 }
@@ -497,15 +497,25 @@ fn time_local_offset(line: &[u8]) -> Option<i64> {
 }
 
 /// The error and access logs to read, and the access log's format.
-fn log_inputs(
-    args: &DiagnoseArgs,
+/// `with_rotated`: also the newest rotation of each log the config names (`watch` follows the
+/// live files only).
+pub(crate) fn log_inputs(
+    input: &crate::cli::InputArgs,
     models: &[Model],
+    with_rotated: bool,
     skipped: &mut Vec<Skipped>,
 ) -> (Vec<String>, Vec<String>, Option<Arc<LogFormat>>) {
-    let mut error_logs = args.input.error_logs.clone();
-    let mut access_logs = args.input.access_logs.clone();
+    let mut error_logs = input.error_logs.clone();
+    let mut access_logs = input.access_logs.clone();
     let mut format: Option<Arc<LogFormat>> = None;
-    if let Some(f) = &args.input.log_format {
+    let push = |list: &mut Vec<String>, p: String| {
+        if with_rotated {
+            push_with_rotated(list, p);
+        } else if !list.contains(&p) {
+            list.push(p);
+        }
+    };
+    if let Some(f) = &input.log_format {
         match LogFormat::compile_with(f, Escape::Default) {
             Ok(f) => format = Some(Arc::new(f)),
             Err(e) => skipped.push(Skipped::new(
@@ -518,7 +528,7 @@ fn log_inputs(
         for m in models {
             for l in &m.error_logs {
                 if let Some(p) = log_file(&l.path, m.prefix.as_deref()) {
-                    push_with_rotated(&mut error_logs, p);
+                    push(&mut error_logs, p);
                 }
             }
         }
@@ -564,7 +574,7 @@ fn log_inputs(
             format = LogFormat::compile_with(&fmt, escape).ok().map(Arc::new);
         }
         if access_logs.is_empty() {
-            push_with_rotated(&mut access_logs, p);
+            push(&mut access_logs, p);
         }
     }
     (error_logs, access_logs, format)
@@ -818,11 +828,11 @@ fn read_logs(
     Ok(facts)
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).trim_end().to_string()
 }
 
-fn error_groups(
+pub(crate) fn error_groups(
     e: &ErrorSummary,
     source: &dyn Fn(LineLoc) -> String,
     access: Option<&AccessSummary<'_>>,
@@ -871,7 +881,7 @@ fn error_groups(
     }
 }
 
-fn access_groups(a: &AccessSummary<'_>, source: &dyn Fn(LineLoc) -> String, out: &mut LogFacts) {
+pub(crate) fn access_groups(a: &AccessSummary<'_>, source: &dyn Fn(LineLoc) -> String, out: &mut LogFacts) {
     for ((up, status, origin), c) in &a.by_upstream {
         let up_s = text(up);
         let mut minutes: Vec<(LogTime, u32)> = a

@@ -18,3 +18,4 @@ pub mod logs;
 pub mod probe;
 pub mod record;
 pub mod report;
+pub mod watch;

@@ -402,12 +402,18 @@ where
 
 /// Recognises the access log's format from the first lines of the first access log.
 fn detect_format(planned: &[Planned], escape: Escape) -> (Arc<LogFormat>, String) {
+    let path = planned.iter().find_map(|p| match (&p.source, p.kind) {
+        (Source::File(f), Some(LogKind::Access)) => Some(f.as_path()),
+        _ => None,
+    });
+    format_of(path, escape)
+}
+
+/// Recognises the access log's format from the first lines of `path` (`combined` without one).
+pub(crate) fn format_of(path: Option<&Path>, escape: Escape) -> (Arc<LogFormat>, String) {
     let combined =
         || Arc::new(LogFormat::compile_with("combined", escape).expect("combined compiles"));
-    let Some(path) = planned.iter().find_map(|p| match (&p.source, p.kind) {
-        (Source::File(f), Some(LogKind::Access)) => Some(f),
-        _ => None,
-    }) else {
+    let Some(path) = path else {
         return (
             combined(),
             "combined (nginx's default; no file to recognise another from)".into(),

@@ -94,9 +94,28 @@ pub fn probe_all_on(
     gather: &supervisor::GatherOptions,
     skipped: &mut Vec<Skipped>,
 ) -> Probed {
+    probe_targets_on(host, models, None, wait, concurrency, gather, skipped)
+}
+
+/// [`probe_all_on`], only the targets named in `only` (as nginx names them, or their
+/// `upstream` group) when given: `watch` probes the targets of its incidents, not the config.
+pub fn probe_targets_on(
+    host: &dyn crate::host::Host,
+    models: &[Model],
+    only: Option<&[String]>,
+    wait: Wait,
+    concurrency: usize,
+    gather: &supervisor::GatherOptions,
+    skipped: &mut Vec<Skipped>,
+) -> Probed {
     let listeners = listeners::gather(skipped);
     let accounts = reach::Accounts::read();
-    let jobs = jobs(models, skipped);
+    let mut jobs = jobs(models, skipped);
+    if let Some(only) = only {
+        jobs.retain(|j| {
+            only.contains(&j.upstream) || j.group.as_ref().is_some_and(|g| only.contains(g))
+        });
+    }
     // The supervisors need the targets and the processes listening on them, not the probes'
     // answers: ask them concurrently.
     let mut targets: Vec<String> = Vec::new();

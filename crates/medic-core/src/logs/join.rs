@@ -48,6 +48,10 @@ pub struct JoinIndex {
     /// The seconds of failures logged after the response header (`while reading upstream`):
     /// their clients got a 2xx/3xx, which the access scan otherwise skips unparsed.
     after_header: HashSet<i64>,
+    /// The generation before the last [`JoinIndex::age`] (`watch` keeps two): a failure is
+    /// still found a moment after its generation aged.
+    prev: HashMap<JoinKey, FailureClass>,
+    prev_after_header: HashSet<i64>,
 }
 
 impl JoinIndex {
@@ -77,8 +81,19 @@ impl JoinIndex {
     /// Whether a failure after the response header was logged shortly before `t`: an access line
     /// with a good status then may be its cut-off response.
     pub fn after_header_near(&self, t: LogTime) -> bool {
-        !self.after_header.is_empty()
-            && (0..=LOOKBACK_SECS).any(|back| self.after_header.contains(&(t.0 - back)))
+        let near = |set: &HashSet<i64>| {
+            !set.is_empty() && (0..=LOOKBACK_SECS).any(|back| set.contains(&(t.0 - back)))
+        };
+        near(&self.after_header) || near(&self.prev_after_header)
+    }
+
+    /// Starts a new generation and forgets the one before: `watch` ages its index every
+    /// little while, so memory stays flat however long it runs, while an access line still
+    /// finds a failure logged up to one generation earlier.
+    pub fn age(&mut self) {
+        self.prev = std::mem::take(&mut self.map);
+        self.prev_after_header = std::mem::take(&mut self.after_header);
+        self.dropped = 0;
     }
 
     /// The failure behind an access line ending at `t`, if one was logged shortly before.
@@ -90,13 +105,10 @@ impl JoinIndex {
         upstream: Option<&[u8]>,
     ) -> Option<FailureClass> {
         (0..=LOOKBACK_SECS).find_map(|back| {
+            let key = JoinKey::new(LogTime(t.0 - back), client, request, upstream);
             self.map
-                .get(&JoinKey::new(
-                    LogTime(t.0 - back),
-                    client,
-                    request,
-                    upstream,
-                ))
+                .get(&key)
+                .or_else(|| self.prev.get(&key))
                 .copied()
         })
     }
