@@ -358,7 +358,7 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
         }
         if same_inode {
             // Truncated in place while we were stopped (copytruncate), or the inode was reused.
-            let copy = find_copy(&log.dir, &sl.id, sl.offset, &id);
+            let copy = find_copy(&log.dir, &sl.id, &id);
             match copy {
                 Some((name, cf)) => {
                     let cid = Identity::of(&cf).unwrap_or(sl.id);
@@ -436,12 +436,13 @@ fn find_by_identity(dir: &Path, id: &Identity) -> Option<(PathBuf, File)> {
     id.matches(&f).ok()?.then_some((p, f))
 }
 
-/// The copy copytruncate made of a file: another inode starting with the same bytes and at
-/// least as long as what we had read. The newest one if several match.
-fn find_copy(dir: &Path, id: &Identity, min_len: u64, live: &Identity) -> Option<(PathBuf, File)> {
+/// The copy copytruncate made of a file: another inode starting with the same bytes, the
+/// newest if several do. It may be shorter than what we read: we kept reading the original
+/// while it was being copied, and then there is nothing in it for us.
+fn find_copy(dir: &Path, id: &Identity, live: &Identity) -> Option<(PathBuf, File)> {
     let mut found: Option<(PathBuf, File, std::time::SystemTime)> = None;
     for (p, m) in candidates(dir) {
-        if (m.dev() == live.dev && m.ino() == live.ino) || m.len() < min_len {
+        if m.dev() == live.dev && m.ino() == live.ino {
             continue;
         }
         if (m.len() as usize) < id.fp_len as usize {
@@ -695,7 +696,7 @@ fn truncated(
     let mut recovered_lines = 0;
     let mut copy_end = g.offset;
     let mut recovered_from = None;
-    if let Some((name, f)) = find_copy(&log.dir, &old_id, g.offset, &new_id) {
+    if let Some((name, f)) = find_copy(&log.dir, &old_id, &new_id) {
         let cid = Identity::of(&f).unwrap_or(old_id);
         let mut c = Gen::new(f, cid, name, g.offset, g.line);
         // A copy is complete once the truncation happened: read it to its end now.
