@@ -327,7 +327,7 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
             }
             None => problem(
                 format!(
-                    "rotated file being drained when we stopped is gone or compressed; lines after its line {} may be lost",
+                    "a rotated file we were draining is gone (deleted or compressed) since we stopped; lines written to it after its line {}, if any, were not read",
                     og.line
                 ),
                 &og.name,
