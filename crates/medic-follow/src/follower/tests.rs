@@ -1,0 +1,364 @@
+//! Unit tests of the follower through its public API, on small files in a temp directory.
+
+use super::*;
+use std::io::Write;
+
+/// An event, owned, for assertions.
+#[derive(Debug, PartialEq, Eq, Clone)]
+enum Ev {
+    Lines(usize, PathBuf, u64, String),
+    Overlong(u64, u64),
+    Rotated(PathBuf, u64),
+    Truncated(Option<PathBuf>, u64, bool),
+    Problem(PathBuf, String),
+}
+
+fn step(f: &mut Follower, ms: u64) -> Vec<Ev> {
+    let mut out = Vec::new();
+    f.step(Duration::from_millis(ms), &mut |e| {
+        out.push(match e {
+            Event::Lines {
+                log,
+                path,
+                first_line,
+                bytes,
+            } => Ev::Lines(
+                log,
+                path.to_path_buf(),
+                first_line,
+                String::from_utf8_lossy(bytes).into(),
+            ),
+            Event::Overlong { line, len, .. } => Ev::Overlong(line, len),
+            Event::Rotated {
+                from,
+                lines_drained_after_rename,
+                ..
+            } => Ev::Rotated(from, lines_drained_after_rename),
+            Event::Truncated {
+                recovered_from,
+                recovered_lines,
+                suspected_lost_lines,
+                ..
+            } => Ev::Truncated(recovered_from, recovered_lines, suspected_lost_lines > 0),
+            Event::Problem { path, why, .. } => Ev::Problem(path.to_path_buf(), why),
+        })
+    })
+    .unwrap();
+    out
+}
+
+fn opts() -> Options {
+    Options {
+        from_start: true,
+        poll_interval: Duration::from_millis(20),
+        rotate_quiet: Duration::from_millis(100),
+        ..Options::default()
+    }
+}
+
+fn append(p: &Path, s: &[u8]) {
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap();
+    f.write_all(s).unwrap();
+}
+
+fn text(evs: &[Ev]) -> String {
+    evs.iter()
+        .filter_map(|e| match e {
+            Ev::Lines(_, _, _, s) => Some(s.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn partial_lines_are_held_until_their_newline() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    append(&p, b"a\nb");
+    let mut f = Follower::open(std::slice::from_ref(&p), opts()).unwrap();
+    assert_eq!(
+        step(&mut f, 0),
+        vec![Ev::Lines(0, p.clone(), 1, "a\n".into())]
+    );
+    append(&p, b"c");
+    assert_eq!(step(&mut f, 0), vec![]);
+    append(&p, b"\xff\nd\n");
+    assert_eq!(
+        step(&mut f, 0),
+        vec![
+            Ev::Lines(0, p.clone(), 2, "bc\u{fffd}\n".into()),
+            Ev::Lines(0, p.clone(), 3, "d\n".into())
+        ]
+    );
+}
+
+#[test]
+fn overlong_lines_are_skipped_and_reported() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    append(&p, b"short\n");
+    append(&p, &[b'x'; 20]);
+    append(&p, b"\nok\n");
+    let o = Options {
+        max_line: 10,
+        ..opts()
+    };
+    let mut f = Follower::open(std::slice::from_ref(&p), o).unwrap();
+    assert_eq!(
+        step(&mut f, 0),
+        vec![
+            Ev::Lines(0, p.clone(), 1, "short\n".into()),
+            Ev::Overlong(2, 20),
+            Ev::Lines(0, p.clone(), 3, "ok\n".into())
+        ]
+    );
+    // An overlong line arriving in pieces: skipped without being buffered.
+    append(&p, &[b'y'; 8]);
+    assert_eq!(step(&mut f, 0), vec![]);
+    append(&p, &[b'y'; 8]);
+    assert_eq!(step(&mut f, 0), vec![]);
+    append(&p, b"yy\nfine\n");
+    assert_eq!(
+        step(&mut f, 0),
+        vec![
+            Ev::Overlong(4, 18),
+            Ev::Lines(0, p.clone(), 5, "fine\n".into())
+        ]
+    );
+}
+
+#[test]
+fn tail_mode_starts_at_the_end_with_true_line_numbers() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    append(&p, b"1\n2\n3\npart");
+    let o = Options {
+        from_start: false,
+        ..opts()
+    };
+    let mut f = Follower::open(std::slice::from_ref(&p), o).unwrap();
+    assert_eq!(step(&mut f, 0), vec![]);
+    append(&p, b"ial\n5\n");
+    assert_eq!(
+        step(&mut f, 0),
+        vec![
+            Ev::Lines(0, p.clone(), 4, "partial\n".into()),
+            Ev::Lines(0, p.clone(), 5, "5\n".into())
+        ]
+    );
+}
+
+#[test]
+fn a_missing_file_is_reported_once_then_read_when_it_appears() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let mut f = Follower::open(std::slice::from_ref(&p), opts()).unwrap();
+    let evs = step(&mut f, 50);
+    assert!(
+        matches!(&evs[..], [Ev::Problem(_, why)] if why.contains("missing")),
+        "{evs:?}"
+    );
+    assert_eq!(step(&mut f, 50), vec![]);
+    assert_eq!(f.open_files(), 0);
+    append(&p, b"hello\n");
+    assert_eq!(
+        step(&mut f, 500),
+        vec![Ev::Lines(0, p.clone(), 1, "hello\n".into())]
+    );
+    assert_eq!(f.open_files(), 1);
+}
+
+#[test]
+fn rename_rotation_drains_the_old_file_first_then_closes_it() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let p1 = d.path().join("x.log.1");
+    append(&p, b"a\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), opts()).unwrap();
+    assert_eq!(text(&step(&mut f, 0)), "a\n");
+    // logrotate renames, creates; nginx writes to the old inode until USR1.
+    let mut old = fs::OpenOptions::new().append(true).open(&p).unwrap();
+    fs::rename(&p, &p1).unwrap();
+    append(&p, b"new1\n");
+    old.write_all(b"b\n").unwrap();
+    let evs = step(&mut f, 0);
+    assert_eq!(
+        evs,
+        vec![
+            Ev::Lines(0, p1.clone(), 2, "b\n".into()),
+            Ev::Lines(0, p.clone(), 1, "new1\n".into())
+        ]
+    );
+    assert_eq!(f.open_files(), 2);
+    old.write_all(b"c\n").unwrap();
+    assert_eq!(
+        step(&mut f, 0),
+        vec![Ev::Lines(0, p1.clone(), 3, "c\n".into())]
+    );
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(step(&mut f, 0), vec![Ev::Rotated(p1.clone(), 2)]);
+    assert_eq!(f.open_files(), 1);
+}
+
+#[test]
+fn a_partial_line_left_in_a_rotated_file_is_a_problem_not_a_line() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let p1 = d.path().join("x.log.1");
+    append(&p, b"a\nhalf");
+    let mut f = Follower::open(std::slice::from_ref(&p), opts()).unwrap();
+    assert_eq!(text(&step(&mut f, 0)), "a\n");
+    fs::rename(&p, &p1).unwrap();
+    append(&p, b"n\n");
+    assert_eq!(text(&step(&mut f, 0)), "n\n");
+    std::thread::sleep(Duration::from_millis(150));
+    let evs = step(&mut f, 0);
+    assert!(
+        matches!(&evs[0], Ev::Problem(x, why) if x == &p1 && why.contains("partial line of 4 bytes")),
+        "{evs:?}"
+    );
+    assert_eq!(evs[1], Ev::Rotated(p1.clone(), 0));
+}
+
+#[test]
+fn copytruncate_recovers_from_the_copy_and_counts_the_rest() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let p1 = d.path().join("x.log.1");
+    append(&p, b"a\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), opts()).unwrap();
+    assert_eq!(text(&step(&mut f, 0)), "a\n");
+    append(&p, b"b\nc\n");
+    fs::copy(&p, &p1).unwrap();
+    append(&p, b"lost\n");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&p, b"new\n");
+    let evs = step(&mut f, 0);
+    assert_eq!(
+        evs,
+        vec![
+            Ev::Lines(0, p1.clone(), 2, "b\nc\n".into()),
+            Ev::Truncated(Some(p1.clone()), 2, true),
+            Ev::Lines(0, p.clone(), 1, "new\n".into()),
+        ]
+    );
+}
+
+#[test]
+fn compressed_rotations_are_never_read() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    append(&p, b"a\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), opts()).unwrap();
+    assert_eq!(text(&step(&mut f, 0)), "a\n");
+    append(&p, b"b\n");
+    // The only copy is compressed: it must not be taken for the copy.
+    fs::copy(&p, d.path().join("x.log.1.gz")).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let evs = step(&mut f, 0);
+    assert!(
+        matches!(&evs[..], [Ev::Truncated(None, 0, true)]),
+        "{evs:?}"
+    );
+}
+
+#[test]
+fn state_resumes_exactly_and_finds_a_file_rotated_meanwhile() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let st = d.path().join("state.json");
+    append(&p, b"a\nb\n");
+    let o = Options {
+        state_file: Some(st.clone()),
+        ..opts()
+    };
+    let mut f = Follower::open(std::slice::from_ref(&p), o.clone()).unwrap();
+    assert_eq!(text(&step(&mut f, 0)), "a\nb\n");
+    f.save().unwrap();
+    drop(f);
+    append(&p, b"c\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), o.clone()).unwrap();
+    assert_eq!(
+        step(&mut f, 0),
+        vec![Ev::Lines(0, p.clone(), 3, "c\n".into())]
+    );
+    f.save().unwrap();
+    drop(f);
+    // Rotated twice while stopped: x.log -> .2, a generation we never saw at .1.
+    append(&p, b"d\n");
+    fs::rename(&p, d.path().join("x.log.2")).unwrap();
+    append(&p, b"e\n");
+    fs::rename(&p, d.path().join("x.log.1")).unwrap();
+    append(&p, b"f\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), o.clone()).unwrap();
+    assert_eq!(
+        step(&mut f, 0),
+        vec![
+            Ev::Lines(0, d.path().join("x.log.2"), 4, "d\n".into()),
+            Ev::Lines(0, d.path().join("x.log.1"), 1, "e\n".into()),
+            Ev::Lines(0, p.clone(), 1, "f\n".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_reused_inode_is_not_resumed_from() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let st = d.path().join("state.json");
+    append(&p, b"first generation, long line\n");
+    let o = Options {
+        state_file: Some(st.clone()),
+        ..opts()
+    };
+    let mut f = Follower::open(std::slice::from_ref(&p), o.clone()).unwrap();
+    step(&mut f, 0);
+    f.save().unwrap();
+    drop(f);
+    // Same inode, other content and longer than the saved offset: what a reused inode looks
+    // like to dev+inode alone.
+    fs::write(&p, b"another file entirely, even longer\nx\n").unwrap();
+    let mut f = Follower::open(std::slice::from_ref(&p), o).unwrap();
+    let evs = step(&mut f, 0);
+    assert!(
+        matches!(&evs[0], Ev::Problem(_, why) if why.contains("truncated or replaced")),
+        "{evs:?}"
+    );
+    assert_eq!(text(&evs), "another file entirely, even longer\nx\n");
+}
+
+#[test]
+fn a_corrupt_state_file_is_reported_and_ignored() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let st = d.path().join("state.json");
+    append(&p, b"a\n");
+    fs::write(&st, b"{\"version\":1,\"logs\":[{\"pa").unwrap();
+    let o = Options {
+        state_file: Some(st.clone()),
+        ..opts()
+    };
+    let mut f = Follower::open(std::slice::from_ref(&p), o).unwrap();
+    let evs = step(&mut f, 0);
+    assert!(
+        matches!(&evs[0], Ev::Problem(x, why) if x == &st && why.contains("unusable")),
+        "{evs:?}"
+    );
+    assert_eq!(text(&evs), "a\n");
+    f.save().unwrap();
+    assert!(State::load(&st).unwrap().is_some());
+}
