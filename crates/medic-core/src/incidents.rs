@@ -197,7 +197,8 @@ impl Incidents {
                     let line = g.last_line.as_ref().unwrap_or(&g.first_line);
                     let ev = Evidence::log(line);
                     // The newest line leads; the rest is what the finding cited.
-                    inc.evidence.retain(|e| e.kind != "log" || e.source != ev.source);
+                    inc.evidence
+                        .retain(|e| e.kind != "log" || e.source != ev.source);
                     inc.evidence.insert(0, ev);
                     inc.evidence.truncate(EVIDENCE);
                 }
@@ -295,7 +296,10 @@ impl Incidents {
                 continue;
             }
             seen_candidates.push(key.clone());
-            let cand = self.candidates.entry(key.clone()).or_insert(Candidate { since_ms: now.ms });
+            let cand = self
+                .candidates
+                .entry(key.clone())
+                .or_insert(Candidate { since_ms: now.ms });
             if probes.can_probe(&up) {
                 let probed = probes
                     .last(&up)

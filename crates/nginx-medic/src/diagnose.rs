@@ -190,7 +190,8 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
     }
 
     // Logs: the ones given, else the ones the config names.
-    let (mut error_logs, mut access_logs, format) = log_inputs(&args.input, &models, true, &mut skipped);
+    let (mut error_logs, mut access_logs, format) =
+        log_inputs(&args.input, &models, true, &mut skipped);
     let clock = NginxClock::of(&access_logs);
     let window = window(args, &error_logs, &access_logs, clock)?;
     if args.input.error_logs.is_empty() {
@@ -881,7 +882,11 @@ pub(crate) fn error_groups(
     }
 }
 
-pub(crate) fn access_groups(a: &AccessSummary<'_>, source: &dyn Fn(LineLoc) -> String, out: &mut LogFacts) {
+pub(crate) fn access_groups(
+    a: &AccessSummary<'_>,
+    source: &dyn Fn(LineLoc) -> String,
+    out: &mut LogFacts,
+) {
     for ((up, status, origin), c) in &a.by_upstream {
         let up_s = text(up);
         let mut minutes: Vec<(LogTime, u32)> = a

@@ -136,10 +136,8 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
     let format = match format {
         Some(f) => f,
         None => {
-            let (f, note) = crate::logs::format_of(
-                access_logs.first().map(Path::new),
-                Escape::Default,
-            );
+            let (f, note) =
+                crate::logs::format_of(access_logs.first().map(Path::new), Escape::Default);
             if !access_logs.is_empty() {
                 eprintln!("nginx-medic: access log format: {note}");
             }
@@ -204,7 +202,10 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
         } else {
             "no config: the targets cannot be probed"
         };
-        eprintln!("nginx-medic: not probing ({why}): incidents close after {} s without a failure", args.close_after);
+        eprintln!(
+            "nginx-medic: not probing ({why}): incidents close after {} s without a failure",
+            args.close_after
+        );
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -268,7 +269,13 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
                     path,
                     line,
                     len,
-                } => reader.overlong(&mut tick, kinds[log], &path.display().to_string(), line, len),
+                } => reader.overlong(
+                    &mut tick,
+                    kinds[log],
+                    &path.display().to_string(),
+                    line,
+                    len,
+                ),
                 medic_follow::Event::Rotated {
                     log,
                     from,
@@ -346,13 +353,13 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
         if let Some(p) = prober.as_mut() {
             while let Some(round) = p.poll() {
                 probed = true;
+                let seen = Facts {
+                    probes: Some(round.facts.clone()),
+                    ..Facts::default()
+                };
                 for t in &round.facts.targets {
                     let up = &t.facts.upstream;
-                    let answers = {
-                        let mut f = Facts::default();
-                        f.probes = Some(round.facts.clone());
-                        medic_core::diagnose::answers_now(&f, up)
-                    };
+                    let answers = medic_core::diagnose::answers_now(&seen, up);
                     metrics.probed(answers == Some(true));
                     let what = probe_summary(t);
                     events.probe(round.at, up, answers, &what, round.took.as_millis());
@@ -373,7 +380,14 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
                 prober: prober.as_ref(),
             };
             let now_ms = started.elapsed().as_millis() as u64;
-            let changes = engine.evaluate(&findings, Now { log: now, ms: now_ms }, &answers);
+            let changes = engine.evaluate(
+                &findings,
+                Now {
+                    log: now,
+                    ms: now_ms,
+                },
+                &answers,
+            );
             for c in &changes {
                 match c {
                     Change::Open(i) => {
@@ -391,7 +405,13 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
                 p.want(engine.wanted_probes());
             }
             if let Some(v) = view.as_mut() {
-                v.draw(now, engine.open(), &recent_counts(&recent), &paths, events.written);
+                v.draw(
+                    now,
+                    engine.open(),
+                    &recent_counts(&recent),
+                    &paths,
+                    events.written,
+                );
             }
         }
         if unsaved && last_save.elapsed() >= SAVE_EVERY {
@@ -408,7 +428,7 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
 }
 
 /// Failures per slice of the window, per (upstream, class), for the sparklines.
-fn recent_counts(r: &Recent) -> Vec<(i64, Vec<(String, &'static str, u64)>)> {
+fn recent_counts(r: &Recent) -> Vec<tty::Slice> {
     r.slices
         .iter()
         .map(|(s, f)| {

@@ -113,7 +113,12 @@ impl Watch {
     }
 
     /// Waits for the first event of `kind` for which `matches` holds.
-    fn wait_for(&self, kind: &str, timeout: Duration, matches: impl Fn(&Value) -> bool) -> Option<Value> {
+    fn wait_for(
+        &self,
+        kind: &str,
+        timeout: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         let end = Instant::now() + timeout;
         loop {
             if let Some(e) = self
@@ -133,10 +138,16 @@ impl Watch {
     fn metrics(&self) -> String {
         let mut s = TcpStream::connect(&self.metrics).expect("metrics endpoint");
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\nAccept: application/openmetrics-text\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.0\r\nHost: x\r\nAccept: application/openmetrics-text\r\n\r\n"
+        )
+        .unwrap();
         let mut body = String::new();
         s.read_to_string(&mut body).unwrap();
-        body.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+        body.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -191,21 +202,31 @@ fn backend_down_then_up_opens_and_closes_an_incident() {
     let failed_at = Instant::now();
     nginx.get_n("/", 5, 502);
     let (refused, _) = prefix.error_lines_with(&["connect() failed (111: Connection refused)"]);
-    assert_eq!(refused.len(), 5, "the staging: five refusals in nginx's error log");
+    assert_eq!(
+        refused.len(),
+        5,
+        "the staging: five refusals in nginx's error log"
+    );
 
     let open = w
         .wait_for("incident-open", Duration::from_secs(10), |_| true)
         .unwrap_or_else(|| panic!("no incident-open: {:#?}", w.events()));
     let took = failed_at.elapsed();
     eprintln!("incident-open {took:?} after the first failing request: {open:#}");
-    assert!(took <= Duration::from_secs(2), "incident-open took {took:?} (target 2 s)");
+    assert!(
+        took <= Duration::from_secs(2),
+        "incident-open took {took:?} (target 2 s)"
+    );
     assert_eq!(open["cause"], "backend-down", "{open:#}");
     assert_eq!(open["upstream"], backend.to_string(), "{open:#}");
     let evidence = open["evidence"].as_array().unwrap();
     let error_log = prefix.error_log().display().to_string();
     assert!(
         evidence.iter().any(|e| e["kind"] == "log"
-            && e["source"].as_str().unwrap().starts_with(&format!("{error_log}:"))),
+            && e["source"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{error_log}:"))),
         "the evidence cites the error log's lines: {open:#}"
     );
     assert!(
@@ -213,7 +234,9 @@ fn backend_down_then_up_opens_and_closes_an_incident() {
         "the incident opens with what the probe saw: {open:#}"
     );
     let probe = w
-        .wait_for("probe", Duration::from_secs(1), |e| e["upstream"] == backend.to_string())
+        .wait_for("probe", Duration::from_secs(1), |e| {
+            e["upstream"] == backend.to_string()
+        })
         .expect("a probe event");
     assert_eq!(probe["answers"], false, "{probe:#}");
 

@@ -18,17 +18,21 @@ impl LogFacts {
     /// their lines are the earliest and the latest, minutes add up.
     pub fn absorb(&mut self, o: &LogFacts) {
         for g in &o.groups {
-            match self.groups.iter_mut().find(|s| {
-                s.class == g.class && s.upstream == g.upstream && s.detail == g.detail
-            }) {
+            match self
+                .groups
+                .iter_mut()
+                .find(|s| s.class == g.class && s.upstream == g.upstream && s.detail == g.detail)
+            {
                 Some(s) => absorb_group(s, g),
                 None => self.groups.push(g.clone()),
             }
         }
         for a in &o.access_5xx {
-            match self.access_5xx.iter_mut().find(|s| {
-                s.upstream == a.upstream && s.status == a.status && s.origin == a.origin
-            }) {
+            match self
+                .access_5xx
+                .iter_mut()
+                .find(|s| s.upstream == a.upstream && s.status == a.status && s.origin == a.origin)
+            {
                 Some(s) => absorb_5xx(s, a),
                 None => self.access_5xx.push(a.clone()),
             }

@@ -106,10 +106,7 @@ impl JoinIndex {
     ) -> Option<FailureClass> {
         (0..=LOOKBACK_SECS).find_map(|back| {
             let key = JoinKey::new(LogTime(t.0 - back), client, request, upstream);
-            self.map
-                .get(&key)
-                .or_else(|| self.prev.get(&key))
-                .copied()
+            self.map.get(&key).or_else(|| self.prev.get(&key)).copied()
         })
     }
 

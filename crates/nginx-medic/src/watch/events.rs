@@ -72,7 +72,13 @@ impl Events {
         self.written += 1;
     }
 
-    pub fn incident(&mut self, event: &'static str, now: LogTime, inc: &Incident, closed: Option<&Closed>) {
+    pub fn incident(
+        &mut self,
+        event: &'static str,
+        now: LogTime,
+        inc: &Incident,
+        closed: Option<&Closed>,
+    ) {
         self.write(&IncidentEvent {
             event,
             time: now,
@@ -116,7 +122,14 @@ impl Events {
         }));
     }
 
-    pub fn probe(&mut self, now: LogTime, upstream: &str, answers: Option<bool>, what: &str, took_ms: u128) {
+    pub fn probe(
+        &mut self,
+        now: LogTime,
+        upstream: &str,
+        answers: Option<bool>,
+        what: &str,
+        took_ms: u128,
+    ) {
         self.write(&json!({
             "event": "probe",
             "time": now,

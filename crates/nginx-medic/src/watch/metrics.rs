@@ -207,7 +207,9 @@ impl Metrics {
     pub fn add(&mut self, c: &Counts) {
         for (i, log) in ["error", "access"].into_iter().enumerate() {
             if c.lines[i] > 0 {
-                self.lines.get_or_create(&LogLabel { log }).inc_by(c.lines[i]);
+                self.lines
+                    .get_or_create(&LogLabel { log })
+                    .inc_by(c.lines[i]);
             }
             if c.parse_errors[i] > 0 {
                 self.parse_errors

@@ -64,7 +64,8 @@ pub struct Tick {
 pub struct Counts {
     pub lines: [u64; 2],
     pub parse_errors: [u64; 2],
-    /// (class, upstream, entries), as `logs` reports `error_log.by_upstream`.
+    /// (class, upstream, entries) of the failure classes, as `logs` reports
+    /// `error_log.by_upstream`.
     pub failures: Vec<(&'static str, String, u64)>,
     /// (upstream, status, origin, responses), as `logs` reports `access_log.errors_5xx`.
     pub responses: Vec<(String, u16, Origin, u64)>,
@@ -124,7 +125,8 @@ impl Reader {
             Kind::Access => {
                 self.error_lines_done(t);
                 t.any_access = true;
-                let mut s = AccessSummary::new(self.format.clone(), Window::default(), Some(&self.join));
+                let mut s =
+                    AccessSummary::new(self.format.clone(), Window::default(), Some(&self.join));
                 s.chunk(bytes, at);
                 t.acc.merge(s);
             }
@@ -181,7 +183,8 @@ impl Reader {
             parse_errors: [t.err.unparsed.count, t.acc.unparsed.count],
             ..Counts::default()
         };
-        for class in FailureClass::ALL {
+        // Failures only: `other` entries (notices, app stderr) are lines, not failures.
+        for class in FailureClass::ALL.into_iter().filter(|c| c.is_failure()) {
             for cell in t.err.cells[class as usize].values() {
                 counts
                     .failures

@@ -6,6 +6,9 @@ use std::io::Write;
 use medic_core::incidents::Incident;
 use medic_parse::time::LogTime;
 
+/// Failures per slice of the window: (slice, [(upstream, class, entries)]).
+pub type Slice = (i64, Vec<(String, &'static str, u64)>);
+
 pub struct View {
     drawn: bool,
 }
@@ -33,7 +36,7 @@ impl View {
         &mut self,
         now: LogTime,
         open: &[Incident],
-        slices: &[(i64, Vec<(String, &'static str, u64)>)],
+        slices: &[Slice],
         paths: &[std::path::PathBuf],
         events: u64,
     ) {
