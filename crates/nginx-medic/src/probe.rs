@@ -108,7 +108,13 @@ pub fn probe_targets_on(
     gather: &supervisor::GatherOptions,
     skipped: &mut Vec<Skipped>,
 ) -> Probed {
-    let listeners = listeners::gather(skipped);
+    let mut listeners = listeners::gather(skipped);
+    // nginx-medic's own sockets (`watch --metrics-listen`) are never a backend: a backend that
+    // is down must not look as if it had moved to the metrics port.
+    let me = std::process::id();
+    listeners
+        .sockets
+        .retain(|l| !l.processes.iter().any(|p| p.pid == me));
     let accounts = reach::Accounts::read();
     let mut jobs = jobs(models, skipped);
     if let Some(only) = only {

@@ -409,6 +409,7 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
                     now,
                     engine.open(),
                     &recent_counts(&recent),
+                    (SLICE_SECS, args.window),
                     &paths,
                     events.written,
                 );

@@ -360,3 +360,30 @@ fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+#[test]
+fn a_terminal_shows_the_open_incidents_with_sparklines() {
+    let dir = root().join("examples/502-mixed-incident");
+    // util-linux's `script` gives watch a pseudo-terminal, as an operator's shell would.
+    let cmd = format!(
+        "{BIN} watch --no-probe --from-start --error-log {} --access-log {} --exit-after 2 --close-after 100000000",
+        dir.join("error.log").display(),
+        dir.join("access.log").display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("script (util-linux)");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    // Redrawn in place: home + clear, then the incidents.
+    assert!(screen.contains("\x1b[H\x1b[2J"), "{screen}");
+    let last = screen.rsplit("\x1b[H\x1b[2J").next().unwrap();
+    assert!(last.contains("nginx-medic watch"), "{last}");
+    assert!(last.contains("connect-refused 127.0.0.1:42473"), "{last}");
+    assert!(
+        last.contains("examples/502-mixed-incident/error.log:7"),
+        "the evidence line: {last}"
+    );
+    assert!(last.contains('█'), "a sparkline: {last}");
+}

@@ -112,10 +112,6 @@ pub fn gather(skipped: &mut Vec<Skipped>) -> Listeners {
             }
         }
     }
-    // nginx-medic's own sockets (`watch --metrics-listen`) are never a backend: a backend
-    // that is down must not look as if it had moved to the metrics port.
-    let me = std::process::id();
-    sockets.retain(|l| !l.processes.iter().any(|p| p.pid == me));
     denied_pids.sort_unstable();
     denied_pids.dedup();
     if !denied_pids.is_empty() {

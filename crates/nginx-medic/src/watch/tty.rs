@@ -37,6 +37,7 @@ impl View {
         now: LogTime,
         open: &[Incident],
         slices: &[Slice],
+        (slice_secs, window_secs): (i64, i64),
         paths: &[std::path::PathBuf],
         events: u64,
     ) {
@@ -51,16 +52,22 @@ impl View {
             s.push_str("\nno open incident\n");
         }
         for i in open {
-            let counts: Vec<u64> = slices
-                .iter()
-                .map(|(_, cells)| {
-                    cells
+            // One character per slice of the window, the newest on the right.
+            let last = now.0.div_euclid(slice_secs);
+            let width = (window_secs / slice_secs).max(1);
+            let mut counts = vec![0u64; width as usize];
+            for (slice, cells) in slices {
+                let Ok(at) = usize::try_from(slice - (last - width + 1)) else {
+                    continue;
+                };
+                if let Some(c) = counts.get_mut(at) {
+                    *c += cells
                         .iter()
                         .filter(|(up, class, _)| *up == i.upstream && i.classes.contains(class))
                         .map(|(_, _, n)| n)
-                        .sum()
-                })
-                .collect();
+                        .sum::<u64>();
+                }
+            }
             let hurt = i.impact.as_ref().map_or(String::new(), |im| {
                 format!(", {} client error(s)", im.hurt())
             });
