@@ -54,7 +54,12 @@ struct Recent {
 impl Recent {
     fn add(&mut self, now: LogTime, tick: &LogFacts) {
         let slice = now.0.div_euclid(SLICE_SECS);
+        let nothing = tick.groups.is_empty()
+            && tick.access_5xx.is_empty()
+            && tick.client_closed.is_empty()
+            && tick.reloads.is_empty();
         match self.slices.back_mut() {
+            _ if nothing => {}
             Some((s, f)) if *s == slice => f.absorb(tick),
             _ => self.slices.push_back((slice, tick.clone())),
         }
@@ -368,7 +373,9 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
         }
         let due = last_eval.elapsed() >= EVALUATE_EVERY
             || ((failed || probed) && last_eval.elapsed() >= EVALUATE_AT_MOST);
-        if due {
+        // Idle (nothing in the window, nothing open): nothing to diagnose.
+        let idle = recent.slices.is_empty() && engine.open().is_empty();
+        if due && !idle {
             last_eval = Instant::now();
             facts.logs = recent.facts();
             facts.probes = prober.as_ref().and_then(probes::Prober::facts);

@@ -2,7 +2,7 @@
 //! time and diagnoses the last minutes of them, so the facts of each read are folded into the
 //! facts of the window.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use medic_parse::time::LogTime;
 
@@ -17,34 +17,43 @@ impl LogFacts {
     /// Folds `o`, read after `self`, into `self`: counts add up, first and last entries and
     /// their lines are the earliest and the latest, minutes add up.
     pub fn absorb(&mut self, o: &LogFacts) {
+        // Indexed: a window of busy minutes holds thousands of (class, upstream) groups.
+        let key = |g: &LogGroup| (g.class, g.upstream.clone(), g.detail.clone());
+        let mut at: HashMap<_, usize> = (self.groups.iter().enumerate())
+            .map(|(i, g)| (key(g), i))
+            .collect();
         for g in &o.groups {
-            match self
-                .groups
-                .iter_mut()
-                .find(|s| s.class == g.class && s.upstream == g.upstream && s.detail == g.detail)
-            {
-                Some(s) => absorb_group(s, g),
-                None => self.groups.push(g.clone()),
+            match at.get(&key(g)) {
+                Some(&i) => absorb_group(&mut self.groups[i], g),
+                None => {
+                    at.insert(key(g), self.groups.len());
+                    self.groups.push(g.clone());
+                }
             }
         }
+        let key = |a: &Access5xx| (a.upstream.clone(), a.status, a.origin);
+        let mut at: HashMap<_, usize> = (self.access_5xx.iter().enumerate())
+            .map(|(i, a)| (key(a), i))
+            .collect();
         for a in &o.access_5xx {
-            match self
-                .access_5xx
-                .iter_mut()
-                .find(|s| s.upstream == a.upstream && s.status == a.status && s.origin == a.origin)
-            {
-                Some(s) => absorb_5xx(s, a),
-                None => self.access_5xx.push(a.clone()),
+            match at.get(&key(a)) {
+                Some(&i) => absorb_5xx(&mut self.access_5xx[i], a),
+                None => {
+                    at.insert(key(a), self.access_5xx.len());
+                    self.access_5xx.push(a.clone());
+                }
             }
         }
+        let mut at: HashMap<Option<String>, usize> = (self.client_closed.iter().enumerate())
+            .map(|(i, c)| (c.upstream.clone(), i))
+            .collect();
         for c in &o.client_closed {
-            match self
-                .client_closed
-                .iter_mut()
-                .find(|s| s.upstream == c.upstream)
-            {
-                Some(s) => absorb_closed(s, c),
-                None => self.client_closed.push(c.clone()),
+            match at.get(&c.upstream) {
+                Some(&i) => absorb_closed(&mut self.client_closed[i], c),
+                None => {
+                    at.insert(c.upstream.clone(), self.client_closed.len());
+                    self.client_closed.push(c.clone());
+                }
             }
         }
         self.last_reload = self.last_reload.max(o.last_reload);
