@@ -102,7 +102,7 @@ fn prometheus_scrapes_a_fleet_of_watches() {
             watch.tail(),
             resp.body
         );
-        check_openmetrics(host, watch, &resp, dir.path());
+        check_openmetrics(host, watch, &resp, port, dir.path());
     }
     eprintln!(
         "{:.1?}: both watches serve their failures",
@@ -483,7 +483,7 @@ fn line_count(path: &Path) -> usize {
 
 /// A watch's `/metrics`: OpenMetrics by its Content-Type (Prometheus picks its parser by it),
 /// ending in `# EOF`, and clean for `promtool check metrics`.
-fn check_openmetrics(host: &Host, watch: &Owned, resp: &Response, dir: &Path) {
+fn check_openmetrics(host: &Host, watch: &Owned, resp: &Response, port: u16, dir: &Path) {
     let ctx = |what: &str| {
         format!(
             "watch {}: {what}\n{}\n--- /metrics ---\n{}",
@@ -531,44 +531,40 @@ fn check_openmetrics(host: &Host, watch: &Owned, resp: &Response, dir: &Path) {
 
     // promtool (up to the newest 2.x) lints the classic text format only: given OpenMetrics it
     // sees `# HELP x` / `# TYPE x counter` with samples named `x_total`, a family without help.
-    // So it checks the same exposition in the classic format, which names a counter family by its
-    // samples (`x_total`) and has no `# EOF`; everything else (names, suffixes, units, label
-    // rules, duplicates) promtool checks as written.
-    let classic = openmetrics_to_classic(&resp.body);
-    let out = promtool(&["check", "metrics"], dir, Some(&classic));
+    // watch serves the classic format to a client that does not ask for OpenMetrics (curl,
+    // promtool): the same samples, a counter family named by its samples, no `# EOF`.
+    let classic = try_get_as(port, "/metrics", "*/*").expect("the classic format");
+    assert!(
+        classic
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")),
+        "{}",
+        ctx("the classic format's Content-Type")
+    );
+    let samples = |t: &str| -> Vec<String> {
+        let mut v: Vec<String> = t
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        samples(&classic.body),
+        samples(&resp.body),
+        "{}",
+        ctx("both formats carry the same samples")
+    );
+    let out = promtool(&["check", "metrics"], dir, Some(&classic.body));
     assert!(
         out.ok && out.stdout.trim().is_empty() && out.stderr.trim().is_empty(),
         "{}",
         ctx(&format!(
-            "promtool check metrics must be clean\n{out}\n--- as given to promtool ---\n{classic}"
+            "promtool check metrics must be clean\n{out}\n--- as given to promtool ---\n{}",
+            classic.body
         ))
     );
-}
-
-/// OpenMetrics text as the classic (0.0.4) text format: counter families renamed to their
-/// `_total` sample name in `# HELP`/`# TYPE`, `# UNIT` and `# EOF` dropped.
-fn openmetrics_to_classic(om: &str) -> String {
-    let counters: Vec<&str> = om
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::new();
-    for line in om.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
-            let rest = line.strip_prefix(p)?;
-            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-            counters
-                .contains(&name)
-                .then(|| format!("{p}{name}_total {tail}"))
-        });
-        out.push_str(renamed.as_deref().unwrap_or(line));
-        out.push('\n');
-    }
-    out
 }
 
 /// The sum of every sample of `name` (any labels) in an exposition.
@@ -772,12 +768,21 @@ impl Response {
 /// `GET path` from 127.0.0.1:port over HTTP/1.1 (`Connection: close`, chunked bodies decoded);
 /// `None` if nothing answers (yet).
 fn try_get(port: u16, path: &str) -> Option<Response> {
+    try_get_as(
+        port,
+        path,
+        "application/openmetrics-text;version=1.0.0,application/json;q=0.9,*/*;q=0.1",
+    )
+}
+
+/// [`try_get`] with this `Accept` header.
+fn try_get_as(port: u16, path: &str, accept: &str) -> Option<Response> {
     let timeout = Duration::from_secs(5);
     let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout).ok()?;
     s.set_read_timeout(Some(timeout)).ok()?;
     s.set_write_timeout(Some(timeout)).ok()?;
     let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/openmetrics-text;version=1.0.0,application/json;q=0.9,*/*;q=0.1\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
     );
     s.write_all(req.as_bytes()).ok()?;
     let mut raw = Vec::new();
