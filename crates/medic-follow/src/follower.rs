@@ -5,16 +5,15 @@
 //! and every open generation with `fstat` + a read of its first bytes, whatever inotify said:
 //! events only decide when to look.
 
-use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::gen::Gen;
 use crate::ident::{Identity, FP_MAX};
+use crate::siblings::{find_by_identity, find_by_inode, find_copy, rotation_number};
 use crate::state::{SavedGen, SavedLog, State};
 use crate::watch::{Watch, Woke};
 use crate::{Event, FollowError, Options};
@@ -27,14 +26,6 @@ const STEP_BUDGET: u64 = 16 * 1024 * 1024;
 /// After an inotify wake-up, wait at least this long since the last scan: a busy access log
 /// modifies its directory thousands of times a second, one scan per write would burn a core.
 const COALESCE: Duration = Duration::from_millis(5);
-
-/// Names of compressed rotations: never read, their bytes are not the log's bytes.
-fn is_compressed(name: &OsStr) -> bool {
-    let n = name.as_bytes();
-    [&b".gz"[..], b".bz2", b".xz", b".zst", b".Z", b".lz4"]
-        .iter()
-        .any(|ext| n.ends_with(ext))
-}
 
 struct Log {
     path: PathBuf,
@@ -403,71 +394,6 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
             &log.path,
         ),
     }
-}
-
-/// Entries of a directory that may be a log generation: not compressed, not a temp file of ours.
-fn candidates(dir: &Path) -> Vec<(PathBuf, fs::Metadata)> {
-    let Ok(rd) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    rd.filter_map(|e| {
-        let e = e.ok()?;
-        if is_compressed(&e.file_name()) {
-            return None;
-        }
-        let m = fs::metadata(e.path()).ok()?;
-        m.is_file().then(|| (e.path(), m))
-    })
-    .collect()
-}
-
-/// The file in `dir` with this inode, if any.
-fn find_by_inode(dir: &Path, dev: u64, ino: u64) -> Option<PathBuf> {
-    candidates(dir)
-        .into_iter()
-        .find(|(_, m)| m.dev() == dev && m.ino() == ino)
-        .map(|(p, _)| p)
-}
-
-/// The file in `dir` with this inode and these first bytes, opened.
-fn find_by_identity(dir: &Path, id: &Identity) -> Option<(PathBuf, File)> {
-    let p = find_by_inode(dir, id.dev, id.ino)?;
-    let f = File::open(&p).ok()?;
-    id.matches(&f).ok()?.then_some((p, f))
-}
-
-/// The copy copytruncate made of a file: another inode starting with the same bytes, the
-/// newest if several do. It may be shorter than what we read: we kept reading the original
-/// while it was being copied, and then there is nothing in it for us.
-fn find_copy(dir: &Path, id: &Identity, live: &Identity) -> Option<(PathBuf, File)> {
-    let mut found: Option<(PathBuf, File, std::time::SystemTime)> = None;
-    for (p, m) in candidates(dir) {
-        if m.dev() == live.dev && m.ino() == live.ino {
-            continue;
-        }
-        if (m.len() as usize) < id.fp_len as usize {
-            continue;
-        }
-        let Ok(f) = File::open(&p) else { continue };
-        if !id.prefix_matches(&f).unwrap_or(false) {
-            continue;
-        }
-        let t = m.modified().unwrap_or(std::time::UNIX_EPOCH);
-        if found.as_ref().is_none_or(|(_, _, ft)| t > *ft) {
-            found = Some((p, f, t));
-        }
-    }
-    found.map(|(p, f, _)| (p, f))
-}
-
-/// `name.N` -> N, for logrotate's numbered rotations of `base`.
-fn rotation_number(base: &OsStr, name: &OsStr) -> Option<u32> {
-    let rest = name.as_bytes().strip_prefix(base.as_bytes())?;
-    let digits = rest.strip_prefix(b".")?;
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 /// A generation left the configured path: drain it until quiet. If it is already at
