@@ -59,6 +59,15 @@ pub struct Follower {
 impl Follower {
     /// Opens the logs, resuming from `opts.state_file` if it describes them.
     pub fn open(paths: &[PathBuf], opts: Options) -> Result<Follower, FollowError> {
+        Follower::open_with(paths, opts, true)
+    }
+
+    /// `open`, with inotify or polling only (the fallback, tested on its own).
+    fn open_with(
+        paths: &[PathBuf],
+        opts: Options,
+        use_inotify: bool,
+    ) -> Result<Follower, FollowError> {
         if paths.is_empty() {
             return Err(FollowError::NoPaths);
         }
@@ -103,7 +112,7 @@ impl Follower {
             logs.push(log);
         }
         let dirs: Vec<PathBuf> = logs.iter().map(|l| l.dir.clone()).collect();
-        let watch = Watch::new(&dirs);
+        let watch = Watch::new(&dirs, use_inotify);
         if !watch.active() {
             pending.push(Pending {
                 log: 0,
