@@ -7,7 +7,7 @@
 
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -338,9 +338,11 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
         // It was missing when we saved: whatever is there now is new.
         if let Ok(f) = File::open(&log.path) {
             if let Ok(id) = Identity::of(&f) {
-                log.live = Some(Gen::new(f, id, log.path.clone(), 0, 0));
+                set_new_live(log, f, id);
             }
         }
+        // Rotations while we were stopped may have left generations we never saw.
+        discover_newer(log, now);
         return;
     };
     let current = File::open(&log.path).ok().and_then(|f| {
@@ -353,6 +355,10 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
         if same_inode && sl.id.prefix_matches(&f).unwrap_or(false) && len >= sl.offset {
             let mut id = id;
             id.fp_len = id.fp_len.max(sl.id.fp_len);
+            // The saved offset is authoritative for this inode: an old entry matched to it by
+            // an empty fingerprint (a reused inode) must not read it a second time.
+            log.old
+                .retain(|g| !(g.id.dev == id.dev && g.id.ino == id.ino));
             log.live = Some(Gen::new(f, id, log.path.clone(), sl.offset, sl.line));
             return;
         }
@@ -383,10 +389,10 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
                     &log.path,
                 ),
             }
-            log.live = Some(Gen::new(f, id, log.path.clone(), 0, 0));
+            set_new_live(log, f, id);
             return;
         }
-        log.live = Some(Gen::new(f, id, log.path.clone(), 0, 0));
+        set_new_live(log, f, id);
     }
     // Rotated while we were stopped: drain the old inode from where we were.
     match find_by_identity(&log.dir, &sl.id) {
@@ -405,9 +411,8 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
     }
 }
 
-/// A generation left the configured path: drain it until quiet. If it is already at
-/// `name.N` with N > 1, the generations at `name.N-1` .. `name.1` were created and rotated
-/// away while we were not looking (stopped, or slower than the rotations): read them whole.
+/// A generation left the configured path: drain it until quiet, and look for newer ones we
+/// never saw.
 fn retire(log: &mut Log, mut g: Gen, now: Instant) {
     if g.renamed_at.is_none() {
         g.renamed_at = Some(now);
@@ -415,24 +420,35 @@ fn retire(log: &mut Log, mut g: Gen, now: Instant) {
     if let Some(name) = find_by_inode(&log.dir, g.id.dev, g.id.ino) {
         g.shown = name;
     }
-    let base = log.path.file_name().unwrap_or_default().to_os_string();
-    let n = g.shown.file_name().and_then(|f| rotation_number(&base, f));
-    let tracked = |l: &Log, m: &fs::Metadata| {
-        l.old
-            .iter()
-            .chain(l.live.iter())
-            .any(|x| x.id.same_inode(m))
-    };
-    let gid = g.id;
     log.old.push(g);
-    let Some(n) = n else { return };
+    discover_newer(log, now);
+}
+
+/// If the newest generation we drain is already at `name.N` with N > 1, the generations at
+/// `name.N-1` .. `name.1` were created and rotated away while we were not looking (stopped,
+/// or slower than the rotations): read them whole, oldest first.
+fn discover_newer(log: &mut Log, now: Instant) {
+    let base = log.path.file_name().unwrap_or_default().to_os_string();
+    let Some(n) = log
+        .old
+        .last()
+        .and_then(|g| g.shown.file_name())
+        .and_then(|f| rotation_number(&base, f))
+    else {
+        return;
+    };
     for k in (1..n).rev() {
         let mut name = base.clone();
         name.push(format!(".{k}"));
         let p = log.dir.join(name);
         let Ok(f) = File::open(&p) else { continue };
         let Ok(m) = f.metadata() else { continue };
-        if tracked(log, &m) || (m.dev() == gid.dev && m.ino() == gid.ino) {
+        let tracked = log
+            .old
+            .iter()
+            .chain(log.live.iter())
+            .any(|x| x.id.same_inode(&m));
+        if tracked {
             continue;
         }
         let Ok(id) = Identity::of(&f) else { continue };
@@ -440,6 +456,22 @@ fn retire(log: &mut Log, mut g: Gen, now: Instant) {
         mg.renamed_at = Some(now);
         log.old.push(mg);
     }
+}
+
+/// A file that appeared at the path: read from its start. If a racing directory search
+/// already took it for a missed rotated generation, it is the live one: move it back, with
+/// whatever was read of it.
+fn set_new_live(log: &mut Log, file: File, id: Identity) {
+    let same = |g: &Gen| g.id.dev == id.dev && g.id.ino == id.ino;
+    log.live = Some(match log.old.iter().position(same) {
+        Some(k) => {
+            let mut g = log.old.remove(k);
+            g.renamed_at = None;
+            g.shown = log.path.clone();
+            g
+        }
+        None => Gen::new(file, id, log.path.clone(), 0, 0),
+    });
 }
 
 fn scan_log(
@@ -463,7 +495,7 @@ fn scan_log(
                 match File::open(&log.path).and_then(|f| Identity::of(&f).map(|id| (f, id))) {
                     Ok((f, id)) => {
                         // New since we last looked (or missing until now): all of it is new.
-                        log.live = Some(Gen::new(f, id, log.path.clone(), 0, 0));
+                        set_new_live(log, f, id);
                         log.failed_reported = false;
                     }
                     Err(e) => {

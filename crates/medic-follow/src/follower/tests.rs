@@ -473,3 +473,39 @@ fn random_writes_deliver_exactly_the_whole_lines() {
         assert_eq!(overlong, want_long, "seed {seed}");
     }
 }
+
+#[test]
+fn a_generation_created_and_rotated_while_stopped_is_found_even_mid_rotation() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let st = d.path().join("state.json");
+    let o = Options {
+        state_file: Some(st.clone()),
+        ..opts()
+    };
+    append(&p, b"a\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), o.clone()).unwrap();
+    assert_eq!(text(&step(&mut f, 0)), "a\n");
+    // Saved between logrotate's rename and its create: no live file, one draining.
+    let mut l = fs::OpenOptions::new().append(true).open(&p).unwrap();
+    fs::rename(&p, d.path().join("x.log.1")).unwrap();
+    assert_eq!(step(&mut f, 0), vec![]);
+    f.save().unwrap();
+    drop(f);
+    // While stopped: nginx writes to the old inode, a new file is created, written, rotated.
+    l.write_all(b"b\n").unwrap();
+    fs::rename(d.path().join("x.log.1"), d.path().join("x.log.2")).unwrap();
+    append(&p, b"m\n");
+    fs::rename(&p, d.path().join("x.log.1")).unwrap();
+    append(&p, b"p\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), o).unwrap();
+    assert_eq!(
+        step(&mut f, 0),
+        vec![
+            Ev::Lines(0, d.path().join("x.log.2"), 2, "b\n".into()),
+            Ev::Lines(0, d.path().join("x.log.1"), 1, "m\n".into()),
+            Ev::Lines(0, p.clone(), 1, "p\n".into()),
+        ]
+    );
+    assert_eq!(f.open_files(), 3);
+}
