@@ -462,7 +462,10 @@ fn discover_newer(log: &mut Log, now: Instant) {
 /// already took it for a missed rotated generation, it is the live one: move it back, with
 /// whatever was read of it.
 fn set_new_live(log: &mut Log, file: File, id: Identity) {
-    let same = |g: &Gen| g.id.dev == id.dev && g.id.ino == id.ino;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // Same inode, and not past its end: an entry read further than the file is long was
+    // matched to a reused inode and is not this file.
+    let same = |g: &Gen| g.id.dev == id.dev && g.id.ino == id.ino && g.read_pos() <= len;
     log.live = Some(match log.old.iter().position(same) {
         Some(k) => {
             let mut g = log.old.remove(k);
