@@ -463,12 +463,18 @@ fn discover_newer(log: &mut Log, now: Instant) {
 /// whatever was read of it.
 fn set_new_live(log: &mut Log, file: File, id: Identity) {
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    // Same inode, and not past its end: an entry read further than the file is long was
-    // matched to a reused inode and is not this file.
-    let same = |g: &Gen| g.id.dev == id.dev && g.id.ino == id.ino && g.read_pos() <= len;
-    log.live = Some(match log.old.iter().position(same) {
-        Some(k) => {
-            let mut g = log.old.remove(k);
+    let same = |g: &Gen| g.id.dev == id.dev && g.id.ino == id.ino;
+    let mut taken = None;
+    while let Some(k) = log.old.iter().position(same) {
+        let g = log.old.remove(k);
+        // An entry read further than the file is long was matched to a reused inode: it is
+        // not this file, drop it.
+        if taken.is_none() && g.read_pos() <= len {
+            taken = Some(g);
+        }
+    }
+    log.live = Some(match taken {
+        Some(mut g) => {
             g.renamed_at = None;
             g.shown = log.path.clone();
             g
