@@ -5,16 +5,15 @@
 //! and every open generation with `fstat` + a read of its first bytes, whatever inotify said:
 //! events only decide when to look.
 
-use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::gen::Gen;
 use crate::ident::{Identity, FP_MAX};
+use crate::siblings::{find_by_identity, find_by_inode, find_copy, rotation_number};
 use crate::state::{SavedGen, SavedLog, State};
 use crate::watch::{Watch, Woke};
 use crate::{Event, FollowError, Options};
@@ -27,14 +26,6 @@ const STEP_BUDGET: u64 = 16 * 1024 * 1024;
 /// After an inotify wake-up, wait at least this long since the last scan: a busy access log
 /// modifies its directory thousands of times a second, one scan per write would burn a core.
 const COALESCE: Duration = Duration::from_millis(5);
-
-/// Names of compressed rotations: never read, their bytes are not the log's bytes.
-fn is_compressed(name: &OsStr) -> bool {
-    let n = name.as_bytes();
-    [&b".gz"[..], b".bz2", b".xz", b".zst", b".Z", b".lz4"]
-        .iter()
-        .any(|ext| n.ends_with(ext))
-}
 
 struct Log {
     path: PathBuf,
@@ -68,6 +59,15 @@ pub struct Follower {
 impl Follower {
     /// Opens the logs, resuming from `opts.state_file` if it describes them.
     pub fn open(paths: &[PathBuf], opts: Options) -> Result<Follower, FollowError> {
+        Follower::open_with(paths, opts, true)
+    }
+
+    /// `open`, with inotify or polling only (the fallback, tested on its own).
+    fn open_with(
+        paths: &[PathBuf],
+        opts: Options,
+        use_inotify: bool,
+    ) -> Result<Follower, FollowError> {
         if paths.is_empty() {
             return Err(FollowError::NoPaths);
         }
@@ -112,7 +112,7 @@ impl Follower {
             logs.push(log);
         }
         let dirs: Vec<PathBuf> = logs.iter().map(|l| l.dir.clone()).collect();
-        let watch = Watch::new(&dirs);
+        let watch = Watch::new(&dirs, use_inotify);
         if !watch.active() {
             pending.push(Pending {
                 log: 0,
@@ -338,9 +338,11 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
         // It was missing when we saved: whatever is there now is new.
         if let Ok(f) = File::open(&log.path) {
             if let Ok(id) = Identity::of(&f) {
-                log.live = Some(Gen::new(f, id, log.path.clone(), 0, 0));
+                set_new_live(log, f, id);
             }
         }
+        // Rotations while we were stopped may have left generations we never saw.
+        discover_newer(log, now);
         return;
     };
     let current = File::open(&log.path).ok().and_then(|f| {
@@ -353,6 +355,10 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
         if same_inode && sl.id.prefix_matches(&f).unwrap_or(false) && len >= sl.offset {
             let mut id = id;
             id.fp_len = id.fp_len.max(sl.id.fp_len);
+            // The saved offset is authoritative for this inode: an old entry matched to it by
+            // an empty fingerprint (a reused inode) must not read it a second time.
+            log.old
+                .retain(|g| !(g.id.dev == id.dev && g.id.ino == id.ino));
             log.live = Some(Gen::new(f, id, log.path.clone(), sl.offset, sl.line));
             return;
         }
@@ -383,10 +389,10 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
                     &log.path,
                 ),
             }
-            log.live = Some(Gen::new(f, id, log.path.clone(), 0, 0));
+            set_new_live(log, f, id);
             return;
         }
-        log.live = Some(Gen::new(f, id, log.path.clone(), 0, 0));
+        set_new_live(log, f, id);
     }
     // Rotated while we were stopped: drain the old inode from where we were.
     match find_by_identity(&log.dir, &sl.id) {
@@ -405,74 +411,8 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
     }
 }
 
-/// Entries of a directory that may be a log generation: not compressed, not a temp file of ours.
-fn candidates(dir: &Path) -> Vec<(PathBuf, fs::Metadata)> {
-    let Ok(rd) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    rd.filter_map(|e| {
-        let e = e.ok()?;
-        if is_compressed(&e.file_name()) {
-            return None;
-        }
-        let m = fs::metadata(e.path()).ok()?;
-        m.is_file().then(|| (e.path(), m))
-    })
-    .collect()
-}
-
-/// The file in `dir` with this inode, if any.
-fn find_by_inode(dir: &Path, dev: u64, ino: u64) -> Option<PathBuf> {
-    candidates(dir)
-        .into_iter()
-        .find(|(_, m)| m.dev() == dev && m.ino() == ino)
-        .map(|(p, _)| p)
-}
-
-/// The file in `dir` with this inode and these first bytes, opened.
-fn find_by_identity(dir: &Path, id: &Identity) -> Option<(PathBuf, File)> {
-    let p = find_by_inode(dir, id.dev, id.ino)?;
-    let f = File::open(&p).ok()?;
-    id.matches(&f).ok()?.then_some((p, f))
-}
-
-/// The copy copytruncate made of a file: another inode starting with the same bytes, the
-/// newest if several do. It may be shorter than what we read: we kept reading the original
-/// while it was being copied, and then there is nothing in it for us.
-fn find_copy(dir: &Path, id: &Identity, live: &Identity) -> Option<(PathBuf, File)> {
-    let mut found: Option<(PathBuf, File, std::time::SystemTime)> = None;
-    for (p, m) in candidates(dir) {
-        if m.dev() == live.dev && m.ino() == live.ino {
-            continue;
-        }
-        if (m.len() as usize) < id.fp_len as usize {
-            continue;
-        }
-        let Ok(f) = File::open(&p) else { continue };
-        if !id.prefix_matches(&f).unwrap_or(false) {
-            continue;
-        }
-        let t = m.modified().unwrap_or(std::time::UNIX_EPOCH);
-        if found.as_ref().is_none_or(|(_, _, ft)| t > *ft) {
-            found = Some((p, f, t));
-        }
-    }
-    found.map(|(p, f, _)| (p, f))
-}
-
-/// `name.N` -> N, for logrotate's numbered rotations of `base`.
-fn rotation_number(base: &OsStr, name: &OsStr) -> Option<u32> {
-    let rest = name.as_bytes().strip_prefix(base.as_bytes())?;
-    let digits = rest.strip_prefix(b".")?;
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
-
-/// A generation left the configured path: drain it until quiet. If it is already at
-/// `name.N` with N > 1, the generations at `name.N-1` .. `name.1` were created and rotated
-/// away while we were not looking (stopped, or slower than the rotations): read them whole.
+/// A generation left the configured path: drain it until quiet, and look for newer ones we
+/// never saw.
 fn retire(log: &mut Log, mut g: Gen, now: Instant) {
     if g.renamed_at.is_none() {
         g.renamed_at = Some(now);
@@ -480,24 +420,35 @@ fn retire(log: &mut Log, mut g: Gen, now: Instant) {
     if let Some(name) = find_by_inode(&log.dir, g.id.dev, g.id.ino) {
         g.shown = name;
     }
-    let base = log.path.file_name().unwrap_or_default().to_os_string();
-    let n = g.shown.file_name().and_then(|f| rotation_number(&base, f));
-    let tracked = |l: &Log, m: &fs::Metadata| {
-        l.old
-            .iter()
-            .chain(l.live.iter())
-            .any(|x| x.id.same_inode(m))
-    };
-    let gid = g.id;
     log.old.push(g);
-    let Some(n) = n else { return };
+    discover_newer(log, now);
+}
+
+/// If the newest generation we drain is already at `name.N` with N > 1, the generations at
+/// `name.N-1` .. `name.1` were created and rotated away while we were not looking (stopped,
+/// or slower than the rotations): read them whole, oldest first.
+fn discover_newer(log: &mut Log, now: Instant) {
+    let base = log.path.file_name().unwrap_or_default().to_os_string();
+    let Some(n) = log
+        .old
+        .last()
+        .and_then(|g| g.shown.file_name())
+        .and_then(|f| rotation_number(&base, f))
+    else {
+        return;
+    };
     for k in (1..n).rev() {
         let mut name = base.clone();
         name.push(format!(".{k}"));
         let p = log.dir.join(name);
         let Ok(f) = File::open(&p) else { continue };
         let Ok(m) = f.metadata() else { continue };
-        if tracked(log, &m) || (m.dev() == gid.dev && m.ino() == gid.ino) {
+        let tracked = log
+            .old
+            .iter()
+            .chain(log.live.iter())
+            .any(|x| x.id.same_inode(&m));
+        if tracked {
             continue;
         }
         let Ok(id) = Identity::of(&f) else { continue };
@@ -505,6 +456,31 @@ fn retire(log: &mut Log, mut g: Gen, now: Instant) {
         mg.renamed_at = Some(now);
         log.old.push(mg);
     }
+}
+
+/// A file that appeared at the path: read from its start. If a racing directory search
+/// already took it for a missed rotated generation, it is the live one: move it back, with
+/// whatever was read of it.
+fn set_new_live(log: &mut Log, file: File, id: Identity) {
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let same = |g: &Gen| g.id.dev == id.dev && g.id.ino == id.ino;
+    let mut taken = None;
+    while let Some(k) = log.old.iter().position(same) {
+        let g = log.old.remove(k);
+        // An entry read further than the file is long was matched to a reused inode: it is
+        // not this file, drop it.
+        if taken.is_none() && g.read_pos() <= len {
+            taken = Some(g);
+        }
+    }
+    log.live = Some(match taken {
+        Some(mut g) => {
+            g.renamed_at = None;
+            g.shown = log.path.clone();
+            g
+        }
+        None => Gen::new(file, id, log.path.clone(), 0, 0),
+    });
 }
 
 fn scan_log(
@@ -528,7 +504,7 @@ fn scan_log(
                 match File::open(&log.path).and_then(|f| Identity::of(&f).map(|id| (f, id))) {
                     Ok((f, id)) => {
                         // New since we last looked (or missing until now): all of it is new.
-                        log.live = Some(Gen::new(f, id, log.path.clone(), 0, 0));
+                        set_new_live(log, f, id);
                         log.failed_reported = false;
                     }
                     Err(e) => {

@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::ident::Identity;
+use crate::ident::{Identity, FP_MAX};
 use crate::Event;
 
 /// How long the write-rate history reaches back, for the copytruncate loss estimate.
@@ -173,12 +173,25 @@ impl Gen {
         let now = Instant::now();
         if out.bytes > 0 {
             self.last_growth = now;
+            self.grow_fingerprint();
         }
         if out.eof {
             self.caught_up_at = now;
         }
         self.sample(now);
         Ok(out)
+    }
+
+    /// A file fingerprinted while short (often empty: logrotate creates it, nginx writes to it
+    /// later) gets a longer fingerprint as it grows. Without it, a saved empty fingerprint
+    /// would match any file that reuses the inode, and we would resume it at our offset.
+    fn grow_fingerprint(&mut self) {
+        if self.id.fp_len as usize >= FP_MAX {
+            return;
+        }
+        if let (Ok(true), Ok(id)) = (self.id.prefix_matches(&self.file), Identity::of(&self.file)) {
+            self.id = id;
+        }
     }
 
     /// Splits one chunk into whole lines, overlong lines and a held tail.

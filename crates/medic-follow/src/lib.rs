@@ -36,6 +36,7 @@
 mod follower;
 mod gen;
 pub mod ident;
+mod siblings;
 mod state;
 mod watch;
 

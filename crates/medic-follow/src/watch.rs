@@ -39,8 +39,11 @@ fn mask() -> AddWatchFlags {
 }
 
 impl Watch {
-    pub fn new(dirs: &[PathBuf]) -> Watch {
-        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok();
+    /// Watches `dirs` with inotify if `use_inotify` and the kernel lets us, else polls.
+    pub fn new(dirs: &[PathBuf], use_inotify: bool) -> Watch {
+        let inotify = use_inotify
+            .then(|| Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok())
+            .flatten();
         let mut w = Watch {
             inotify,
             dirs: Vec::new(),

@@ -84,7 +84,12 @@ fn run(label: &str, secs: u64, rate: u64) {
          written {written}, lost {lost}, duplicated {dup} (at-least-once), garbage {}",
         tally.garbage
     );
-    assert_eq!(lost, 0, "lines lost across kill -9");
+    assert_eq!(
+        lost,
+        0,
+        "lines lost across kill -9; first missing runs {:?}",
+        tally.missing_runs(written, 10)
+    );
     assert_eq!(tally.garbage, 0, "partial or torn lines in the output");
 }
 

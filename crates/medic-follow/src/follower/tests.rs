@@ -362,3 +362,150 @@ fn a_corrupt_state_file_is_reported_and_ignored() {
     f.save().unwrap();
     assert!(State::load(&st).unwrap().is_some());
 }
+
+#[test]
+fn polling_alone_follows_a_rename_rotation() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let p1 = d.path().join("x.log.1");
+    append(&p, b"a\n");
+    let mut f = Follower::open_with(std::slice::from_ref(&p), opts(), false).unwrap();
+    let evs = step(&mut f, 0);
+    assert!(
+        matches!(&evs[0], Ev::Problem(_, why) if why.contains("polling")),
+        "{evs:?}"
+    );
+    assert_eq!(text(&evs), "a\n");
+    let writer = {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut old = fs::OpenOptions::new().append(true).open(&p).unwrap();
+            fs::rename(&p, p.with_extension("log.1")).unwrap();
+            append(&p, b"new\n");
+            old.write_all(b"b\n").unwrap();
+        })
+    };
+    // Waits (by polling) until the rotation shows up.
+    let mut got = String::new();
+    let t0 = Instant::now();
+    while got.len() < "b\nnew\n".len() && t0.elapsed() < Duration::from_secs(5) {
+        got += &text(&step(&mut f, 1000));
+    }
+    writer.join().unwrap();
+    assert_eq!(got, "b\nnew\n");
+    std::thread::sleep(Duration::from_millis(150));
+    assert_eq!(step(&mut f, 100), vec![Ev::Rotated(p1, 1)]);
+    assert_eq!(f.open_files(), 1);
+}
+
+/// Random writes (lines split anywhere, overlong lines, non-UTF-8 bytes, reads at random
+/// moments): what is delivered is exactly the file's lines, overlong ones reported instead.
+#[test]
+fn random_writes_deliver_exactly_the_whole_lines() {
+    use rand::{RngExt, SeedableRng};
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    println!("seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for _ in 0..20 {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.log");
+        append(&p, b"");
+        let max_line = rng.random_range(1..300usize);
+        let o = Options { max_line, ..opts() };
+        let mut f = Follower::open(std::slice::from_ref(&p), o).unwrap();
+        let mut written = Vec::new();
+        let mut got = Vec::new();
+        let mut overlong = Vec::new();
+        let mut next_line = 1u64;
+        for _ in 0..200 {
+            let n = rng.random_range(0..600usize);
+            let chunk: Vec<u8> = (0..n)
+                .map(|_| match rng.random_range(0..20u8) {
+                    0 => b'\n',
+                    1 => 0xff,
+                    _ => b'a',
+                })
+                .collect();
+            append(&p, &chunk);
+            written.extend_from_slice(&chunk);
+            if rng.random_range(0..3u8) == 0 {
+                f.step(Duration::ZERO, &mut |e| match e {
+                    Event::Lines {
+                        bytes, first_line, ..
+                    } => {
+                        assert_eq!(first_line, next_line);
+                        next_line += memchr::memchr_iter(b'\n', bytes).count() as u64;
+                        got.extend_from_slice(bytes);
+                    }
+                    Event::Overlong { line, len, .. } => {
+                        assert_eq!(line, next_line);
+                        next_line += 1;
+                        overlong.push(len);
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .unwrap();
+            }
+        }
+        f.step(Duration::ZERO, &mut |e| match e {
+            Event::Lines { bytes, .. } => got.extend_from_slice(bytes),
+            Event::Overlong { len, .. } => overlong.push(len),
+            other => panic!("{other:?}"),
+        })
+        .unwrap();
+        let mut want = Vec::new();
+        let mut want_long = Vec::new();
+        for l in written.split_inclusive(|&b| b == b'\n') {
+            if !l.ends_with(b"\n") {
+                break; // the held tail
+            }
+            if l.len() - 1 > max_line {
+                want_long.push(l.len() as u64 - 1);
+            } else {
+                want.extend_from_slice(l);
+            }
+        }
+        assert_eq!(got, want, "seed {seed}");
+        assert_eq!(overlong, want_long, "seed {seed}");
+    }
+}
+
+#[test]
+fn a_generation_created_and_rotated_while_stopped_is_found_even_mid_rotation() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let st = d.path().join("state.json");
+    let o = Options {
+        state_file: Some(st.clone()),
+        ..opts()
+    };
+    append(&p, b"a\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), o.clone()).unwrap();
+    assert_eq!(text(&step(&mut f, 0)), "a\n");
+    // Saved between logrotate's rename and its create: no live file, one draining.
+    let mut l = fs::OpenOptions::new().append(true).open(&p).unwrap();
+    fs::rename(&p, d.path().join("x.log.1")).unwrap();
+    assert_eq!(step(&mut f, 0), vec![]);
+    f.save().unwrap();
+    drop(f);
+    // While stopped: nginx writes to the old inode, a new file is created, written, rotated.
+    l.write_all(b"b\n").unwrap();
+    fs::rename(d.path().join("x.log.1"), d.path().join("x.log.2")).unwrap();
+    append(&p, b"m\n");
+    fs::rename(&p, d.path().join("x.log.1")).unwrap();
+    append(&p, b"p\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), o).unwrap();
+    assert_eq!(
+        step(&mut f, 0),
+        vec![
+            Ev::Lines(0, d.path().join("x.log.2"), 2, "b\n".into()),
+            Ev::Lines(0, d.path().join("x.log.1"), 1, "m\n".into()),
+            Ev::Lines(0, p.clone(), 1, "p\n".into()),
+        ]
+    );
+    assert_eq!(f.open_files(), 3);
+}

@@ -210,6 +210,22 @@ impl Tally {
         self.seen.iter().map(|&c| c as u64).sum()
     }
 
+    /// The first few runs of missing numbers, as (first, count), for a failure message.
+    pub fn missing_runs(&self, written: u64, max: usize) -> Vec<(u64, u64)> {
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for i in 0..written {
+            if self.seen.get(i as usize).copied().unwrap_or(0) == 0 {
+                let full = runs.len() >= max;
+                match runs.last_mut() {
+                    Some((a, n)) if *a + *n == i => *n += 1,
+                    _ if full => break,
+                    _ => runs.push((i, 1)),
+                }
+            }
+        }
+        runs
+    }
+
     /// (lost, duplicated) among lines 0..written.
     pub fn lost_dup(&self, written: u64) -> (u64, u64) {
         let mut lost = 0;
