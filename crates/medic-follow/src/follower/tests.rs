@@ -509,3 +509,37 @@ fn a_generation_created_and_rotated_while_stopped_is_found_even_mid_rotation() {
     );
     assert_eq!(f.open_files(), 3);
 }
+
+#[test]
+fn a_file_compressed_while_stopped_is_reported_with_what_was_not_read() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let st = d.path().join("state.json");
+    let o = Options {
+        state_file: Some(st.clone()),
+        ..opts()
+    };
+    append(&p, b"2026/12/05 first line\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), o.clone()).unwrap();
+    step(&mut f, 0);
+    f.save().unwrap();
+    drop(f);
+    append(&p, b"2026/12/05 second line\n2026/12/05 third line\n");
+    // logrotate: rename, create, compress (delaycompress off).
+    let body = fs::read(&p).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(
+        File::create(d.path().join("x.log.1.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(&body).unwrap();
+    gz.finish().unwrap();
+    fs::remove_file(&p).unwrap();
+    append(&p, b"new\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), o).unwrap();
+    let evs = step(&mut f, 0);
+    assert!(
+        matches!(&evs[0], Ev::Problem(_, why) if why.contains("x.log.1.gz") && why.contains("45 bytes after its line 1, about 3 lines")),
+        "{evs:?}"
+    );
+    assert_eq!(text(&evs), "new\n");
+}
