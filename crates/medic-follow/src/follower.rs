@@ -728,6 +728,22 @@ fn truncated(
         copy_end = c.read_pos();
         recovered_from = Some(c.shown);
     }
+    // Copied and compressed before we noticed (copytruncate without delaycompress): what it
+    // holds past our offset is not read (compressed files never are), and its size is known.
+    let mut in_compressed = 0;
+    if recovered_from.is_none() {
+        if let Some((gz, size)) = find_compressed(&log.dir, &old_id) {
+            in_compressed = size.saturating_sub(read_pos);
+            on(Event::Problem {
+                log: i,
+                path: &gz,
+                why: format!(
+                    "the copy was compressed before we read it: {in_compressed} bytes after line {} are only in it (counted as lost)",
+                    g.line
+                ),
+            });
+        }
+    }
 
     // Bytes written since we were last caught up, from the recent write rate (the highest
     // over the last seconds, plus half again, plus a line: an estimate that errs high).
@@ -739,7 +755,9 @@ fn truncated(
     };
     let accounted = copy_end.saturating_sub(read_pos) as f64 + new_size as f64;
     // What fstat showed us before and neither we nor the copy have: lost for sure.
-    let known = size_seen.saturating_sub(copy_end.max(read_pos)) as f64;
+    let known = size_seen
+        .saturating_sub(copy_end.max(read_pos))
+        .max(in_compressed) as f64;
     let mut lost_bytes = (written - accounted).max(known).max(0.0);
     let ruled_out =
         rate == 0.0 && new_size == 0 && recovered_from.is_some() && copy_end >= size_seen;

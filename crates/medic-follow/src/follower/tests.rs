@@ -543,3 +543,46 @@ fn a_file_compressed_while_stopped_is_reported_with_what_was_not_read() {
     );
     assert_eq!(text(&evs), "new\n");
 }
+
+#[test]
+fn a_copy_compressed_before_we_noticed_is_counted_not_read() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    append(&p, b"2026/12/05 a\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), opts()).unwrap();
+    assert_eq!(text(&step(&mut f, 0)), "2026/12/05 a\n");
+    append(&p, b"2026/12/05 b\n");
+    // copytruncate + compress, all before our next look.
+    let mut gz = flate2::write::GzEncoder::new(
+        File::create(d.path().join("x.log.1.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(&fs::read(&p).unwrap()).unwrap();
+    gz.finish().unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let mut lost = (0, 0);
+    let mut problems = Vec::new();
+    f.step(Duration::ZERO, &mut |e| match e {
+        Event::Truncated {
+            recovered_from: None,
+            recovered_lines: 0,
+            suspected_lost_lines,
+            suspected_lost_bytes,
+            ..
+        } => lost = (suspected_lost_lines, suspected_lost_bytes),
+        Event::Problem { why, .. } => problems.push(why),
+        other => panic!("{other:?}"),
+    })
+    .unwrap();
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].contains("13 bytes after line 1 are only in it"),
+        "{problems:?}"
+    );
+    assert!(lost.0 >= 1 && lost.1 >= 13, "{lost:?}");
+}
