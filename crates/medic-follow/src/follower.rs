@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use crate::gen::Gen;
 use crate::ident::{Identity, FP_MAX};
-use crate::siblings::{find_by_identity, find_by_inode, find_copy, rotation_number};
+use crate::siblings::{
+    find_by_identity, find_by_inode, find_compressed, find_copy, rotation_number,
+};
 use crate::state::{SavedGen, SavedLog, State};
 use crate::watch::{Watch, Woke};
 use crate::{Event, FollowError, Options};
@@ -325,13 +327,16 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
                 g.renamed_at = Some(now);
                 log.old.push(g);
             }
-            None => problem(
-                format!(
-                    "a rotated file we were draining is gone (deleted or compressed) since we stopped; lines written to it after its line {}, if any, were not read",
-                    og.line
-                ),
-                &og.name,
-            ),
+            None => {
+                let why = match find_compressed(&log.dir, &og.id) {
+                    Some((gz, size)) => unread_in_compressed(&gz, size, og),
+                    None => format!(
+                        "a rotated file we were draining was deleted since we stopped; lines written to it after its line {}, if any, were not read",
+                        og.line
+                    ),
+                };
+                problem(why, &og.name)
+            }
         }
     }
     let Some(sl) = &s.live else {
@@ -381,13 +386,18 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
                     g.renamed_at = now.checked_sub(opts.rotate_quiet);
                     log.old.push(g);
                 }
-                None => problem(
-                    format!(
-                        "truncated or replaced while we were stopped and no copy found; lines after line {} may be lost",
-                        sl.line
-                    ),
-                    &log.path,
-                ),
+                None => {
+                    // Or a reused inode: the file we were reading was rotated away, perhaps
+                    // compressed, and a new one got its inode number.
+                    let why = match find_compressed(&log.dir, &sl.id) {
+                        Some((gz, size)) => unread_in_compressed(&gz, size, sl),
+                        None => format!(
+                            "truncated or replaced while we were stopped and no copy found; lines after line {} may be lost",
+                            sl.line
+                        ),
+                    };
+                    problem(why, &log.path)
+                }
             }
             set_new_live(log, f, id);
             return;
@@ -401,14 +411,35 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
             g.renamed_at = Some(now);
             retire(log, g, now);
         }
-        None => problem(
-            format!(
-                "rotated while we were stopped and the old file is gone or compressed; lines after its line {} (byte {}) may be lost",
-                sl.line, sl.offset
-            ),
-            &log.path,
-        ),
+        None => {
+            let why = match find_compressed(&log.dir, &sl.id) {
+                Some((gz, size)) => unread_in_compressed(&gz, size, sl),
+                None => format!(
+                    "rotated while we were stopped and the old file is gone; lines written to it after its line {} (byte {}) were not read, how many is unknown",
+                    sl.line, sl.offset
+                ),
+            };
+            problem(why, &log.path)
+        }
     }
+}
+
+/// What we did not read of a generation compressed while we were stopped: its size is in the
+/// gzip trailer, the line count is estimated from the mean line length of what we read.
+fn unread_in_compressed(gz: &Path, size: u64, g: &SavedGen) -> String {
+    let bytes = size.saturating_sub(g.offset);
+    let mean = if g.line > 0 {
+        g.offset as f64 / g.line as f64
+    } else {
+        100.0
+    };
+    format!(
+        "compressed to {} while we were stopped (compressed files are never re-read): {} bytes after its line {}, about {} lines, were not read",
+        gz.display(),
+        bytes,
+        g.line,
+        (bytes as f64 / mean).ceil() as u64
+    )
 }
 
 /// A generation left the configured path: drain it until quiet, and look for newer ones we
@@ -697,6 +728,22 @@ fn truncated(
         copy_end = c.read_pos();
         recovered_from = Some(c.shown);
     }
+    // Copied and compressed before we noticed (copytruncate without delaycompress): what it
+    // holds past our offset is not read (compressed files never are), and its size is known.
+    let mut in_compressed = 0;
+    if recovered_from.is_none() {
+        if let Some((gz, size)) = find_compressed(&log.dir, &old_id) {
+            in_compressed = size.saturating_sub(read_pos);
+            on(Event::Problem {
+                log: i,
+                path: &gz,
+                why: format!(
+                    "the copy was compressed before we read it: {in_compressed} bytes after line {} are only in it (counted as lost)",
+                    g.line
+                ),
+            });
+        }
+    }
 
     // Bytes written since we were last caught up, from the recent write rate (the highest
     // over the last seconds, plus half again, plus a line: an estimate that errs high).
@@ -708,7 +755,9 @@ fn truncated(
     };
     let accounted = copy_end.saturating_sub(read_pos) as f64 + new_size as f64;
     // What fstat showed us before and neither we nor the copy have: lost for sure.
-    let known = size_seen.saturating_sub(copy_end.max(read_pos)) as f64;
+    let known = size_seen
+        .saturating_sub(copy_end.max(read_pos))
+        .max(in_compressed) as f64;
     let mut lost_bytes = (written - accounted).max(known).max(0.0);
     let ruled_out =
         rate == 0.0 && new_size == 0 && recovered_from.is_some() && copy_end >= size_seen;

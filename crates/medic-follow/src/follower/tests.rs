@@ -509,3 +509,80 @@ fn a_generation_created_and_rotated_while_stopped_is_found_even_mid_rotation() {
     );
     assert_eq!(f.open_files(), 3);
 }
+
+#[test]
+fn a_file_compressed_while_stopped_is_reported_with_what_was_not_read() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    let st = d.path().join("state.json");
+    let o = Options {
+        state_file: Some(st.clone()),
+        ..opts()
+    };
+    append(&p, b"2026/12/05 first line\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), o.clone()).unwrap();
+    step(&mut f, 0);
+    f.save().unwrap();
+    drop(f);
+    append(&p, b"2026/12/05 second line\n2026/12/05 third line\n");
+    // logrotate: rename, create, compress (delaycompress off).
+    let body = fs::read(&p).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(
+        File::create(d.path().join("x.log.1.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(&body).unwrap();
+    gz.finish().unwrap();
+    fs::remove_file(&p).unwrap();
+    append(&p, b"new\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), o).unwrap();
+    let evs = step(&mut f, 0);
+    assert!(
+        matches!(&evs[0], Ev::Problem(_, why) if why.contains("x.log.1.gz") && why.contains("45 bytes after its line 1, about 3 lines")),
+        "{evs:?}"
+    );
+    assert_eq!(text(&evs), "new\n");
+}
+
+#[test]
+fn a_copy_compressed_before_we_noticed_is_counted_not_read() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("x.log");
+    append(&p, b"2026/12/05 a\n");
+    let mut f = Follower::open(std::slice::from_ref(&p), opts()).unwrap();
+    assert_eq!(text(&step(&mut f, 0)), "2026/12/05 a\n");
+    append(&p, b"2026/12/05 b\n");
+    // copytruncate + compress, all before our next look.
+    let mut gz = flate2::write::GzEncoder::new(
+        File::create(d.path().join("x.log.1.gz")).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(&fs::read(&p).unwrap()).unwrap();
+    gz.finish().unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let mut lost = (0, 0);
+    let mut problems = Vec::new();
+    f.step(Duration::ZERO, &mut |e| match e {
+        Event::Truncated {
+            recovered_from: None,
+            recovered_lines: 0,
+            suspected_lost_lines,
+            suspected_lost_bytes,
+            ..
+        } => lost = (suspected_lost_lines, suspected_lost_bytes),
+        Event::Problem { why, .. } => problems.push(why),
+        other => panic!("{other:?}"),
+    })
+    .unwrap();
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].contains("13 bytes after line 1 are only in it"),
+        "{problems:?}"
+    );
+    assert!(lost.0 >= 1 && lost.1 >= 13, "{lost:?}");
+}
