@@ -10,12 +10,16 @@
 #   rotation  50k + 50k lines/s through 100 rename rotations (logrotate `create`), one every
 #             1 s, the writer reopening after a seeded USR1 delay of 0-2 s: 0 lost, 0
 #             duplicated, rotations_total, open fds before and after (no leak);
-#   day       24 simulated hours (generator timestamps span 24 h; ~1.1 M error, ~2.2 M access
-#             lines) fed through the writer in 20 s: peak RSS < 64 MiB, RSS every 2 s.
+#   day       24 simulated hours (generator timestamps span 24 h; ~1.2 M error, ~2.2 M access
+#             lines) fed through the writer in 20 s: peak RSS < 64 MiB, RSS every 2 s. (All of
+#             it lands inside watch's 300 s wall-clock --window: harsher than a real day.)
+# load and rotation cycle ~0.8 M-line inputs whose timestamps are as dense as 100k lines/s
+# (6-20 s of log time), as live traffic's would be.
 #   bench/watch.sh [--seconds 60] [--rate 100000] [--rot-rate 50000] [--rotations 100]
 #                  [--rotate-every 1] [--idle 30] [--day-in 20] [--phases load,idle,rotation,day]
-# Inputs are generated once (seeded, ../shared/bench generators) in $WATCH_BENCH_DIR (default
-# /tmp/medic-bench/watch; ~1 GiB, plus ~3.5 GiB of logs during the load phase, deleted after).
+# Inputs are generated once (seeded, ../shared/bench generators; ~10 min on 2 busy cores) in
+# $WATCH_BENCH_DIR (default /tmp/medic-bench/watch; 1.4 GiB, plus ~3 GiB of logs during the
+# load phase, deleted after).
 # The binary: $NGINX_MEDIC_BIN, else built (cargo build --release) into $CARGO_TARGET_DIR or
 # target/. Exit status 1 when a line was lost (or duplicated by a rotation).
 # Needs: python3, curl, mawk. watch and the writer are our children, stopped by PID.
@@ -48,26 +52,45 @@ fmt='$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_se
 hz=$(getconf CLK_TCK)
 
 # -- inputs: 24 hours of each log (2023-10-26), seeded, made once. The generators run past 24 h
-#    (x1.15) and mawk stops at the first line of the next day.
+#    (error: x1.35, its incidents add entries; access: x1.15) and mawk stops at the next day.
 mkdir -p "$dir"
 err_src=$dir/day-error.log acc_src=$dir/day-access.log
-if [[ ! -s $err_src || ! -s $acc_src ]]; then
+need_gen() {
   for g in gen_error_log.py gen_access_log.py; do
     [[ -f $shared/$g ]] || { echo "$shared/$g missing: the inputs come from ../shared/bench's generators (not in this checkout)" >&2; exit 1; }
   done
+}
+if [[ ! -s $err_src || ! -s $acc_src ]]; then
+  need_gen
   echo "== generating 24 h of logs in $dir (once; a few minutes)"
-  { python3 "$shared/gen_error_log.py" --seed 1 --rate 10 --lines 993600 2>/dev/null || true; } |
-    LC_ALL=C mawk '/^2023\/10\/27 / { exit } { print }' > "$err_src.tmp" &
-  { python3 "$shared/gen_access_log.py" --seed 2 --rate 25 --lines 2484000 2>/dev/null || true; } |
-    LC_ALL=C mawk '$4 ~ /^\[27\/Oct\/2023:/ { exit } { print }' > "$acc_src.tmp" &
+  [[ -s $err_src ]] || {
+    { python3 "$shared/gen_error_log.py" --seed 1 --rate 10 --lines 1166400 2>/dev/null || true; } |
+      LC_ALL=C mawk '/^2023\/10\/27 / { exit } { print }' > "$err_src.tmp" && mv "$err_src.tmp" "$err_src"
+  } &
+  [[ -s $acc_src ]] || {
+    { python3 "$shared/gen_access_log.py" --seed 2 --rate 25 --lines 2484000 2>/dev/null || true; } |
+      LC_ALL=C mawk '$4 ~ /^\[27\/Oct\/2023:/ { exit } { print }' > "$acc_src.tmp" && mv "$acc_src.tmp" "$acc_src"
+  } &
   wait
-  mv "$err_src.tmp" "$err_src"; mv "$acc_src.tmp" "$acc_src"
+fi
+# Load inputs: timestamps as dense as live traffic at 100k lines/s (--rate 100000: ~8 s of log
+# time each), so the load's log minutes are few, as they would be live; the writer cycles them.
+load_err=$dir/load-error.log load_acc=$dir/load-access.log
+if [[ ! -s $load_err || ! -s $load_acc ]]; then
+  need_gen
+  echo "== generating the load inputs in $dir (once; a minute or two)"
+  [[ -s $load_err ]] || { python3 "$shared/gen_error_log.py" --seed 3 --rate 100000 --lines 700000 -o "$load_err.tmp" 2>/dev/null && mv "$load_err.tmp" "$load_err"; } &
+  [[ -s $load_acc ]] || { python3 "$shared/gen_access_log.py" --seed 4 --rate 100000 --lines 800000 -o "$load_acc.tmp" 2>/dev/null && mv "$load_acc.tmp" "$load_acc"; } &
+  wait
 fi
 span() { # first and last timestamps of the two inputs
   printf 'error %s .. %s, ' "$(head -c 19 "$err_src")" "$(LC_ALL=C grep -a '^20[0-9][0-9]/' "$err_src" | tail -n 1 | cut -c1-19)"
   printf 'access %s .. %s\n' "$(head -n 1 "$acc_src" | cut -d' ' -f4 | tr -d '[')" "$(tail -n 1 "$acc_src" | cut -d' ' -f4 | tr -d '[')"
 }
-echo "inputs: $(wc -l < "$err_src") error lines, $(wc -l < "$acc_src") access lines; $(span)"
+echo "day inputs: $(wc -l < "$err_src") error lines, $(wc -l < "$acc_src") access lines; $(span)"
+err_src=$load_err acc_src=$load_acc
+echo "load inputs: $(wc -l < "$err_src") error lines, $(wc -l < "$acc_src") access lines; $(span)"
+day_err=$dir/day-error.log day_acc=$dir/day-access.log
 
 # -- helpers
 wpid='' lpid='' spid=''
@@ -146,11 +169,16 @@ print(f'{c:.1f} {c / $wsec / (r / 50000) * 100:.1f}')")"
   echo "  watch threads (CPU s since start): $(threads "$wpid")"
   if has idle; then
     echo "== idle: ${idle} s without a write"
-    c0=$(cpu_ticks "$wpid"); sleep "$idle"; c1=$(cpu_ticks "$wpid")
+    c0=$(cpu_ticks "$wpid"); slices='' prev=$c0
+    for ((i = 0; i < idle; i += 5)); do # CPU per 5 s slice: does it settle?
+      sleep $((idle - i < 5 ? idle - i : 5)); c=$(cpu_ticks "$wpid")
+      slices+="$(mawk -v d=$((c - prev)) -v hz="$hz" 'BEGIN { printf "%.2f", d / hz }') "; prev=$c
+    done
+    c1=$(cpu_ticks "$wpid")
     read -r icpu ipct <<< "$(python3 -c "c = ($c1 - $c0) / $hz; print(f'{c:.2f} {c / $idle * 100:.2f}')")"
     fig[idle_pct]=$ipct
-    printf 'idle: watch CPU %s s over %d s = %s%% of one core; RSS %s MiB; fds %d (%d before the load)\n' \
-      "$icpu" "$idle" "$ipct" "$(kib2mib "$(status_kib "$wpid" VmRSS)")" "$(fds "$wpid")" "$fd0"
+    printf 'idle: watch CPU %s s over %d s = %s%% of one core (CPU s per 5 s: %s); RSS %s MiB; fds %d (%d before the load)\n' \
+      "$icpu" "$idle" "$ipct" "${slices% }" "$(kib2mib "$(status_kib "$wpid" VmRSS)")" "$(fds "$wpid")" "$fd0"
   fi
   stop_watch
   rm -f "$run"/*.log*
@@ -201,7 +229,7 @@ if has day; then
   start_watch "$dir/run-day"
   ( while kill -0 "$wpid" 2>/dev/null; do status_kib "$wpid" VmRSS 2>/dev/null || true; sleep 2; done ) > "$run/rss.txt" &
   spid=$!
-  python3 "$root/bench/watch_load.py" --error-src "$err_src" --access-src "$acc_src" \
+  python3 "$root/bench/watch_load.py" --error-src "$day_err" --access-src "$day_acc" \
     --error-log "$run/error.log" --access-log "$run/access.log" --once-in "$day_in" \
     --json "$run/writer.json" &
   lpid=$!
