@@ -14,6 +14,8 @@
 //!
 //! [detail]: crate::logs::error_summary::detail
 
+use std::collections::HashMap;
+
 use medic_parse::error_log::FailureClass;
 use medic_parse::time::LogTime;
 
@@ -90,65 +92,113 @@ const LIFECYCLE: &[FailureClass] = &[
 ///
 /// [`Step`]: rules::Step
 fn tell_stories(findings: &mut Vec<Finding>) {
-    let story_of = |f: &Finding| -> Option<(String, LogTime, LogTime)> {
+    // (target, state, first, last) of each finding that can be part of a story. Computed once:
+    // `watch` diagnoses windows of thousands of findings several times a second.
+    let story_of = |f: &Finding| -> Option<(String, rules::State, LogTime, LogTime)> {
         // Only failures the logs show (a class and a window) of one target.
         let class = FailureClass::from_id(f.class?)?;
         if !LIFECYCLE.contains(&class) {
             return None;
         }
-        Some((f.upstream.clone()?, f.first_seen?, f.last_seen?))
+        Some((f.upstream.clone()?, f.state, f.first_seen?, f.last_seen?))
     };
+    let near = |f: LogTime, l: LogTime, first: LogTime, last: LogTime| {
+        f.0 <= last.0 + STORY_GAP_SECS && l.0 + STORY_GAP_SECS >= first.0
+    };
+    let keys: Vec<_> = findings.iter().map(story_of).collect();
+    // The findings of each (target, state), in rank order.
+    let mut by_target: HashMap<(&str, rules::State), Vec<usize>> = HashMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        if let Some((up, state, ..)) = k {
+            by_target.entry((up.as_str(), *state)).or_default().push(i);
+        }
+    }
+
     // A backend that crashed and then refused is told by the crash: `backend-down` says
     // nothing listens, the crash says why. Without this, whichever hurt one client more (the
     // refusals after a restart window, say) would lead, and the cause would be a step.
-    let mut i = 0;
-    while i < findings.len() {
+    let mut order: Vec<usize> = Vec::with_capacity(findings.len());
+    let mut moved = vec![false; findings.len()];
+    for i in 0..findings.len() {
+        if moved[i] {
+            continue;
+        }
         if findings[i].id == "backend-down" {
-            let down = story_of(&findings[i]);
-            let crash = (i + 1..findings.len()).find(|&j| {
-                findings[j].id == "backend-crash"
-                    && findings[j].state == findings[i].state
-                    && match (&down, story_of(&findings[j])) {
-                        (Some((u, f, l)), Some((cu, cf, cl))) => {
-                            *u == cu && cf.0 <= l.0 + STORY_GAP_SECS && cl.0 + STORY_GAP_SECS >= f.0
-                        }
-                        _ => false,
-                    }
-            });
-            if let Some(j) = crash {
-                let c = findings.remove(j);
-                findings.insert(i, c);
+            if let Some((up, state, f, l)) = &keys[i] {
+                let crash = by_target[&(up.as_str(), *state)]
+                    .iter()
+                    .copied()
+                    .find(|&j| {
+                        j > i
+                            && !moved[j]
+                            && findings[j].id == "backend-crash"
+                            && keys[j]
+                                .as_ref()
+                                .is_some_and(|(_, _, cf, cl)| near(*cf, *cl, *f, *l))
+                    });
+                if let Some(j) = crash {
+                    moved[j] = true;
+                    order.push(j);
+                }
             }
         }
-        i += 1;
+        order.push(i);
     }
-    let mut i = 0;
-    while i < findings.len() {
-        let Some((up, mut first, mut last)) = story_of(&findings[i]) else {
-            i += 1;
+    // Rank positions after the move, for the story loop below ("later" means ranked lower).
+    let mut rank = vec![0usize; findings.len()];
+    for (pos, &i) in order.iter().enumerate() {
+        rank[i] = pos;
+    }
+
+    // Each finding, in rank order, takes the later findings of its target whose windows touch
+    // its own (widened by each step it takes) as its steps.
+    let mut step_of: Vec<Option<usize>> = vec![None; findings.len()];
+    for &i in &order {
+        if step_of[i].is_some() {
+            continue;
+        }
+        let Some((up, state, mut first, mut last)) = keys[i].clone() else {
             continue;
         };
-        let mut j = i + 1;
-        while j < findings.len() {
-            let joins = story_of(&findings[j]).is_some_and(|(u, f, l)| {
-                u == up
-                    && findings[j].state == findings[i].state
-                    && f.0 <= last.0 + STORY_GAP_SECS
-                    && l.0 + STORY_GAP_SECS >= first.0
-            });
-            if !joins {
-                j += 1;
-                continue;
+        let members = &by_target[&(up.as_str(), state)];
+        loop {
+            let mut widened = false;
+            for &j in members {
+                if rank[j] <= rank[i] || step_of[j].is_some() {
+                    continue;
+                }
+                let Some((_, _, f, l)) = &keys[j] else {
+                    continue;
+                };
+                if near(*f, *l, first, last) {
+                    step_of[j] = Some(i);
+                    first = first.min(*f);
+                    last = last.max(*l);
+                    widened = true;
+                }
             }
-            let step = findings.remove(j);
-            first = first.min(step.first_seen.unwrap_or(first));
-            last = last.max(step.last_seen.unwrap_or(last));
-            absorb(&mut findings[i], step);
-            // A step that widened the window may bring an earlier finding of it in reach.
-            j = i + 1;
+            // A step that widened the window may bring another finding of it in reach.
+            if !widened {
+                break;
+            }
         }
-        findings[i].timeline.sort_by_key(|s| s.first_seen);
-        i += 1;
+    }
+
+    let mut slots: Vec<Option<Finding>> = std::mem::take(findings).into_iter().map(Some).collect();
+    for &j in &order {
+        if let Some(i) = step_of[j] {
+            if let Some(step) = slots[j].take() {
+                if let Some(head) = slots[i].as_mut() {
+                    absorb(head, step);
+                }
+            }
+        }
+    }
+    for &i in &order {
+        if let Some(mut f) = slots[i].take() {
+            f.timeline.sort_by_key(|s| s.first_seen);
+            findings.push(f);
+        }
     }
 }
 

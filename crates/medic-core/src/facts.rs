@@ -19,6 +19,7 @@ pub mod tls;
 
 pub use diagnosis::*;
 pub use listeners::*;
+pub use merge::Merged;
 pub use probes::*;
 
 use serde::{Deserialize, Serialize};

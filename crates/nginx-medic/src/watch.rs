@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use medic_core::config::{build, BuildOptions, Model};
 use medic_core::diagnose::diagnose;
-use medic_core::facts::{Facts, LogFacts, Skipped};
+use medic_core::facts::{Facts, LogFacts, Merged, Skipped};
 use medic_core::incidents::{Change, Incidents, Now, Options as IncidentOptions};
 use medic_parse::access_log::Escape;
 use medic_parse::time::LogTime;
@@ -36,45 +36,92 @@ use crate::diagnose::{log_inputs, NginxClock};
 use events::Events;
 use read::{Kind, Reader};
 
-/// The window is kept in slices of this many seconds.
-const SLICE_SECS: i64 = 10;
+/// The window is kept in slices of this many seconds: a slice leaves the window whole.
+const SLICE_SECS: i64 = 60;
+/// The terminal view's sparklines count failures per this many seconds.
+const SPARK_SECS: i64 = 10;
 /// The diagnosis runs at least this often (incidents close on time, too), and at most this
 /// often when failures keep coming.
 const EVALUATE_EVERY: Duration = Duration::from_secs(1);
-const EVALUATE_AT_MOST: Duration = Duration::from_millis(200);
+const EVALUATE_AT_MOST: Duration = Duration::from_millis(500);
 /// Offsets are saved at most this often (each save is an fsync).
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-/// The last minutes of the logs, in slices.
+/// The last minutes of the logs: slices, and their sum kept up to date read by read (the
+/// diagnosis reads the sum; it is rebuilt from the slices only when one leaves the window).
 struct Recent {
-    slices: VecDeque<(i64, LogFacts)>,
+    slices: VecDeque<(i64, Merged)>,
+    total: Merged,
     secs: i64,
+    /// Failures per [`SPARK_SECS`] and (upstream, class), for the terminal view.
+    spark: VecDeque<tty::Slice>,
+    /// Something was added or left since the last diagnosis.
+    changed: bool,
 }
 
 impl Recent {
+    fn new(secs: i64) -> Recent {
+        Recent {
+            slices: VecDeque::new(),
+            total: Merged::default(),
+            secs,
+            spark: VecDeque::new(),
+            changed: false,
+        }
+    }
+
     fn add(&mut self, now: LogTime, tick: &LogFacts) {
-        let slice = now.0.div_euclid(SLICE_SECS);
+        let oldest = (now.0 - self.secs).div_euclid(SLICE_SECS);
+        let mut left = false;
+        while self.slices.front().is_some_and(|(s, _)| *s < oldest) {
+            self.slices.pop_front();
+            left = true;
+        }
+        if left {
+            self.total = Merged::default();
+            for (_, m) in &self.slices {
+                self.total.absorb(&m.facts);
+            }
+            self.changed = true;
+        }
+        let oldest_spark = (now.0 - self.secs).div_euclid(SPARK_SECS);
+        while self.spark.front().is_some_and(|(s, _)| *s < oldest_spark) {
+            self.spark.pop_front();
+        }
         let nothing = tick.groups.is_empty()
             && tick.access_5xx.is_empty()
             && tick.client_closed.is_empty()
             && tick.reloads.is_empty();
-        match self.slices.back_mut() {
-            _ if nothing => {}
-            Some((s, f)) if *s == slice => f.absorb(tick),
-            _ => self.slices.push_back((slice, tick.clone())),
+        if nothing {
+            return;
         }
-        let oldest = (now.0 - self.secs).div_euclid(SLICE_SECS);
-        while self.slices.front().is_some_and(|(s, _)| *s < oldest) {
-            self.slices.pop_front();
+        self.changed = true;
+        let slice = now.0.div_euclid(SLICE_SECS);
+        match self.slices.back_mut() {
+            Some((s, m)) if *s == slice => m.absorb(tick),
+            _ => self.slices.push_back((slice, Merged::from(tick.clone()))),
+        }
+        self.total.absorb(tick);
+        let spark = now.0.div_euclid(SPARK_SECS);
+        if self.spark.back().is_none_or(|(s, _)| *s != spark) {
+            self.spark.push_back((spark, Vec::new()));
+        }
+        if let Some((_, cells)) = self.spark.back_mut() {
+            for g in &tick.groups {
+                let up = g.upstream.as_deref().unwrap_or("-");
+                match cells
+                    .iter_mut()
+                    .find(|(u, c, _)| u == up && *c == g.class.id())
+                {
+                    Some(cell) => cell.2 += g.count,
+                    None => cells.push((up.to_string(), g.class.id(), g.count)),
+                }
+            }
         }
     }
 
-    fn facts(&self) -> LogFacts {
-        let mut out = LogFacts::default();
-        for (_, f) in &self.slices {
-            out.absorb(f);
-        }
-        out
+    fn is_empty(&self) -> bool {
+        self.slices.is_empty()
     }
 }
 
@@ -242,10 +289,12 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
         ..IncidentOptions::default()
     });
     let mut reader = Reader::new(format, !access_logs.is_empty());
-    let mut recent = Recent {
-        slices: VecDeque::new(),
-        secs: args.window,
-    };
+    let mut recent = Recent::new(args.window);
+    let mut findings: Option<Vec<medic_core::rules::Finding>> = None;
+    // A probe round came back since the last diagnosis.
+    let mut probes_new = false;
+    // While failures pour in, the diagnosis takes at most a tenth of the time.
+    let mut diagnosis_took = Duration::ZERO;
     let started = Instant::now();
     let mut last_eval = Instant::now() - EVALUATE_EVERY;
     let mut last_save = Instant::now();
@@ -371,16 +420,31 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
                 }
             }
         }
+        probes_new |= probed;
         let due = last_eval.elapsed() >= EVALUATE_EVERY
-            || ((failed || probed) && last_eval.elapsed() >= EVALUATE_AT_MOST);
+            // A probe round is rare (one per target per interval) and an incident may wait
+            // for it: right away.
+            || probed
+            || (failed && last_eval.elapsed() >= EVALUATE_AT_MOST.max(diagnosis_took * 10));
         // Idle (nothing in the window, nothing open): nothing to diagnose.
-        let idle = recent.slices.is_empty() && engine.open().is_empty();
+        let idle = recent.is_empty() && engine.open().is_empty();
         if due && !idle {
             last_eval = Instant::now();
-            facts.logs = recent.facts();
-            facts.probes = prober.as_ref().and_then(probes::Prober::facts);
-            facts.now = Some(now);
-            let findings = diagnose(&facts);
+            // The same window and the same probe answers make the same findings: the engine
+            // still runs (incidents close on time), the diagnosis does not.
+            if recent.changed || probes_new || findings.is_none() {
+                recent.changed = false;
+                probes_new = false;
+                facts.probes = prober.as_ref().and_then(probes::Prober::facts);
+                facts.now = Some(now);
+                // The window's sum is lent to the diagnosis, not copied.
+                std::mem::swap(&mut facts.logs, &mut recent.total.facts);
+                let started = Instant::now();
+                findings = Some(diagnose(&facts));
+                diagnosis_took = started.elapsed();
+                std::mem::swap(&mut facts.logs, &mut recent.total.facts);
+            }
+            let findings = findings.as_deref().unwrap_or_default();
             let answers = probes::Answers {
                 enabled: probing,
                 facts: &facts,
@@ -415,8 +479,8 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
                 v.draw(
                     now,
                     engine.open(),
-                    &recent_counts(&recent),
-                    (SLICE_SECS, args.window),
+                    recent.spark.make_contiguous(),
+                    (SPARK_SECS, args.window),
                     &paths,
                     events.written,
                 );
@@ -433,28 +497,6 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
         v.leave();
     }
     Ok(0)
-}
-
-/// Failures per slice of the window, per (upstream, class), for the sparklines.
-fn recent_counts(r: &Recent) -> Vec<tty::Slice> {
-    r.slices
-        .iter()
-        .map(|(s, f)| {
-            (
-                *s,
-                f.groups
-                    .iter()
-                    .map(|g| {
-                        (
-                            g.upstream.clone().unwrap_or_else(|| "-".into()),
-                            g.class.id(),
-                            g.count,
-                        )
-                    })
-                    .collect(),
-            )
-        })
-        .collect()
 }
 
 /// A probe's answer in a few words: how it connected and what the protocol probes saw.

@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use medic_parse::access_log::Origin;
+use medic_parse::error_log::FailureClass;
 use medic_parse::time::LogTime;
 
 use super::diagnosis::{Access5xx, ClientClosedGroup, LogFacts, LogGroup, LogLine};
@@ -15,57 +17,92 @@ const TOP_CLIENTS: usize = 5;
 
 impl LogFacts {
     /// Folds `o`, read after `self`, into `self`: counts add up, first and last entries and
-    /// their lines are the earliest and the latest, minutes add up.
+    /// their lines are the earliest and the latest, minutes add up. Builds an index of `self`
+    /// for the call; [`Merged`] keeps one across calls.
     pub fn absorb(&mut self, o: &LogFacts) {
-        // Indexed: a window of busy minutes holds thousands of (class, upstream) groups.
-        let key = |g: &LogGroup| (g.class, g.upstream.clone(), g.detail.clone());
-        let mut at: HashMap<_, usize> = (self.groups.iter().enumerate())
-            .map(|(i, g)| (key(g), i))
+        let mut m = Merged::from(std::mem::take(self));
+        m.absorb(o);
+        *self = m.facts;
+    }
+}
+
+type GroupKey = (FailureClass, Option<String>, Option<String>);
+type FiveKey = (Option<String>, u16, Origin);
+
+/// [`LogFacts`] that many reads are folded into, with the index that finds a group in O(1):
+/// `watch` folds every read into its window, and a busy window holds thousands of groups.
+#[derive(Clone, Debug, Default)]
+pub struct Merged {
+    pub facts: LogFacts,
+    groups: HashMap<GroupKey, usize>,
+    fives: HashMap<FiveKey, usize>,
+    closed: HashMap<Option<String>, usize>,
+}
+
+impl From<LogFacts> for Merged {
+    fn from(facts: LogFacts) -> Merged {
+        let groups = (facts.groups.iter().enumerate())
+            .map(|(i, g)| ((g.class, g.upstream.clone(), g.detail.clone()), i))
             .collect();
-        for g in &o.groups {
-            match at.get(&key(g)) {
-                Some(&i) => absorb_group(&mut self.groups[i], g),
-                None => {
-                    at.insert(key(g), self.groups.len());
-                    self.groups.push(g.clone());
-                }
-            }
-        }
-        let key = |a: &Access5xx| (a.upstream.clone(), a.status, a.origin);
-        let mut at: HashMap<_, usize> = (self.access_5xx.iter().enumerate())
-            .map(|(i, a)| (key(a), i))
+        let fives = (facts.access_5xx.iter().enumerate())
+            .map(|(i, a)| ((a.upstream.clone(), a.status, a.origin), i))
             .collect();
-        for a in &o.access_5xx {
-            match at.get(&key(a)) {
-                Some(&i) => absorb_5xx(&mut self.access_5xx[i], a),
-                None => {
-                    at.insert(key(a), self.access_5xx.len());
-                    self.access_5xx.push(a.clone());
-                }
-            }
-        }
-        let mut at: HashMap<Option<String>, usize> = (self.client_closed.iter().enumerate())
+        let closed = (facts.client_closed.iter().enumerate())
             .map(|(i, c)| (c.upstream.clone(), i))
             .collect();
-        for c in &o.client_closed {
-            match at.get(&c.upstream) {
-                Some(&i) => absorb_closed(&mut self.client_closed[i], c),
+        Merged {
+            facts,
+            groups,
+            fives,
+            closed,
+        }
+    }
+}
+
+impl Merged {
+    /// Folds `o`, read after what is here, in (see [`LogFacts::absorb`]).
+    pub fn absorb(&mut self, o: &LogFacts) {
+        let f = &mut self.facts;
+        for g in &o.groups {
+            let key = (g.class, g.upstream.clone(), g.detail.clone());
+            match self.groups.get(&key) {
+                Some(&i) => absorb_group(&mut f.groups[i], g),
                 None => {
-                    at.insert(c.upstream.clone(), self.client_closed.len());
-                    self.client_closed.push(c.clone());
+                    self.groups.insert(key, f.groups.len());
+                    f.groups.push(g.clone());
                 }
             }
         }
-        self.last_reload = self.last_reload.max(o.last_reload);
-        self.reloads.extend_from_slice(&o.reloads);
-        if self.reloads.len() > MAX_RELOADS {
-            self.reloads.drain(..self.reloads.len() - MAX_RELOADS);
+        for a in &o.access_5xx {
+            let key = (a.upstream.clone(), a.status, a.origin);
+            match self.fives.get(&key) {
+                Some(&i) => absorb_5xx(&mut f.access_5xx[i], a),
+                None => {
+                    self.fives.insert(key, f.access_5xx.len());
+                    f.access_5xx.push(a.clone());
+                }
+            }
         }
-        self.rotations.extend(o.rotations.iter().cloned());
-        self.failures_per_minute = add_minutes(&self.failures_per_minute, &o.failures_per_minute);
+        for c in &o.client_closed {
+            match self.closed.get(&c.upstream) {
+                Some(&i) => absorb_closed(&mut f.client_closed[i], c),
+                None => {
+                    self.closed
+                        .insert(c.upstream.clone(), f.client_closed.len());
+                    f.client_closed.push(c.clone());
+                }
+            }
+        }
+        f.last_reload = f.last_reload.max(o.last_reload);
+        f.reloads.extend_from_slice(&o.reloads);
+        if f.reloads.len() > MAX_RELOADS {
+            f.reloads.drain(..f.reloads.len() - MAX_RELOADS);
+        }
+        f.rotations.extend(o.rotations.iter().cloned());
+        add_minutes(&mut f.failures_per_minute, &o.failures_per_minute);
         for (mine, theirs) in [
-            (&mut self.error_logs, &o.error_logs),
-            (&mut self.access_logs, &o.access_logs),
+            (&mut f.error_logs, &o.error_logs),
+            (&mut f.access_logs, &o.access_logs),
         ] {
             for p in theirs {
                 if !mine.contains(p) {
@@ -86,7 +123,7 @@ fn absorb_group(s: &mut LogGroup, g: &LogGroup) {
         s.last = g.last;
         s.last_line = Some(later_line(g));
     }
-    s.minutes = add_minutes(&s.minutes, &g.minutes);
+    add_minutes(&mut s.minutes, &g.minutes);
     let mut clients: BTreeMap<&str, u64> = BTreeMap::new();
     for (c, n) in s.top_clients.iter().chain(&g.top_clients) {
         *clients.entry(c).or_default() += n;
@@ -117,7 +154,7 @@ fn absorb_5xx(s: &mut Access5xx, a: &Access5xx) {
         s.last = a.last;
         s.example = a.example.clone();
     }
-    s.minutes = add_minutes(&s.minutes, &a.minutes);
+    add_minutes(&mut s.minutes, &a.minutes);
 }
 
 fn absorb_closed(s: &mut ClientClosedGroup, c: &ClientClosedGroup) {
@@ -145,11 +182,23 @@ fn absorb_closed(s: &mut ClientClosedGroup, c: &ClientClosedGroup) {
     }
 }
 
-/// Two (minute, count) series in time order, added up.
-fn add_minutes<N: Copy + std::ops::Add<Output = N>>(
-    a: &[(LogTime, N)],
-    b: &[(LogTime, N)],
-) -> Vec<(LogTime, N)> {
+/// Adds the (minute, count) series `b` into `a`, both in time order. Reads come in time
+/// order, so `b` usually starts at or after `a`'s last minute: then it is an append.
+fn add_minutes<N: Copy + std::ops::AddAssign>(a: &mut Vec<(LogTime, N)>, b: &[(LogTime, N)]) {
+    let Some(first) = b.first() else {
+        return;
+    };
+    if a.last().is_none_or(|l| l.0 <= first.0) {
+        let mut rest = b;
+        if let (Some(l), Some(f)) = (a.last_mut(), b.first()) {
+            if l.0 == f.0 {
+                l.1 += f.1;
+                rest = &b[1..];
+            }
+        }
+        a.extend_from_slice(rest);
+        return;
+    }
     let mut out: Vec<(LogTime, N)> = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
@@ -157,7 +206,9 @@ fn add_minutes<N: Copy + std::ops::Add<Output = N>>(
             (Some(x), Some(y)) if x.0 == y.0 => {
                 i += 1;
                 j += 1;
-                (x.0, x.1 + y.1)
+                let mut n = x.1;
+                n += y.1;
+                (x.0, n)
             }
             (Some(x), Some(y)) if x.0 < y.0 => {
                 i += 1;
@@ -175,7 +226,7 @@ fn add_minutes<N: Copy + std::ops::Add<Output = N>>(
         };
         out.push(next);
     }
-    out
+    *a = out;
 }
 
 #[cfg(test)]
@@ -240,10 +291,17 @@ mod tests {
 
     #[test]
     fn minutes_merge_in_order() {
-        let a = [(LogTime(0), 1u32), (LogTime(120), 2)];
+        let mut a = vec![(LogTime(0), 1u32), (LogTime(120), 2)];
         let b = [(LogTime(60), 4u32), (LogTime(120), 3), (LogTime(180), 1)];
+        add_minutes(&mut a, &b);
+        let mut appended = vec![(LogTime(0), 1u32), (LogTime(60), 2)];
+        add_minutes(&mut appended, &[(LogTime(60), 1), (LogTime(120), 5)]);
         assert_eq!(
-            add_minutes(&a, &b),
+            appended,
+            vec![(LogTime(0), 1), (LogTime(60), 3), (LogTime(120), 5)]
+        );
+        assert_eq!(
+            a,
             vec![
                 (LogTime(0), 1),
                 (LogTime(60), 4),

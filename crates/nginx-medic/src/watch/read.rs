@@ -20,9 +20,10 @@ use medic_parse::input::{ChunkSink, LineLoc};
 
 use crate::diagnose::{access_groups, error_groups, text};
 
-/// How long a generation of the join index lives: far longer than the seconds between an
-/// error entry and its access line.
-const JOIN_GENERATION: Duration = Duration::from_secs(30);
+/// How long a generation of the join index lives: longer than the seconds between an error
+/// entry and its access line (two generations are kept), short enough that a busy host's
+/// failures do not fill it (each entry is 16 bytes; 50k failures/s).
+const JOIN_GENERATION: Duration = Duration::from_secs(5);
 
 /// What lasts from one read to the next.
 pub struct Reader {
