@@ -40,6 +40,9 @@ pub struct Options {
     /// A new incident waits at most this long (milliseconds) for the probe of its target, so it
     /// opens with the cause the probe tells, not the log's first guess.
     pub probe_grace_ms: u64,
+    /// At most this many incidents are open at once (memory stays bounded when thousands of
+    /// targets fail); the others are counted in [`Incidents::suppressed`].
+    pub max_open: usize,
 }
 
 impl Default for Options {
@@ -49,6 +52,7 @@ impl Default for Options {
             close_after_secs: 300,
             update_every_secs: 10,
             probe_grace_ms: 1500,
+            max_open: 1000,
         }
     }
 }
@@ -112,6 +116,10 @@ pub struct Incident {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backend: Option<Backend>,
     pub fix: String,
+    /// When its latest failure was read (`watch`'s clock): replayed or late logs carry old
+    /// times, and a failure read just now is not quiet however old its time says it is.
+    #[serde(skip)]
+    last_read: LogTime,
     #[serde(skip)]
     last_update: LogTime,
     #[serde(skip)]
@@ -155,6 +163,8 @@ pub struct Incidents {
     closed_last: HashMap<(&'static str, String), LogTime>,
     /// Targets whose probe the engine waits for (read with [`Incidents::wanted_probes`]).
     wanted: Vec<String>,
+    /// Incidents not opened because [`Options::max_open`] were open.
+    pub suppressed: u64,
 }
 
 impl Incidents {
@@ -166,6 +176,7 @@ impl Incidents {
             candidates: HashMap::new(),
             closed_last: HashMap::new(),
             wanted: Vec::new(),
+            suppressed: 0,
         }
     }
 
@@ -181,7 +192,12 @@ impl Incidents {
 
     /// Adds the failures of one read (`tick`, and the access lines' impacts `impacts`, keyed by
     /// class and upstream) to the open incidents that count them.
-    pub fn accumulate(&mut self, tick: &LogFacts, impacts: &[(FailureClass, String, Impact)]) {
+    pub fn accumulate(
+        &mut self,
+        tick: &LogFacts,
+        impacts: &[(FailureClass, String, Impact)],
+        now: LogTime,
+    ) {
         for inc in &mut self.open {
             for g in &tick.groups {
                 if upstream_key(g.upstream.as_deref()) != inc.upstream
@@ -191,6 +207,7 @@ impl Incidents {
                 }
                 inc.count += g.count;
                 inc.changed = true;
+                inc.last_read = now;
                 inc.first_seen = Some(inc.first_seen.map_or(g.first, |f| f.min(g.first)));
                 if inc.last_seen.is_none_or(|l| g.last >= l) {
                     inc.last_seen = Some(g.last);
@@ -249,7 +266,7 @@ impl Incidents {
                 refresh(&mut inc, f, true);
             }
             let last = inc.last_seen.unwrap_or(inc.opened_at);
-            let quiet_for = now.log.0 - last.0;
+            let quiet_for = now.log.0 - last.0.max(inc.last_read.0);
             if quiet_for >= self.opts.quiet_secs {
                 if probes.can_probe(&inc.upstream) {
                     match probes.last(&inc.upstream) {
@@ -310,6 +327,12 @@ impl Incidents {
                 }
             }
             self.candidates.remove(&key);
+            if self.open.len() >= self.opts.max_open {
+                // Beyond this many causes at once, one more tells nothing new: counted, and
+                // the metrics and the logs still have every failure.
+                self.suppressed += 1;
+                continue;
+            }
             let inc = self.incident_of(f, now);
             changes.push(Change::Open(inc.clone()));
             self.open.push(inc);
@@ -339,6 +362,7 @@ impl Incidents {
             evidence: Vec::new(),
             backend: None,
             fix: String::new(),
+            last_read: now.log,
             last_update: now.log,
             changed: false,
         };

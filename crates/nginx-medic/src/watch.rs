@@ -36,8 +36,6 @@ use crate::diagnose::{log_inputs, NginxClock};
 use events::Events;
 use read::{Kind, Reader};
 
-/// The window is kept in slices of this many seconds: a slice leaves the window whole.
-const SLICE_SECS: i64 = 60;
 /// The terminal view's sparklines count failures per this many seconds.
 const SPARK_SECS: i64 = 10;
 /// The diagnosis runs at least this often (incidents close on time, too), and at most this
@@ -47,46 +45,57 @@ const EVALUATE_AT_MOST: Duration = Duration::from_millis(500);
 /// Offsets are saved at most this often (each save is an fsync).
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
-/// The last minutes of the logs: slices, and their sum kept up to date read by read (the
-/// diagnosis reads the sum; it is rebuilt from the slices only when one leaves the window).
+/// The last minutes of the logs, kept up to date read by read: one [`Merged`] whose entries
+/// (failure groups, 5xx and 499 cells) leave when nothing was added to them for the window's
+/// length (a cause still failing stays, with its counts since it began).
 struct Recent {
-    slices: VecDeque<(i64, Merged)>,
-    total: Merged,
+    merged: Merged,
     secs: i64,
-    /// Failures per [`SPARK_SECS`] and (upstream, class), for the terminal view.
+    /// When entries were last forgotten.
+    forgot_at: Option<i64>,
+    /// Failures per [`SPARK_SECS`] and (upstream, class), for the terminal view (kept only
+    /// when there is one).
     spark: VecDeque<tty::Slice>,
+    sparklines: bool,
     /// Something was added or left since the last diagnosis.
     changed: bool,
+    /// Failure groups left out of the diagnosis for [`MAX_GROUPS`].
+    capped: u64,
 }
 
+/// The diagnosis follows at most this many failure groups (class, upstream, detail) at once,
+/// those with the most failures: thousands of failing targets would cost a diagnosis of tens of
+/// MiB several times a second, and the incidents are capped anyway. The metrics count all.
+const MAX_GROUPS: usize = 1000;
+
 impl Recent {
-    fn new(secs: i64) -> Recent {
+    fn new(secs: i64, sparklines: bool) -> Recent {
         Recent {
-            slices: VecDeque::new(),
-            total: Merged::default(),
+            merged: Merged::default(),
             secs,
+            sparklines,
+            forgot_at: None,
             spark: VecDeque::new(),
             changed: false,
+            capped: 0,
         }
     }
 
     fn add(&mut self, now: LogTime, tick: &LogFacts) {
-        let oldest = (now.0 - self.secs).div_euclid(SLICE_SECS);
-        let mut left = false;
-        while self.slices.front().is_some_and(|(s, _)| *s < oldest) {
-            self.slices.pop_front();
-            left = true;
-        }
-        if left {
-            self.total = Merged::default();
-            for (_, m) in &self.slices {
-                self.total.absorb(&m.facts);
+        let over_cap = self.merged.facts.groups.len() > MAX_GROUPS + MAX_GROUPS / 2;
+        let due = self
+            .forgot_at
+            .is_none_or(|t| now.0.saturating_sub(t) >= SPARK_SECS);
+        if over_cap || due {
+            self.forgot_at = Some(now.0);
+            if let Some(capped) = self.merged.forget_before(now.0 - self.secs, MAX_GROUPS) {
+                self.changed = true;
+                self.capped += capped as u64;
             }
-            self.changed = true;
-        }
-        let oldest_spark = (now.0 - self.secs).div_euclid(SPARK_SECS);
-        while self.spark.front().is_some_and(|(s, _)| *s < oldest_spark) {
-            self.spark.pop_front();
+            let oldest = (now.0 - self.secs).div_euclid(SPARK_SECS);
+            while self.spark.front().is_some_and(|(s, _)| *s < oldest) {
+                self.spark.pop_front();
+            }
         }
         let nothing = tick.groups.is_empty()
             && tick.access_5xx.is_empty()
@@ -96,32 +105,25 @@ impl Recent {
             return;
         }
         self.changed = true;
-        let slice = now.0.div_euclid(SLICE_SECS);
-        match self.slices.back_mut() {
-            Some((s, m)) if *s == slice => m.absorb(tick),
-            _ => self.slices.push_back((slice, Merged::from(tick.clone()))),
+        self.merged.absorb(tick, now.0);
+        if !self.sparklines {
+            return;
         }
-        self.total.absorb(tick);
         let spark = now.0.div_euclid(SPARK_SECS);
         if self.spark.back().is_none_or(|(s, _)| *s != spark) {
-            self.spark.push_back((spark, Vec::new()));
+            self.spark.push_back((spark, Default::default()));
         }
         if let Some((_, cells)) = self.spark.back_mut() {
             for g in &tick.groups {
                 let up = g.upstream.as_deref().unwrap_or("-");
-                match cells
-                    .iter_mut()
-                    .find(|(u, c, _)| u == up && *c == g.class.id())
-                {
-                    Some(cell) => cell.2 += g.count,
-                    None => cells.push((up.to_string(), g.class.id(), g.count)),
-                }
+                *cells.entry((up.to_string(), g.class.id())).or_default() += g.count;
             }
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.slices.is_empty()
+        let f = &self.merged.facts;
+        f.groups.is_empty() && f.access_5xx.is_empty() && f.client_closed.is_empty()
     }
 }
 
@@ -289,12 +291,13 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
         ..IncidentOptions::default()
     });
     let mut reader = Reader::new(format, !access_logs.is_empty());
-    let mut recent = Recent::new(args.window);
+    let mut recent = Recent::new(args.window, view.is_some());
     let mut findings: Option<Vec<medic_core::rules::Finding>> = None;
     // A probe round came back since the last diagnosis.
     let mut probes_new = false;
     // While failures pour in, the diagnosis takes at most a tenth of the time.
     let mut diagnosis_took = Duration::ZERO;
+    let mut told_capped = false;
     let started = Instant::now();
     let mut last_eval = Instant::now() - EVALUATE_EVERY;
     let mut last_save = Instant::now();
@@ -400,7 +403,7 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
             }
         }
         let failed = !out.counts.failures.is_empty() || !out.counts.responses.is_empty();
-        engine.accumulate(&out.facts, &out.impacts);
+        engine.accumulate(&out.facts, &out.impacts, now);
         recent.add(now, &out.facts);
 
         let mut probed = false;
@@ -438,11 +441,23 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
                 facts.probes = prober.as_ref().and_then(probes::Prober::facts);
                 facts.now = Some(now);
                 // The window's sum is lent to the diagnosis, not copied.
-                std::mem::swap(&mut facts.logs, &mut recent.total.facts);
+                std::mem::swap(&mut facts.logs, &mut recent.merged.facts);
                 let started = Instant::now();
-                findings = Some(diagnose(&facts));
+                // The old findings go first: with thousands of failing targets each set is
+                // tens of MiB.
+                drop(findings.take());
+                let mut found = diagnose(&facts);
+                // Kept until the window changes: only what the incidents read.
+                for f in &mut found {
+                    f.evidence.truncate(medic_core::incidents::EVIDENCE);
+                    f.per_minute = Vec::new();
+                    f.fix.steps = Vec::new();
+                    f.fix.commands = Vec::new();
+                }
+                found.shrink_to_fit();
+                findings = Some(found);
                 diagnosis_took = started.elapsed();
-                std::mem::swap(&mut facts.logs, &mut recent.total.facts);
+                std::mem::swap(&mut facts.logs, &mut recent.merged.facts);
             }
             let findings = findings.as_deref().unwrap_or_default();
             let answers = probes::Answers {
@@ -472,6 +487,16 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
                 }
             }
             metrics.set_open(engine.open());
+            if !told_capped && (recent.capped > 0 || engine.suppressed > 0) {
+                // Said once: what the diagnosis leaves out when thousands of targets fail.
+                told_capped = true;
+                let why = format!(
+                    "more than {MAX_GROUPS} failure groups or {} incidents at once: the diagnosis follows the groups with the most failures and opens no more incidents; the metrics count every failure",
+                    IncidentOptions::default().max_open
+                );
+                eprintln!("nginx-medic: {why}");
+                events.problem(now, "error", &paths[0].display().to_string(), &why);
+            }
             if let Some(p) = prober.as_mut() {
                 p.want(engine.wanted_probes());
             }

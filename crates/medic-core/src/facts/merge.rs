@@ -21,7 +21,7 @@ impl LogFacts {
     /// for the call; [`Merged`] keeps one across calls.
     pub fn absorb(&mut self, o: &LogFacts) {
         let mut m = Merged::from(std::mem::take(self));
-        m.absorb(o);
+        m.absorb(o, 0);
         *self = m.facts;
     }
 }
@@ -31,13 +31,22 @@ type FiveKey = (Option<String>, u16, Origin);
 
 /// [`LogFacts`] that many reads are folded into, with the index that finds a group in O(1):
 /// `watch` folds every read into its window, and a busy window holds thousands of groups.
+///
+/// Each entry remembers when it was last added to ([`Merged::absorb`]'s `now`), so entries
+/// nothing added to for a while can be forgotten ([`Merged::forget_before`]): one copy of the
+/// window, however long `watch` runs.
 #[derive(Clone, Debug, Default)]
 pub struct Merged {
     pub facts: LogFacts,
     groups: HashMap<GroupKey, usize>,
     fives: HashMap<FiveKey, usize>,
     closed: HashMap<Option<String>, usize>,
+    /// When each group, 5xx cell and 499 cell was last added to.
+    touched: (Vec<i64>, Vec<i64>, Vec<i64>),
 }
+
+/// Minutes a group keeps (newest first out of it): the findings' timelines show the last hour.
+const MAX_MINUTES: usize = 60;
 
 impl From<LogFacts> for Merged {
     fn from(facts: LogFacts) -> Merged {
@@ -50,43 +59,63 @@ impl From<LogFacts> for Merged {
         let closed = (facts.client_closed.iter().enumerate())
             .map(|(i, c)| (c.upstream.clone(), i))
             .collect();
+        let touched = (
+            vec![0; facts.groups.len()],
+            vec![0; facts.access_5xx.len()],
+            vec![0; facts.client_closed.len()],
+        );
         Merged {
             facts,
             groups,
             fives,
             closed,
+            touched,
         }
     }
 }
 
 impl Merged {
-    /// Folds `o`, read after what is here, in (see [`LogFacts::absorb`]).
-    pub fn absorb(&mut self, o: &LogFacts) {
+    /// Folds `o`, read after what is here, in (see [`LogFacts::absorb`]); `now` is when (any
+    /// clock: [`Merged::forget_before`] compares with it).
+    pub fn absorb(&mut self, o: &LogFacts, now: i64) {
         let f = &mut self.facts;
+        let (tg, tf, tc) = &mut self.touched;
         for g in &o.groups {
             let key = (g.class, g.upstream.clone(), g.detail.clone());
             match self.groups.get(&key) {
-                Some(&i) => absorb_group(&mut f.groups[i], g),
+                Some(&i) => {
+                    absorb_group(&mut f.groups[i], g);
+                    tg[i] = now;
+                }
                 None => {
                     self.groups.insert(key, f.groups.len());
                     f.groups.push(g.clone());
+                    tg.push(now);
                 }
             }
         }
         for a in &o.access_5xx {
             let key = (a.upstream.clone(), a.status, a.origin);
             match self.fives.get(&key) {
-                Some(&i) => absorb_5xx(&mut f.access_5xx[i], a),
+                Some(&i) => {
+                    absorb_5xx(&mut f.access_5xx[i], a);
+                    tf[i] = now;
+                }
                 None => {
                     self.fives.insert(key, f.access_5xx.len());
                     f.access_5xx.push(a.clone());
+                    tf.push(now);
                 }
             }
         }
         for c in &o.client_closed {
             match self.closed.get(&c.upstream) {
-                Some(&i) => absorb_closed(&mut f.client_closed[i], c),
+                Some(&i) => {
+                    absorb_closed(&mut f.client_closed[i], c);
+                    tc[i] = now;
+                }
                 None => {
+                    tc.push(now);
                     self.closed
                         .insert(c.upstream.clone(), f.client_closed.len());
                     f.client_closed.push(c.clone());
@@ -113,6 +142,71 @@ impl Merged {
     }
 }
 
+impl Merged {
+    /// Forgets the entries nothing was added to since `cutoff`, the groups beyond the
+    /// `max_groups` with the most entries, and the oldest minutes of every group past
+    /// [`MAX_MINUTES`]; says how many groups went for the cap, or `None` when nothing was
+    /// forgotten.
+    pub fn forget_before(&mut self, cutoff: i64, max_groups: usize) -> Option<usize> {
+        let f = &mut self.facts;
+        let (tg, tf, tc) = &mut self.touched;
+        let before = (f.groups.len(), f.access_5xx.len(), f.client_closed.len());
+        keep_touched(&mut f.groups, tg, cutoff);
+        let mut capped = 0;
+        if f.groups.len() > max_groups {
+            // The smallest groups go: at thousands of failing targets at once, the biggest
+            // are where the clients are hurt.
+            let mut counts: Vec<u64> = f.groups.iter().map(|g| g.count).collect();
+            let (_, nth, _) = counts.select_nth_unstable_by(max_groups - 1, |a, b| b.cmp(a));
+            let least = *nth;
+            let mut room_at_least =
+                max_groups - f.groups.iter().filter(|g| g.count > least).count();
+            let keep: Vec<bool> = f
+                .groups
+                .iter()
+                .map(|g| {
+                    g.count > least
+                        || (g.count == least && room_at_least > 0 && {
+                            room_at_least -= 1;
+                            true
+                        })
+                })
+                .collect();
+            capped = keep.iter().filter(|k| !**k).count();
+            let mut it = keep.iter();
+            f.groups.retain(|_| *it.next().unwrap_or(&true));
+            let mut it = keep.iter();
+            tg.retain(|_| *it.next().unwrap_or(&true));
+        }
+        keep_touched(&mut f.access_5xx, tf, cutoff);
+        keep_touched(&mut f.client_closed, tc, cutoff);
+        for g in &mut f.groups {
+            if g.minutes.len() > MAX_MINUTES {
+                g.minutes.drain(..g.minutes.len() - MAX_MINUTES);
+            }
+        }
+        if f.failures_per_minute.len() > MAX_MINUTES {
+            let cut = f.failures_per_minute.len() - MAX_MINUTES;
+            f.failures_per_minute.drain(..cut);
+        }
+        let forgot = before != (f.groups.len(), f.access_5xx.len(), f.client_closed.len());
+        if !forgot {
+            return None;
+        }
+        let touched = std::mem::take(&mut self.touched);
+        *self = Merged::from(std::mem::take(&mut self.facts));
+        self.touched = touched;
+        Some(capped)
+    }
+}
+
+/// Keeps the items of `v` whose `touched` is at least `cutoff` (both in step).
+fn keep_touched<T>(v: &mut Vec<T>, touched: &mut Vec<i64>, cutoff: i64) {
+    let mut keep = touched.iter().map(|t| *t >= cutoff);
+    v.retain(|_| keep.next().unwrap_or(true));
+    touched.retain(|t| *t >= cutoff);
+}
+
 fn absorb_group(s: &mut LogGroup, g: &LogGroup) {
     s.count += g.count;
     if g.first < s.first {
@@ -124,6 +218,10 @@ fn absorb_group(s: &mut LogGroup, g: &LogGroup) {
         s.last_line = Some(later_line(g));
     }
     add_minutes(&mut s.minutes, &g.minutes);
+    // Amortised: a group read for a day keeps its last hour (see [`Merged::forget_before`]).
+    if s.minutes.len() > 2 * MAX_MINUTES {
+        s.minutes.drain(..s.minutes.len() - MAX_MINUTES);
+    }
     let mut clients: BTreeMap<&str, u64> = BTreeMap::new();
     for (c, n) in s.top_clients.iter().chain(&g.top_clients) {
         *clients.entry(c).or_default() += n;
@@ -287,6 +385,66 @@ mod tests {
         assert_eq!(g.impact.as_ref().unwrap().client_errors, 5);
         assert_eq!(w.last_reload, Some(LogTime(90)));
         assert_eq!(w.error_logs, vec!["e.log".to_string()]);
+    }
+
+    #[test]
+    fn entries_nothing_added_to_are_forgotten() {
+        let mut m = Merged::default();
+        let mut other = group(60, 70, 1, "o");
+        other.upstream = Some("127.0.0.1:4000".into());
+        m.absorb(
+            &LogFacts {
+                groups: vec![group(60, 70, 3, "a"), other],
+                ..LogFacts::default()
+            },
+            100,
+        );
+        m.absorb(
+            &LogFacts {
+                groups: vec![group(100, 130, 2, "b")],
+                ..LogFacts::default()
+            },
+            200,
+        );
+        assert_eq!(m.forget_before(100, 10), None);
+        assert_eq!(m.forget_before(150, 10), Some(0));
+        assert_eq!(m.facts.groups.len(), 1);
+        assert_eq!(m.facts.groups[0].count, 5);
+        // The index still finds what is left.
+        m.absorb(
+            &LogFacts {
+                groups: vec![group(140, 140, 1, "c")],
+                ..LogFacts::default()
+            },
+            300,
+        );
+        assert_eq!(m.facts.groups.len(), 1);
+        assert_eq!(m.facts.groups[0].count, 6);
+        assert_eq!(m.forget_before(301, 10), Some(0));
+        assert!(m.facts.groups.is_empty());
+    }
+
+    #[test]
+    fn past_the_cap_the_smallest_groups_go() {
+        let mut m = Merged::default();
+        let groups = (1..=5u64)
+            .map(|n| {
+                let mut g = group(60, 70, n, "g");
+                g.upstream = Some(format!("127.0.0.1:{}", 3000 + n));
+                g
+            })
+            .collect();
+        m.absorb(
+            &LogFacts {
+                groups,
+                ..LogFacts::default()
+            },
+            100,
+        );
+        assert_eq!(m.forget_before(0, 2), Some(3));
+        let mut left: Vec<u64> = m.facts.groups.iter().map(|g| g.count).collect();
+        left.sort();
+        assert_eq!(left, vec![4, 5]);
     }
 
     #[test]

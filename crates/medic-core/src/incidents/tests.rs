@@ -92,7 +92,7 @@ fn a_failure_opens_counts_and_closes_when_the_probe_sees_it_answer() {
     assert_eq!(i.evidence[0].source, "/var/log/nginx/error.log:1");
 
     // Two more refusals: counted, reported at most every 10 s.
-    inc.accumulate(&tick(2, 103, 104, 4), &[]);
+    inc.accumulate(&tick(2, 103, 104, 4), &[], LogTime(104));
     let c = inc.evaluate(
         &[refused("backend-down", 5, 100, 104)],
         at(105),
@@ -261,7 +261,7 @@ fn a_story_step_stays_in_its_incident() {
     assert!(c.iter().all(|c| !matches!(c, Change::Open(_))), "{c:?}");
     assert_eq!(inc.open().len(), 1);
     // Its refusals count.
-    inc.accumulate(&tick(2, 104, 104, 9), &[]);
+    inc.accumulate(&tick(2, 104, 104, 9), &[], LogTime(104));
     assert_eq!(inc.open()[0].count, 3);
 }
 
@@ -273,4 +273,43 @@ fn warnings_and_latent_findings_do_not_open_incidents_unless_failing() {
     latent.count = Some(0);
     latent.severity = Severity::Warning;
     assert!(inc.evaluate(&[latent], at(100), &NoProbes).is_empty());
+}
+
+#[test]
+fn a_failure_read_now_is_not_quiet_however_old_its_time() {
+    let mut inc = Incidents::new(Options {
+        close_after_secs: 5,
+        ..Options::default()
+    });
+    // A replay of last year's log: the failures' times are a year old, read now.
+    let f = [refused("backend-down", 2, 100, 100)];
+    assert!(matches!(
+        &inc.evaluate(&f, at(1_000_000), &NoProbes)[..],
+        [Change::Open(_)]
+    ));
+    inc.accumulate(&tick(1, 101, 101, 3), &[], LogTime(1_000_003));
+    assert!(inc.evaluate(&f, at(1_000_004), &NoProbes).is_empty());
+    // Nothing read for 11 s (more than --quiet and --close-after): quiet.
+    assert!(matches!(
+        &inc.evaluate(&f, at(1_000_014), &NoProbes)[..],
+        [Change::Close(..)]
+    ));
+}
+
+#[test]
+fn open_incidents_are_capped() {
+    let mut inc = Incidents::new(Options {
+        max_open: 2,
+        probe_grace_ms: 0,
+        ..Options::default()
+    });
+    let mut findings = Vec::new();
+    for port in 0..5u16 {
+        let mut f = refused("backend-down", 1, 100, 100);
+        f.upstream = Some(format!("127.0.0.1:{}", 3000 + port));
+        findings.push(f);
+    }
+    inc.evaluate(&findings, at(100), &NoProbes);
+    assert_eq!(inc.open().len(), 2);
+    assert_eq!(inc.suppressed, 3);
 }

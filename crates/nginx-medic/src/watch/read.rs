@@ -176,6 +176,14 @@ impl Reader {
         };
         let mut facts = LogFacts::default();
         error_groups(&t.err, &source, None, &mut facts.groups);
+        // The window keeps a group's first and latest lines for as long as it fails: their
+        // start is the evidence, `FILE:LINE` the reference (nginx's lines run to 2 KiB).
+        for g in &mut facts.groups {
+            clip(&mut g.first_line.text);
+            if let Some(l) = g.last_line.as_mut() {
+                clip(&mut l.text);
+            }
+        }
         facts.last_reload = t.err.last_reload;
         facts.reloads = t.err.reloads.clone();
         facts.failures_per_minute = t.err.failures_per_minute();
@@ -207,5 +215,20 @@ impl Reader {
             impacts,
             counts,
         }
+    }
+}
+
+/// Evidence text a window keeps per line.
+const EVIDENCE_TEXT: usize = 400;
+
+/// Cuts `s` to [`EVIDENCE_TEXT`] bytes (at a character boundary), marked with `…`.
+fn clip(s: &mut String) {
+    if s.len() > EVIDENCE_TEXT {
+        let mut at = EVIDENCE_TEXT;
+        while !s.is_char_boundary(at) {
+            at -= 1;
+        }
+        s.truncate(at);
+        s.push('…');
     }
 }

@@ -1,13 +1,14 @@
 //! The live terminal view of `watch` (stdout is a terminal and events go elsewhere): the open
 //! incidents, redrawn in place, each with a sparkline of its failures over the window.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use medic_core::incidents::Incident;
 use medic_parse::time::LogTime;
 
-/// Failures per slice of the window: (slice, [(upstream, class, entries)]).
-pub type Slice = (i64, Vec<(String, &'static str, u64)>);
+/// Failures per slice of the window: (slice, (upstream, class) -> entries).
+pub type Slice = (i64, HashMap<(String, &'static str), u64>);
 
 pub struct View {
     drawn: bool,
@@ -63,8 +64,8 @@ impl View {
                 if let Some(c) = counts.get_mut(at) {
                     *c += cells
                         .iter()
-                        .filter(|(up, class, _)| *up == i.upstream && i.classes.contains(class))
-                        .map(|(_, _, n)| n)
+                        .filter(|((up, class), _)| *up == i.upstream && i.classes.contains(class))
+                        .map(|(_, n)| n)
                         .sum::<u64>();
                 }
             }
