@@ -467,7 +467,7 @@ pub fn run(args: &WatchArgs, _color: bool) -> Result<u8> {
             };
             let now_ms = started.elapsed().as_millis() as u64;
             let changes = engine.evaluate(
-                &findings,
+                findings,
                 Now {
                     log: now,
                     ms: now_ms,
