@@ -10,10 +10,12 @@ use serde::Serialize;
 use crate::config::{Model, Src};
 pub use crate::facts::Impact;
 use crate::facts::LogLine;
+pub use remedy::{Address, Change, Remedy, Risk};
 
 pub mod cause;
 pub mod group;
 pub mod latent;
+pub mod remedy;
 pub mod support;
 
 /// How sure and how urgent a finding is (`causes.md` §3).
@@ -102,6 +104,18 @@ pub struct Fix {
     pub commands: Vec<String>,
     pub time: &'static str,
     pub risk: &'static str,
+    /// What `nginx-medic fix` may do by itself (`None`: advice only). Not part of the JSON
+    /// contract: `fix --format json` prints the plan made of it.
+    #[serde(skip)]
+    pub remedy: Option<Remedy>,
+}
+
+impl Fix {
+    /// This fix, machine-applicable with `remedy`.
+    pub fn with_remedy(mut self, remedy: Remedy) -> Fix {
+        self.remedy = Some(remedy);
+        self
+    }
 }
 
 /// A finding in the shape of `causes.md` §3.
@@ -232,6 +246,7 @@ pub trait RuleDoc {
             commands,
             time: self.time(),
             risk: self.risk(),
+            remedy: None,
         }
     }
 }

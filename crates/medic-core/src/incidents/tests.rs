@@ -8,6 +8,7 @@ fn fix() -> Fix {
         commands: vec![],
         time: "1 min",
         risk: "low",
+        remedy: None,
     }
 }
 

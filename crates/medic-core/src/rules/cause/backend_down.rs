@@ -4,7 +4,7 @@ use super::{backend_fix, Cause};
 use crate::facts::Connect;
 use crate::rules::group::Group;
 use crate::rules::support::candidate_listeners;
-use crate::rules::{rule, Evidence, Finding};
+use crate::rules::{rule, Evidence, Finding, Remedy, Risk};
 
 rule! {
     /// ## What it detects
@@ -112,6 +112,10 @@ impl Cause for BackendDown {
                     ),
                 ));
             }
+        }
+        // A supervisor known for sure can bring it back; a guessed one is never restarted.
+        if let Some(c) = f.backend.as_ref().and_then(crate::rules::remedy::restart) {
+            f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, vec![c]));
         }
         Some(f)
     }

@@ -1,8 +1,9 @@
 use medic_parse::error_log::FailureClass;
 
 use super::{nginx_fix, Cause};
-use crate::rules::group::Group;
-use crate::rules::{rule, Evidence, Finding};
+use crate::rules::group::{parse_ip_port, Group};
+use crate::rules::remedy::retarget;
+use crate::rules::{rule, Address, Evidence, Finding, Remedy, Risk};
 
 rule! {
     /// ## What it detects
@@ -74,6 +75,19 @@ impl BindMismatch {
             ),
         );
         f.severity = crate::rules::Severity::Warning;
+        // One address serves: the name becomes that address (the port as written).
+        let mut hosts: Vec<String> = serving
+            .iter()
+            .filter_map(|a| parse_ip_port(a).map(|(ip, _)| host_of(ip)))
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        if let [only] = hosts.as_slice() {
+            let changes = retarget(g, Address::Host(only.clone()));
+            if !changes.is_empty() {
+                f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, changes));
+            }
+        }
         super::connect_evidence(t, &mut f);
         f.evidence.push(Evidence::probe(
             "resolve",
@@ -122,6 +136,22 @@ impl Cause for BindMismatch {
                 ]
             ),
         );
+        // Certain when the backend listens on one address only (one socket, or one per
+        // family is not that): nginx is pointed at it, the port unchanged.
+        let mut addrs: Vec<String> = t
+            .facts
+            .same_port_elsewhere
+            .iter()
+            .filter_map(|l| l.ip.map(host_of))
+            .collect();
+        addrs.sort();
+        addrs.dedup();
+        if let [only] = addrs.as_slice() {
+            let changes = retarget(g, Address::Host(only.clone()));
+            if !changes.is_empty() {
+                f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, changes));
+            }
+        }
         super::connect_evidence(t, &mut f);
         for l in &t.facts.same_port_elsewhere {
             f.evidence.push(Evidence::probe(
@@ -130,5 +160,13 @@ impl Cause for BindMismatch {
             ));
         }
         Some(f)
+    }
+}
+
+/// An address as a URL's host: IPv6 in brackets.
+fn host_of(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        std::net::IpAddr::V4(v4) => v4.to_string(),
     }
 }

@@ -4,7 +4,7 @@ use super::support::tls::setting_evidence;
 use super::{nginx_fix, Cause};
 use crate::config::PassKind;
 use crate::rules::group::Group;
-use crate::rules::{rule, Evidence, Finding};
+use crate::rules::{rule, Change, Evidence, Finding, Remedy, Risk};
 
 rule! {
     /// ## What it detects
@@ -100,6 +100,26 @@ impl Cause for HeaderTooBig {
                 steps,
             ),
         );
+        // Every location that passes to this upstream gets the buffer: the log does not say
+        // which one the failing request went through.
+        let mut changes = Vec::new();
+        for (_, p) in &g.passes {
+            changes.push(Change::Set {
+                near: p.src.clone(),
+                name: format!("{prefix}_buffer_size"),
+                args: vec![wanted.clone()],
+            });
+            if has_buffers {
+                changes.push(Change::Set {
+                    near: p.src.clone(),
+                    name: format!("{prefix}_buffers"),
+                    args: vec!["8".into(), wanted.clone()],
+                });
+            }
+        }
+        if !changes.is_empty() {
+            f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, changes));
+        }
         if let Some(p) = pass {
             f.evidence.push(setting_evidence(&p.buffer_size, || {
                 format!(

@@ -3,7 +3,7 @@ use medic_parse::error_log::FailureClass;
 use super::{nginx_fix, Cause};
 use crate::config::{LimitReq, LimitReqZone, Model, Scope};
 use crate::rules::group::Group;
-use crate::rules::{rule, Evidence, Finding};
+use crate::rules::{rule, Change, Evidence, Finding, Remedy, Risk};
 
 rule! {
     /// ## What it detects
@@ -88,6 +88,24 @@ impl Cause for RateLimited {
                 ]
             ),
         );
+        // Without a burst, two requests in the same instant are one too many: a burst is the
+        // fix the machine may make (medium risk: the zone then admits short bursts).
+        let mut changes: Vec<Change> = Vec::new();
+        for (_, _, l) in &uses {
+            let c = Change::Append {
+                at: l.src.clone(),
+                args: vec!["burst=20".into()],
+            };
+            if l.burst.is_none() && !changes.contains(&c) {
+                changes.push(c);
+            }
+        }
+        if !changes.is_empty() {
+            f.fix = f
+                .fix
+                .clone()
+                .with_remedy(Remedy::new(Risk::Medium, changes));
+        }
         f.upstream = None;
         f.status = Some(status);
         let mut seen = Vec::new();

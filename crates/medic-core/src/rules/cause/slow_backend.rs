@@ -3,7 +3,7 @@ use medic_parse::error_log::FailureClass;
 use super::support::timeouts::{requests_of, timeout_evidence, timeout_of};
 use super::{nginx_fix, Cause};
 use crate::rules::group::Group;
-use crate::rules::{rule, Evidence, Finding};
+use crate::rules::{rule, Change, Evidence, Finding, Remedy, Risk};
 
 rule! {
     /// ## What it detects
@@ -99,6 +99,36 @@ impl Cause for SlowBackend {
                 steps
             ),
         );
+        // The longer timeout goes to the location of the `*_pass` only: twice the current
+        // one, or half again the slowest answer the probe timed, in whole seconds (at most
+        // 10 min). Medium risk: it hides slowness instead of curing it.
+        if let Some(p) = pass {
+            let now = if send {
+                p.send_timeout.value
+            } else {
+                p.read_timeout.value
+            };
+            let seen_ms = http
+                .and_then(|h| h.ttfb_ms)
+                .or(fcgi.and_then(|c| c.ttfb_ms))
+                .unwrap_or(0.0);
+            let secs = (now.as_secs() * 2)
+                .max((seen_ms * 1.5 / 1000.0).ceil() as u64)
+                .clamp(1, 600);
+            let changes: Vec<Change> = g
+                .passes
+                .iter()
+                .map(|(_, p)| Change::Set {
+                    near: p.src.clone(),
+                    name: directive.clone(),
+                    args: vec![format!("{secs}s")],
+                })
+                .collect();
+            f.fix = f
+                .fix
+                .clone()
+                .with_remedy(Remedy::new(Risk::Medium, changes));
+        }
         f.evidence.push(timeout_evidence(pass, send));
         if let Some(h) = http {
             f.evidence.push(Evidence::probe(

@@ -9,7 +9,8 @@ use crate::config::Target;
 use crate::facts::supervisor::FpmInstall;
 use crate::facts::SocketKind;
 use crate::rules::group::Group;
-use crate::rules::{rule, Evidence, Finding};
+use crate::rules::remedy::retarget;
+use crate::rules::{rule, Address, Evidence, Finding, Remedy, Risk};
 
 rule! {
     /// ## What it detects
@@ -196,6 +197,14 @@ impl Cause for SocketPathMismatch {
             );
             fix.commands
                 .insert(0, format!("systemctl enable --now {unit}"));
+        }
+        // Something listens on the path now: pointing nginx at it is the whole fix. A stopped
+        // installation must be started first, a human's call.
+        if stopped.is_none() {
+            let changes = retarget(g, Address::Unix(at.clone()));
+            if !changes.is_empty() {
+                fix = fix.with_remedy(Remedy::new(Risk::Low, changes));
+            }
         }
         let mut f = g.finding(
             self,

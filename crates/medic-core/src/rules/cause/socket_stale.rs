@@ -3,7 +3,7 @@ use medic_parse::error_log::FailureClass;
 use super::{backend_fix, Cause};
 use crate::facts::Connect;
 use crate::rules::group::Group;
-use crate::rules::{rule, Evidence, Finding};
+use crate::rules::{rule, Evidence, Finding, Remedy, Risk};
 
 rule! {
     /// ## What it detects
@@ -66,6 +66,10 @@ impl Cause for SocketStale {
                     u.connect.label()
                 ),
             ));
+        }
+        // A supervisor known for sure can bring it back; a guessed one is never restarted.
+        if let Some(c) = f.backend.as_ref().and_then(crate::rules::remedy::restart) {
+            f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, vec![c]));
         }
         Some(f)
     }

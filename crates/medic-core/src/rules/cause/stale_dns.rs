@@ -3,7 +3,7 @@ use medic_parse::error_log::FailureClass;
 use super::{nginx_fix, Cause};
 use crate::facts::ProbedTarget;
 use crate::rules::group::Group;
-use crate::rules::{rule, Evidence, Finding};
+use crate::rules::{rule, Change, Evidence, Finding, Remedy, Risk};
 
 rule! {
     /// ## What it detects
@@ -94,6 +94,10 @@ impl Cause for StaleDns {
             ),
         ));
         super::connect_evidence(t, &mut f);
+        f.fix = f
+            .fix
+            .clone()
+            .with_remedy(Remedy::new(Risk::Low, vec![Change::Reload]));
         Some(f)
     }
 }

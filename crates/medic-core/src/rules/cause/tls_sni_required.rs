@@ -3,7 +3,7 @@ use medic_parse::error_log::FailureClass;
 use super::support::tls::{prefix_of, setting_evidence, ssl_of, tls_of, variant_evidence};
 use super::{nginx_fix, Cause};
 use crate::rules::group::Group;
-use crate::rules::{rule, Finding};
+use crate::rules::{rule, Change, Finding, Remedy, Risk};
 
 rule! {
     /// ## What it detects
@@ -98,6 +98,37 @@ impl Cause for TlsSniRequired {
                 steps,
             ),
         );
+        // nginx sends the `*_pass` host as SNI, or `*_ssl_name`; never an IP address. So the
+        // machine fix needs a name: the URL's, the one configured, or the one the probe's
+        // successful handshake used.
+        let host_is_name = g.passes.first().is_some_and(|(_, p)| match &p.target {
+            crate::config::Target::Host { host, .. } => {
+                host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[')
+            }
+            _ => false,
+        });
+        let ssl_name_set = ssl.is_some_and(|(_, _, s)| s.name.value.is_some());
+        let probe_name = tls.and_then(|t| t.name.clone());
+        let mut changes = Vec::new();
+        for (_, p) in &g.passes {
+            changes.push(Change::Set {
+                near: p.src.clone(),
+                name: format!("{prefix}_ssl_server_name"),
+                args: vec!["on".into()],
+            });
+            if !host_is_name && !ssl_name_set {
+                if let Some(n) = &probe_name {
+                    changes.push(Change::Set {
+                        near: p.src.clone(),
+                        name: format!("{prefix}_ssl_name"),
+                        args: vec![n.clone()],
+                    });
+                }
+            }
+        }
+        if !changes.is_empty() && (host_is_name || ssl_name_set || probe_name.is_some()) {
+            f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, changes));
+        }
         if let Some((_, _, s)) = ssl {
             f.evidence.push(setting_evidence(&s.server_name, || {
                 format!("{prefix}_ssl_server_name off; (nginx's default: no SNI)")

@@ -2,8 +2,9 @@ use medic_parse::error_log::FailureClass;
 
 use super::{nginx_fix, Cause};
 use crate::rules::group::{parse_ip_port, Group};
+use crate::rules::remedy::retarget;
 use crate::rules::support::candidate_listeners;
-use crate::rules::{rule, Evidence, Finding};
+use crate::rules::{rule, Address, Evidence, Finding, Remedy, Risk};
 
 rule! {
     /// ## What it detects
@@ -140,6 +141,19 @@ impl Cause for WrongPort {
                 )]
             ),
         );
+        // The machine changes the port only: when the listener's address is the target's (or
+        // every address), that is the whole fix; otherwise the address differs too and a human
+        // should pick (bind-mismatch's ground).
+        let listener_ip = parse_ip_port(&at).map(|(ip, _)| ip);
+        let port_is_enough = listener_ip.is_none_or(|ip| {
+            ip.is_unspecified() || g.ip_port().is_some_and(|(target, _)| target == ip)
+        });
+        if let (true, Ok(p)) = (port_is_enough, new_port.parse::<u16>()) {
+            let changes = retarget(g, Address::Port(p));
+            if !changes.is_empty() {
+                f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, changes));
+            }
+        }
         super::connect_evidence(t, &mut f);
         f.evidence.push(Evidence::probe("listeners", why));
         Some(f)

@@ -1,7 +1,7 @@
 use std::collections::BTreeSet;
 
 use crate::config::Model;
-use crate::rules::{rule, Evidence, Finding, Rule, RuleDoc};
+use crate::rules::{rule, Change, Evidence, Finding, Remedy, Risk, Rule, RuleDoc};
 
 use super::config_fix;
 
@@ -66,7 +66,16 @@ impl Rule for LimitReqNoBurst {
                             l.src.text,
                             l.src.location()
                         )]
-                    ),
+                    )
+                    // The machine adds a burst of 20 and leaves `nodelay` to a human: it
+                    // changes how excess requests are paced, not only whether they pass.
+                    .with_remedy(Remedy::new(
+                        Risk::Medium,
+                        vec![Change::Append {
+                            at: l.src.clone(),
+                            args: vec!["burst=20".into()],
+                        }],
+                    )),
                 ));
             }
         }

@@ -1,5 +1,5 @@
 use crate::config::{Model, Src, Target};
-use crate::rules::{rule, Evidence, Finding, Rule, RuleDoc};
+use crate::rules::{rule, Address, Change, Evidence, Finding, Remedy, Risk, Rule, RuleDoc};
 
 use super::config_fix;
 
@@ -60,7 +60,17 @@ impl Rule for LocalhostUpstream {
                             format!("check which address the application listens on: `ss -ltnp | grep ':{}'`", port.map_or("PORT".to_string(), |p| p.to_string())),
                             format!("replace `localhost` with that address (usually {ip}) at {}", src.location()),
                         ]
-                    ),
+                    )
+                    // The config alone cannot say which loopback the app binds: `nginx-medic
+                    // fix` applies this only when the probe saw a listener there.
+                    .with_remedy(Remedy::new(
+                        Risk::Low,
+                        vec![Change::Retarget {
+                            at: src.clone(),
+                            index: 0,
+                            to: Address::Host("127.0.0.1".into()),
+                        }],
+                    )),
                 )
                 .upstream(target),
             );

@@ -496,6 +496,7 @@ mod tests {
                 commands: vec!["systemctl restart my-backend.service".into()],
                 time: "1-3 min",
                 risk: "low",
+                remedy: None,
             },
             per_minute: vec![
                 (t("2026-11-20T14:32:00"), 12),
@@ -552,6 +553,7 @@ mod tests {
                 commands: vec![],
                 time: "2 min",
                 risk: "low",
+                remedy: None,
             },
         );
         let mut facts = medic_core::facts::Facts::default();
