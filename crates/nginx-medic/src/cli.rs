@@ -41,8 +41,63 @@ pub enum Command {
     /// diagnose as it happens: incidents open when a cause starts and close when the evidence
     /// says it stopped; JSON-lines events, a live terminal view, Prometheus metrics.
     Watch(WatchArgs),
+    /// Fix what the diagnosis found, safely: print the plan (a diff per config file, the exact
+    /// commands); with --apply, back up, `nginx -t` the new tree, write, reload, verify, and
+    /// roll back when the fix does not cure. Without --apply nothing on the host changes.
+    Fix(FixArgs),
     /// Print the man page (roff) or a shell completion script, to install by hand or package.
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Only findings with this ID (repeatable). Without it, the ongoing findings; a latent or
+    /// resolved finding is fixed only when named here.
+    #[arg(long = "id", value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Only findings about this upstream, as nginx names it (`127.0.0.1:8080`, `unix:/run/x.sock`).
+    #[arg(long, value_name = "U")]
+    pub upstream: Option<String>,
+    /// Make the changes (asks on a terminal unless --yes). Without it, only the plan is printed.
+    #[arg(long)]
+    pub apply: bool,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Apply fixes up to this risk; riskier ones are printed as advice.
+    #[arg(long, value_enum, default_value_t = RiskLevel::Low)]
+    pub risk: RiskLevel,
+    #[arg(long, value_enum, default_value_t = FixFormat::Text)]
+    pub format: FixFormat,
+    /// How long to wait for the fix to show (new workers, the target healthy), in seconds.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub verify_seconds: u64,
+    /// Where to keep the backups (default: /var/lib/nginx-medic/backups/TIMESTAMP/); never a
+    /// directory nginx includes.
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<String>,
+    /// The lock that keeps two `fix --apply` from running at once.
+    #[arg(long, value_name = "FILE", default_value = "/run/nginx-medic/fix.lock")]
+    pub lock_file: String,
+    /// Wait at most this long (ms) for an upstream's first byte in the probes.
+    #[arg(long, value_name = "MS", default_value_t = 5_000)]
+    pub probe_wait_ms: u64,
+}
+
+/// `fix --risk`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RiskLevel {
+    Low,
+    Medium,
+}
+
+/// `fix --format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FixFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -430,6 +485,7 @@ pub fn main() -> ExitCode {
             | Command::Diagnose(_)
             | Command::Collect(_)
             | Command::Watch(_)
+            | Command::Fix(_)
     ) {
         // mimalloc backs each thread's heap with transparent huge pages: 2 MiB of RSS per reader
         // or probe thread (576 MB for 500 probes, 43 MB for a log scan, against 60 MB and 26 MB
@@ -446,6 +502,7 @@ pub fn main() -> ExitCode {
         Command::Config(ConfigCommand::Lint(args)) => exit(crate::config_lint::run(&args, color)),
         Command::Generate(args) => exit(crate::generate::run(&args)),
         Command::Watch(args) => exit(crate::watch::run(&args, color)),
+        Command::Fix(args) => exit(crate::fix::run(&args, color)),
         Command::Logs(args) => match run_logs(&args, color) {
             Ok(LogsOutcome::Done) => ExitCode::SUCCESS,
             Ok(LogsOutcome::NothingRead) => ExitCode::from(2),

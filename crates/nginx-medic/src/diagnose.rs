@@ -70,6 +70,20 @@ pub fn run(args: &DiagnoseArgs, color: bool) -> Result<u8> {
 
 /// [`run`], the report written to `out` (`collect` keeps the JSON in its bundle).
 pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u8> {
+    let Some(Analysis { report, .. }) = analyze(args)? else {
+        return Ok(2);
+    };
+    render(args, &report, color, out)
+}
+
+/// A diagnosis and the facts it was made of (`fix` plans from both).
+pub struct Analysis {
+    pub report: DiagnoseReport,
+    pub facts: Facts,
+}
+
+/// Runs the diagnosis; `None` when there was nothing to work on (the reason is on stderr).
+pub fn analyze(args: &DiagnoseArgs) -> Result<Option<Analysis>> {
     // A bundle is unpacked (and checked) into a temporary directory that lives as long as
     // this run, then replayed like a --record directory.
     let unpacked = args
@@ -113,7 +127,7 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
             &mut skipped,
         )? {
             Some(l) => l,
-            None => return Ok(2),
+            None => return Ok(None),
         }
     };
     let mut instances = Vec::new();
@@ -319,10 +333,15 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
         // Evidence cites the host's paths, not the replay directory's copies.
         b.restore_paths(&mut report.findings, &mut report.inputs);
     }
+    Ok(Some(Analysis { report, facts }))
+}
+
+/// Writes the report in `--format` and returns the exit status `--fail-on` asks for.
+fn render(args: &DiagnoseArgs, report: &DiagnoseReport, color: bool, out: &mut dyn Write) -> Result<u8> {
     let mut out = io::BufWriter::new(out);
     match args.format {
         DiagnoseFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
+            serde_json::to_writer_pretty(&mut out, report)?;
             writeln!(out)?;
         }
         DiagnoseFormat::Sarif => {
@@ -333,9 +352,9 @@ pub fn run_to(args: &DiagnoseArgs, color: bool, out: &mut dyn Write) -> Result<u
             writeln!(out)?;
         }
         DiagnoseFormat::Text => {
-            crate::report::diagnose_text::write(&mut out, &report, args.max, color)?
+            crate::report::diagnose_text::write(&mut out, report, args.max, color)?
         }
-        DiagnoseFormat::Html => crate::report::html::diagnose(&mut out, &report, args.max)?,
+        DiagnoseFormat::Html => crate::report::html::diagnose(&mut out, report, args.max)?,
     }
     out.flush()?;
     let fail = match args.fail_on {
