@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod discover;
 pub mod exec;
 pub mod explain;
+pub mod fix;
 pub mod generate;
 pub mod host;
 pub mod load;
