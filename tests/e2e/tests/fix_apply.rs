@@ -563,3 +563,30 @@ fn full_backup_disk_is_refused_without_leftovers() {
     drop(full);
     s.assert_healthy(&j);
 }
+
+/// Beyond the matrix, nginx-doctor's mistake: a backup directory inside an included directory
+/// (`conf.d/`) would be loaded by the next reload. Refused, nothing created there.
+#[test]
+fn backup_inside_an_include_directory_is_refused() {
+    let _env = env_shared();
+    let s = Site::start();
+    let mut opts = s.opts(Duration::from_secs(5));
+    opts.backup_dir = s.prefix.join("conf/conf.d/medic-backup");
+    let before = s.site_bytes();
+    let mut j = Journal::quiet();
+    let out = apply(
+        &s.plan(FIX),
+        &s.ctl(),
+        &opts,
+        &mut Answers { port: s.port },
+        &mut j,
+    );
+    assert!(
+        matches!(&out, Outcome::CouldNotRun(m) if m.contains("conf.d/*.conf")),
+        "{out:?}\n{}",
+        dump(&j)
+    );
+    assert!(!opts.backup_dir.exists());
+    assert_eq!(s.site_bytes(), before);
+    s.assert_healthy(&j);
+}

@@ -234,7 +234,7 @@ pub fn apply(
         Ok(gen) => (gen, control::offsets(&ctl.error_logs)),
         Err(e) => {
             journal.record("generation", false, &e);
-            return Outcome::CouldNotRun(e);
+            return discard(opts, journal, Outcome::CouldNotRun(e));
         }
     };
     for (c, e) in changes.iter().zip(&entries) {
@@ -503,6 +503,9 @@ fn staged_test(
 
 /// Removes the backup of a fix that was never written: it would only mislead.
 fn discard(opts: &ApplyOptions, journal: &mut Journal, outcome: Outcome) -> Outcome {
+    if !opts.backup_dir.exists() {
+        return outcome;
+    }
     match fs::remove_dir_all(&opts.backup_dir) {
         Ok(()) => journal.record(
             "backup",
