@@ -47,6 +47,23 @@ pub enum Command {
     Fix(FixArgs),
     /// Print the man page (roff) or a shell completion script, to install by hand or package.
     Generate(GenerateArgs),
+    /// Internal to `fix --apply`: `nginx -t` with staged files bind-mounted over the real ones
+    /// in a private mount namespace.
+    #[command(hide = true)]
+    StageTest(StageTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StageTestArgs {
+    /// The nginx binary to exec.
+    #[arg(long)]
+    pub nginx: std::path::PathBuf,
+    /// STAGED TARGET: bind STAGED over TARGET (repeatable).
+    #[arg(long, num_args = 2, value_names = ["STAGED", "TARGET"])]
+    pub bind: Vec<std::path::PathBuf>,
+    /// What follows `--`: nginx's `-p P -c C [-e E]`.
+    #[arg(last = true, allow_hyphen_values = true)]
+    pub nginx_args: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -503,6 +520,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => exit(crate::generate::run(&args)),
         Command::Watch(args) => exit(crate::watch::run(&args, color)),
         Command::Fix(args) => exit(crate::fix::run(&args, color)),
+        Command::StageTest(args) => exit(crate::fix::apply::stage::run(&args)),
         Command::Logs(args) => match run_logs(&args, color) {
             Ok(LogsOutcome::Done) => ExitCode::SUCCESS,
             Ok(LogsOutcome::NothingRead) => ExitCode::from(2),
