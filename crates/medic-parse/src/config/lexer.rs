@@ -92,7 +92,7 @@ pub fn decode_vec(bytes: Vec<u8>) -> String {
 }
 
 /// Python's `str.isspace()`: Unicode White_Space plus the separators U+001C..U+001F.
-fn is_py_space_char(c: char) -> bool {
+pub(crate) fn is_py_space_char(c: char) -> bool {
     matches!(
         c,
         '\t'..='\r'
