@@ -266,8 +266,18 @@ impl EditableFile {
             });
         };
         let lua_body = is_lua_block(d.name()) && index + 1 == d.args().len();
+        // `"left"-quote` is two arguments to crossplane (text after a closing quote starts a
+        // new word), and would become one if the first lost its quotes. (After a bare word,
+        // what follows is the same word: an `if`'s `)`.)
+        let glued = self.text[range.clone()].starts_with(['"', '\''])
+            && self.text[range.end..]
+                .chars()
+                .next()
+                .is_some_and(|c| !is_py_space_char(c) && !matches!(c, ';' | '{' | '}'));
         let text = if lua_body {
             value.to_owned()
+        } else if glued {
+            double_quote(value)
         } else {
             quote_arg(value).into_owned()
         };
@@ -399,9 +409,15 @@ pub fn quote_arg(value: &str) -> Cow<'_, str> {
         || value
             .chars()
             .any(|c| is_py_space_char(c) || matches!(c, ';' | '{' | '}' | '#' | '"' | '\''));
-    if !needs_quotes {
-        return Cow::Borrowed(value);
+    if needs_quotes {
+        Cow::Owned(double_quote(value))
+    } else {
+        Cow::Borrowed(value)
     }
+}
+
+/// `value` in double quotes, `"` and `\` escaped.
+fn double_quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {
@@ -411,7 +427,7 @@ pub fn quote_arg(value: &str) -> Cow<'_, str> {
         out.push(c);
     }
     out.push('"');
-    Cow::Owned(out)
+    out
 }
 
 #[cfg(test)]
