@@ -547,6 +547,11 @@ mod tests {
                 ..
             })
         ));
+        // crossplane reads `"l"-q` as two words: the replacement keeps its quotes.
+        let g = file("a \"l\"-q;\n");
+        let d = g.find(1, "a").unwrap();
+        let e = g.set_arg(&d, 0, "X").unwrap();
+        assert_eq!(apply(g.text(), &[e]).unwrap(), "a \"X\"-q;\n");
         // What the lexer reads back is the value, when it has no backslash.
         let edited = file(&apply(f.text(), &edits[..2]).unwrap());
         assert_eq!(edited.directives()[0].args, ["x y", "plain", "e", "f"]);
