@@ -4,6 +4,7 @@
 //! (`errors='replace'`), so the crossplane JSON is byte-identical; the model works on the same
 //! strings. Arguments are given unquoted, with escapes as nginx leaves them (crossplane's form).
 
+use std::ops::Range;
 use std::path::PathBuf;
 
 /// Index of a file in [`Config::files`].
@@ -25,6 +26,14 @@ pub struct Directive {
     pub includes: Vec<FileId>,
     /// For a `#` comment kept with `--include-comments` (then `name` is `#`).
     pub comment: Option<String>,
+    /// Bytes of the file's decoded text (see [`super::lexer::decode`]) from the first byte of
+    /// the name to the end of its `;`, or of its block's `}` (a Lua block's too). For a comment,
+    /// the comment. Not in the crossplane JSON; `config::edit` replaces text by these.
+    pub span: Range<usize>,
+    /// One per argument of [`Directive::args`], quotes included (an `if`'s without the
+    /// parentheses its first and last arguments lose); a Lua body's is the text inside its
+    /// braces.
+    pub arg_spans: Vec<Range<usize>>,
 }
 
 /// A problem found while reading or checking the config, with where it is.

@@ -12,6 +12,7 @@
 //! newlines (see [`decode`]).
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 /// One token: a word, a quoted string, `{`, `}`, `;` or a `#comment`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +22,11 @@ pub struct Token {
     pub line: u32,
     /// Came from quotes (or is a Lua block body): never a brace, `;` or comment.
     pub quoted: bool,
+    /// Where the token is in the text given to [`lex`], in bytes: a word's `src[span]` is its
+    /// text; a quoted token's covers its quotes; a Lua body's is the text between its braces,
+    /// and the `;` that follows it is the closing `}`. Lets an editor replace a token without
+    /// touching the bytes around it (`config::edit`).
+    pub span: Range<usize>,
 }
 
 impl Token {
@@ -86,7 +92,7 @@ pub fn decode_vec(bytes: Vec<u8>) -> String {
 }
 
 /// Python's `str.isspace()`: Unicode White_Space plus the separators U+001C..U+001F.
-fn is_py_space_char(c: char) -> bool {
+pub(crate) fn is_py_space_char(c: char) -> bool {
     matches!(
         c,
         '\t'..='\r'
@@ -242,15 +248,17 @@ pub fn lex(src: &str) -> Lexed {
     }
 }
 
-fn push(out: &mut Vec<Token>, text: String, line: u32, quoted: bool) {
+fn push(out: &mut Vec<Token>, text: String, line: u32, quoted: bool, span: Range<usize>) {
     out.push(Token {
         text: Cow::Owned(text),
         line,
         quoted,
+        span,
     });
 }
 
-fn push_punct(out: &mut Vec<Token>, c: u8, line: u32) {
+/// A `{`, `}` or `;`: `c`, or for the `;` that ends a Lua block, the `}` at `at`.
+fn push_punct(out: &mut Vec<Token>, c: u8, line: u32, at: usize) {
     let text = match c {
         b'{' => "{",
         b'}' => "}",
@@ -260,6 +268,7 @@ fn push_punct(out: &mut Vec<Token>, c: u8, line: u32) {
         text: Cow::Borrowed(text),
         line,
         quoted: false,
+        span: at..at + 1,
     });
 }
 
@@ -268,6 +277,9 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
     let mut it = Units::new(src);
     let mut token = String::new();
     let mut token_line = 0u32;
+    // A word is the units from its first one to the one that ends it, all copied into `token`,
+    // so its span is `token_start..` the start of that unit.
+    let mut token_start = 0usize;
     let mut next_token_is_directive = true;
 
     // `None` from `it.next()` inside a loop is crossplane's StopIteration: the generator ends
@@ -287,7 +299,7 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
                 let t = std::mem::take(&mut token);
                 let lua = next_token_is_directive && is_lua_block(&t);
                 let name = if lua { Some(t.clone()) } else { None };
-                push(out, t, token_line, false);
+                push(out, t, token_line, false, token_start..u.start);
                 if let Some(name) = name {
                     if let Err(e) = lex_lua(&mut it, &name, out) {
                         return Some(e);
@@ -317,7 +329,7 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
                 .take_while(|&&c| c == b'\\')
                 .count();
             let end = if run % 2 == 1 { nl - 1 } else { nl };
-            push(out, src[u.start..end].to_owned(), line, false);
+            push(out, src[u.start..end].to_owned(), line, false, u.start..end);
             it.pos = nl + 1;
             it.line = line + 1;
             continue;
@@ -325,6 +337,7 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
 
         if token.is_empty() {
             token_line = u.line;
+            token_start = u.start;
         }
 
         // `${var}`: the braces belong to the word.
@@ -365,7 +378,7 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
             let t = std::mem::take(&mut token);
             let lua = next_token_is_directive && is_lua_block(&t);
             let name = if lua { Some(t.clone()) } else { None };
-            push(out, t, token_line, true);
+            push(out, t, token_line, true, token_start..u.end);
             if let Some(name) = name {
                 if let Err(e) = lex_lua(&mut it, &name, out) {
                     return Some(e);
@@ -386,7 +399,7 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
                     && it.is(u, b'{')
                     && is_lua_block(&t)
                     && t != "set_by_lua_block";
-                push(out, t, token_line, false);
+                push(out, t, token_line, false, token_start..u.start);
                 if lua {
                     if let Err(e) = scan_lua_body(&mut it, u.line, out) {
                         return Some(e);
@@ -395,7 +408,7 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
                     continue;
                 }
             }
-            push_punct(out, src.as_bytes()[u.start], u.line);
+            push_punct(out, src.as_bytes()[u.start], u.line, u.start);
             next_token_is_directive = true;
             continue;
         }
@@ -433,15 +446,19 @@ fn lex_lua(it: &mut Units<'_>, directive: &str, out: &mut Vec<Token>) -> Result<
     }
     if directive == "set_by_lua_block" {
         let mut arg = String::new();
+        let mut arg_start = 0;
         while let Some(mut u) = it.next() {
             if it.is_space(u) {
                 if !arg.is_empty() {
-                    push(out, arg, u.line, false);
+                    push(out, arg, u.line, false, arg_start..u.start);
                     break;
                 }
                 while it.is_space(u) {
                     u = next_or_end!();
                 }
+            }
+            if arg.is_empty() {
+                arg_start = u.start;
             }
             arg.push_str(it.text(u));
         }
@@ -527,8 +544,14 @@ fn scan_lua_body(it: &mut Units<'_>, open_line: u32, out: &mut Vec<Token>) -> Re
                 depth -= 1;
                 if depth == 0 {
                     let line = line_at(i);
-                    push(out, s.get(start..i).unwrap_or("").to_owned(), line, true);
-                    push_punct(out, b';', line);
+                    push(
+                        out,
+                        s.get(start..i).unwrap_or("").to_owned(),
+                        line,
+                        true,
+                        start..i,
+                    );
+                    push_punct(out, b';', line, i);
                     it.pos = i + 1;
                     it.line = line;
                     return Ok(());
@@ -664,6 +687,37 @@ mod tests {
                 "unexpected end of file, expecting terminating characters for lua code block",
                 1
             )
+        );
+    }
+
+    #[test]
+    fn spans_cover_the_source_of_each_token() {
+        let src = "a  \"b c\" 'd'x ${v}w;# c\nx_by_lua_block { y }\nset_by_lua_block $r {z}\n";
+        let lexed = lex(src);
+        let spans: Vec<(&str, &str)> = lexed
+            .tokens
+            .iter()
+            .map(|t| (&*t.text, &src[t.span.clone()]))
+            .collect();
+        assert_eq!(
+            spans,
+            [
+                ("a", "a"),
+                ("b c", "\"b c\""),
+                ("d", "'d'"),
+                ("x", "x"),
+                ("${v}w", "${v}w"),
+                (";", ";"),
+                ("# c", "# c"),
+                ("x_by_lua_block", "x_by_lua_block"),
+                (" y ", " y "),
+                // The `;` a Lua block ends with is its `}`.
+                (";", "}"),
+                ("set_by_lua_block", "set_by_lua_block"),
+                ("$r", "$r"),
+                ("z", "z"),
+                (";", "}"),
+            ]
         );
     }
 

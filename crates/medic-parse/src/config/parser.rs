@@ -20,6 +20,7 @@
 //! * every `*_by_lua_block` is a Lua block (bug 2, see [`super::lexer::is_lua_block`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::Range;
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
 
@@ -317,6 +318,7 @@ impl Session<'_> {
             lex_error: lexed.error.as_ref(),
             errors: Vec::new(),
             depth: 0,
+            last_end: 0,
         };
         let (parsed, stop) = p.block(&ctx, false);
         let mut errors = std::mem::take(&mut p.errors);
@@ -351,6 +353,8 @@ struct FileParser<'a, 's> {
     lex_error: Option<&'a LexError>,
     errors: Vec<ConfigError>,
     depth: u32,
+    /// The end of the last token read: after a block, its `}`, where the block's span ends.
+    last_end: usize,
 }
 
 impl FileParser<'_, '_> {
@@ -360,10 +364,12 @@ impl FileParser<'_, '_> {
             Some(t) => {
                 self.pos += 1;
                 let text = std::mem::replace(&mut t.text, std::borrow::Cow::Borrowed(""));
+                self.last_end = t.span.end;
                 Ok(Token {
                     text,
                     line: t.line,
                     quoted: t.quoted,
+                    span: t.span.clone(),
                 })
             }
             None => Err(self.lex_error.map(|e| Stop::Fatal(e.clone()))),
@@ -419,12 +425,13 @@ impl FileParser<'_, '_> {
             }
             if !tok.quoted && tok.text.starts_with('#') {
                 if self.s.opts.comments {
-                    parsed.push(comment(&tok.text[1..], tok.line, self.file));
+                    parsed.push(comment(&tok.text[1..], tok.line, self.file, tok.span));
                 }
                 continue;
             }
 
             let mut args = Vec::new();
+            let mut arg_spans = Vec::new();
             let mut comments_in_args = Vec::new();
             let term = loop {
                 let t = match self.next() {
@@ -436,14 +443,15 @@ impl FileParser<'_, '_> {
                     break t;
                 }
                 if !t.quoted && t.text.starts_with('#') {
-                    comments_in_args.push(t.text[1..].to_owned());
+                    comments_in_args.push((t.text[1..].to_owned(), t.span));
                 } else {
                     args.push(t.text.into_owned());
+                    arg_spans.push((t.span, t.quoted));
                 }
             };
             let name = tok.text.into_owned();
             if name == "if" {
-                prepare_if_args(&mut args);
+                prepare_if_args(&mut args, &mut arg_spans);
             }
             let opts = self.s.opts;
             if let Err(rej) = analyze(
@@ -472,6 +480,8 @@ impl FileParser<'_, '_> {
                 args,
                 line: tok.line,
                 file: self.file,
+                span: tok.span.start..term.span.end,
+                arg_spans: arg_spans.into_iter().map(|(s, _)| s).collect(),
                 ..Directive::default()
             };
             if !opts.single_file && d.name == "include" {
@@ -482,12 +492,15 @@ impl FileParser<'_, '_> {
                 let inner = enter_block(ctx, &d.name);
                 let (block, stop) = self.block(&inner, false);
                 d.block = Some(block);
+                d.span.end = self.last_end;
                 if stop.is_some() {
                     parsed.push(d);
                     return (parsed, stop);
                 }
             } else if term.text == "}" {
                 // `foo bar }`: nginx's ngx_conf_read_token() stops at `}` with words pending.
+                // The `}` is the enclosing block's, not this directive's.
+                d.span.end = d.arg_spans.last().map_or(tok.span.end, |s| s.end);
                 self.error(
                     term.line,
                     "unexpected \"}\"".into(),
@@ -497,8 +510,8 @@ impl FileParser<'_, '_> {
             }
             let line = d.line;
             parsed.push(d);
-            for c in comments_in_args {
-                parsed.push(comment(&c, line, self.file));
+            for (c, span) in comments_in_args {
+                parsed.push(comment(&c, line, self.file, span));
             }
             if closed_by_brace {
                 break;
@@ -550,18 +563,22 @@ impl FileParser<'_, '_> {
     }
 }
 
-fn comment(text: &str, line: u32, file: FileId) -> Directive {
+fn comment(text: &str, line: u32, file: FileId, span: Range<usize>) -> Directive {
     Directive {
         name: "#".into(),
         line,
         file,
         comment: Some(text.to_owned()),
+        span,
         ..Directive::default()
     }
 }
 
-/// `_prepare_if_args`: strips the parentheses of `if ( ... )`.
-fn prepare_if_args(args: &mut Vec<String>) {
+/// `_prepare_if_args`: strips the parentheses of `if ( ... )`. `spans` (with whether each
+/// argument was quoted) follow: a bare word's text is its source, so the span of what is left
+/// is the old one less the bytes cut; a quoted argument keeps its whole span, quotes and all,
+/// as no byte range holds its text without them.
+fn prepare_if_args(args: &mut Vec<String>, spans: &mut Vec<(Range<usize>, bool)>) {
     let (Some(first), Some(last)) = (args.first(), args.last()) else {
         return;
     };
@@ -569,17 +586,30 @@ fn prepare_if_args(args: &mut Vec<String>) {
         return;
     }
     let is_space = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
+    let len0 = args[0].len();
     args[0] = args[0][1..].trim_start_matches(is_space).to_owned();
+    if let Some((s, false)) = spans.first_mut() {
+        s.start += len0 - args[0].len();
+    }
     let n = args.len() - 1;
     let l = &args[n];
+    let len_n = l.len();
     args[n] = l[..l.len() - 1].trim_end_matches(is_space).to_owned();
+    if let Some((s, false)) = spans.last_mut() {
+        // With one argument, `s.start` has moved already; the end is still the old one.
+        s.end -= len_n - args[n].len();
+        s.end = s.end.max(s.start);
+    }
     let start = usize::from(args[0].is_empty());
     let end = args.len() - usize::from(args[n].is_empty());
     if start >= end {
         args.clear();
+        spans.clear();
     } else {
         args.truncate(end);
         args.drain(..start);
+        spans.truncate(end);
+        spans.drain(..start);
     }
 }
 
@@ -671,6 +701,23 @@ mod tests {
     }
 
     #[test]
+    fn spans_of_directives_and_arguments() {
+        let src = "http {\n  server { listen 80 \"x y\"; }\n} # end\nif ($a = b) { }\n";
+        let c = parse_bytes("n.conf", src.as_bytes(), &Options::syntax_only());
+        let f = &c.files[0];
+        let text = |r: &Range<usize>| &src[r.clone()];
+        assert_eq!(text(&f.parsed[0].span), &src[..src.find(" #").unwrap()]);
+        let server = &f.parsed[0].block.as_ref().unwrap()[0];
+        assert_eq!(text(&server.span), "server { listen 80 \"x y\"; }");
+        let listen = &server.block.as_ref().unwrap()[0];
+        assert_eq!(text(&listen.span), "listen 80 \"x y\";");
+        let args: Vec<_> = listen.arg_spans.iter().map(text).collect();
+        assert_eq!(args, ["80", "\"x y\""]);
+        let args: Vec<_> = f.parsed[1].arg_spans.iter().map(text).collect();
+        assert_eq!((f.parsed[1].args.len(), args), (3, vec!["$a", "=", "b"]));
+    }
+
+    #[test]
     fn context_failures_are_dropped_like_crossplane() {
         let c = parse_bytes("n.conf", b"http { events { } }\n", &Options::default());
         let f = &c.files[0];
@@ -726,14 +773,24 @@ mod tests {
     #[test]
     fn if_parentheses() {
         let mut a: Vec<String> = vec!["($a".into(), "=".into(), "b)".into()];
-        prepare_if_args(&mut a);
+        let mut s = vec![(0..3, false), (4..5, false), (6..8, false)];
+        prepare_if_args(&mut a, &mut s);
         assert_eq!(a, ["$a", "=", "b"]);
+        assert_eq!(s, [(1..3, false), (4..5, false), (6..7, false)]);
         let mut a: Vec<String> = vec!["(".into(), "$a".into(), ")".into()];
-        prepare_if_args(&mut a);
+        let mut s = vec![(0..1, false), (2..4, false), (5..6, false)];
+        prepare_if_args(&mut a, &mut s);
         assert_eq!(a, ["$a"]);
+        assert_eq!(s, [(2..4, false)]);
         let mut a: Vec<String> = vec!["()".into()];
-        prepare_if_args(&mut a);
-        assert!(a.is_empty());
+        let mut s = vec![(0..2, false)];
+        prepare_if_args(&mut a, &mut s);
+        assert!(a.is_empty() && s.is_empty());
+        // One argument: both ends cut from the same span.
+        let mut a: Vec<String> = vec!["( $a )".into()];
+        let mut s = vec![(10..16, false)];
+        prepare_if_args(&mut a, &mut s);
+        assert_eq!((a, s), (vec!["$a".to_string()], vec![(12..14, false)]));
     }
 
     #[test]
