@@ -337,7 +337,12 @@ pub fn analyze(args: &DiagnoseArgs) -> Result<Option<Analysis>> {
 }
 
 /// Writes the report in `--format` and returns the exit status `--fail-on` asks for.
-fn render(args: &DiagnoseArgs, report: &DiagnoseReport, color: bool, out: &mut dyn Write) -> Result<u8> {
+fn render(
+    args: &DiagnoseArgs,
+    report: &DiagnoseReport,
+    color: bool,
+    out: &mut dyn Write,
+) -> Result<u8> {
     let mut out = io::BufWriter::new(out);
     match args.format {
         DiagnoseFormat::Json => {

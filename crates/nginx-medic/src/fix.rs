@@ -137,7 +137,10 @@ pub fn run(args: &FixArgs, color: bool) -> Result<u8> {
                 &mut out,
                 &quiet,
                 "could-not-run",
-                Some("--apply asks for confirmation on a terminal; pass --yes to run it unattended".into()),
+                Some(
+                    "--apply asks for confirmation on a terminal; pass --yes to run it unattended"
+                        .into(),
+                ),
                 None,
                 2,
             );
@@ -147,15 +150,20 @@ pub fn run(args: &FixArgs, color: bool) -> Result<u8> {
         let mut answer = String::new();
         io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return finish(&mut out, &quiet, "not-applied", Some("not confirmed".into()), None, 0);
+            return finish(
+                &mut out,
+                &quiet,
+                "not-applied",
+                Some("not confirmed".into()),
+                None,
+                0,
+            );
         }
     }
     let backup_dir = args
         .backup_dir
         .as_ref()
-        .map(|d| {
-            PathBuf::from(d).join(chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string())
-        })
+        .map(|d| PathBuf::from(d).join(chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string()))
         .unwrap_or_else(apply::default_backup_dir);
     let engine_plan = apply::Plan {
         changes: plan
@@ -172,7 +180,9 @@ pub fn run(args: &FixArgs, color: bool) -> Result<u8> {
             .actions
             .iter()
             .filter_map(|c| match c {
-                Change::RestartUnit { unit } => Some(apply::Action::RestartUnit { unit: unit.clone() }),
+                Change::RestartUnit { unit } => {
+                    Some(apply::Action::RestartUnit { unit: unit.clone() })
+                }
                 Change::RestartPm2 { app, user, .. } => Some(apply::Action::RestartPm2 {
                     app: app.clone(),
                     user: user.as_deref().and_then(ids_of),
@@ -210,7 +220,10 @@ fn outcome_words(o: &apply::Outcome) -> (&'static str, Option<String>) {
         NothingToDo => ("nothing-to-do", None),
         RolledBack => (
             "rolled-back",
-            Some("the fix did not verify; the files were restored and nginx verified as before".into()),
+            Some(
+                "the fix did not verify; the files were restored and nginx verified as before"
+                    .into(),
+            ),
         ),
         NotWritten => (
             "not-written",
@@ -254,16 +267,12 @@ fn control_of(
     args: &FixArgs,
 ) -> Option<apply::NginxCtl> {
     let i = instances.first()?;
-    let binary = i
-        .binary
-        .as_ref()
-        .map(PathBuf::from)
-        .or_else(|| {
-            crate::discover::CANDIDATES
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.is_file())
-        })?;
+    let binary = i.binary.as_ref().map(PathBuf::from).or_else(|| {
+        crate::discover::CANDIDATES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    })?;
     let prefix = i.prefix.clone().or_else(|| args.input.prefix.clone());
     let under_prefix = |p: &str| -> PathBuf {
         let path = Path::new(p);
@@ -393,7 +402,12 @@ fn commands_of(plan: &Plan, ctl: Option<&apply::NginxCtl>) -> Vec<String> {
 }
 
 /// The plan as text: per finding what happens, the diffs, the commands.
-fn write_plan(out: &mut dyn Write, plan: &Plan, commands: &[String], apply: bool) -> io::Result<()> {
+fn write_plan(
+    out: &mut dyn Write,
+    plan: &Plan,
+    commands: &[String],
+    apply: bool,
+) -> io::Result<()> {
     let chosen = plan.items.iter().filter(|i| i.apply).count();
     let advice = plan.items.len() - chosen;
     if plan.items.is_empty() {
@@ -412,7 +426,10 @@ fn write_plan(out: &mut dyn Write, plan: &Plan, commands: &[String], apply: bool
             out,
             "{mark} {}{}{risk}: {}",
             i.id,
-            i.upstream.as_deref().map(|u| format!(" {u}")).unwrap_or_default(),
+            i.upstream
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default(),
             i.title
         )?;
         if let Some(why) = &i.why_not {

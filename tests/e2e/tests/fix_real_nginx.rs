@@ -54,7 +54,10 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, SystemTime)> {
             } else {
                 out.insert(
                     p.clone(),
-                    (fs::read(&p).unwrap_or_default(), m.modified().expect("mtime")),
+                    (
+                        fs::read(&p).unwrap_or_default(),
+                        m.modified().expect("mtime"),
+                    ),
                 );
             }
         }
@@ -114,16 +117,25 @@ fn plan_apply_verify(
     let before_tree = tree(prefix.path());
     let before = fs::read_to_string(app_conf(prefix)).expect("read app.conf");
     let planned = fix(prefix, &[]);
-    assert_eq!(planned.code(), Some(0), "fix (plan only) must exit 0\n{planned}");
+    assert_eq!(
+        planned.code(),
+        Some(0),
+        "fix (plan only) must exit 0\n{planned}"
+    );
     let plan = planned.json();
     let item = plan["plan"]["items"]
         .as_array()
         .and_then(|items| items.iter().find(|i| i["id"] == id))
         .unwrap_or_else(|| panic!("no {id} in the plan:\n{planned}"));
     assert_eq!(item["apply"], true, "{id} is not to be applied:\n{planned}");
-    let diff = plan["plan"]["files"][0]["diff"].as_str().unwrap_or_default();
+    let diff = plan["plan"]["files"][0]["diff"]
+        .as_str()
+        .unwrap_or_default();
     for l in added {
-        assert!(diff.contains(&format!("+{l}")), "the diff lacks +{l}:\n{diff}");
+        assert!(
+            diff.contains(&format!("+{l}")),
+            "the diff lacks +{l}:\n{diff}"
+        );
     }
     assert_eq!(
         plan["outcome"], "planned",
@@ -185,7 +197,10 @@ fn plan_apply_verify(
         .filter_map(|s| s["step"].as_str())
         .collect();
     for s in ["lock", "backup", "stage-test", "write", "reload", "verify"] {
-        assert!(steps.contains(&s), "the journal has no {s} step: {steps:?}\n{run}");
+        assert!(
+            steps.contains(&s),
+            "the journal has no {s} step: {steps:?}\n{run}"
+        );
     }
     eprintln!("{id}: applied\n{diff}");
     json
@@ -212,7 +227,10 @@ fn header_too_big() {
         &ngx,
         "header-too-big",
         &["        proxy_buffer_size 4k;"],
-        &["        proxy_buffers 8 16k;", "        proxy_buffer_size 16k;"],
+        &[
+            "        proxy_buffers 8 16k;",
+            "        proxy_buffer_size 16k;",
+        ],
     );
 }
 

@@ -211,13 +211,13 @@ fn edits_of(
         let file = &parsed[&path];
         let d = find(file, src)?;
         let e = match c {
-            Change::Set { name, args, .. } => file.set_in_block(&d, name, args),
+            Change::Set { name, args, .. } => file.set_in_block(&d, name, &strs(args)),
             Change::Append { args, .. } => {
                 let names: Vec<&str> = args
                     .iter()
                     .map(|a| a.split('=').next().unwrap_or(a))
                     .collect();
-                if d.args
+                if d.args()
                     .iter()
                     .any(|a| names.contains(&a.split('=').next().unwrap_or(a)))
                 {
@@ -227,12 +227,13 @@ fn edits_of(
                         names.join(", ")
                     ));
                 }
-                file.append_args(&d, args)
+                file.append_args(&d, &strs(args))
             }
             Change::Retarget { index, to, .. } => {
-                let arg = d.args.get(*index).ok_or_else(|| {
-                    format!("{} has no argument {}", src.location(), index + 1)
-                })?;
+                let arg = d
+                    .args()
+                    .get(*index)
+                    .ok_or_else(|| format!("{} has no argument {}", src.location(), index + 1))?;
                 let new = rewrite_address(arg, to).ok_or_else(|| {
                     format!(
                         "{}: `{arg}` is not an address the machine can rewrite",
@@ -241,6 +242,7 @@ fn edits_of(
                 })?;
                 listens_at(&new, facts)?;
                 file.set_arg(&d, *index, &new)
+                    .map_err(|e| format!("{}: {e}", src.location()))?
             }
             _ => continue,
         };
@@ -253,7 +255,11 @@ fn edits_of(
 }
 
 /// The directive a [`Src`] points at, in the file as it is now.
-fn find(file: &EditableFile, src: &Src) -> Result<edit::DirectiveRef, String> {
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn find<'f>(file: &'f EditableFile, src: &Src) -> Result<edit::DirectiveRef<'f>, String> {
     let name = directive_name(src);
     file.find(src.line, name).ok_or_else(|| {
         format!(
@@ -338,7 +344,7 @@ fn listens_at(new: &str, facts: &Facts) -> Result<(), String> {
         .ok_or_else(|| format!("{new}: no port to check"))?;
     let ip: Option<std::net::IpAddr> = host.trim_matches(['[', ']']).parse().ok();
     let hit = probes.listeners.sockets.iter().any(|l| {
-        l.kind == SocketKind::Tcp
+        matches!(l.kind, SocketKind::Tcp | SocketKind::Tcp6)
             && l.port == Some(port)
             && match (ip, l.ip) {
                 (_, Some(lip)) if lip.is_unspecified() => true,
@@ -381,11 +387,19 @@ mod tests {
             Some("[::1]:9000")
         );
         assert_eq!(
-            rewrite_address("unix:/run/php/php8.1-fpm.sock", &Address::Unix("/run/php/php8.2-fpm.sock".into())).as_deref(),
+            rewrite_address(
+                "unix:/run/php/php8.1-fpm.sock",
+                &Address::Unix("/run/php/php8.2-fpm.sock".into())
+            )
+            .as_deref(),
             Some("unix:/run/php/php8.2-fpm.sock")
         );
         assert_eq!(
-            rewrite_address("http://unix:/run/app.sock:/v1/", &Address::Unix("/run/app2.sock".into())).as_deref(),
+            rewrite_address(
+                "http://unix:/run/app.sock:/v1/",
+                &Address::Unix("/run/app2.sock".into())
+            )
+            .as_deref(),
             Some("http://unix:/run/app2.sock:/v1/")
         );
         assert_eq!(rewrite_address("http://$backend", &Address::Port(1)), None);

@@ -167,7 +167,10 @@ fn unhealthy(t: &ProbedTarget, expect: Expect) -> Option<String> {
                     .map(|u| format!("unix: {}", u.connect.label())),
             )
             .collect();
-        return Some(format!("{name} does not accept connections ({})", how.join(", ")));
+        return Some(format!(
+            "{name} does not accept connections ({})",
+            how.join(", ")
+        ));
     }
     match expect {
         Expect::Connects | Expect::LogOnly => None,

@@ -127,9 +127,17 @@ impl Generation {
         Ok(Generation(kids))
     }
 
-    /// Whether `now` holds a child that was not in `self`: a worker of a new configuration.
+    /// Whether `now` holds a child that was not in `self` (a worker of the new configuration)
+    /// and every child of `self` is gone or retiring. nginx starts the new workers before it
+    /// tells the old ones to quit, and an old worker accepts until it has been told: a request
+    /// in that instant is served by the old configuration, so the new one has not taken over.
     pub fn renewed_in(&self, now: &Generation) -> bool {
         now.0.iter().any(|c| !self.0.contains(c))
+            && self
+                .0
+                .iter()
+                .filter(|c| now.0.contains(c))
+                .all(|(pid, _)| retiring(*pid))
     }
 
     pub fn pids(&self) -> String {
@@ -138,6 +146,16 @@ impl Generation {
             .map(|(p, _)| p.to_string())
             .collect::<Vec<_>>()
             .join(",")
+    }
+}
+
+/// Whether a worker has been told to quit: nginx renames it `worker process is shutting down`
+/// (`ngx_worker_process_cycle()`, `ngx_setproctitle`) and it accepts no new connection. A
+/// process that is gone counts too.
+fn retiring(pid: i32) -> bool {
+    match fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(title) => title.windows(13).any(|w| w == b"shutting down") || title.is_empty(),
+        Err(_) => true,
     }
 }
 
