@@ -401,41 +401,56 @@ fn commands_of(plan: &Plan, ctl: Option<&apply::NginxCtl>) -> Vec<String> {
     out
 }
 
-/// The plan as text: per finding what happens, the diffs, the commands.
+/// The plan as text: what will be applied, what stays advice and why, the diffs, the
+/// commands.
 fn write_plan(
     out: &mut dyn Write,
     plan: &Plan,
     commands: &[String],
     apply: bool,
 ) -> io::Result<()> {
-    let chosen = plan.items.iter().filter(|i| i.apply).count();
-    let advice = plan.items.len() - chosen;
     if plan.items.is_empty() {
-        writeln!(out, "nginx-medic fix: no ongoing finding to fix (name one with --id to fix a latent or resolved one)")?;
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "nginx-medic fix: {chosen} fix{} to apply, {advice} as advice\n",
-        if chosen == 1 { "" } else { "es" }
-    )?;
-    for i in &plan.items {
-        let mark = if i.apply { "✓" } else { "·" };
-        let risk = i.risk.map(|r| format!(" (risk {r})")).unwrap_or_default();
         writeln!(
             out,
-            "{mark} {}{}{risk}: {}",
+            "nginx-medic fix: no ongoing finding to fix (name one with --id to fix a latent or resolved one)"
+        )?;
+        return Ok(());
+    }
+    let (chosen, advice): (Vec<_>, Vec<_>) = plan.items.iter().partition(|i| i.apply);
+    writeln!(
+        out,
+        "nginx-medic fix: {} fix{} to apply, {} as advice",
+        chosen.len(),
+        if chosen.len() == 1 { "" } else { "es" },
+        advice.len()
+    )?;
+    let line = |i: &plan::Item| {
+        format!(
+            "{}{}{}: {}",
             i.id,
             i.upstream
                 .as_deref()
                 .map(|u| format!(" {u}"))
                 .unwrap_or_default(),
-            i.title
+            i.risk.map(|r| format!(" (risk {r})")).unwrap_or_default(),
+            i.summary
+        )
+    };
+    if !chosen.is_empty() {
+        writeln!(out, "\nto apply:")?;
+        for i in &chosen {
+            writeln!(out, "  ✓ {}", line(i))?;
+        }
+    }
+    if !advice.is_empty() {
+        writeln!(
+            out,
+            "\nadvice only (see `nginx-medic diagnose` for the steps):"
         )?;
-        if let Some(why) = &i.why_not {
-            writeln!(out, "    advice only: {why}")?;
-            for s in &i.steps {
-                writeln!(out, "    - {s}")?;
+        for i in &advice {
+            writeln!(out, "  · {}", line(i))?;
+            if let Some(why) = &i.why_not {
+                writeln!(out, "      not applied: {why}")?;
             }
         }
     }
@@ -449,7 +464,7 @@ fn write_plan(
             writeln!(out, "  {c}")?;
         }
     }
-    if !apply && chosen > 0 {
+    if !apply && !chosen.is_empty() {
         writeln!(
             out,
             "\nNothing was changed. Run again with --apply to back up, test, write, reload and verify (rolled back if it does not cure)."

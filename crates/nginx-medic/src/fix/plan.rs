@@ -33,6 +33,8 @@ pub struct Item {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
     pub title: String,
+    /// What to do, in one line (the finding's fix summary).
+    pub summary: String,
     /// The remedy's risk (`None`: the finding has no machine fix).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk: Option<Risk>,
@@ -99,6 +101,7 @@ pub fn plan(findings: &[Finding], facts: &Facts, sel: &Selection) -> Plan {
             id: f.id,
             upstream: f.upstream.clone(),
             title: f.title.clone(),
+            summary: f.fix.summary.clone(),
             risk: f.fix.remedy.as_ref().map(|r| r.risk),
             apply: false,
             why_not: None,
@@ -111,13 +114,13 @@ pub fn plan(findings: &[Finding], facts: &Facts, sel: &Selection) -> Plan {
             steps: f.fix.steps.clone(),
         };
         let Some(remedy) = &f.fix.remedy else {
-            item.why_not = Some("no machine fix for this cause: the steps are advice".into());
+            item.why_not = Some("no machine fix for this cause".into());
             out.items.push(item);
             continue;
         };
         if remedy.risk > level {
             item.why_not = Some(format!(
-                "its risk is {} (above --risk {level}): pass --risk {} to apply it",
+                "risk {} (above --risk {level}): pass --risk {} to apply it",
                 remedy.risk, remedy.risk
             ));
             out.items.push(item);
@@ -173,7 +176,10 @@ pub fn plan(findings: &[Finding], facts: &Facts, sel: &Selection) -> Plan {
         let diff = similar::TextDiff::from_lines(&before, &after)
             .unified_diff()
             .context_radius(3)
-            .header(&format!("a{path}"), &format!("b{path}"))
+            .header(
+                &format!("a/{}", path.trim_start_matches('/')),
+                &format!("b/{}", path.trim_start_matches('/')),
+            )
             .to_string();
         out.files.push(FileEdit {
             path,
