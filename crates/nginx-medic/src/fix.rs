@@ -183,9 +183,10 @@ pub fn run(args: &FixArgs, color: bool) -> Result<u8> {
                 Change::RestartUnit { unit } => {
                     Some(apply::Action::RestartUnit { unit: unit.clone() })
                 }
-                Change::RestartPm2 { app, user, .. } => Some(apply::Action::RestartPm2 {
+                Change::RestartPm2 { app, user, home } => Some(apply::Action::RestartPm2 {
                     app: app.clone(),
                     user: user.as_deref().and_then(ids_of),
+                    home: home.clone(),
                 }),
                 _ => None,
             })

@@ -94,18 +94,20 @@ pub fn probe_all_on(
     gather: &supervisor::GatherOptions,
     skipped: &mut Vec<Skipped>,
 ) -> Probed {
-    probe_targets_on(host, models, None, wait, concurrency, gather, skipped)
+    probe_targets_on(host, models, None, wait, concurrency, Some(gather), skipped)
 }
 
 /// [`probe_all_on`], only the targets named in `only` (as nginx names them, or their
 /// `upstream` group) when given: `watch` probes the targets of its incidents, not the config.
+/// Without `gather`, the supervisors are not asked (`fix` verifying a target wants its answer
+/// now, not a second of `pm2 jlist`).
 pub fn probe_targets_on(
     host: &dyn crate::host::Host,
     models: &[Model],
     only: Option<&[String]>,
     wait: Wait,
     concurrency: usize,
-    gather: &supervisor::GatherOptions,
+    gather: Option<&supervisor::GatherOptions>,
     skipped: &mut Vec<Skipped>,
 ) -> Probed {
     let mut listeners = listeners::gather(skipped);
@@ -156,7 +158,11 @@ pub fn probe_targets_on(
     pids.dedup();
     let input = supervisor::GatherInput { pids, targets };
     let (targets, supervisors) = std::thread::scope(|s| {
-        let sup = s.spawn(|| supervisor::gather(host, &input, gather));
+        let sup = s.spawn(|| {
+            gather.map_or_else(supervisor::SupervisorFacts::default, |g| {
+                supervisor::gather(host, &input, g)
+            })
+        });
         let targets = run_jobs(&jobs, models, &listeners, &accounts, wait, concurrency);
         (targets, sup.join().unwrap_or_default())
     });

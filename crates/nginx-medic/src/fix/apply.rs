@@ -73,6 +73,8 @@ pub enum Action {
     RestartPm2 {
         app: String,
         user: Option<(u32, u32)>,
+        /// The daemon's `PM2_HOME`, when it is not the user's `~/.pm2`.
+        home: Option<String>,
     },
 }
 

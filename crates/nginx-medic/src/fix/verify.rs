@@ -247,12 +247,6 @@ impl Check for Verifier {
         for f in probed {
             let targets = Self::targets_of(f, &models);
             let mut skipped: Vec<Skipped> = Vec::new();
-            let gather = crate::probe::supervisor::GatherOptions {
-                since: "-1min".to_string(),
-                budget: Duration::from_secs(2),
-                timeout: Duration::from_secs(2),
-                ..Default::default()
-            };
             let probed = crate::probe::probe_targets_on(
                 &host,
                 &models,
@@ -262,7 +256,7 @@ impl Check for Verifier {
                     cap: Some(self.probe_wait),
                 },
                 16,
-                &gather,
+                None,
                 &mut skipped,
             );
             if probed.targets.is_empty() {

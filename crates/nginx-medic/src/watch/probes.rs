@@ -70,7 +70,7 @@ impl Prober {
                         Some(&targets),
                         wait,
                         64,
-                        &gather,
+                        Some(&gather),
                         &mut skipped,
                     );
                     let round = Round {

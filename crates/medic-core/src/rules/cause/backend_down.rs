@@ -32,6 +32,11 @@ rule! {
     /// NAME` and `pm2 restart NAME` (with the daemon's `PM2_HOME` and user) for a pm2 app.
     /// `APP` stands for the backend only when no supervisor names it, and the fix then says
     /// what was looked at.
+    ///
+    /// `nginx-medic fix` restarts the backend when its supervisor is known with confidence
+    /// `certain` or `high` (risk low): `systemctl restart UNIT` or `pm2 restart APP` as the
+    /// daemon's user, then waits for it to accept connections. A unit guessed from timing alone is
+    /// never restarted.
     pub struct BackendDown = "backend-down", "the backend is down: nothing listens on the upstream address";
     time = "1-3 min", risk = "low";
 }

@@ -30,6 +30,10 @@ rule! {
     /// Bind the app to the address nginx uses (`127.0.0.1`, or both loopbacks), or point
     /// `proxy_pass` at the address it is bound to (`proxy_pass http://[::1]:3000;`), then
     /// `nginx -t` and `systemctl reload nginx`.
+    ///
+    /// `nginx-medic fix` does it when the backend listens on one address only (risk low): the host
+    /// of the `*_pass` URL or upstream `server` becomes that address, the port as written; verified
+    /// by a connect.
     pub struct BindMismatch = "bind-mismatch", "the backend listens on the same port at another address";
     time = "5-10 min", risk = "medium";
 }

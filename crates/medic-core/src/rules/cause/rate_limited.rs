@@ -28,6 +28,9 @@ rule! {
     /// zone=Z burst=20 nodelay;`); return 429 instead of 503 with `limit_req_status 429;` so
     /// clients can tell. If they are abusive, it works as intended. Then `nginx -t` and
     /// `systemctl reload nginx`.
+    ///
+    /// `nginx-medic fix --risk medium` adds `burst=20` to each `limit_req` of the zone that has
+    /// none (`nodelay` is left to a human).
     pub struct RateLimited = "rate-limited", "nginx's limit_req rejected requests";
     time = "5 min", risk = "medium";
 }

@@ -32,6 +32,9 @@ rule! {
     /// queue. If they are legitimately long, raise the timeout for their `location` only
     /// (`proxy_read_timeout 120s;` there, not in `http {}`), then `nginx -t` and `systemctl
     /// reload nginx`.
+    ///
+    /// `nginx-medic fix --risk medium` raises the timeout for the `*_pass`'s block only: twice the
+    /// current one, or half again the slowest answer the probe timed (at most 10 min).
     pub struct SlowBackend = "slow-backend", "the backend answers slower than nginx's read timeout";
     time = "5 min (timeout)", risk = "medium: masks slowness";
 }

@@ -38,6 +38,9 @@ rule! {
     /// Make the two paths the same: either point nginx at the socket that exists
     /// (`fastcgi_pass unix:/run/php/php8.2-fpm.sock;`, then `nginx -t` and `systemctl reload
     /// nginx`), or set the pool's `listen` to the path nginx uses and restart PHP-FPM.
+    ///
+    /// `nginx-medic fix` does it when something listens on the other path now (risk low): the
+    /// `unix:` path of the `*_pass` becomes that one; a stopped installation is left to a human.
     pub struct SocketPathMismatch = "socket-path-mismatch", "nginx and the backend name different unix socket paths";
     time = "5-10 min", risk = "medium";
 }

@@ -24,6 +24,9 @@ rule! {
     /// Restart the backend (PHP-FPM removes and re-creates its socket): `systemctl restart
     /// php8.2-fpm`; then find out why it died (`journalctl -u php8.2-fpm`, `journalctl -k | grep
     /// -i oom`).
+    ///
+    /// `nginx-medic fix` restarts the service when its supervisor is known with confidence
+    /// `certain` or `high` (risk low), then waits for the socket to accept.
     pub struct SocketStale = "socket-stale", "a stale unix socket: the file exists, nothing listens";
     time = "1-3 min", risk = "low";
 }

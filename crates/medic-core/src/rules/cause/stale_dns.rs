@@ -28,6 +28,9 @@ rule! {
     /// For names that move, let nginx re-resolve: a `resolver` with `valid=`, and the name in a
     /// variable (`set $backend http://NAME:PORT; proxy_pass $backend;`) or `server NAME
     /// resolve;` (nginx 1.27.3+ or NGINX Plus).
+    ///
+    /// `nginx-medic fix` does it (risk low): a reload, verified by a new worker generation and a
+    /// connect.
     pub struct StaleDns = "stale-dns", "nginx still connects to an address the backend's name no longer resolves to";
     time = "2-10 min", risk = "low";
 }

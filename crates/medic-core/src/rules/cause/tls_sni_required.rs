@@ -29,6 +29,10 @@ rule! {
     /// Add `proxy_ssl_server_name on;` next to the `proxy_pass` (and `proxy_ssl_name NAME;`
     /// when the `proxy_pass` names an IP address or an `upstream {}` group rather than the
     /// server's name); `nginx -t`; `systemctl reload nginx`.
+    ///
+    /// `nginx-medic fix` does it (risk low): `*_ssl_server_name on;` in the block of the `*_pass`
+    /// (and `*_ssl_name` when the URL names an address and the probe's handshake used a name);
+    /// verified by nginx's own handshake in the probe.
     pub struct TlsSniRequired = "tls-sni-required", "the upstream requires SNI and nginx sends none";
     time = "2 min", risk = "low";
 }

@@ -26,6 +26,10 @@ rule! {
     /// ## Fix
     /// Change the port in `proxy_pass` (or the app's port) so they match; `nginx -t`;
     /// `systemctl reload nginx`.
+    ///
+    /// `nginx-medic fix` does it when the listener's address is the target's (risk low, the one
+    /// candidate being certain): the port of the `*_pass` URL or upstream `server`, the rest as
+    /// written; verified by a connect.
     pub struct WrongPort = "wrong-port", "the backend listens on another port";
     time = "5-10 min", risk = "medium";
 }

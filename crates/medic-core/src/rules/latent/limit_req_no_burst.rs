@@ -30,6 +30,9 @@ rule! {
     /// ```nginx
     /// limit_req zone=api burst=20 nodelay;
     /// ```
+    ///
+    /// `nginx-medic fix --risk medium --id limit-req-no-burst` adds `burst=20` (`nodelay` is left
+    /// to a human).
     pub struct LimitReqNoBurst = "limit-req-no-burst", "limit_req without burst";
     time = "5 min", risk = "medium (the limit admits short bursts above the rate)";
 }

@@ -30,6 +30,9 @@ rule! {
     /// proxy_pass http://127.0.0.1:3000;
     /// ```
     /// or make the application listen on both `127.0.0.1` and `::1`.
+    ///
+    /// `nginx-medic fix --id localhost-upstream` replaces `localhost` with 127.0.0.1 (risk low)
+    /// only when the probe saw a listener there.
     pub struct LocalhostUpstream = "localhost-upstream", "upstream named localhost (127.0.0.1 and ::1 are both tried)";
     time = "2 min", risk = "low";
 }

@@ -202,9 +202,14 @@ pub(crate) fn restart(action: &Action) -> Result<String, String> {
             Command::new("systemctl").args(["restart", unit]),
             &format!("systemctl restart {unit}"),
         ),
-        Action::RestartPm2 { app, user } => {
+        Action::RestartPm2 { app, user, home } => {
             let mut cmd = Command::new("pm2");
             cmd.args(["restart", app]);
+            // The daemon the diagnosis found, not whichever PM2_HOME our caller has.
+            cmd.env_remove("PM2_HOME");
+            if let Some(h) = home {
+                cmd.env("PM2_HOME", h);
+            }
             if let Some((uid, gid)) = *user {
                 // pm2 keeps its process list under the user's ~/.pm2: run as that user, with
                 // that user's HOME, or we would talk to root's (empty) pm2 daemon.
