@@ -371,7 +371,156 @@ fn listens_at(new: &str, facts: &Facts) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use medic_core::rules::{Evidence, Fix, Remedy};
+
     use super::*;
+
+    const CONF: &str = "# the app\nserver {\n    listen 80;\n\n    location / {\n\t\tproxy_pass http://127.0.0.1:3000; # the app\n\t\tproxy_buffer_size 4k;\n\t\tlimit_req zone=one;\n    }\n}\n";
+
+    fn src(path: &str, line: u32, text: &str) -> Src {
+        Src {
+            file: Arc::from(path),
+            line,
+            text: Arc::from(text),
+        }
+    }
+
+    fn finding(id: &'static str, risk: Risk, changes: Vec<Change>) -> Finding {
+        let mut f = Finding::latent(
+            id,
+            format!("{id} title"),
+            vec![Evidence::other("test", "t".into(), "t".into())],
+            Fix {
+                summary: format!("{id} summary"),
+                steps: vec![],
+                commands: vec![],
+                time: "1 min",
+                risk: "low",
+                remedy: Some(Remedy::new(risk, changes)),
+            },
+        );
+        f.state = State::Ongoing;
+        f
+    }
+
+    /// The plan of `findings` at `risk`, its diff headers naming the temp file `app.conf`.
+    fn planned(findings: &[Finding], risk: Risk, path: &std::path::Path) -> Plan {
+        let mut plan = plan(
+            findings,
+            &Facts::default(),
+            &Selection {
+                risk: Some(risk),
+                ..Selection::default()
+            },
+        );
+        let p = path.display().to_string();
+        for f in &mut plan.files {
+            f.diff = f.diff.replace(p.trim_start_matches('/'), "app.conf");
+        }
+        plan
+    }
+
+    #[test]
+    fn edits_keep_every_other_byte_and_respect_the_risk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("app.conf");
+        std::fs::write(&path, CONF).expect("write");
+        let p = path.display().to_string();
+        let pass = src(&p, 6, "proxy_pass http://127.0.0.1:3000;");
+        let findings = vec![
+            finding(
+                "header-too-big",
+                Risk::Low,
+                vec![
+                    Change::Set {
+                        near: pass.clone(),
+                        name: "proxy_buffer_size".into(),
+                        args: vec!["16k".into()],
+                    },
+                    Change::Set {
+                        near: pass.clone(),
+                        name: "proxy_buffers".into(),
+                        args: vec!["8".into(), "16k".into()],
+                    },
+                ],
+            ),
+            finding(
+                "rate-limited",
+                Risk::Medium,
+                vec![Change::Append {
+                    at: src(&p, 8, "limit_req zone=one;"),
+                    args: vec!["burst=20".into()],
+                }],
+            ),
+        ];
+        let low = planned(&findings, Risk::Low, &path);
+        assert_eq!(
+            low.items.iter().map(|i| i.apply).collect::<Vec<_>>(),
+            [true, false]
+        );
+        assert!(low.reload);
+        insta::assert_snapshot!("low", low.files[0].diff);
+        let medium = planned(&findings, Risk::Medium, &path);
+        insta::assert_snapshot!("medium", medium.files[0].diff);
+        // Only the intended bytes: the edited text, re-read, differs from the file in the two
+        // replaced/added places alone.
+        let after = &medium.files[0].after;
+        assert!(after.starts_with("# the app\nserver {\n    listen 80;\n\n    location / {\n\t\tproxy_pass http://127.0.0.1:3000; # the app\n"));
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            CONF,
+            "planning wrote"
+        );
+    }
+
+    #[test]
+    fn a_retarget_needs_a_listener_and_a_moved_directive_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("app.conf");
+        std::fs::write(&path, CONF).expect("write");
+        let p = path.display().to_string();
+        let retarget = finding(
+            "wrong-port",
+            Risk::Low,
+            vec![Change::Retarget {
+                at: src(&p, 6, "proxy_pass http://127.0.0.1:3000;"),
+                index: 0,
+                to: Address::Port(3001),
+            }],
+        );
+        let plan = planned(&[retarget], Risk::Low, &path);
+        assert!(!plan.items[0].apply);
+        assert!(
+            plan.items[0]
+                .why_not
+                .as_deref()
+                .is_some_and(|w| w.contains("no probe ran")),
+            "{:?}",
+            plan.items[0].why_not
+        );
+        let moved = finding(
+            "tls-sni-required",
+            Risk::Low,
+            vec![Change::Set {
+                near: src(&p, 7, "proxy_pass http://127.0.0.1:3000;"),
+                name: "proxy_ssl_server_name".into(),
+                args: vec!["on".into()],
+            }],
+        );
+        let plan = planned(&[moved], Risk::Low, &path);
+        assert!(!plan.items[0].apply);
+        assert!(plan.files.is_empty());
+        assert!(
+            plan.items[0]
+                .why_not
+                .as_deref()
+                .is_some_and(|w| w.contains("changed since")),
+            "{:?}",
+            plan.items[0].why_not
+        );
+    }
 
     #[test]
     fn rewrites_hosts_ports_and_sockets() {
