@@ -9,6 +9,7 @@
 //! | [`Behavior::Reset`] | `recv() failed (104: Connection reset by peer) while reading response header from upstream` |
 //! | [`Behavior::Close`] | `upstream prematurely closed connection while reading response header from upstream` |
 //! | [`Behavior::BigHeader`] | `upstream sent too big header while reading response header from upstream` |
+//! | [`Behavior::GrowingHeader`] | the same, once the header outgrows the buffer |
 //! | [`Behavior::Garbage`] | `upstream sent no valid HTTP/1.0 header while reading response header from upstream` |
 //! | [`Behavior::Status`] | nothing: a valid response, logged in the access log with its `$upstream_status` |
 //!
@@ -38,6 +39,11 @@ pub enum Behavior {
     Close,
     /// `200 OK` with one header line of this many bytes.
     BigHeader(usize),
+    /// As [`Behavior::BigHeader`], but the header line of the k-th response of the stub
+    /// (k = 0, 1, 2, ...) is this many bytes times 2^k, capped at [`GROWING_HEADER_CAP`]: an
+    /// upstream whose cookies pile up, so a buffer raised above the header measured once is
+    /// outgrown by the next answers.
+    GrowingHeader(usize),
     /// `HELLO\r\n`, then FIN: not HTTP at all. nginx 1.22 logs `upstream sent no valid HTTP/1.0
     /// header` and, without a cache, passes the bytes on as an HTTP/0.9 body (no status line).
     Garbage,
@@ -51,6 +57,10 @@ pub enum Behavior {
     /// header, so the client has its 200 already and gets a body cut short.
     CutBody,
 }
+
+/// The largest header line [`Behavior::GrowingHeader`] sends: 60 KB, under the 64 KB nginx-medic's
+/// HTTP probe reads at most against a small buffer, so every header is measured whole.
+pub const GROWING_HEADER_CAP: usize = 60 << 10;
 
 /// A TCP server on 127.0.0.1 with one [`Behavior`], stopped on drop.
 pub struct TcpStub {
@@ -100,6 +110,10 @@ impl Drop for TcpStub {
 fn serve(listener: &TcpListener, behavior: Behavior, stop: &AtomicBool) {
     // Connections of `Hang` are held here until the stub stops.
     let mut held = Vec::new();
+    // Responses sent so far (`GrowingHeader`'s k): one thread serves the stub's connections in
+    // turn, so a local count is the stub's own. Connections that never send a request (a
+    // connect-only probe) do not count.
+    let mut answered: u32 = 0;
     for conn in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             break;
@@ -130,6 +144,18 @@ fn serve(listener: &TcpListener, behavior: Behavior, stop: &AtomicBool) {
                 resp.resize(resp.len() + n, b'a');
                 resp.extend_from_slice(b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 // nginx stops reading at its buffer size and closes: a write error is expected.
+                let _ = s.write_all(&resp);
+            }
+            Behavior::GrowingHeader(start) => {
+                let n = start
+                    .saturating_mul(1usize.checked_shl(answered).unwrap_or(usize::MAX))
+                    .min(GROWING_HEADER_CAP);
+                answered = answered.saturating_add(1);
+                let mut resp = Vec::with_capacity(n + 128);
+                resp.extend_from_slice(b"HTTP/1.1 200 OK\r\nX-Big: ");
+                resp.resize(resp.len() + n, b'a');
+                resp.extend_from_slice(b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                // As BigHeader: nginx may stop reading at its buffer size.
                 let _ = s.write_all(&resp);
             }
             Behavior::Garbage => {

@@ -404,3 +404,146 @@ fn medium_risk_is_advice_by_default() {
     assert_eq!(tree(&prefix.join("conf")), before, "a file changed");
     drop(ngx);
 }
+
+/// A fix that does not cure: the upstream's header doubles with every answer (cookies piling
+/// up), so the buffer the planner sizes from one measure is outgrown by the time the verifier
+/// measures again. `fix --apply` must roll back: the original bytes on disk, reloaded and
+/// verified, the backup kept, exit 1.
+#[test]
+fn fix_that_does_not_cure_rolls_back() {
+    let _serial = serial();
+    let prefix = Prefix::new();
+    // Answers 0, 1, 2 (through nginx): 3000, 6000, 12000 bytes; answer 3 (nginx-medic's probe):
+    // 24000, so the planner wants 32k (24066 * 1.25, a power of two in k); answers 4 and on
+    // (the verifier's probes): 48000, then 60 KB, above 32k.
+    let stub = TcpStub::start(Behavior::GrowingHeader(3000));
+    let port = free_port();
+    let ngx = start(
+        &prefix,
+        port,
+        &format!(
+            "        proxy_pass http://{};\n        proxy_buffer_size 4k;",
+            stub.addr()
+        ),
+    );
+    let got: Vec<u16> = (0..3)
+        .map(|_| medic_e2e::http::get(port, "/", Duration::from_secs(10)))
+        .collect();
+    assert_eq!(
+        got,
+        [200, 502, 502],
+        "the first header fits 4k, the next two do not\n{}",
+        ngx.diagnostics()
+    );
+    let upstream = stub.addr();
+    let too_big = ["upstream sent too big header", upstream.as_str()];
+    let (lines, log) = prefix.error_lines_with(&too_big);
+    assert_eq!(lines.len(), 2, "two `too big header` errors:\n{log}");
+
+    let conf_dir = prefix.join("conf");
+    let bytes = |t: BTreeMap<PathBuf, (Vec<u8>, SystemTime)>| -> BTreeMap<PathBuf, Vec<u8>> {
+        t.into_iter().map(|(p, (b, _))| (p, b)).collect()
+    };
+    let before_conf = bytes(tree(&conf_dir));
+    let before = fs::read(app_conf(&prefix)).expect("read app.conf");
+    let run = fix(&prefix, &["--apply", "--yes"]);
+    assert_eq!(run.code(), Some(1), "a fix rolled back exits 1\n{run}");
+    let json = run.json();
+    assert_eq!(json["outcome"], "rolled-back", "{run}");
+    let diff = json["plan"]["files"][0]["diff"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        diff.contains("+        proxy_buffer_size 32k;"),
+        "the plan sizes the buffer from the 24000-byte header it measured:\n{run}"
+    );
+
+    // The journal: the verifier measured a header above the new buffer, then the rollback
+    // restored the file, reloaded and verified the new generation, `nginx -t` on disk.
+    let journal = json["journal"].as_array().expect("journal");
+    let steps: Vec<(&str, bool, &str)> = journal
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap_or_default(),
+                s["ok"] == true,
+                s["detail"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let failed = steps
+        .iter()
+        .position(|(step, ok, _)| *step == "verify" && !ok)
+        .unwrap_or_else(|| panic!("no failed verify step:\n{run}"));
+    let detail = steps[failed].2;
+    assert!(
+        detail.contains("header-too-big")
+            && detail.contains("still sends a header larger than the buffer")
+            && detail.contains("> 32768"),
+        "the failed verify does not name the header against the new buffer: {detail}"
+    );
+    let written = steps[..failed]
+        .iter()
+        .filter(|(step, ok, _)| *ok && matches!(*step, "write" | "reload"))
+        .count();
+    assert_eq!(written, 2, "written and reloaded before the verify:\n{run}");
+    let after: Vec<(&str, bool)> = steps[failed + 1..]
+        .iter()
+        .map(|(step, ok, _)| (*step, *ok))
+        .collect();
+    assert_eq!(
+        after,
+        [
+            ("rollback", true),
+            ("restore", true),
+            ("reload", true),
+            ("verify", true),
+            ("rollback-test", true),
+            ("rollback", true),
+        ],
+        "the rollback: restore, a second reload, verified\n{run}"
+    );
+
+    // On disk: the original bytes, nothing added or left behind under conf/, `nginx -t` passes.
+    assert_eq!(
+        fs::read(app_conf(&prefix)).expect("read app.conf"),
+        before,
+        "app.conf does not hold its original bytes"
+    );
+    assert_eq!(
+        bytes(tree(&conf_dir)),
+        before_conf,
+        "the config tree differs"
+    );
+    let conf = fs::read_to_string(prefix.conf()).expect("read nginx.conf");
+    let t = nginx::test_config(&prefix, &conf);
+    assert!(
+        t.ok,
+        "nginx -t fails on disk after the rollback:\n{}",
+        t.stderr
+    );
+
+    // nginx runs the original config again: 4k against a 60 KB header is a 502, logged as before.
+    assert_eq!(
+        medic_e2e::http::get(port, "/", Duration::from_secs(10)),
+        502,
+        "nginx after the rollback\n{}",
+        ngx.diagnostics()
+    );
+    let (lines, log) = prefix.error_lines_with(&too_big);
+    assert_eq!(
+        lines.len(),
+        3,
+        "the request after the rollback: one more `too big header`:\n{log}"
+    );
+
+    // The backup stays, with the original bytes.
+    let backup_dir = PathBuf::from(json["backup_dir"].as_str().expect("backup_dir"));
+    assert!(backup_dir.is_dir(), "{} is gone", backup_dir.display());
+    let kept = backup_dir.join(app_conf(&prefix).strip_prefix("/").expect("absolute"));
+    assert_eq!(
+        fs::read(&kept).unwrap_or_else(|e| panic!("{}: {e}", kept.display())),
+        before,
+        "the backup does not hold the original app.conf"
+    );
+}
