@@ -32,7 +32,7 @@ pub struct Directive {
     pub span: Range<usize>,
     /// One per argument of [`Directive::args`], quotes included (an `if`'s without the
     /// parentheses its first and last arguments lose); a Lua body's is the text inside its
-    /// braces.
+    /// braces. Empty unless the parse was asked for them (`Options::spans`, the editor's).
     pub arg_spans: Vec<Range<usize>>,
 }
 

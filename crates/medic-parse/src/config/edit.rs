@@ -181,6 +181,7 @@ impl EditableFile {
         }
         let opts = Options {
             single_file: true,
+            spans: true,
             ..Options::syntax_only()
         };
         let mut config = parse_bytes("fragment.conf", bytes, &opts);

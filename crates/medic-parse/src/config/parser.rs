@@ -71,6 +71,9 @@ pub struct Options {
     pub check_args: bool,
     pub include_root: IncludeRoot,
     pub flavor: Flavor,
+    /// Keep each argument's byte span ([`Directive::arg_spans`]): the editor needs them, the
+    /// rest of the engine does not (a directive's own `span` is always kept).
+    pub spans: bool,
 }
 
 impl Default for Options {
@@ -82,6 +85,7 @@ impl Default for Options {
             check_args: true,
             include_root: IncludeRoot::MainFileDir,
             flavor: Flavor::Crossplane,
+            spans: false,
         }
     }
 }
@@ -431,7 +435,11 @@ impl FileParser<'_, '_> {
             }
 
             let mut args = Vec::new();
+            // Kept only when asked (`Options::spans`: the editor): a span per argument of every
+            // directive is a sixth of a big config's parsed size.
+            let spans_on = self.s.opts.spans;
             let mut arg_spans = Vec::new();
+            let mut last_arg_end = None;
             let mut comments_in_args = Vec::new();
             let term = loop {
                 let t = match self.next() {
@@ -446,7 +454,10 @@ impl FileParser<'_, '_> {
                     comments_in_args.push((t.text[1..].to_owned(), t.span));
                 } else {
                     args.push(t.text.into_owned());
-                    arg_spans.push((t.span, t.quoted));
+                    last_arg_end = Some(t.span.end);
+                    if spans_on {
+                        arg_spans.push((t.span, t.quoted));
+                    }
                 }
             };
             let name = tok.text.into_owned();
@@ -500,7 +511,12 @@ impl FileParser<'_, '_> {
             } else if term.text == "}" {
                 // `foo bar }`: nginx's ngx_conf_read_token() stops at `}` with words pending.
                 // The `}` is the enclosing block's, not this directive's.
-                d.span.end = d.arg_spans.last().map_or(tok.span.end, |s| s.end);
+                d.span.end = d
+                    .arg_spans
+                    .last()
+                    .map(|s| s.end)
+                    .or(last_arg_end)
+                    .unwrap_or(tok.span.end);
                 self.error(
                     term.line,
                     "unexpected \"}\"".into(),
@@ -608,8 +624,10 @@ fn prepare_if_args(args: &mut Vec<String>, spans: &mut Vec<(Range<usize>, bool)>
     } else {
         args.truncate(end);
         args.drain(..start);
-        spans.truncate(end);
-        spans.drain(..start);
+        if !spans.is_empty() {
+            spans.truncate(end);
+            spans.drain(..start);
+        }
     }
 }
 
@@ -703,7 +721,11 @@ mod tests {
     #[test]
     fn spans_of_directives_and_arguments() {
         let src = "http {\n  server { listen 80 \"x y\"; }\n} # end\nif ($a = b) { }\n";
-        let c = parse_bytes("n.conf", src.as_bytes(), &Options::syntax_only());
+        let opts = Options {
+            spans: true,
+            ..Options::syntax_only()
+        };
+        let c = parse_bytes("n.conf", src.as_bytes(), &opts);
         let f = &c.files[0];
         let text = |r: &Range<usize>| &src[r.clone()];
         assert_eq!(text(&f.parsed[0].span), &src[..src.find(" #").unwrap()]);
