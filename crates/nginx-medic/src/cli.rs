@@ -519,7 +519,7 @@ pub fn main() -> ExitCode {
         Command::Config(ConfigCommand::Lint(args)) => exit(crate::config_lint::run(&args, color)),
         Command::Generate(args) => exit(crate::generate::run(&args)),
         Command::Watch(args) => exit(crate::watch::run(&args, color)),
-        Command::Fix(args) => exit(crate::fix::run(&args, color)),
+        Command::Fix(args) => exit(crate::fix::run(&args)),
         Command::StageTest(args) => exit(crate::fix::apply::stage::run(&args)),
         Command::Logs(args) => match run_logs(&args, color) {
             Ok(LogsOutcome::Done) => ExitCode::SUCCESS,

@@ -45,8 +45,7 @@ struct FixReport<'a> {
 
 /// Runs `fix`; the exit status of issue 13: 0 applied and verified (or nothing to do, or only
 /// the plan printed), 1 a fix failed and was rolled back, 2 could not run, 4 the rollback failed.
-pub fn run(args: &FixArgs, color: bool) -> Result<u8> {
-    let _ = color;
+pub fn run(args: &FixArgs) -> Result<u8> {
     let diagnose_args = DiagnoseArgs {
         input: args.input.clone(),
         probe_wait_ms: args.probe_wait_ms,
