@@ -118,6 +118,38 @@ impl TlsServer {
     }
 }
 
+impl TlsServer {
+    /// An SNI-only upstream: its certificate for `upstream.test` (returned, to trust) is served
+    /// only to clients that name it. Without SNI the server has only a certificate on
+    /// brainpoolP256r1, a curve nginx's OpenSSL 3.0 does not offer, so the handshake fails
+    /// (`handshake failure`, alert 40), as with a CDN or shared host with no default
+    /// certificate. Keys and certificates go in `dir`, s_server's output in `log`.
+    pub fn sni_only(dir: &Path, log: &Path) -> (TlsServer, SelfSigned) {
+        let default = SelfSigned::create_with_key(
+            dir,
+            "default",
+            "default.test",
+            &[
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:brainpoolP256r1",
+            ],
+        );
+        let up = SelfSigned::create(dir, "upstream", "upstream.test");
+        let extra: Vec<&OsStr> = vec![
+            "-servername".as_ref(),
+            "upstream.test".as_ref(),
+            "-cert2".as_ref(),
+            up.cert.as_os_str(),
+            "-key2".as_ref(),
+            up.key.as_os_str(),
+            "-servername_fatal".as_ref(),
+        ];
+        (TlsServer::start_with(&default, &extra, log), up)
+    }
+}
+
 impl Drop for TlsServer {
     fn drop(&mut self) {
         // Our own child: SIGKILL by PID (Child::kill), then reap it.

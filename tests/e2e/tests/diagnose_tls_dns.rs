@@ -234,28 +234,7 @@ fn tls_sni_required() {
     let _serial = serial();
     let prefix = Prefix::new();
     let dir = tls_dir(&prefix);
-    let default = SelfSigned::create_with_key(
-        &dir,
-        "default",
-        "default.test",
-        &[
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:brainpoolP256r1",
-        ],
-    );
-    let up = SelfSigned::create(&dir, "upstream", "upstream.test");
-    let extra: Vec<&OsStr> = vec![
-        "-servername".as_ref(),
-        "upstream.test".as_ref(),
-        "-cert2".as_ref(),
-        up.cert.as_os_str(),
-        "-key2".as_ref(),
-        up.key.as_os_str(),
-        "-servername_fatal".as_ref(),
-    ];
-    let srv = TlsServer::start_with(&default, &extra, &prefix.join("s_server.log"));
+    let (srv, up) = TlsServer::sni_only(&dir, &prefix.join("s_server.log"));
     let mut pass = vec![format!("proxy_pass https://{};", srv.addr())];
     pass.extend(tls_verify(&up.cert, false));
     let mut ngx = start_proxy(&prefix, &pass);

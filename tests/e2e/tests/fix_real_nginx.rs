@@ -10,7 +10,6 @@
 //! fix_real_nginx`.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -19,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use medic_e2e::diagnose::serial;
 use medic_e2e::stubs::{Behavior, TcpStub};
-use medic_e2e::tls::{SelfSigned, TlsServer};
+use medic_e2e::tls::TlsServer;
 use medic_e2e::{free_port, medic, nginx, wait_until, MedicRun, Nginx, Prefix};
 use serde_json::Value;
 
@@ -242,28 +241,7 @@ fn tls_sni_required() {
     let prefix = Prefix::new();
     let dir = prefix.join("tls");
     fs::create_dir_all(&dir).expect("mkdir tls");
-    let default = SelfSigned::create_with_key(
-        &dir,
-        "default",
-        "default.test",
-        &[
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:brainpoolP256r1",
-        ],
-    );
-    let up = SelfSigned::create(&dir, "upstream", "upstream.test");
-    let extra: Vec<&OsStr> = vec![
-        "-servername".as_ref(),
-        "upstream.test".as_ref(),
-        "-cert2".as_ref(),
-        up.cert.as_os_str(),
-        "-key2".as_ref(),
-        up.key.as_os_str(),
-        "-servername_fatal".as_ref(),
-    ];
-    let srv = TlsServer::start_with(&default, &extra, &prefix.join("s_server.log"));
+    let (srv, up) = TlsServer::sni_only(&dir, &prefix.join("s_server.log"));
     let port = free_port();
     let ngx = start(
         &prefix,

@@ -80,18 +80,13 @@ impl BindMismatch {
         );
         f.severity = crate::rules::Severity::Warning;
         // One address serves: the name becomes that address (the port as written).
-        let mut hosts: Vec<String> = serving
-            .iter()
-            .filter_map(|a| parse_ip_port(a).map(|(ip, _)| host_of(ip)))
-            .collect();
-        hosts.sort();
-        hosts.dedup();
-        if let [only] = hosts.as_slice() {
-            let changes = retarget(g, Address::Host(only.clone()));
-            if !changes.is_empty() {
-                f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, changes));
-            }
-        }
+        point_at_the_only(
+            g,
+            &mut f,
+            serving
+                .iter()
+                .filter_map(|a| parse_ip_port(a).map(|(ip, _)| ip)),
+        );
         super::connect_evidence(t, &mut f);
         f.evidence.push(Evidence::probe(
             "resolve",
@@ -142,20 +137,11 @@ impl Cause for BindMismatch {
         );
         // Certain when the backend listens on one address only (one socket, or one per
         // family is not that): nginx is pointed at it, the port unchanged.
-        let mut addrs: Vec<String> = t
-            .facts
-            .same_port_elsewhere
-            .iter()
-            .filter_map(|l| l.ip.map(host_of))
-            .collect();
-        addrs.sort();
-        addrs.dedup();
-        if let [only] = addrs.as_slice() {
-            let changes = retarget(g, Address::Host(only.clone()));
-            if !changes.is_empty() {
-                f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, changes));
-            }
-        }
+        point_at_the_only(
+            g,
+            &mut f,
+            t.facts.same_port_elsewhere.iter().filter_map(|l| l.ip),
+        );
         super::connect_evidence(t, &mut f);
         for l in &t.facts.same_port_elsewhere {
             f.evidence.push(Evidence::probe(
@@ -164,6 +150,23 @@ impl Cause for BindMismatch {
             ));
         }
         Some(f)
+    }
+}
+
+/// The machine fix when the backend serves on exactly one of `addresses`: nginx pointed there.
+fn point_at_the_only(
+    g: &Group<'_>,
+    f: &mut Finding,
+    addresses: impl Iterator<Item = std::net::IpAddr>,
+) {
+    let mut hosts: Vec<String> = addresses.map(host_of).collect();
+    hosts.sort();
+    hosts.dedup();
+    if let [only] = hosts.as_slice() {
+        let changes = retarget(g, Address::Host(only.clone()));
+        if !changes.is_empty() {
+            f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, changes));
+        }
     }
 }
 
