@@ -525,3 +525,55 @@ fn fix_that_does_not_cure_rolls_back() {
         "the backup does not hold the original app.conf"
     );
 }
+
+/// nginx passes to `unix:PREFIX/php.sock`; the PHP-FPM pool listens on
+/// `unix:PREFIX/php-fpm.sock` (same directory): the `fastcgi_pass` path is rewritten to the
+/// pool's, and the script answers.
+#[test]
+fn socket_path_mismatch() {
+    use medic_e2e::php_fpm::{docroot, PhpFpm, Pool};
+    let _serial = serial();
+    let prefix = Prefix::new();
+    let www = docroot(
+        &prefix.join("www"),
+        &[("hello.php", "<?php echo \"hello from php-fpm\\n\";\n")],
+    );
+    let fpm_sock = prefix.join("php-fpm.sock");
+    let _fpm = PhpFpm::start(
+        prefix.path(),
+        &[Pool {
+            name: "www".into(),
+            listen: fpm_sock.display().to_string(),
+            mode: Some("0666".into()),
+        }],
+    );
+    let wrong = prefix.join("php.sock");
+    let port = free_port();
+    fs::create_dir_all(prefix.join("conf/conf.d")).expect("mkdir conf.d");
+    let server = format!(
+        "server {{\n    listen 127.0.0.1:{port};\n    root {root};\n    location ~ \\.php$ {{\n        fastcgi_pass unix:{wrong};\n        fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;\n        fastcgi_param REQUEST_METHOD $request_method;\n        fastcgi_connect_timeout 1s;\n    }}\n}}\n",
+        root = www.display(),
+        wrong = wrong.display()
+    );
+    fs::write(app_conf(&prefix), server).expect("write app.conf");
+    let conf = nginx::config(&prefix, "    include conf.d/*.conf;");
+    let t = nginx::test_config(&prefix, &conf);
+    assert!(t.ok, "nginx -t refuses the scenario config:\n{}", t.stderr);
+    let ngx = Nginx::start(&prefix, &conf, port);
+    ngx.get_n("/hello.php", 3, 502);
+    let before = fs::read_to_string(app_conf(&prefix)).expect("read app.conf");
+    let run = fix(&prefix, &["--apply", "--yes"]);
+    assert_eq!(run.code(), Some(0), "fix --apply must exit 0\n{run}");
+    assert_eq!(run.json()["outcome"], "applied", "{run}");
+    ngx.get_n("/hello.php", 2, 200);
+    let after = fs::read_to_string(app_conf(&prefix)).expect("read app.conf");
+    let (removed, added) = changed_lines(&before, &after);
+    assert_eq!(
+        (removed, added),
+        (
+            vec![format!("        fastcgi_pass unix:{};", wrong.display())],
+            vec![format!("        fastcgi_pass unix:{};", fpm_sock.display())]
+        ),
+        "app.conf changed more than the fix:\n{after}"
+    );
+}

@@ -201,19 +201,24 @@ impl Cause for SocketPathMismatch {
             fix.commands
                 .insert(0, format!("systemctl enable --now {unit}"));
         }
-        // Something listens on the path now: pointing nginx at it is the whole fix. A stopped
-        // installation must be started first, a human's call.
-        if stopped.is_none() {
-            let changes = retarget(g, Address::Unix(at.clone()));
-            if !changes.is_empty() {
-                fix = fix.with_remedy(Remedy::new(Risk::Low, changes));
-            }
-        }
         let mut f = g.finding(
             self,
             format!("nginx connects to unix:{path}, but the backend listens on unix:{at}"),
             fix,
         );
+        // Something listens on the path now and is tied to this target with confidence:
+        // pointing nginx at it is the whole fix. A stopped installation must be started first,
+        // and an unrelated pool guessed on a busy host is no target: a human's call.
+        let sure = f
+            .backend
+            .as_ref()
+            .is_none_or(|b| matches!(b.confidence.as_str(), "certain" | "high"));
+        if stopped.is_none() && sure {
+            let changes = retarget(g, Address::Unix(at.clone()));
+            if !changes.is_empty() {
+                f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, changes));
+            }
+        }
         if let Some(inst) = stopped {
             if let Some(p) = inst
                 .pools
