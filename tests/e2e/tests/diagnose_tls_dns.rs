@@ -722,6 +722,83 @@ fn stale_dns() {
     post.assert_top("connect-refused", Some(&old), &["Connection refused"]);
 }
 
+/// `stale-dns`, fixed: `fix --apply --yes` (through the same `medic-isolate`, so it and nginx
+/// see the test's `/etc/hosts`) reloads nginx, which resolves `backend.test` again; the request
+/// is answered 200 and no config file changes.
+#[test]
+fn stale_dns_fixed_by_a_reload() {
+    let _serial = serial();
+    assert!(
+        is_root(),
+        "this scenario needs root (medic-isolate): run the tests as root"
+    );
+    let prefix = Prefix::new();
+    let backend = TcpStub::start(Behavior::Ok);
+    let iso = Isolation::new(&prefix, "127.0.0.1 localhost\n127.0.0.2 backend.test\n");
+    let wrapper = iso.wrapper();
+    let port = free_port();
+    let conf = nginx::config(
+        &prefix,
+        &proxy_server(
+            port,
+            &[format!(
+                "proxy_pass http://backend.test:{};",
+                backend.port()
+            )],
+        ),
+    );
+    let ngx = Nginx::start_wrapped(&prefix, &conf, port, &wrapper);
+    requests(&ngx, REQUESTS, 502);
+    fs::write(&iso.hosts, "127.0.0.1 localhost\n127.0.0.1 backend.test\n").expect("rewrite hosts");
+    requests(&ngx, 1, 502);
+    let before = fs::read(prefix.conf()).expect("read nginx.conf");
+
+    let (program, args) = wrapper.split_first().expect("a wrapper");
+    let out = Command::new(program)
+        .args(args)
+        .arg(medic_e2e::medic_bin())
+        .args([
+            "fix", "--apply", "--yes", "--format", "json", "--since", "30d", "--config",
+        ])
+        .arg(prefix.conf())
+        .arg("--prefix")
+        .arg(format!("{}/", prefix.display()))
+        .arg("--backup-dir")
+        .arg(prefix.join("backups"))
+        .arg("--lock-file")
+        .arg(prefix.join("fix.lock"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run nginx-medic fix");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "fix printed no JSON ({e}):\n{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{json:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json["outcome"], "applied", "{json:#}");
+    assert_eq!(json["plan"]["reload"], true, "{json:#}");
+    assert!(
+        json["plan"]["files"]
+            .as_array()
+            .is_some_and(|f| f.is_empty()),
+        "{json:#}"
+    );
+    requests(&ngx, 2, 200);
+    assert_eq!(
+        fs::read(prefix.conf()).expect("read nginx.conf"),
+        before,
+        "a reload changes no file"
+    );
+}
+
 /// `proxy_pass http://localhost:PORT` with the app on 127.0.0.1 only: nginx resolves
 /// `localhost` to `[::1]` and `127.0.0.1` (its own `/etc/hosts` under `medic-isolate`), is
 /// refused on `[::1]`, retries 127.0.0.1 and the client gets 200. That is a `bind-mismatch`

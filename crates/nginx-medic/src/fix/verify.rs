@@ -69,20 +69,32 @@ impl Verifier {
     ) -> Verifier {
         let mut fixed = Vec::new();
         for item in plan.items.iter().filter(|i| i.apply) {
-            let class = findings
+            let finding = findings
                 .iter()
-                .find(|f| f.id == item.id && f.upstream == item.upstream)
-                .and_then(|f| f.class)
-                .and_then(FailureClass::from_id);
+                .find(|f| f.id == item.id && f.upstream == item.upstream);
+            let class = finding.and_then(|f| f.class).and_then(FailureClass::from_id);
+            let mut anchors: Vec<(String, u32)> = item
+                .changes
+                .iter()
+                .filter_map(Change::anchor)
+                .map(|s| (s.file.to_string(), s.line))
+                .collect();
+            // A change without a directive (a reload: the name is resolved again) is verified
+            // on the passes the finding cites: the stale address it names is no target any
+            // more.
+            if anchors.is_empty() {
+                anchors.extend(
+                    finding
+                        .into_iter()
+                        .flat_map(|f| f.evidence.iter())
+                        .filter(|e| e.kind == "config")
+                        .filter_map(|e| e.at.clone()),
+                );
+            }
             fixed.push(Fixed {
                 id: item.id,
                 expect: expect_of(item.id),
-                anchors: item
-                    .changes
-                    .iter()
-                    .filter_map(Change::anchor)
-                    .map(|s| (s.file.to_string(), s.line))
-                    .collect(),
+                anchors,
                 upstream: item.upstream.clone(),
                 class,
             });
