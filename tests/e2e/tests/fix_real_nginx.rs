@@ -267,9 +267,15 @@ struct App(Child);
 
 impl App {
     fn start(listen: &str) -> App {
+        App::start_slow(listen, 0)
+    }
+
+    /// An app that answers `delay_ms` after each request.
+    fn start_slow(listen: &str, delay_ms: u64) -> App {
         let bin = PathBuf::from(env!("CARGO_BIN_EXE_medic-upstream"));
         let child = Command::new(&bin)
             .args(["--listen", listen, "--status", "200"])
+            .args(["--delay-ms", &delay_ms.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -575,5 +581,43 @@ fn socket_path_mismatch() {
             vec![format!("        fastcgi_pass unix:{};", fpm_sock.display())]
         ),
         "app.conf changed more than the fix:\n{after}"
+    );
+}
+
+/// An app that answers after 3 s behind `proxy_read_timeout 2s` (504s): `slow-backend`, a
+/// medium-risk fix, applied with `--risk medium`: the location gets a longer read timeout (the
+/// server's 2 s line stays), and the request is answered 200.
+#[test]
+fn slow_backend_with_risk_medium() {
+    let _serial = serial();
+    let prefix = Prefix::new();
+    let p = free_port();
+    let _app = App::start_slow(&format!("127.0.0.1:{p}"), 3000);
+    let port = free_port();
+    let ngx = start(
+        &prefix,
+        port,
+        &format!("        proxy_pass http://127.0.0.1:{p};"),
+    );
+    ngx.get_n("/", 2, 504);
+    let before = fs::read_to_string(app_conf(&prefix)).expect("read app.conf");
+    let run = fix(&prefix, &["--apply", "--yes", "--risk", "medium"]);
+    assert_eq!(
+        run.code(),
+        Some(0),
+        "fix --apply --risk medium must exit 0\n{run}"
+    );
+    assert_eq!(run.json()["outcome"], "applied", "{run}");
+    ngx.get_n("/", 1, 200);
+    let after = fs::read_to_string(app_conf(&prefix)).expect("read app.conf");
+    let (removed, added) = changed_lines(&before, &after);
+    assert!(
+        removed.is_empty(),
+        "a line was changed, not added: {removed:?}\n{after}"
+    );
+    assert_eq!(
+        added,
+        vec!["        proxy_read_timeout 4s;".to_string()],
+        "{after}"
     );
 }

@@ -3,11 +3,12 @@
 //! time, so the backend must not be the test process itself).
 //!
 //! ```text
-//! medic-upstream --listen ADDR [--listen ADDR]... [--status N]
+//! medic-upstream --listen ADDR [--listen ADDR]... [--status N] [--delay-ms MS]
 //! ```
 //!
 //! - `--listen 127.0.0.1:8080`, `--listen [::1]:8080`, `--listen 127.0.0.2:8080` (repeatable);
-//! - `--status N`: the status of every answer (default 200).
+//! - `--status N`: the status of every answer (default 200);
+//! - `--delay-ms MS`: wait that long after the request before answering (a slow backend).
 //!
 //! Each connection gets its own thread: the request head is read, a small response with
 //! `Connection: close` is written, the connection is closed. It runs until killed; the scenarios
@@ -21,6 +22,7 @@ use std::time::Duration;
 fn main() -> ExitCode {
     let mut listen: Vec<SocketAddr> = Vec::new();
     let mut status: u16 = 200;
+    let mut delay = Duration::ZERO;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -42,6 +44,15 @@ fn main() -> ExitCode {
                     _ => return usage(&format!("--status {v}: not an HTTP status")),
                 }
             }
+            "--delay-ms" => {
+                let Some(v) = args.next() else {
+                    return usage("--delay-ms needs a number");
+                };
+                match v.parse() {
+                    Ok(ms) => delay = Duration::from_millis(ms),
+                    Err(e) => return usage(&format!("--delay-ms {v}: {e}")),
+                }
+            }
             other => return usage(&format!("unknown argument {other:?}")),
         }
     }
@@ -58,7 +69,7 @@ fn main() -> ExitCode {
             }
         };
         println!("medic-upstream: listening on {addr}");
-        threads.push(std::thread::spawn(move || serve(&l, status)));
+        threads.push(std::thread::spawn(move || serve(&l, status, delay)));
     }
     for t in threads {
         let _ = t.join();
@@ -67,18 +78,18 @@ fn main() -> ExitCode {
 }
 
 fn usage(why: &str) -> ExitCode {
-    eprintln!("medic-upstream: {why}\nusage: medic-upstream --listen ADDR [--listen ADDR]... [--status N]");
+    eprintln!("medic-upstream: {why}\nusage: medic-upstream --listen ADDR [--listen ADDR]... [--status N] [--delay-ms MS]");
     ExitCode::from(2)
 }
 
-fn serve(l: &TcpListener, status: u16) {
+fn serve(l: &TcpListener, status: u16, delay: Duration) {
     for conn in l.incoming() {
         let Ok(s) = conn else { continue };
-        std::thread::spawn(move || answer(s, status));
+        std::thread::spawn(move || answer(s, status, delay));
     }
 }
 
-fn answer(mut s: TcpStream, status: u16) {
+fn answer(mut s: TcpStream, status: u16, delay: Duration) {
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
     let mut buf = Vec::with_capacity(1024);
@@ -96,6 +107,7 @@ fn answer(mut s: TcpStream, status: u16) {
             Err(_) => return,
         }
     }
+    std::thread::sleep(delay);
     let body = format!("medic-upstream {status}\n");
     let resp = format!(
         "HTTP/1.1 {status} {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
