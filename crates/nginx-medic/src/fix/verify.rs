@@ -72,7 +72,9 @@ impl Verifier {
             let finding = findings
                 .iter()
                 .find(|f| f.id == item.id && f.upstream == item.upstream);
-            let class = finding.and_then(|f| f.class).and_then(FailureClass::from_id);
+            let class = finding
+                .and_then(|f| f.class)
+                .and_then(FailureClass::from_id);
             let mut anchors: Vec<(String, u32)> = item
                 .changes
                 .iter()
