@@ -662,6 +662,31 @@ impl Isolation {
     }
 }
 
+/// nginx (through `medic-isolate`, with the test's `/etc/hosts`) resolved `backend.test` once,
+/// at start, to 127.0.0.2 where nothing listens; then the name moved to 127.0.0.1, where the
+/// backend answers, and nginx did not notice: its requests got 502 before and after the move.
+fn moved_name(prefix: &Prefix) -> (TcpStub, Isolation, Nginx) {
+    let backend = TcpStub::start(Behavior::Ok);
+    let iso = Isolation::new(prefix, "127.0.0.1 localhost\n127.0.0.2 backend.test\n");
+    let port = free_port();
+    let conf = nginx::config(
+        prefix,
+        &proxy_server(
+            port,
+            &[format!(
+                "proxy_pass http://backend.test:{};",
+                backend.port()
+            )],
+        ),
+    );
+    let ngx = Nginx::start_wrapped(prefix, &conf, port, &iso.wrapper());
+    requests(&ngx, REQUESTS, 502);
+    // The name moves (same file: the bind mount shows the new text), nginx does not notice.
+    fs::write(&iso.hosts, "127.0.0.1 localhost\n127.0.0.1 backend.test\n").expect("rewrite hosts");
+    requests(&ngx, 1, 502);
+    (backend, iso, ngx)
+}
+
 /// `stale-dns`: nginx resolved `backend.test` once, at start (127.0.0.2, where nothing
 /// listens), and keeps connecting there after the name moved to 127.0.0.1, where the backend
 /// answers. `medic-isolate` gives nginx and `diagnose` their own `/etc/hosts` (a bind mount: the
@@ -674,23 +699,8 @@ fn stale_dns() {
         "this scenario needs root (medic-isolate makes a mount namespace): run the tests as root, as CI does"
     );
     let prefix = Prefix::new();
-    let backend = TcpStub::start(Behavior::Ok);
-    let iso = Isolation::new(&prefix, "127.0.0.1 localhost\n127.0.0.2 backend.test\n");
-    let hosts = &iso.hosts;
+    let (backend, iso, mut ngx) = moved_name(&prefix);
     let wrapper = iso.wrapper();
-    let port = free_port();
-    let conf = nginx::config(
-        &prefix,
-        &proxy_server(
-            port,
-            &[format!(
-                "proxy_pass http://backend.test:{};",
-                backend.port()
-            )],
-        ),
-    );
-    let mut ngx = Nginx::start_wrapped(&prefix, &conf, port, &wrapper);
-    requests(&ngx, REQUESTS, 502);
     let old = format!("127.0.0.2:{}", backend.port());
     error_lines(
         &prefix,
@@ -700,9 +710,6 @@ fn stale_dns() {
         ],
         REQUESTS,
     );
-    // The name moves (same file: the bind mount shows the new text), nginx does not notice.
-    fs::write(hosts, "127.0.0.1 localhost\n127.0.0.1 backend.test\n").expect("rewrite hosts");
-    requests(&ngx, 1, 502);
 
     let live = diagnose_wrapped(&wrapper, &prefix, Mode::Live, &[]);
     show("stale_dns live", &live);
@@ -733,24 +740,8 @@ fn stale_dns_fixed_by_a_reload() {
         "this scenario needs root (medic-isolate): run the tests as root"
     );
     let prefix = Prefix::new();
-    let backend = TcpStub::start(Behavior::Ok);
-    let iso = Isolation::new(&prefix, "127.0.0.1 localhost\n127.0.0.2 backend.test\n");
+    let (_backend, iso, ngx) = moved_name(&prefix);
     let wrapper = iso.wrapper();
-    let port = free_port();
-    let conf = nginx::config(
-        &prefix,
-        &proxy_server(
-            port,
-            &[format!(
-                "proxy_pass http://backend.test:{};",
-                backend.port()
-            )],
-        ),
-    );
-    let ngx = Nginx::start_wrapped(&prefix, &conf, port, &wrapper);
-    requests(&ngx, REQUESTS, 502);
-    fs::write(&iso.hosts, "127.0.0.1 localhost\n127.0.0.1 backend.test\n").expect("rewrite hosts");
-    requests(&ngx, 1, 502);
     let before = fs::read(prefix.conf()).expect("read nginx.conf");
 
     let (program, args) = wrapper.split_first().expect("a wrapper");

@@ -444,6 +444,35 @@ fn master_gone_before_reload_restores() {
 }
 
 /// Matrix 6: Another fix holds the lock: refused (exit 2), nothing touched.
+/// Runs the fix with `opts` and checks it was refused before anything was touched: exit 2
+/// with a reason that contains every one of `why`, no backup, the site's bytes and workers as
+/// before, no write step. Returns the journal.
+fn assert_refused(s: &Site, opts: &ApplyOptions, why: &[&str]) -> Journal {
+    let (before, workers) = (s.site_bytes(), s.workers());
+    let mut j = Journal::quiet();
+    let out = apply(
+        &s.plan(FIX),
+        &s.ctl(),
+        opts,
+        &mut Answers { port: s.port },
+        &mut j,
+    );
+    assert!(
+        matches!(&out, Outcome::CouldNotRun(m) if why.iter().all(|w| m.contains(w))),
+        "{out:?}\n{}",
+        dump(&j)
+    );
+    assert_eq!(out.exit_code(), 2);
+    assert!(
+        !opts.backup_dir.exists(),
+        "a backup (or a partial one) is left"
+    );
+    assert_eq!(s.site_bytes(), before);
+    assert_eq!(s.workers(), workers);
+    assert_eq!(j.find("write").count(), 0);
+    j
+}
+
 #[test]
 fn second_fix_at_once_is_refused() {
     let _env = env_shared();
@@ -452,25 +481,7 @@ fn second_fix_at_once_is_refused() {
     fs::create_dir_all(opts.lock_path.parent().expect("lock dir")).expect("lock dir");
     let other = fs::File::create(&opts.lock_path).expect("lock file");
     other.lock().expect("the other fix's lock");
-    let (before, workers) = (s.site_bytes(), s.workers());
-    let mut j = Journal::quiet();
-    let plan = s.plan(FIX);
-    let out = apply(
-        &plan,
-        &s.ctl(),
-        &opts,
-        &mut Answers { port: s.port },
-        &mut j,
-    );
-    assert!(
-        matches!(&out, Outcome::CouldNotRun(m) if m.contains("another nginx-medic fix is running")),
-        "{out:?}\n{}",
-        dump(&j)
-    );
-    assert_eq!(out.exit_code(), 2);
-    assert_eq!(s.site_bytes(), before);
-    assert_eq!(s.workers(), workers);
-    assert!(!opts.backup_dir.exists());
+    let j = assert_refused(&s, &opts, &["another nginx-medic fix is running"]);
     s.assert_healthy(&j);
 }
 
@@ -484,27 +495,8 @@ fn read_only_config_directory_is_refused() {
     Mounted::run(&["--bind".as_ref(), dir.as_os_str(), dir.as_os_str()]);
     let ro = Mounted(dir.clone());
     Mounted::run(&["-o".as_ref(), "remount,bind,ro".as_ref(), dir.as_os_str()]);
-    let (before, workers) = (s.site_bytes(), s.workers());
     let opts = s.opts(Duration::from_secs(5));
-    let mut j = Journal::quiet();
-    let plan = s.plan(FIX);
-    let out = apply(
-        &plan,
-        &s.ctl(),
-        &opts,
-        &mut Answers { port: s.port },
-        &mut j,
-    );
-    assert!(
-        matches!(&out, Outcome::CouldNotRun(m)
-            if m.contains(&dir.display().to_string()) && m.contains("os error 30")),
-        "{out:?}\n{}",
-        dump(&j)
-    );
-    assert_eq!(out.exit_code(), 2);
-    assert_eq!(s.site_bytes(), before);
-    assert_eq!(s.workers(), workers);
-    assert!(!opts.backup_dir.exists());
+    let j = assert_refused(&s, &opts, &[&dir.display().to_string(), "os error 30"]);
     s.assert_healthy(&j);
     drop(ro);
     s.assert_healthy(&j);
@@ -538,28 +530,9 @@ fn full_backup_disk_is_refused_without_leftovers() {
         };
         assert_eq!(err.raw_os_error(), Some(28), "filled up: {err}");
     }
-    let (before, workers) = (s.site_bytes(), s.workers());
     let mut opts = s.opts(Duration::from_secs(5));
     opts.backup_dir = disk.join("backups/20261205T000000Z");
-    let mut j = Journal::quiet();
-    let plan = s.plan(FIX);
-    let out = apply(
-        &plan,
-        &s.ctl(),
-        &opts,
-        &mut Answers { port: s.port },
-        &mut j,
-    );
-    assert!(
-        matches!(&out, Outcome::CouldNotRun(m) if m.contains("os error 28")),
-        "{out:?}\n{}",
-        dump(&j)
-    );
-    assert_eq!(out.exit_code(), 2);
-    assert!(!opts.backup_dir.exists(), "the partial backup is removed");
-    assert_eq!(s.site_bytes(), before);
-    assert_eq!(s.workers(), workers);
-    assert_eq!(j.find("write").count(), 0);
+    let j = assert_refused(&s, &opts, &["os error 28"]);
     drop(full);
     s.assert_healthy(&j);
 }
@@ -572,21 +545,6 @@ fn backup_inside_an_include_directory_is_refused() {
     let s = Site::start();
     let mut opts = s.opts(Duration::from_secs(5));
     opts.backup_dir = s.prefix.join("conf/conf.d/medic-backup");
-    let before = s.site_bytes();
-    let mut j = Journal::quiet();
-    let out = apply(
-        &s.plan(FIX),
-        &s.ctl(),
-        &opts,
-        &mut Answers { port: s.port },
-        &mut j,
-    );
-    assert!(
-        matches!(&out, Outcome::CouldNotRun(m) if m.contains("conf.d/*.conf")),
-        "{out:?}\n{}",
-        dump(&j)
-    );
-    assert!(!opts.backup_dir.exists());
-    assert_eq!(s.site_bytes(), before);
+    let j = assert_refused(&s, &opts, &["conf.d/*.conf"]);
     s.assert_healthy(&j);
 }
