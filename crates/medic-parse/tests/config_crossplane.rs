@@ -23,35 +23,13 @@
 //! run has it), so the list stays exact. `cargo test -p medic-parse --test config_crossplane -- --nocapture` prints
 //! the counts and every difference.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use medic_parse::config::{parse_with, to_json, DiskFs, FileSystem, JsonStyle, Options};
-
-/// `(run, directory, the least number of configs it has)`: the in-repo corpus, and the shared
-/// one when it is beside the workspace.
-fn corpora() -> Vec<(&'static str, PathBuf, usize)> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = vec![("in-repo", here.join("tests/corpus"), 330)];
-    let shared = here.join("../../../shared/corpus");
-    if shared.is_dir() {
-        out.push(("extended", shared, 833));
-    } else {
-        eprintln!(
-            "crossplane_differential: extended run not possible: no {}",
-            shared.display()
-        );
-    }
-    for (run, dir, _) in &out {
-        assert!(
-            dir.join("crossplane-ref/MANIFEST.jsonl").is_file(),
-            "the {run} config corpus is missing: expected {}/crossplane-ref/MANIFEST.jsonl",
-            dir.display()
-        );
-    }
-    out
-}
 
 /// The disk as the reference run saw it: `/etc/nginx` empty, or (for the Debian files made
 /// from the real `/etc/nginx`) the corpus copy of it, whatever this machine has there.
@@ -217,7 +195,7 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 #[test]
 fn crossplane_differential() {
-    for (run, corpus, at_least) in corpora() {
+    for (run, corpus, at_least) in common::config_corpora("crossplane_differential") {
         differential(run, &corpus, at_least);
     }
 }

@@ -11,6 +11,8 @@
 //! lexer cannot read byte for byte (CR, invalid UTF-8) or one with a syntax error.
 //! `cargo test -p medic-parse --test edit -- --nocapture` prints the counts.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,22 +22,6 @@ use medic_parse::config::{lexer, parse_bytes, ConfigErrorKind, Directive, Option
 /// Directives mutated per file: enough to reach every kind of argument across the corpus, few
 /// enough to keep the test in seconds in debug builds.
 const MUTATIONS_PER_FILE: usize = 12;
-
-/// `(run, directory, the least number of configs it has)`.
-fn corpora() -> Vec<(&'static str, PathBuf, usize)> {
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = vec![("in-repo", here.join("tests/corpus"), 330)];
-    let shared = here.join("../../../shared/corpus");
-    if shared.is_dir() {
-        out.push(("extended", shared, 833));
-    } else {
-        eprintln!(
-            "edit_corpus: extended run not possible: no {}",
-            shared.display()
-        );
-    }
-    out
-}
 
 /// The configs a corpus lists, as `configs/<source>/<file>`.
 fn configs(corpus: &Path) -> Vec<PathBuf> {
@@ -218,7 +204,7 @@ fn check_refusal(path: &Path, bytes: &[u8], e: &EditError) {
 #[test]
 fn edit_corpus() {
     let t0 = Instant::now();
-    for (run, corpus, at_least) in corpora() {
+    for (run, corpus, at_least) in common::config_corpora("edit_corpus") {
         let files = configs(&corpus);
         assert!(
             files.len() >= at_least,

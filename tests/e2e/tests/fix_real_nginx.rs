@@ -301,26 +301,37 @@ impl Drop for App {
     }
 }
 
-/// The app listens on [::1]:P only; nginx connects to 127.0.0.1:P.
-#[test]
-fn bind_mismatch() {
-    let _serial = serial();
+/// The app (its own process) listens on `app`; nginx passes to `target` and gets 502s; `fix`
+/// points the `proxy_pass` at `fixed`.
+fn retargeted(id: &str, app: &str, target: &str, fixed: &str) {
     let prefix = Prefix::new();
-    let p = free_port();
-    let _app = App::start(&format!("[::1]:{p}"));
+    let _app = App::start(app);
     let port = free_port();
     let ngx = start(
         &prefix,
         port,
-        &format!("        proxy_pass http://127.0.0.1:{p};"),
+        &format!("        proxy_pass http://{target};"),
     );
     ngx.get_n("/", 3, 502);
     plan_apply_verify(
         &prefix,
         &ngx,
+        id,
+        &[&format!("        proxy_pass http://{target};")],
+        &[&format!("        proxy_pass http://{fixed};")],
+    );
+}
+
+/// The app listens on [::1]:P only; nginx connects to 127.0.0.1:P.
+#[test]
+fn bind_mismatch() {
+    let _serial = serial();
+    let p = free_port();
+    retargeted(
         "bind-mismatch",
-        &[&format!("        proxy_pass http://127.0.0.1:{p};")],
-        &[&format!("        proxy_pass http://[::1]:{p};")],
+        &format!("[::1]:{p}"),
+        &format!("127.0.0.1:{p}"),
+        &format!("[::1]:{p}"),
     );
 }
 
@@ -338,26 +349,16 @@ fn wrong_port() {
         .status()
         .expect("run ip");
     assert!(up.success(), "ip link set lo up");
-    let prefix = Prefix::new();
     let a = free_port();
     let mut b = free_port();
     while b == a {
         b = free_port();
     }
-    let _app = App::start(&format!("127.0.0.1:{b}"));
-    let port = free_port();
-    let ngx = start(
-        &prefix,
-        port,
-        &format!("        proxy_pass http://127.0.0.1:{a};"),
-    );
-    ngx.get_n("/", 3, 502);
-    plan_apply_verify(
-        &prefix,
-        &ngx,
+    retargeted(
         "wrong-port",
-        &[&format!("        proxy_pass http://127.0.0.1:{a};")],
-        &[&format!("        proxy_pass http://127.0.0.1:{b};")],
+        &format!("127.0.0.1:{b}"),
+        &format!("127.0.0.1:{a}"),
+        &format!("127.0.0.1:{b}"),
     );
 }
 
