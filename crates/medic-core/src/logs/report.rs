@@ -362,6 +362,10 @@ fn error_report(e: &ErrorSummary, source: &dyn Fn(LineLoc) -> String) -> ErrorLo
             .cmp(&a.count)
             .then(a.class.cmp(b.class))
             .then(a.upstream.cmp(&b.upstream))
+            // Cells of one upstream told apart by their detail (two TLS verify errors) tie so
+            // far: the earliest first, not the hash map's order.
+            .then(a.first_seen.cmp(&b.first_seen))
+            .then(a.example.source.cmp(&b.example.source))
     });
     let mut minutes: Vec<(&i64, &[u32; FailureClass::COUNT])> = e.minutes.iter().collect();
     minutes.sort_by_key(|(m, _)| **m);
