@@ -8,8 +8,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=$root/../shared/bench
 dir=${1:-/tmp/medic-bench}
-cargo build --release -p nginx-medic --manifest-path "$root/Cargo.toml"
-bin=$root/target/release/nginx-medic
+# NGINX_MEDIC_BIN skips the build (as in bench/guard.sh).
+if [[ -n ${NGINX_MEDIC_BIN:-} ]]; then
+  bin=$NGINX_MEDIC_BIN
+else
+  cargo build --release -p nginx-medic --manifest-path "$root/Cargo.toml"
+  bin=$root/target/release/nginx-medic
+fi
 conf=$dir/conf_big/nginx.conf
 [[ -s $conf ]] || python3 "$shared/gen_config.py" --out "$dir/conf_big" --servers 5000 --files 500 --seed 1
 
