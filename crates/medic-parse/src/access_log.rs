@@ -8,6 +8,9 @@
 //! and the `$upstream_*` variables are lists (`10.0.0.1:80, 10.0.0.2:80 : unix:/x`) whose
 //! separators hold spaces.
 //!
+//! A scan reads most lines only up to `$status` and the time, with [`PrefixWalk`], the same walk
+//! compiled for the first segments and fused with the search for the end of the line.
+//!
 //! ```
 //! use medic_parse::access_log::{LogFormat, Field};
 //! let f = LogFormat::compile("$remote_addr [$time_local] \"$request\" $status $upstream_addr $upstream_status").unwrap();
@@ -19,6 +22,9 @@
 
 use memchr::memmem::Finder;
 use thiserror::Error;
+
+mod prefix_walk;
+pub use prefix_walk::PrefixWalk;
 
 /// nginx's predefined `combined` format.
 pub const COMBINED: &str =

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt};
-use medic_parse::access_log::{origin, AccessRecord, Field, LogFormat, Origin};
+use medic_parse::access_log::{origin, AccessRecord, Field, LogFormat, Origin, PrefixWalk};
 use medic_parse::error_log::FailureClass;
 use medic_parse::input::{ChunkSink, LineLoc};
 use medic_parse::time::LogTime;
@@ -71,6 +71,8 @@ pub struct AccessSummary<'j> {
     pub unparsed: Samples,
     /// Segments to read before knowing whether a line matters.
     first_segments: usize,
+    /// Those segments compiled into the fast path, when the format allows it.
+    first_walk: Option<PrefixWalk>,
     time_cache: (Vec<u8>, Option<LogTime>),
 }
 
@@ -87,6 +89,7 @@ impl<'j> AccessSummary<'j> {
             first_fields.push(Field::UpstreamAddr);
         }
         let first_segments = format.prefix_for(&first_fields);
+        let first_walk = format.prefix_walk(first_segments);
         AccessSummary {
             format,
             join,
@@ -108,6 +111,7 @@ impl<'j> AccessSummary<'j> {
             impact: HashMap::new(),
             unparsed: Samples::default(),
             first_segments,
+            first_walk,
             time_cache: (Vec::new(), None),
         }
     }
@@ -135,22 +139,25 @@ impl<'j> AccessSummary<'j> {
     #[inline]
     fn line(&mut self, line: &[u8], loc: LineLoc) {
         let mut rec = AccessRecord::default();
-        match self
+        if let Err(e) = self
             .format
             .parse_prefix_into(line, self.first_segments, &mut rec)
         {
-            Ok(()) => {}
-            Err(e) => {
-                let reason = if line.is_empty() {
-                    "empty line".to_string()
-                } else {
-                    format!("does not match the log_format: {e}")
-                };
-                self.unparsed.add(loc, reason, line);
-                return;
-            }
-        };
-        let time = self.time_of(&rec);
+            let reason = if line.is_empty() {
+                "empty line".to_string()
+            } else {
+                format!("does not match the log_format: {e}")
+            };
+            self.unparsed.add(loc, reason, line);
+            return;
+        }
+        self.record(&rec, line, loc);
+    }
+
+    /// A line whose first segments (`first_segments`) are read into `rec`.
+    #[inline]
+    fn record(&mut self, rec: &AccessRecord<'_>, line: &[u8], loc: LineLoc) {
+        let time = self.time_of(rec);
         if let Some(t) = time {
             if !self.window.contains(t) {
                 self.records += 1;
@@ -388,23 +395,21 @@ impl<'j> AccessSummary<'j> {
     }
 }
 
-/// Equality of two short byte strings, a word at a time: the time of every line is compared with
-/// the last one (callgrind: the byte-wise loop was 5% of the scan).
+/// Equality of two short byte strings: the time of every line is compared with the last one.
+/// A `$time_local` (26 bytes) is two overlapping 16-byte words; a loop over the bytes, or over
+/// 8-byte words, becomes a call to libc's `bcmp` (callgrind: 5%, then perf: 3.5% of the scan).
 #[inline]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let mut ac = a.chunks_exact(8);
-    let mut bc = b.chunks_exact(8);
-    for (x, y) in (&mut ac).zip(&mut bc) {
-        let x = u64::from_ne_bytes(x.try_into().unwrap_or_default());
-        let y = u64::from_ne_bytes(y.try_into().unwrap_or_default());
-        if x != y {
-            return false;
-        }
+    let n = a.len();
+    if !(16..=32).contains(&n) {
+        return a == b;
     }
-    ac.remainder() == bc.remainder()
+    let word =
+        |s: &[u8], at: usize| u128::from_ne_bytes(s[at..at + 16].try_into().unwrap_or_default());
+    word(a, 0) == word(b, 0) && word(a, n - 16) == word(b, n - 16)
 }
 
 fn parse_secs(b: &[u8]) -> Option<f64> {
@@ -415,17 +420,29 @@ impl ChunkSink for AccessSummary<'_> {
     fn chunk(&mut self, chunk: &[u8], first: LineLoc) -> u64 {
         let mut n = 0u64;
         let mut pos = 0;
+        let mut rec = AccessRecord::default();
         while pos < chunk.len() {
-            let end = memchr::memchr(b'\n', &chunk[pos..]).map_or(chunk.len(), |p| pos + p);
-            self.line(
-                &chunk[pos..end],
-                LineLoc {
-                    line: first.line + n,
-                    ..first
-                },
-            );
+            let rest = &chunk[pos..];
+            let loc = LineLoc {
+                line: first.line + n,
+                ..first
+            };
+            // The fast path reads the first fields while it looks for the line's end; the
+            // newline is searched for only after them.
+            let walked = self
+                .first_walk
+                .as_ref()
+                .and_then(|w| w.walk(rest, &mut rec));
+            let from = walked.unwrap_or(0);
+            let end = memchr::memchr(b'\n', &rest[from..]).map_or(rest.len(), |p| from + p);
+            let line = &rest[..end];
+            if walked.is_some() {
+                self.record(&rec, line, loc);
+            } else {
+                self.line(line, loc);
+            }
             n += 1;
-            pos = end + 1;
+            pos += end + 1;
         }
         self.lines += n;
         n
@@ -444,6 +461,20 @@ mod tests {
     use crate::logs::join::JoinKey;
 
     const FMT: &str = "$remote_addr - $remote_user [$time_local] \"$request\" $status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" $upstream_addr $upstream_status $upstream_response_time $request_time";
+
+    #[test]
+    fn same_bytes_is_equality() {
+        let a: Vec<u8> = (0..40).collect();
+        for n in 0..40 {
+            assert!(same_bytes(&a[..n], &a[..n]));
+            assert!(!same_bytes(&a[..n], &a[..n + 1]));
+            for k in 0..n {
+                let mut b = a[..n].to_vec();
+                b[k] ^= 1;
+                assert!(!same_bytes(&a[..n], &b), "length {n}, byte {k}");
+            }
+        }
+    }
 
     #[test]
     fn five_xx_by_upstream_and_origin() {
