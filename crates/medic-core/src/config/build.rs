@@ -108,6 +108,7 @@ pub fn build(cfg: &Config, opts: &BuildOptions) -> Model {
             .map(|f| Arc::from(f.path.display().to_string()))
             .collect(),
         srcs: Default::default(),
+        texts: Default::default(),
         seen_access_logs: Default::default(),
         shared_params: Default::default(),
         shared_error_pages: Default::default(),
@@ -134,6 +135,9 @@ struct Builder<'a> {
     /// File paths by `FileId`, shared by every `Src`.
     files: Vec<Arc<str>>,
     srcs: std::cell::RefCell<foldhash::HashMap<*const Directive, Src>>,
+    /// Every `Src::text`, once per distinct text: a big config repeats the same few lines in
+    /// every server (`error_page 502 503 504 /50x.html;` 3,750 times).
+    texts: std::cell::RefCell<foldhash::HashSet<Arc<str>>>,
     /// Inherited lists by their first directive (which identifies the level that sets them).
     seen_access_logs: foldhash::HashSet<(String, String)>,
     shared_params: std::cell::RefCell<foldhash::HashMap<*const Directive, Arc<[Param]>>>,
@@ -179,10 +183,17 @@ impl<'a> Builder<'a> {
             .get(d.file)
             .cloned()
             .unwrap_or_else(|| Arc::from("?"));
+        let text = directive_text(d);
+        let known = self.texts.borrow().get(text.as_str()).cloned();
+        let text = known.unwrap_or_else(|| {
+            let t: Arc<str> = Arc::from(text);
+            self.texts.borrow_mut().insert(t.clone());
+            t
+        });
         let s = Src {
             file,
             line: d.line,
-            text: Arc::from(directive_text(d)),
+            text,
         };
         self.srcs.borrow_mut().insert(key, s.clone());
         s
