@@ -12,7 +12,7 @@
 //!
 //! let d = |name: &str, args: &[&str], line: u32, block: Option<Vec<Directive>>| Directive {
 //!     name: name.into(),
-//!     args: args.iter().map(|a| a.to_string()).collect(),
+//!     args: args.iter().map(|&a| a.into()).collect(),
 //!     line,
 //!     block,
 //!     ..Directive::default()

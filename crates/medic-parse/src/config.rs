@@ -22,7 +22,7 @@ pub mod lexer;
 pub mod nginx_t;
 pub mod parser;
 
-pub use ast::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, FileId};
+pub use ast::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text};
 pub use crossplane::{to_json, write_json, JsonStyle};
 pub use edit::{apply, DirectiveRef, Edit, EditError, EditableFile};
 pub use fs::{DiskFs, FileSystem, MemFs};

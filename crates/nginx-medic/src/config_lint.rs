@@ -5,7 +5,7 @@
 //! discovery: each running nginx master, read through its own `nginx -T`, or from its files when
 //! `nginx -T` fails (which is itself a `config-invalid` finding: the next reload will fail).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
@@ -68,19 +68,28 @@ pub fn run(args: &ConfigLintArgs, color: bool) -> Result<u8> {
     else {
         return Ok(2);
     };
+    // Only the text report shows source lines, and only those its findings cite: reading a
+    // 500-file config again for JSON cost as much memory as the text itself.
+    let text_report = args.format == LintFormat::Text;
     for l in loaded {
+        let first = report.findings.len();
         if let Some((binary, status, stderr)) = &l.nginx_t_failed {
             report
                 .findings
                 .push(nginx_t_failed(binary, *status, stderr));
         }
-        if l.dump_sections.is_empty() {
-            read_sources(&l.cfg, &mut sources);
-        }
-        for (p, text) in l.dump_sections {
-            sources.insert(p, String::from_utf8_lossy(&text).into_owned());
-        }
         lint(&l.cfg, l.prefix.clone(), &mut report.findings);
+        if text_report {
+            let cited = cited_files(&report.findings[first..]);
+            if l.dump_sections.is_empty() {
+                read_sources(&l.cfg, &cited, &mut sources);
+            }
+            for (p, text) in l.dump_sections {
+                if cited.contains(p.as_str()) {
+                    sources.insert(p, String::from_utf8_lossy(&text).into_owned());
+                }
+            }
+        }
         report.instances.push(l.instance);
         // The process ends soon: freeing a large tree node by node costs more than exiting.
         std::mem::forget(l.cfg);
@@ -232,11 +241,23 @@ fn position_of(line: &str) -> Option<(String, u32)> {
     Some((file.to_string(), l.parse().ok()?))
 }
 
-/// Reads every file of the config for the text report's source lines (best effort: a file
-/// that cannot be read again just shows the directive instead).
-fn read_sources(cfg: &Config, sources: &mut Sources) {
+/// The files whose lines the findings' evidence points at.
+fn cited_files(findings: &[Finding]) -> BTreeSet<&str> {
+    findings
+        .iter()
+        .flat_map(|f| &f.evidence)
+        .filter_map(|e| e.at.as_ref().map(|(file, _)| file.as_str()))
+        .collect()
+}
+
+/// Reads the `cited` files of the config for the text report's source lines (best effort: a
+/// file that cannot be read again just shows the directive instead).
+fn read_sources(cfg: &Config, cited: &BTreeSet<&str>, sources: &mut Sources) {
     for f in &cfg.files {
         let p = f.path.display().to_string();
+        if !cited.contains(p.as_str()) {
+            continue;
+        }
         if let Ok(text) = fs::read(&f.path) {
             sources.insert(p, String::from_utf8_lossy(&text).into_owned());
         }

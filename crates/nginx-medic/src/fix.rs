@@ -340,7 +340,7 @@ fn include_patterns(conf: &Path, args: &FixArgs) -> Vec<String> {
                 if d.name == "include" {
                     if let Some(a) = d.args.first() {
                         let p = if Path::new(a).is_absolute() {
-                            a.clone()
+                            a.to_string()
                         } else {
                             dir.join(a).display().to_string()
                         };

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use medic_parse::config::{Config, Directive};
+use medic_parse::config::{Config, Directive, Text};
 
 use super::model::*;
 use super::values::{
@@ -108,6 +108,7 @@ pub fn build(cfg: &Config, opts: &BuildOptions) -> Model {
             .map(|f| Arc::from(f.path.display().to_string()))
             .collect(),
         srcs: Default::default(),
+        texts: Default::default(),
         seen_access_logs: Default::default(),
         shared_params: Default::default(),
         shared_error_pages: Default::default(),
@@ -134,6 +135,9 @@ struct Builder<'a> {
     /// File paths by `FileId`, shared by every `Src`.
     files: Vec<Arc<str>>,
     srcs: std::cell::RefCell<foldhash::HashMap<*const Directive, Src>>,
+    /// Every `Src::text`, once per distinct text: a big config repeats the same few lines in
+    /// every server (`error_page 502 503 504 /50x.html;` 3,750 times).
+    texts: std::cell::RefCell<foldhash::HashSet<Arc<str>>>,
     /// Inherited lists by their first directive (which identifies the level that sets them).
     seen_access_logs: foldhash::HashSet<(String, String)>,
     shared_params: std::cell::RefCell<foldhash::HashMap<*const Directive, Arc<[Param]>>>,
@@ -155,8 +159,8 @@ impl<'a> Builder<'a> {
             if d.name == "#" {
                 continue;
             }
-            if d.name == "include" && !d.includes.is_empty() && depth < MAX_INCLUDE_DEPTH {
-                for &f in &d.includes {
+            if d.name == "include" && !d.includes().is_empty() && depth < MAX_INCLUDE_DEPTH {
+                for &f in d.includes() {
                     if let Some(file) = self.cfg.files.get(f) {
                         self.flatten(&file.parsed, out, depth + 1);
                     }
@@ -179,10 +183,17 @@ impl<'a> Builder<'a> {
             .get(d.file)
             .cloned()
             .unwrap_or_else(|| Arc::from("?"));
+        let text = directive_text(d);
+        let known = self.texts.borrow().get(text.as_str()).cloned();
+        let text = known.unwrap_or_else(|| {
+            let t: Arc<str> = Arc::from(text);
+            self.texts.borrow_mut().insert(t.clone());
+            t
+        });
         let s = Src {
             file,
             line: d.line,
-            text: Arc::from(directive_text(d)),
+            text,
         };
         self.srcs.borrow_mut().insert(key, s.clone());
         s
@@ -205,8 +216,8 @@ impl<'a> Builder<'a> {
                 "user" if !d.args.is_empty() => {
                     self.m.user = Some(Eff {
                         value: User {
-                            name: d.args[0].clone(),
-                            group: d.args.get(1).cloned(),
+                            name: d.args[0].to_string(),
+                            group: d.args.get(1).map(|a| a.to_string()),
                         },
                         src: Some(self.src(d)),
                     })
@@ -240,7 +251,7 @@ impl<'a> Builder<'a> {
             level: d
                 .args
                 .get(1)
-                .cloned()
+                .map(|a| a.to_string())
                 .unwrap_or_else(|| "error".to_string()),
             context,
             src: self.src(d),
@@ -294,7 +305,7 @@ impl<'a> Builder<'a> {
             return;
         };
         let mut u = Upstream {
-            name: name.clone(),
+            name: name.to_string(),
             protocol: proto,
             src: self.src(d),
             servers: Vec::new(),
@@ -304,7 +315,7 @@ impl<'a> Builder<'a> {
         for c in self.children(block) {
             match c.name.as_str() {
                 "server" if !c.args.is_empty() => {
-                    let address = c.args[0].clone();
+                    let address = c.args[0].to_string();
                     let (host, port) = match address.strip_prefix("unix:") {
                         Some(_) => (None, None),
                         None => match split_host_port(&address) {
@@ -319,7 +330,7 @@ impl<'a> Builder<'a> {
                         address,
                         host,
                         port,
-                        params: c.args[1..].to_vec(),
+                        params: strings(&c.args[1..]),
                         src: self.src(c),
                     });
                 }
@@ -331,7 +342,7 @@ impl<'a> Builder<'a> {
                         });
                     }
                 }
-                _ => u.directives.push((c.name.clone(), c.args.clone())),
+                _ => u.directives.push((c.name.to_string(), strings(&c.args))),
             }
         }
         self.m.upstreams.push(u);
@@ -349,7 +360,7 @@ impl<'a> Builder<'a> {
             .children(block)
             .into_iter()
             .filter(|e| !matches!(e.name.as_str(), "hostnames" | "volatile"))
-            .filter_map(|e| e.args.first().cloned())
+            .filter_map(|e| e.args.first().map(|a| a.to_string()))
             .collect();
         self.m
             .variables
@@ -368,7 +379,7 @@ impl<'a> Builder<'a> {
         }
         let def = LogFormatDef {
             protocol: proto,
-            name: name.clone(),
+            name: name.to_string(),
             escape,
             // nginx concatenates the strings of a multi-string log_format.
             format: rest.concat(),
@@ -393,7 +404,7 @@ impl<'a> Builder<'a> {
         let Some(name) = zone else { return };
         let def = LimitReqZone {
             name,
-            key: d.args.first().cloned().unwrap_or_default(),
+            key: d.args.first().map(|a| a.to_string()).unwrap_or_default(),
             size,
             rate,
             src: self.src(d),
@@ -410,8 +421,10 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let (format_name, params) = match d.args.get(1) {
-                Some(f) if !f.contains('=') && f != "gzip" => (f.clone(), d.args[2..].to_vec()),
-                _ => ("combined".to_string(), d.args[1..].to_vec()),
+                Some(f) if !f.contains('=') && f != "gzip" => {
+                    (f.to_string(), strings(&d.args[2..]))
+                }
+                _ => ("combined".to_string(), strings(&d.args[1..])),
             };
             let def = self
                 .m
@@ -448,7 +461,7 @@ impl<'a> Builder<'a> {
         let names = level
             .iter()
             .filter(|c| c.name == "server_name")
-            .flat_map(|c| c.args.iter().cloned())
+            .flat_map(|c| c.args.iter().map(|a| a.to_string()))
             .collect();
         let mut listens = Vec::new();
         for c in level.iter().filter(|c| c.name == "listen") {
@@ -458,8 +471,8 @@ impl<'a> Builder<'a> {
             listens.push(self.m.listens.len());
             self.m.listens.push(Listen {
                 protocol: proto,
-                address: address.clone(),
-                params: c.args[1..].to_vec(),
+                address: address.to_string(),
+                params: strings(&c.args[1..]),
                 server: server_index,
                 src: self.src(c),
             });
@@ -504,7 +517,7 @@ impl<'a> Builder<'a> {
             args: if kind == "server" {
                 Vec::new()
             } else {
-                d.args.clone()
+                strings(&d.args)
             },
             server,
             parent,
@@ -519,7 +532,7 @@ impl<'a> Builder<'a> {
                     .args
                     .iter()
                     .filter(|a| !a.contains('='))
-                    .cloned()
+                    .map(|a| a.to_string())
                     .collect(),
                 src: Some(self.src(r)),
             }),
@@ -534,7 +547,7 @@ impl<'a> Builder<'a> {
                         .variables
                         .entry(var.to_string())
                         .or_default()
-                        .push(value.clone());
+                        .push(value.to_string());
                 }
             }
         }
@@ -591,7 +604,7 @@ impl<'a> Builder<'a> {
     fn string(&self, levels: &Levels<'a>, name: &str) -> Eff<Option<String>> {
         let d = scalar(levels, name);
         Eff {
-            value: d.and_then(|d| d.args.first().cloned()),
+            value: d.and_then(|d| d.args.first().map(|a| a.to_string())),
             src: self.eff_src(d),
         }
     }
@@ -622,8 +635,8 @@ impl<'a> Builder<'a> {
             .into_iter()
             .filter(|d| !d.args.is_empty())
             .map(|d| Param {
-                name: d.args[0].clone(),
-                value: d.args.get(1).cloned().unwrap_or_default(),
+                name: d.args[0].to_string(),
+                value: d.args.get(1).map(|a| a.to_string()).unwrap_or_default(),
                 src: self.src(d),
             })
             .collect();
@@ -678,7 +691,7 @@ impl<'a> Builder<'a> {
         array(levels, "limit_conn")
             .into_iter()
             .filter_map(|d| {
-                let zone = d.args.first()?.clone();
+                let zone = d.args.first()?.to_string();
                 Some(LimitConn {
                     limit: d.args.get(1).and_then(|a| a.parse().ok()),
                     zone_key: zones
@@ -704,12 +717,12 @@ impl<'a> Builder<'a> {
         let built: Arc<[ErrorPage]> = found
             .into_iter()
             .filter_map(|d| {
-                let uri = d.args.last()?.clone();
+                let uri = d.args.last()?.to_string();
                 let mut codes = Vec::new();
                 let mut response = None;
                 for a in &d.args[..d.args.len() - 1] {
                     if a.starts_with('=') {
-                        response = Some(a.clone());
+                        response = Some(a.to_string());
                     } else if let Ok(c) = a.parse() {
                         codes.push(c);
                     }
@@ -736,7 +749,7 @@ impl<'a> Builder<'a> {
         scope: usize,
         levels: &Levels<'a>,
     ) -> Pass {
-        let url = d.args[0].clone();
+        let url = d.args[0].to_string();
         let u = split_pass_url(&url);
         let p = kind.prefix();
         let name = |s: &str| format!("{p}_{s}");
@@ -823,7 +836,7 @@ impl<'a> Builder<'a> {
         let next_upstream = {
             let d = scalar(levels, &name("next_upstream"));
             Eff {
-                value: d.map(|d| d.args.clone()).unwrap_or_else(|| {
+                value: d.map(|d| strings(&d.args)).unwrap_or_else(|| {
                     if stream {
                         vec!["on".to_string()]
                     } else {
@@ -853,7 +866,7 @@ impl<'a> Builder<'a> {
                 trusted_certificate: self.string(levels, &name("ssl_trusted_certificate")),
                 protocols: Eff {
                     // nginx 1.22's default; 1.23.4 added TLSv1.3.
-                    value: protocols.map(|d| d.args.clone()).unwrap_or_else(|| {
+                    value: protocols.map(|d| strings(&d.args)).unwrap_or_else(|| {
                         ["TLSv1", "TLSv1.1", "TLSv1.2"].map(String::from).to_vec()
                     }),
                     src: self.eff_src(protocols),
@@ -980,7 +993,7 @@ fn array<'a>(levels: &Levels<'a>, name: &str) -> Vec<&'a Directive> {
 /// A directive as one line of nginx.conf: `name arg "arg with space";` (or `... {` for a
 /// block), quoting what the lexer would otherwise split.
 pub fn directive_text(d: &Directive) -> String {
-    let mut s = d.name.clone();
+    let mut s = d.name.to_string();
     for a in &d.args {
         s.push(' ');
         let plain = !a.is_empty()
@@ -1002,4 +1015,9 @@ pub fn directive_text(d: &Directive) -> String {
     }
     s.push_str(if d.block.is_some() { " {" } else { ";" });
     s
+}
+
+/// Arguments as the model's owned strings.
+fn strings(args: &[Text]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
 }

@@ -57,7 +57,7 @@ impl Rejected {
 /// ended the arguments: `;`, `{` or `}`.
 pub fn analyze(
     name: &str,
-    args: &[String],
+    args: &[impl AsRef<str>],
     term: &str,
     ctx: &[String],
     check_ctx: bool,
@@ -69,7 +69,7 @@ pub fn analyze(
 /// [`analyze`] with the block's [`context_mask`] computed once by the caller.
 pub fn analyze_in(
     name: &str,
-    args: &[String],
+    args: &[impl AsRef<str>],
     term: &str,
     ctx_mask: Option<u32>,
     check_ctx: bool,
@@ -106,7 +106,7 @@ pub fn analyze_in(
             continue;
         }
         if (n <= 7 && (mask >> n) & 1 == 1)
-            || (mask & NGX_CONF_FLAG != 0 && n == 1 && valid_flag(&args[0]))
+            || (mask & NGX_CONF_FLAG != 0 && n == 1 && valid_flag(args[0].as_ref()))
             || mask & NGX_CONF_ANY != 0
             || (mask & NGX_CONF_1MORE != 0 && n >= 1)
             || (mask & NGX_CONF_2MORE != 0 && n >= 2)
@@ -115,7 +115,7 @@ pub fn analyze_in(
         } else if mask & NGX_CONF_FLAG != 0 && n == 1 {
             reason = format!(
                 "invalid value \"{}\" in \"{name}\" directive, it must be \"on\" or \"off\"",
-                args[0]
+                args[0].as_ref()
             );
         } else {
             reason = format!("invalid number of arguments in \"{name}\" directive");

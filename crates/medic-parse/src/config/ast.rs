@@ -10,11 +10,18 @@ use std::path::PathBuf;
 /// Index of a file in [`Config::files`].
 pub type FileId = usize;
 
+/// Text of a directive name or argument: most are under 24 bytes and live inline, so a tree
+/// of 100,000s of arguments is not 100,000s of heap allocations.
+pub use compact_str::CompactString as Text;
+
 /// One directive: `name args... ;` or `name args... { block }`.
+///
+/// Kept small (a big config holds 100,000s): what only a few directives have lives in
+/// [`Directive::extra`].
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Directive {
-    pub name: String,
-    pub args: Vec<String>,
+    pub name: Text,
+    pub args: Vec<Text>,
     /// 1-based line of the directive's name.
     pub line: u32,
     /// The file it is written in.
@@ -22,18 +29,48 @@ pub struct Directive {
     /// `Some` for block directives (`http`, `server`, `location`, `upstream`, `if`, `map`, ...),
     /// possibly empty; `None` for simple ones. `*_by_lua_block` bodies are one argument instead.
     pub block: Option<Vec<Directive>>,
-    /// For `include`: the files it pulled in, in order.
-    pub includes: Vec<FileId>,
-    /// For a `#` comment kept with `--include-comments` (then `name` is `#`).
-    pub comment: Option<String>,
     /// Bytes of the file's decoded text (see [`super::lexer::decode`]) from the first byte of
     /// the name to the end of its `;`, or of its block's `}` (a Lua block's too). For a comment,
     /// the comment. Not in the crossplane JSON; `config::edit` replaces text by these.
     pub span: Range<usize>,
+    /// `includes`, `comment` and `arg_spans`, when there is one: read them through
+    /// [`Directive::includes`], [`Directive::comment`], [`Directive::arg_spans`].
+    pub extra: Option<Box<Extra>>,
+}
+
+/// The parts of a [`Directive`] that few directives have.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Extra {
+    /// For `include`: the files it pulled in, in order.
+    pub includes: Vec<FileId>,
+    /// For a `#` comment kept with `--include-comments` (then `name` is `#`).
+    pub comment: Option<String>,
     /// One per argument of [`Directive::args`], quotes included (an `if`'s without the
     /// parentheses its first and last arguments lose); a Lua body's is the text inside its
     /// braces. Empty unless the parse was asked for them (`Options::spans`, the editor's).
     pub arg_spans: Vec<Range<usize>>,
+}
+
+impl Directive {
+    /// For `include`: the files it pulled in, in order.
+    pub fn includes(&self) -> &[FileId] {
+        self.extra.as_ref().map_or(&[], |e| &e.includes)
+    }
+
+    /// For a `#` comment kept with `--include-comments` (then `name` is `#`).
+    pub fn comment(&self) -> Option<&str> {
+        self.extra.as_ref()?.comment.as_deref()
+    }
+
+    /// The byte span of each argument (see [`Extra::arg_spans`]); empty unless asked for.
+    pub fn arg_spans(&self) -> &[Range<usize>] {
+        self.extra.as_ref().map_or(&[], |e| &e.arg_spans)
+    }
+
+    /// [`Directive::extra`], made when first needed.
+    pub fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
 }
 
 /// A problem found while reading or checking the config, with where it is.

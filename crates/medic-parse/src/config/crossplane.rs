@@ -179,7 +179,7 @@ impl Writer<'_> {
     }
 
     fn directive(&mut self, d: &Directive, single: bool) {
-        if self.indent.is_none() && d.comment.is_none() {
+        if self.indent.is_none() && d.comment().is_none() {
             return self.directive_compact(d, single);
         }
         self.open('{');
@@ -189,13 +189,13 @@ impl Writer<'_> {
         self.int(u64::from(d.line));
         self.key("args", false);
         self.list(d.args.iter(), |w, a| w.str(a));
-        if let Some(c) = &d.comment {
+        if let Some(c) = d.comment() {
             self.key("comment", false);
             self.str(c);
         } else {
             if !single && d.name == "include" {
                 self.key("includes", false);
-                self.list(d.includes.iter(), |w, &i| w.int(i as u64));
+                self.list(d.includes().iter(), |w, &i| w.int(i as u64));
             }
             if let Some(b) = &d.block {
                 self.key("block", false);
@@ -225,7 +225,7 @@ impl Writer<'_> {
         self.out.push(']');
         if !single && d.name == "include" {
             self.out.push_str(",\"includes\":[");
-            for (i, &f) in d.includes.iter().enumerate() {
+            for (i, &f) in d.includes().iter().enumerate() {
                 if i > 0 {
                     self.out.push(',');
                 }

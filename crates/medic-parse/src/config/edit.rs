@@ -28,7 +28,7 @@ use std::ops::Range;
 
 use super::lexer::{is_lua_block, is_py_space_char};
 use super::parser::{parse_bytes, Options};
-use super::Directive;
+use super::{Directive, Text};
 
 /// Why a file cannot be edited, or an edit cannot be made.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -135,7 +135,7 @@ impl<'a> DirectiveRef<'a> {
         &self.directive.name
     }
     /// Unquoted, as [`Directive::args`].
-    pub fn args(&self) -> &'a [String] {
+    pub fn args(&self) -> &'a [Text] {
         &self.directive.args
     }
     /// 1-based line of the name.
@@ -148,7 +148,7 @@ impl<'a> DirectiveRef<'a> {
     }
     /// One per argument, quotes included.
     pub fn arg_spans(&self) -> &'a [Range<usize>] {
-        &self.directive.arg_spans
+        self.directive.arg_spans()
     }
     /// The directives of the block this one is in (the file's top level for a fragment),
     /// itself included; not those nested deeper.
@@ -315,7 +315,7 @@ impl EditableFile {
             .join(" ");
         if let Some(s) = near.siblings().iter().find(|s| s.name == name) {
             let end = self.args_end(s);
-            let (start, text) = match s.arg_spans.first() {
+            let (start, text) = match s.arg_spans().first() {
                 // The spacing before the first argument is the author's; keep it.
                 Some(first) if !joined.is_empty() => (first.start, joined),
                 // No arguments left: from the end of the name, so it reads `name;`.
@@ -359,7 +359,7 @@ impl EditableFile {
 
     /// Where the last argument of `d` ends, or its name if it has none.
     fn args_end(&self, d: &Directive) -> usize {
-        match d.arg_spans.last() {
+        match d.arg_spans().last() {
             Some(s) => s.end,
             None => self.name_end(d),
         }
@@ -383,7 +383,7 @@ impl EditableFile {
 }
 
 fn drop_comments(block: &mut Vec<Directive>) {
-    block.retain(|d| d.comment.is_none());
+    block.retain(|d| d.comment().is_none());
     for d in block {
         if let Some(b) = &mut d.block {
             drop_comments(b);

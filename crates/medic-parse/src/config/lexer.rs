@@ -14,11 +14,13 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use super::ast::Text;
+
 /// One token: a word, a quoted string, `{`, `}`, `;` or a `#comment`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Token {
-    /// `{`, `}` and `;` borrow a static string: half the tokens of a config, no allocation.
-    pub text: Cow<'static, str>,
+    /// Inline up to 24 bytes: most tokens of a config cost no allocation.
+    pub text: Text,
     pub line: u32,
     /// Came from quotes (or is a Lua block body): never a brace, `;` or comment.
     pub quoted: bool,
@@ -248,9 +250,9 @@ pub fn lex(src: &str) -> Lexed {
     }
 }
 
-fn push(out: &mut Vec<Token>, text: String, line: u32, quoted: bool, span: Range<usize>) {
+fn push(out: &mut Vec<Token>, text: impl Into<Text>, line: u32, quoted: bool, span: Range<usize>) {
     out.push(Token {
-        text: Cow::Owned(text),
+        text: text.into(),
         line,
         quoted,
         span,
@@ -265,7 +267,7 @@ fn push_punct(out: &mut Vec<Token>, c: u8, line: u32, at: usize) {
         _ => ";",
     };
     out.push(Token {
-        text: Cow::Borrowed(text),
+        text: Text::const_new(text),
         line,
         quoted: false,
         span: at..at + 1,
@@ -275,7 +277,13 @@ fn push_punct(out: &mut Vec<Token>, c: u8, line: u32, at: usize) {
 /// `_lex_file_object`. Returns the Lua lexer's error if it raised one.
 fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
     let mut it = Units::new(src);
+    // One buffer for every word: each token copies out what it needs (inline when short).
     let mut token = String::new();
+    let take = |token: &mut String| {
+        let t = Text::new(&*token);
+        token.clear();
+        t
+    };
     let mut token_line = 0u32;
     // A word is the units from its first one to the one that ends it, all copied into `token`,
     // so its span is `token_start..` the start of that unit.
@@ -296,7 +304,7 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
     while let Some(mut u) = it.next() {
         if it.is_space(u) {
             if !token.is_empty() {
-                let t = std::mem::take(&mut token);
+                let t = take(&mut token);
                 let lua = next_token_is_directive && is_lua_block(&t);
                 let name = if lua { Some(t.clone()) } else { None };
                 push(out, t, token_line, false, token_start..u.start);
@@ -329,7 +337,7 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
                 .take_while(|&&c| c == b'\\')
                 .count();
             let end = if run % 2 == 1 { nl - 1 } else { nl };
-            push(out, src[u.start..end].to_owned(), line, false, u.start..end);
+            push(out, &src[u.start..end], line, false, u.start..end);
             it.pos = nl + 1;
             it.line = line + 1;
             continue;
@@ -375,7 +383,7 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
                     token.push_str(t);
                 }
             }
-            let t = std::mem::take(&mut token);
+            let t = take(&mut token);
             let lua = next_token_is_directive && is_lua_block(&t);
             let name = if lua { Some(t.clone()) } else { None };
             push(out, t, token_line, true, token_start..u.end);
@@ -392,7 +400,7 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
 
         if it.is(u, b'{') || it.is(u, b'}') || it.is(u, b';') {
             if !token.is_empty() {
-                let t = std::mem::take(&mut token);
+                let t = take(&mut token);
                 // `content_by_lua_block{`: nginx ends the word at `{` and lua-nginx-module
                 // then reads the body as Lua; crossplane only looks for Lua after whitespace.
                 let lua = next_token_is_directive
@@ -544,13 +552,7 @@ fn scan_lua_body(it: &mut Units<'_>, open_line: u32, out: &mut Vec<Token>) -> Re
                 depth -= 1;
                 if depth == 0 {
                     let line = line_at(i);
-                    push(
-                        out,
-                        s.get(start..i).unwrap_or("").to_owned(),
-                        line,
-                        true,
-                        start..i,
-                    );
+                    push(out, s.get(start..i).unwrap_or(""), line, true, start..i);
                     push_punct(out, b';', line, i);
                     it.pos = i + 1;
                     it.line = line;
@@ -591,7 +593,7 @@ mod tests {
         lex(s)
             .tokens
             .into_iter()
-            .map(|t| (t.text.into_owned(), t.line, t.quoted))
+            .map(|t| (t.text.to_string(), t.line, t.quoted))
             .collect()
     }
 
@@ -599,7 +601,7 @@ mod tests {
         lex(s)
             .tokens
             .into_iter()
-            .map(|t| t.text.into_owned())
+            .map(|t| t.text.to_string())
             .collect()
     }
 

@@ -111,7 +111,7 @@ types { text/html html; }
         assert_eq!(c.files[2].path.to_str(), Some("/etc/nginx/mime.types"));
         let http = &c.files[0].parsed[1];
         assert_eq!(http.line, 2);
-        assert_eq!(http.block.as_ref().unwrap()[0].includes, [1]);
+        assert_eq!(http.block.as_ref().unwrap()[0].includes(), [1]);
         let listen = &c.files[1].parsed[0].block.as_ref().unwrap()[0];
         assert_eq!((listen.line, listen.file), (2, 1));
     }

@@ -29,7 +29,7 @@ use super::fs::{
     errno_text, glob, has_magic, py_dirname, py_join, py_repr, to_path, DiskFs, FileSystem,
 };
 use super::lexer::{decode_vec, lex, LexError, Lexed, Token};
-use super::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, FileId};
+use super::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text};
 
 /// How relative `include` paths are resolved.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -323,6 +323,8 @@ impl Session<'_> {
             errors: Vec::new(),
             depth: 0,
             last_end: 0,
+            stack: Vec::new(),
+            args: Vec::new(),
         };
         let (parsed, stop) = p.block(&ctx, false);
         let mut errors = std::mem::take(&mut p.errors);
@@ -359,6 +361,12 @@ struct FileParser<'a, 's> {
     depth: u32,
     /// The end of the last token read: after a block, its `}`, where the block's span ends.
     last_end: usize,
+    /// The directives of the blocks being read, innermost last: a block is moved out of it
+    /// once complete, into a `Vec` allocated once at its final size (growing one `Vec` per
+    /// block left a third of the tree's memory unused).
+    stack: Vec<Directive>,
+    /// The arguments of the directive being read, likewise.
+    args: Vec<Text>,
 }
 
 impl FileParser<'_, '_> {
@@ -367,7 +375,7 @@ impl FileParser<'_, '_> {
         match self.toks.get_mut(self.pos) {
             Some(t) => {
                 self.pos += 1;
-                let text = std::mem::replace(&mut t.text, std::borrow::Cow::Borrowed(""));
+                let text = std::mem::take(&mut t.text);
                 self.last_end = t.span.end;
                 Ok(Token {
                     text,
@@ -392,29 +400,29 @@ impl FileParser<'_, '_> {
     /// crossplane's `_parse`: the directives of one block, up to its `}`.
     fn block(&mut self, ctx: &[String], consume: bool) -> (Vec<Directive>, Option<Stop>) {
         self.depth += 1;
-        let r = self.block_inner(ctx, consume);
+        let base = self.stack.len();
+        let stop = self.block_inner(ctx, consume);
         self.depth -= 1;
-        r
+        (self.stack.drain(base..).collect(), stop)
     }
 
     /// A block nested deeper than this is an error: the recursion (ours, and nginx's
     /// `ngx_conf_parse()`) must not exhaust the stack. Real configs nest less than 10 deep.
     const MAX_DEPTH: u32 = 200;
 
-    fn block_inner(&mut self, ctx: &[String], consume: bool) -> (Vec<Directive>, Option<Stop>) {
-        let mut parsed = Vec::new();
+    fn block_inner(&mut self, ctx: &[String], consume: bool) -> Option<Stop> {
         if self.depth > Self::MAX_DEPTH {
             let line = self
                 .toks
                 .get(self.pos.saturating_sub(1))
                 .map_or(0, |t| t.line);
             let message = format!("blocks nested deeper than {}", Self::MAX_DEPTH);
-            return (parsed, Some(Stop::Fatal(LexError { message, line })));
+            return Some(Stop::Fatal(LexError { message, line }));
         }
         loop {
             let tok = match self.next() {
                 Ok(t) => t,
-                Err(stop) => return (parsed, stop),
+                Err(stop) => return stop,
             };
             if tok.is_punct("}") {
                 break;
@@ -422,19 +430,21 @@ impl FileParser<'_, '_> {
             if consume {
                 if tok.is_punct("{") {
                     if let (_, Some(stop)) = self.block(ctx, true) {
-                        return (parsed, Some(stop));
+                        return Some(stop);
                     }
                 }
                 continue;
             }
             if !tok.quoted && tok.text.starts_with('#') {
                 if self.s.opts.comments {
-                    parsed.push(comment(&tok.text[1..], tok.line, self.file, tok.span));
+                    self.stack
+                        .push(comment(&tok.text[1..], tok.line, self.file, tok.span));
                 }
                 continue;
             }
 
-            let mut args = Vec::new();
+            let mut args = std::mem::take(&mut self.args);
+            args.clear();
             // Kept only when asked (`Options::spans`: the editor): a span per argument of every
             // directive is a sixth of a big config's parsed size.
             let spans_on = self.s.opts.spans;
@@ -444,8 +454,8 @@ impl FileParser<'_, '_> {
             let term = loop {
                 let t = match self.next() {
                     Ok(t) => t,
-                    Err(None) => return (parsed, Some(Stop::EofInDirective)),
-                    Err(stop) => return (parsed, stop),
+                    Err(None) => return Some(Stop::EofInDirective),
+                    Err(stop) => return stop,
                 };
                 if !t.quoted && matches!(&*t.text, "{" | ";" | "}") {
                     break t;
@@ -453,14 +463,14 @@ impl FileParser<'_, '_> {
                 if !t.quoted && t.text.starts_with('#') {
                     comments_in_args.push((t.text[1..].to_owned(), t.span));
                 } else {
-                    args.push(t.text.into_owned());
+                    args.push(t.text);
                     last_arg_end = Some(t.span.end);
                     if spans_on {
                         arg_spans.push((t.span, t.quoted));
                     }
                 }
             };
-            let name = tok.text.into_owned();
+            let name = tok.text;
             if name == "if" {
                 prepare_if_args(&mut args, &mut arg_spans);
             }
@@ -480,7 +490,7 @@ impl FileParser<'_, '_> {
                         break;
                     }
                     if let (_, Some(stop)) = self.block(ctx, true) {
-                        return (parsed, Some(stop));
+                        return Some(stop);
                     }
                 }
                 continue;
@@ -488,13 +498,16 @@ impl FileParser<'_, '_> {
 
             let mut d = Directive {
                 name,
-                args,
+                args: take_exact(&mut args),
                 line: tok.line,
                 file: self.file,
                 span: tok.span.start..term.span.end,
-                arg_spans: arg_spans.into_iter().map(|(s, _)| s).collect(),
                 ..Directive::default()
             };
+            self.args = args;
+            if spans_on {
+                d.extra_mut().arg_spans = arg_spans.into_iter().map(|(s, _)| s).collect();
+            }
             if !opts.single_file && d.name == "include" {
                 self.include(&mut d, ctx);
             }
@@ -505,14 +518,14 @@ impl FileParser<'_, '_> {
                 d.block = Some(block);
                 d.span.end = self.last_end;
                 if stop.is_some() {
-                    parsed.push(d);
-                    return (parsed, stop);
+                    self.stack.push(d);
+                    return stop;
                 }
             } else if term.text == "}" {
                 // `foo bar }`: nginx's ngx_conf_read_token() stops at `}` with words pending.
                 // The `}` is the enclosing block's, not this directive's.
                 d.span.end = d
-                    .arg_spans
+                    .arg_spans()
                     .last()
                     .map(|s| s.end)
                     .or(last_arg_end)
@@ -525,15 +538,15 @@ impl FileParser<'_, '_> {
                 closed_by_brace = true;
             }
             let line = d.line;
-            parsed.push(d);
+            self.stack.push(d);
             for (c, span) in comments_in_args {
-                parsed.push(comment(&c, line, self.file, span));
+                self.stack.push(comment(&c, line, self.file, span));
             }
             if closed_by_brace {
                 break;
             }
         }
-        (parsed, None)
+        None
     }
 
     fn include(&mut self, d: &mut Directive, ctx: &[String]) {
@@ -544,7 +557,7 @@ impl FileParser<'_, '_> {
             return;
         };
         let pattern = if arg.starts_with('/') {
-            arg
+            arg.to_string()
         } else {
             py_join(&self.s.config_dir, &arg)
         };
@@ -572,11 +585,19 @@ impl FileParser<'_, '_> {
                 }
             }
         };
-        for n in names {
-            let id = self.s.add_file(&n, ctx.to_vec());
-            d.includes.push(id);
-        }
+        let includes = names
+            .iter()
+            .map(|n| self.s.add_file(n, ctx.to_vec()))
+            .collect();
+        d.extra_mut().includes = includes;
     }
+}
+
+/// Moves `v`'s items into a `Vec` of exactly their number, keeping `v`'s buffer for reuse.
+fn take_exact<T>(v: &mut Vec<T>) -> Vec<T> {
+    let mut exact = Vec::with_capacity(v.len());
+    exact.append(v);
+    exact
 }
 
 fn comment(text: &str, line: u32, file: FileId, span: Range<usize>) -> Directive {
@@ -584,8 +605,11 @@ fn comment(text: &str, line: u32, file: FileId, span: Range<usize>) -> Directive
         name: "#".into(),
         line,
         file,
-        comment: Some(text.to_owned()),
         span,
+        extra: Some(Box::new(Extra {
+            comment: Some(text.to_owned()),
+            ..Extra::default()
+        })),
         ..Directive::default()
     }
 }
@@ -594,7 +618,7 @@ fn comment(text: &str, line: u32, file: FileId, span: Range<usize>) -> Directive
 /// argument was quoted) follow: a bare word's text is its source, so the span of what is left
 /// is the old one less the bytes cut; a quoted argument keeps its whole span, quotes and all,
 /// as no byte range holds its text without them.
-fn prepare_if_args(args: &mut Vec<String>, spans: &mut Vec<(Range<usize>, bool)>) {
+fn prepare_if_args(args: &mut Vec<Text>, spans: &mut Vec<(Range<usize>, bool)>) {
     let (Some(first), Some(last)) = (args.first(), args.last()) else {
         return;
     };
@@ -603,14 +627,14 @@ fn prepare_if_args(args: &mut Vec<String>, spans: &mut Vec<(Range<usize>, bool)>
     }
     let is_space = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
     let len0 = args[0].len();
-    args[0] = args[0][1..].trim_start_matches(is_space).to_owned();
+    args[0] = Text::new(args[0][1..].trim_start_matches(is_space));
     if let Some((s, false)) = spans.first_mut() {
         s.start += len0 - args[0].len();
     }
     let n = args.len() - 1;
     let l = &args[n];
     let len_n = l.len();
-    args[n] = l[..l.len() - 1].trim_end_matches(is_space).to_owned();
+    args[n] = Text::new(l[..l.len() - 1].trim_end_matches(is_space));
     if let Some((s, false)) = spans.last_mut() {
         // With one argument, `s.start` has moved already; the end is still the old one.
         s.end -= len_n - args[n].len();
@@ -664,8 +688,8 @@ fn break_cycles(config: &mut Config) {
         errors: &mut Vec<ConfigError>,
     ) {
         for d in block.iter_mut() {
-            let mut keep = Vec::with_capacity(d.includes.len());
-            for &inc in &d.includes {
+            let mut keep = Vec::with_capacity(d.includes().len());
+            for &inc in d.includes() {
                 match mark.get(inc).copied() {
                     Some(Mark::Open) => errors.push(ConfigError {
                         file: config.files[f].path.clone(),
@@ -683,7 +707,9 @@ fn break_cycles(config: &mut Config) {
                     _ => keep.push(inc),
                 }
             }
-            d.includes = keep;
+            if let Some(e) = d.extra.as_mut() {
+                e.includes = keep;
+            }
             if let Some(b) = d.block.as_mut() {
                 walk(config, mark, b, f, depth, errors);
             }
@@ -733,9 +759,9 @@ mod tests {
         assert_eq!(text(&server.span), "server { listen 80 \"x y\"; }");
         let listen = &server.block.as_ref().unwrap()[0];
         assert_eq!(text(&listen.span), "listen 80 \"x y\";");
-        let args: Vec<_> = listen.arg_spans.iter().map(text).collect();
+        let args: Vec<_> = listen.arg_spans().iter().map(text).collect();
         assert_eq!(args, ["80", "\"x y\""]);
-        let args: Vec<_> = f.parsed[1].arg_spans.iter().map(text).collect();
+        let args: Vec<_> = f.parsed[1].arg_spans().iter().map(text).collect();
         assert_eq!((f.parsed[1].args.len(), args), (3, vec!["$a", "=", "b"]));
     }
 
@@ -794,25 +820,25 @@ mod tests {
 
     #[test]
     fn if_parentheses() {
-        let mut a: Vec<String> = vec!["($a".into(), "=".into(), "b)".into()];
+        let mut a: Vec<Text> = vec!["($a".into(), "=".into(), "b)".into()];
         let mut s = vec![(0..3, false), (4..5, false), (6..8, false)];
         prepare_if_args(&mut a, &mut s);
         assert_eq!(a, ["$a", "=", "b"]);
         assert_eq!(s, [(1..3, false), (4..5, false), (6..7, false)]);
-        let mut a: Vec<String> = vec!["(".into(), "$a".into(), ")".into()];
+        let mut a: Vec<Text> = vec!["(".into(), "$a".into(), ")".into()];
         let mut s = vec![(0..1, false), (2..4, false), (5..6, false)];
         prepare_if_args(&mut a, &mut s);
         assert_eq!(a, ["$a"]);
         assert_eq!(s, [(2..4, false)]);
-        let mut a: Vec<String> = vec!["()".into()];
+        let mut a: Vec<Text> = vec!["()".into()];
         let mut s = vec![(0..2, false)];
         prepare_if_args(&mut a, &mut s);
         assert!(a.is_empty() && s.is_empty());
         // One argument: both ends cut from the same span.
-        let mut a: Vec<String> = vec!["( $a )".into()];
+        let mut a: Vec<Text> = vec!["( $a )".into()];
         let mut s = vec![(10..16, false)];
         prepare_if_args(&mut a, &mut s);
-        assert_eq!((a, s), (vec!["$a".to_string()], vec![(12..14, false)]));
+        assert_eq!((a, s), (vec![Text::new("$a")], vec![(12..14, false)]));
     }
 
     #[test]
@@ -826,7 +852,7 @@ mod tests {
         let c = parse_with(&fs, "/c/nginx.conf", &Options::default());
         assert_eq!(c.files.len(), 2);
         assert_eq!(
-            c.files[1].parsed[0].block.as_ref().unwrap()[0].includes,
+            c.files[1].parsed[0].block.as_ref().unwrap()[0].includes(),
             [0]
         );
         let e: Vec<_> = c.errors().map(|e| e.message.as_str()).collect();
@@ -844,7 +870,7 @@ mod tests {
             ]
         );
         assert!(c.files[1].parsed[0].block.as_ref().unwrap()[0]
-            .includes
+            .includes()
             .is_empty());
     }
 }
