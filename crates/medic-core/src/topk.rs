@@ -17,15 +17,15 @@ struct Inline {
 
 impl Inline {
     const CAP: usize = 118;
-    const EMPTY: Inline = Inline {
-        len: 0,
-        bytes: [0; Inline::CAP],
-    };
 
-    fn set(&mut self, v: &[u8]) {
+    fn new(v: &[u8]) -> Inline {
         let n = v.len().min(Self::CAP);
-        self.bytes[..n].copy_from_slice(&v[..n]);
-        self.len = n as u8;
+        let mut bytes = [0u8; Self::CAP];
+        bytes[..n].copy_from_slice(&v[..n]);
+        Inline {
+            len: n as u8,
+            bytes,
+        }
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -36,14 +36,8 @@ impl Inline {
 #[derive(Clone, Debug)]
 pub struct TopK {
     cap: usize,
-    /// key(value) to (count, slot of its text in `texts`). The texts live apart so that the
-    /// map's buckets stay small: every new value used to move a 136-byte bucket, and the
-    /// evictions of `shrink` walked them (perf: a tenth of the error-log scan went to counting
-    /// requests and clients).
-    counts: PreHashedMap<(u64, u32)>,
-    /// `cap + 1` slots at most, reused as values are evicted.
-    texts: Vec<Inline>,
-    free: Vec<u32>,
+    /// key(value) to (count, value)
+    counts: PreHashedMap<(u64, Inline)>,
     /// Everything added, to tell how far a count may be off.
     total: u64,
     /// Sum of the decrements: an upper bound on how much any count is short.
@@ -55,8 +49,6 @@ impl TopK {
         TopK {
             cap: cap.max(1),
             counts: PreHashedMap::with_capacity_and_hasher(cap + 1, Default::default()),
-            texts: Vec::new(),
-            free: Vec::new(),
             total: 0,
             error: 0,
         }
@@ -74,36 +66,18 @@ impl TopK {
             c.0 += n;
             return;
         }
-        let slot = self.store(value);
-        self.counts.insert(k, (n, slot));
+        self.counts.insert(k, (n, Inline::new(value)));
         if self.counts.len() > self.cap {
             self.shrink();
         }
-    }
-
-    /// Keeps a value's text in a free slot.
-    fn store(&mut self, value: &[u8]) -> u32 {
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                self.texts.push(Inline::EMPTY);
-                (self.texts.len() - 1) as u32
-            }
-        };
-        self.texts[slot as usize].set(value);
-        slot
     }
 
     /// Takes the smallest count off every counter and drops those at zero.
     fn shrink(&mut self) {
         let min = self.counts.values().map(|c| c.0).min().unwrap_or(0);
         self.error += min;
-        let free = &mut self.free;
         self.counts.retain(|_, c| {
             c.0 -= min;
-            if c.0 == 0 {
-                free.push(c.1);
-            }
             c.0 > 0
         });
     }
@@ -111,14 +85,8 @@ impl TopK {
     pub fn merge(&mut self, other: TopK) {
         self.total += other.total;
         self.error += other.error;
-        for (k, (n, slot)) in other.counts {
-            match self.counts.get_mut(&k) {
-                Some(c) => c.0 += n,
-                None => {
-                    let mine = self.store(other.texts[slot as usize].as_bytes());
-                    self.counts.insert(k, (n, mine));
-                }
-            }
+        for (k, (n, v)) in other.counts {
+            self.counts.entry(k).or_insert((0, v)).0 += n;
         }
         while self.counts.len() > self.cap {
             self.shrink();
@@ -130,7 +98,7 @@ impl TopK {
         let mut v: Vec<(&[u8], u64)> = self
             .counts
             .values()
-            .map(|&(c, slot)| (self.texts[slot as usize].as_bytes(), c))
+            .map(|(c, k)| (k.as_bytes(), *c))
             .collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         v.truncate(n);

@@ -17,28 +17,13 @@ use crate::topk::TopK;
 const TOP_CAP: usize = 64;
 
 /// Counts of one (class, upstream) pair.
-///
-/// `repr(C)` keeps the fields every entry touches (the counts, the times, the minute being
-/// counted and the minutes closed since the last flush) together at the start: with thousands of
-/// cells the scan's cost was the cache misses on them (perf: half of `entry`'s cycles).
 #[derive(Clone, Debug)]
-#[repr(C)]
 pub struct Cell {
+    /// The upstream as nginx names it (`-` when the entry names none).
+    pub upstream: Box<[u8]>,
     pub count: u64,
     pub first: LogTime,
     pub last: LogTime,
-    /// The minute being counted (minute, entries), kept inline so that counting an entry
-    /// touches no other memory than the cell; moved to `recent` when the minute changes.
-    current: (u32, u32),
-    /// The minute of `latest` (or of `example`, before there is one).
-    latest_minute: u32,
-    /// How many of `recent` are in use.
-    recent_len: u32,
-    /// Minutes closed since the last move to `minutes`: a new minute costs a write next to the
-    /// counts, and `minutes` (another allocation, a cache miss) is touched once in RECENT.
-    recent: [(u32, u32); RECENT],
-    /// The upstream as nginx names it (`-` when the entry names none).
-    pub upstream: Box<[u8]>,
     /// The earliest entry of the pair in input order, with its text.
     pub example: (LineLoc, Box<[u8]>),
     /// A late entry: the first of the latest minute that had entries (when it is not the
@@ -51,35 +36,14 @@ pub struct Cell {
     /// Entries per minute (minutes since the epoch, count) for the last [`CELL_MINUTES`]
     /// minutes that had entries, in time order once [`ErrorSummary::finish`] ran.
     pub minutes: Vec<(u32, u32)>,
+    /// The minute being counted (minute, entries), kept inline so that counting an entry
+    /// touches no other memory than the cell; moved to `minutes` when the minute changes.
+    current: (u32, u32),
+    /// The minute of `latest` (or of `example`, before there is one).
+    latest_minute: u32,
 }
 
-/// Closed minutes a cell keeps inline before moving them to [`Cell::minutes`].
-const RECENT: usize = 4;
-
 impl Cell {
-    fn new(
-        upstream: &[u8],
-        detail: Option<&[u8]>,
-        t: LogTime,
-        minute: u32,
-        example: (LineLoc, &[u8]),
-    ) -> Cell {
-        Cell {
-            count: 1,
-            first: t,
-            last: t,
-            current: (minute, 1),
-            latest_minute: minute,
-            recent_len: 0,
-            recent: [(0, 0); RECENT],
-            upstream: upstream.into(),
-            example: (example.0, example.1.into()),
-            latest: None,
-            detail: detail.map(Into::into),
-            minutes: Vec::new(),
-        }
-    }
-
     fn merge(&mut self, o: Cell) {
         self.count += o.count;
         self.first = self.first.min(o.first);
@@ -96,8 +60,6 @@ impl Cell {
             }
         }
         self.minutes.extend(o.minutes);
-        self.minutes
-            .extend_from_slice(&o.recent[..o.recent_len as usize]);
         if o.current.1 > 0 {
             self.minutes.push(o.current);
         }
@@ -111,7 +73,6 @@ impl Cell {
     }
 
     fn normalize_minutes(&mut self) {
-        self.flush_recent();
         if self.current.1 > 0 {
             self.minutes.push(std::mem::take(&mut self.current));
         }
@@ -136,26 +97,15 @@ impl Cell {
             return false;
         }
         if self.current.1 > 0 {
-            if self.recent_len as usize == RECENT {
-                self.flush_recent();
+            // Keep the newest minutes only: memory stays a few KB per cell however long the
+            // log (a day of minutes for every cell tripled the scan's RSS).
+            if self.minutes.len() >= CELL_MINUTES + 16 {
+                self.minutes.drain(..16);
             }
-            self.recent[self.recent_len as usize] = self.current;
-            self.recent_len += 1;
+            self.minutes.push(self.current);
         }
         self.current = (minute, 1);
         true
-    }
-
-    /// Moves the closed minutes kept inline to `minutes`.
-    fn flush_recent(&mut self) {
-        // Keep the newest minutes only: memory stays a few KB per cell however long the log (a
-        // day of minutes for every cell tripled the scan's RSS).
-        if self.minutes.len() >= CELL_MINUTES + 16 {
-            self.minutes.drain(..16);
-        }
-        self.minutes
-            .extend_from_slice(&self.recent[..self.recent_len as usize]);
-        self.recent_len = 0;
     }
 }
 
@@ -308,12 +258,8 @@ pub struct ErrorSummary {
     /// Every reload in the window, in time order once [`ErrorSummary::finish`] ran: the newest
     /// [`MAX_RELOADS`] (the HTML report's timeline marks them).
     pub reloads: Vec<LogTime>,
-    /// `cells[class]`: key(upstream name) to its counts, once [`ErrorSummary::finish`] ran.
+    /// `cells[class]`: key(upstream name) to its counts.
     pub cells: Vec<PreHashedMap<Cell>>,
-    /// While counting, `slots[class]` maps key(upstream name) to an index in `arena`: the
-    /// lookup every entry makes probes 16-byte buckets instead of whole cells.
-    slots: Vec<PreHashedMap<u32>>,
-    arena: Vec<Cell>,
     pub tops: Vec<Option<ClassTops>>,
     /// Minute start to counts per class.
     pub minutes: HashMap<i64, [u32; FailureClass::COUNT]>,
@@ -346,10 +292,6 @@ impl ErrorSummary {
             cells: (0..FailureClass::COUNT)
                 .map(|_| PreHashedMap::default())
                 .collect(),
-            slots: (0..FailureClass::COUNT)
-                .map(|_| PreHashedMap::default())
-                .collect(),
-            arena: Vec::new(),
             tops: vec![None; FailureClass::COUNT],
             minutes: HashMap::new(),
             cur_minute: i64::MIN,
@@ -401,16 +343,18 @@ impl ErrorSummary {
                     c.last = c.last.max(head.time);
                 }
                 None => {
-                    let mut c = Cell::new(
-                        b"-",
-                        None,
-                        head.time,
-                        0,
-                        (loc, &e[..e.len().min(MAX_ENTRY)]),
-                    );
-                    // `other` has no timeline: its minutes are in `minutes`, per class.
-                    c.current = (0, 0);
-                    self.other = Some(c);
+                    self.other = Some(Cell {
+                        upstream: b"-"[..].into(),
+                        count: 1,
+                        first: head.time,
+                        last: head.time,
+                        example: (loc, e[..e.len().min(MAX_ENTRY)].into()),
+                        latest: None,
+                        detail: None,
+                        minutes: Vec::new(),
+                        current: (0, 0),
+                        latest_minute: 0,
+                    })
                 }
             }
             return;
@@ -459,23 +403,20 @@ impl ErrorSummary {
         loc: LineLoc,
         e: &[u8],
     ) {
-        let slots = &mut self.slots[class as usize];
+        let map = &mut self.cells[class as usize];
         let mut k = match detail {
             None => key(target),
             Some(d) => key(target) ^ key(d).rotate_left(17),
         };
-        let mut slot = slots.get(&k).copied();
-        let (target, detail) = if slot.is_none() && slots.len() >= MAX_CELLS_PER_CLASS {
+        let (target, detail) = if map.len() >= MAX_CELLS_PER_CLASS && !map.contains_key(&k) {
             self.overflow += 1;
             k = key(b"-");
-            slot = slots.get(&k).copied();
             (&b"-"[..], None)
         } else {
             (target, detail)
         };
         let minute = t.0.div_euclid(60).clamp(0, u32::MAX as i64) as u32;
-        if let Some(i) = slot {
-            let c = &mut self.arena[i as usize];
+        if let Some(c) = map.get_mut(&k) {
             c.count += 1;
             if t < c.first {
                 c.first = t;
@@ -503,39 +444,21 @@ impl ErrorSummary {
             }
             return;
         }
-        slots.insert(k, self.arena.len() as u32);
-        self.arena.push(Cell::new(
-            target,
-            detail,
-            t,
-            minute,
-            (loc, &e[..e.len().min(MAX_ENTRY)]),
-        ));
-    }
-
-    /// Moves the cells counted so far from the arena into [`ErrorSummary::cells`].
-    fn settle_cells(&mut self) {
-        if self.arena.is_empty() {
-            return;
-        }
-        let mut arena: Vec<Option<Cell>> = std::mem::take(&mut self.arena)
-            .into_iter()
-            .map(Some)
-            .collect();
-        for (class, slots) in self.slots.iter_mut().enumerate() {
-            let cells = &mut self.cells[class];
-            // The arena kept to the cap already; cells counted again after a `finish` are merged.
-            let fresh = cells.is_empty();
-            for (k, i) in slots.drain() {
-                if let Some(c) = arena[i as usize].take() {
-                    if fresh {
-                        cells.insert(k, c);
-                    } else {
-                        absorb(cells, &mut self.overflow, k, c);
-                    }
-                }
-            }
-        }
+        map.insert(
+            k,
+            Cell {
+                upstream: target.into(),
+                count: 1,
+                first: t,
+                last: t,
+                example: (loc, e[..e.len().min(MAX_ENTRY)].into()),
+                latest: None,
+                detail: detail.map(Into::into),
+                minutes: Vec::new(),
+                current: (minute, 1),
+                latest_minute: minute,
+            },
+        );
     }
 
     fn flush_minute(&mut self) {
@@ -553,7 +476,6 @@ impl ErrorSummary {
 
     /// Ends a run: call before reading the fields.
     pub fn finish(&mut self) {
-        self.settle_cells();
         self.flush_minute();
         keep_newest_reloads(&mut self.reloads);
         self.cur_minute = i64::MIN;
@@ -607,8 +529,20 @@ impl ErrorSummary {
         keep_newest_reloads(&mut self.reloads);
         self.overflow += o.overflow;
         for (mine, theirs) in self.cells.iter_mut().zip(o.cells) {
-            for (k, c) in theirs {
-                absorb(mine, &mut self.overflow, k, c);
+            for (mut k, mut c) in theirs {
+                if mine.len() >= MAX_CELLS_PER_CLASS && !mine.contains_key(&k) {
+                    // As in `count_cell`: past the cap, counted without the upstream.
+                    self.overflow += c.count;
+                    k = key(b"-");
+                    c.upstream = b"-"[..].into();
+                    c.detail = None;
+                }
+                match mine.get_mut(&k) {
+                    Some(m) => m.merge(c),
+                    None => {
+                        mine.insert(k, c);
+                    }
+                }
             }
         }
         for (mine, theirs) in self.tops.iter_mut().zip(o.tops) {
@@ -638,25 +572,6 @@ impl ErrorSummary {
     /// Entries per level, in nginx's order.
     pub fn level_counts(&self) -> impl Iterator<Item = (Level, u64)> + '_ {
         Level::ALL.into_iter().map(|l| (l, self.levels[l as usize]))
-    }
-}
-
-/// Adds a cell to a class's cells, merging it with the cell of the same key. As in
-/// `count_cell`: past [`MAX_CELLS_PER_CLASS`], it is counted without its upstream.
-fn absorb(cells: &mut PreHashedMap<Cell>, overflow: &mut u64, mut k: u64, mut c: Cell) {
-    let unnamed = key(b"-");
-    // The unnamed cell is where the overflow goes: merging into it overflows nothing.
-    if k != unnamed && cells.len() >= MAX_CELLS_PER_CLASS && !cells.contains_key(&k) {
-        *overflow += c.count;
-        k = unnamed;
-        c.upstream = b"-"[..].into();
-        c.detail = None;
-    }
-    match cells.get_mut(&k) {
-        Some(m) => m.merge(c),
-        None => {
-            cells.insert(k, c);
-        }
     }
 }
 
