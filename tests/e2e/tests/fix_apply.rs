@@ -73,14 +73,21 @@ impl Site {
             .prefix("nginx-medic-fix-")
             .tempdir()
             .expect("work dir");
-        Site {
+        let s = Site {
             prefix,
             nginx,
             conf_text,
             port,
             site,
             work,
-        }
+        };
+        // The master listens before it forks its worker: a test that compares the workers
+        // before and after must not take its "before" while there are none yet.
+        assert!(
+            wait_until(Duration::from_secs(10), || !s.workers().is_empty()),
+            "nginx started no worker in 10 s"
+        );
+        s
     }
 
     fn ctl(&self) -> NginxCtl {
