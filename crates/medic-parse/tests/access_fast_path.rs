@@ -4,7 +4,9 @@
 //! The scan trusts the walk's answer and counts a line on it alone, so any difference here is a
 //! wrong count there.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod common;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -84,37 +86,13 @@ fn check(f: &LogFormat, text: &[u8]) -> usize {
     walked
 }
 
-/// The corpus's log files (access and error logs alike: the walk must also decline well).
-fn corpus_logs() -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.unwrap().path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if name.ends_with(".log") || name.contains("access_log") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/logs"),
-        &mut out,
-    );
-    out
-}
-
 #[test]
 fn corpus_lines_and_every_cut_of_them() {
     let formats = formats();
     let combined = LogFormat::compile(COMBINED).unwrap();
     let (mut lines, mut walked, mut cut_lines) = (0, 0, 0);
-    for path in corpus_logs() {
+    // The corpus's log files, access and error logs alike: the walk must also decline well.
+    for path in common::log_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")) {
         let text = std::fs::read(&path).unwrap();
         for line in text.split(|&c| c == b'\n') {
             lines += 1;

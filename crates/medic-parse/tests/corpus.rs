@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+mod common;
+
 use medic_parse::access_log::{LogFormat, COMBINED, MAIN};
 use medic_parse::error_log::{
     classify, may_be_failure, parse, parse_head, starts_entry, ErrorEntry, FailureClass,
@@ -336,28 +338,6 @@ fn classify_in(c: &Corpus, recs: &[Record]) {
     }
 }
 
-/// The log files of the corpus: every `.log`, and lnav's access logs (`*access_log.0`).
-fn log_files(corpus: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.unwrap().path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if name.ends_with(".log") || name.contains("access_log") {
-                out.push(p);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&corpus.join("logs"), &mut out);
-    out
-}
-
 /// Whether more lines may follow an error entry: nginx writes FastCGI stderr and Lua tracebacks
 /// raw, newlines and all, and appends the context after them. An entry is open from its first
 /// line until its text is closed (`" while ` for FastCGI stderr) or its context begins.
@@ -406,7 +386,7 @@ impl Tally {
 #[test]
 fn log_files_parse() {
     for c in corpora("log_files_parse") {
-        let files = log_files(&c.dir);
+        let files = common::log_files(&c.dir);
         eprintln!(
             "log_files_parse: {} run over {}: {} log files",
             c.run,
