@@ -356,6 +356,15 @@ pub fn crash_restarted(host: &RealHost) -> Staged {
         502,
         "request while systemd waits to restart",
     );
+    // A second refusal in the gap: the refusals then hurt more clients than the one crashed
+    // request and lead the incident. With one of each, which leads depended on the polls below
+    // (none landed in the gap when CI was loaded: `backend-crash` led).
+    expect_status(
+        host,
+        "http://127.0.0.1/",
+        502,
+        "a second request while systemd waits to restart",
+    );
     wait_for(
         Duration::from_secs(15),
         "my-backend restarted (NRestarts=1, active)",
