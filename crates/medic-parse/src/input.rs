@@ -984,6 +984,34 @@ mod tests {
     }
 
     #[test]
+    fn parallel_read_reports_an_overlong_line_as_one_read() {
+        // The parallel reader fills its buffer a piece at a time: a line longer than
+        // MAX_LINE spans many reads and must still come out as one skipped line.
+        let dir = std::env::temp_dir().join(format!("medic-input-plong-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("access.log");
+        let mut data = Vec::new();
+        let mut n = 0u64;
+        while data.len() < PARALLEL_MIN as usize {
+            n += 1;
+            data.extend_from_slice(format!("line {n}\n").as_bytes());
+        }
+        data.extend(std::iter::repeat_n(b'a', 10 << 20));
+        data.extend_from_slice(b"\n\xff\xfe not utf-8\nlast\n");
+        std::fs::write(&p, &data).unwrap();
+        let (lines, over, out) = collect(&Source::File(p.clone()), 2);
+        assert_eq!(out.sinks.len(), 2, "read in parallel");
+        assert_eq!(over, vec![(n + 1, 10 << 20)]);
+        assert_eq!(lines.len() as u64, n + 2);
+        assert_eq!(
+            lines[lines.len() - 2],
+            (n + 2, b"\xff\xfe not utf-8".to_vec())
+        );
+        assert_eq!(lines[lines.len() - 1], (n + 3, b"last".to_vec()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn overlong_lines_are_reported_not_kept() {
         let dir = std::env::temp_dir().join(format!("medic-input-long-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
