@@ -895,6 +895,15 @@ mod tests {
         (lines, over, out)
     }
 
+    /// `data` as the file `name` in a directory removed when the guard is dropped (also when a
+    /// test fails).
+    fn temp_file(name: &str, data: &[u8]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, data).unwrap();
+        (dir, path)
+    }
+
     #[test]
     fn sniffing_looks_past_the_first_line() {
         let e = "2026/11/20 14:32:10 [error] 1#1: *1 x, client: 1.2.3.4, server: s\n";
@@ -951,9 +960,6 @@ mod tests {
 
     #[test]
     fn parallel_read_sees_every_line_once_with_its_number() {
-        let dir = std::env::temp_dir().join(format!("medic-input-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("access.log");
         let mut data = Vec::new();
         let mut i = 0u64;
         while data.len() < (PARALLEL_MIN as usize) * 3 + 12345 {
@@ -962,8 +968,8 @@ mod tests {
                 format!("line {i} {}\n", "x".repeat((i % 97) as usize)).as_bytes(),
             );
         }
-        std::fs::write(&p, &data).unwrap();
-        let (lines, _, out) = collect(&Source::File(p.clone()), 2);
+        let (_dir, p) = temp_file("access.log", &data);
+        let (lines, _, out) = collect(&Source::File(p), 2);
         assert!(out.sinks.len() == 2);
         assert_eq!(lines.len() as u64, i);
         for (k, (n, l)) in lines.iter().enumerate() {
@@ -980,16 +986,12 @@ mod tests {
                 .collect();
             assert_eq!(segments, expected, "reader {t}");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn parallel_read_reports_an_overlong_line_as_one_read() {
         // The parallel reader fills its buffer a piece at a time: a line longer than
         // MAX_LINE spans many reads and must still come out as one skipped line.
-        let dir = std::env::temp_dir().join(format!("medic-input-plong-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("access.log");
         let mut data = Vec::new();
         let mut n = 0u64;
         while data.len() < PARALLEL_MIN as usize {
@@ -998,8 +1000,8 @@ mod tests {
         }
         data.extend(std::iter::repeat_n(b'a', 10 << 20));
         data.extend_from_slice(b"\n\xff\xfe not utf-8\nlast\n");
-        std::fs::write(&p, &data).unwrap();
-        let (lines, over, out) = collect(&Source::File(p.clone()), 2);
+        let (_dir, p) = temp_file("access.log", &data);
+        let (lines, over, out) = collect(&Source::File(p), 2);
         assert_eq!(out.sinks.len(), 2, "read in parallel");
         assert_eq!(over, vec![(n + 1, 10 << 20)]);
         assert_eq!(lines.len() as u64, n + 2);
@@ -1008,22 +1010,17 @@ mod tests {
             (n + 2, b"\xff\xfe not utf-8".to_vec())
         );
         assert_eq!(lines[lines.len() - 1], (n + 3, b"last".to_vec()));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn overlong_lines_are_reported_not_kept() {
-        let dir = std::env::temp_dir().join(format!("medic-input-long-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("x.log");
         let mut data = b"first\n".to_vec();
         data.extend(std::iter::repeat_n(b'a', 10 << 20));
         data.extend_from_slice(b"\nlast\n");
-        std::fs::write(&p, &data).unwrap();
-        let (lines, over, _) = collect(&Source::File(p.clone()), 1);
+        let (_dir, p) = temp_file("x.log", &data);
+        let (lines, over, _) = collect(&Source::File(p), 1);
         assert_eq!(lines, vec![(1, b"first".to_vec()), (3, b"last".to_vec())]);
         assert_eq!(over, vec![(2, 10 << 20)]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -1048,21 +1045,18 @@ mod tests {
     #[test]
     fn truncated_gzip_keeps_what_came_before() {
         use std::io::Write;
-        let dir = std::env::temp_dir().join(format!("medic-input-gz-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("error.log.1.gz");
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         for i in 0..20000 {
             writeln!(enc, "2026/11/20 14:32:10 [error] 1#1: *{i} line").unwrap();
         }
         let gz = enc.finish().unwrap();
-        std::fs::write(&p, &gz[..gz.len() / 2]).unwrap();
+        let (_dir, p) = temp_file("error.log.1.gz", &gz[..gz.len() / 2]);
         let opts = ReadOptions {
             threads: 1,
             kind: None,
             progress: None,
         };
-        let out = read(&Source::File(p.clone()), 0, &opts, |_| Collect::default()).unwrap();
+        let out = read(&Source::File(p), 0, &opts, |_| Collect::default()).unwrap();
         assert_eq!(out.kind, LogKind::Error);
         let e = out.error.as_ref().expect("truncation reported");
         assert!(
@@ -1071,6 +1065,5 @@ mod tests {
             "{e}"
         );
         assert!(out.sinks[0].lines.len() > 1000);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
