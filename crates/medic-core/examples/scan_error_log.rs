@@ -2,6 +2,8 @@
 //! `cargo run --release -p medic-core --example scan_error_log -- FILE [THREADS]`.
 //! Prints the totals the summary kept, so two builds can be compared on the same input.
 
+use std::os::unix::fs::FileExt;
+
 use medic_core::logs::error_summary::ErrorSummary;
 use medic_core::logs::Window;
 use medic_parse::input::{self, ReadOptions, Source};
@@ -29,6 +31,10 @@ fn main() {
         all.merge(s);
     }
     all.finish();
+    let lost = outcome.file.map_or(0, |f| {
+        all.read_back_examples(0, |at, buf| f.read_exact_at(buf, at))
+    });
+    assert_eq!(lost, 0, "the file changed while it was read");
     let cells: usize = all.cells.iter().map(|m| m.len()).sum();
     let counted: u64 = all
         .cells

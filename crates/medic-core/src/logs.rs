@@ -7,6 +7,7 @@
 //! in `docs/logs-json.md`).
 
 pub mod access_summary;
+pub mod entry_text;
 pub mod error_summary;
 pub mod join;
 pub mod report;

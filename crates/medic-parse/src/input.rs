@@ -83,9 +83,11 @@ pub struct LineLoc {
 /// Receives chunks of whole lines.
 pub trait ChunkSink {
     /// `chunk` holds whole lines (at the end of the input the last one may lack its newline) and
-    /// begins at a record boundary; `first` is where its first line is. Returns how many lines it
-    /// held, so the next chunk's `first` can be computed.
-    fn chunk(&mut self, chunk: &[u8], first: LineLoc) -> u64;
+    /// begins at a record boundary; `first` is where its first line is. `offset` is where the
+    /// chunk starts in the file when the file is a regular one that can be read there again
+    /// ([`ReadOutcome::file`]); a sink may then keep offsets instead of copies of the text.
+    /// Returns how many lines it held, so the next chunk's `first` can be computed.
+    fn chunk(&mut self, chunk: &[u8], first: LineLoc, offset: Option<u64>) -> u64;
     /// A line longer than [`MAX_LINE`] was skipped.
     fn overlong(&mut self, at: LineLoc, len: u64);
 }
@@ -260,6 +262,9 @@ pub struct ReadOutcome<S> {
     pub compressed: bool,
     /// An error that stopped reading part-way; what came before it was read.
     pub error: Option<InputError>,
+    /// The file the sinks were given offsets into, still open: reading back through it is
+    /// immune to a rotation that renamed the path meanwhile.
+    pub file: Option<File>,
 }
 
 impl<S> ReadOutcome<S> {
@@ -299,7 +304,7 @@ where
     let file = match source {
         Source::Stdin => {
             let stdin = io::stdin().lock();
-            return read_stream(stdin, &path_s, index, opts, &make_sink, false);
+            return read_stream(stdin, &path_s, index, opts, &make_sink, false, None);
         }
         Source::File(p) => {
             let meta = std::fs::metadata(p).map_err(io_err)?;
@@ -330,7 +335,7 @@ where
                 CountingFile::new(file, opts.progress),
             ));
             if opts.threads < 2 {
-                return read_stream(dec, &path_s, index, opts, &make_sink, true);
+                return read_stream(dec, &path_s, index, opts, &make_sink, true, None);
             }
             // Inflating is slower than parsing: inflate on a second thread, parse on this one.
             let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
@@ -358,15 +363,21 @@ where
                     cur: Vec::new(),
                     pos: 0,
                 };
-                read_stream(ahead, &path_s, index, opts, &make_sink, true)
+                read_stream(ahead, &path_s, index, opts, &make_sink, true, None)
             })
         }
         Some(what) => Err(InputError::Compression { path: path_s, what }),
         None => {
             let len = file.metadata().map_err(io_err)?.len();
             if len >= PARALLEL_MIN && opts.threads > 1 && file_is_regular(&file) {
-                read_parallel(&file, len, &path_s, index, opts, &make_sink)
+                let mut out = read_parallel(&file, len, &path_s, index, opts, &make_sink)?;
+                out.file = Some(file);
+                Ok(out)
             } else {
+                // A second handle to the same open file, for reading back at offsets.
+                let again = file_is_regular(&file)
+                    .then(|| file.try_clone().ok())
+                    .flatten();
                 read_stream(
                     CountingFile::new(file, opts.progress),
                     &path_s,
@@ -374,6 +385,7 @@ where
                     opts,
                     &make_sink,
                     false,
+                    again,
                 )
             }
         }
@@ -438,6 +450,8 @@ impl Read for CountingFile<'_> {
 struct Streamer {
     buf: Vec<u8>,
     len: usize,
+    /// Where `buf[0]` is in the file, when the file can be read there again.
+    base: Option<u64>,
     kind: LogKind,
     loc: LineLoc,
     /// Skipping the rest of an overlong line: how long it is so far.
@@ -449,6 +463,7 @@ impl Streamer {
         Streamer {
             buf: vec![0; BUF],
             len: 0,
+            base: None,
             kind,
             loc: LineLoc {
                 input,
@@ -474,7 +489,7 @@ impl Streamer {
                 }
                 None => {
                     self.skipping = Some(so_far + data.len() as u64);
-                    self.len = 0;
+                    self.consume(self.len);
                     return;
                 }
             }
@@ -486,7 +501,7 @@ impl Streamer {
             last_boundary(data, self.kind)
         };
         if cut > 0 {
-            let lines = sink.chunk(&data[..cut], self.loc);
+            let lines = sink.chunk(&data[..cut], self.loc, self.offset(start));
             self.loc.line += lines;
         }
         let rest = start + cut;
@@ -496,20 +511,31 @@ impl Streamer {
             // longer than any nginx writes. Hand over whole lines; skip a line with no end.
             match memchr::memrchr(b'\n', &self.buf[rest..self.len]) {
                 Some(nl) => {
-                    let lines = sink.chunk(&self.buf[rest..rest + nl + 1], self.loc);
+                    let at = self.offset(rest);
+                    let lines = sink.chunk(&self.buf[rest..rest + nl + 1], self.loc, at);
                     self.loc.line += lines;
-                    self.buf.copy_within(rest + nl + 1..self.len, 0);
-                    self.len -= rest + nl + 1;
+                    self.consume(rest + nl + 1);
                 }
                 None => {
                     self.skipping = Some(remaining as u64);
-                    self.len = 0;
+                    self.consume(self.len);
                 }
             }
             return;
         }
-        self.buf.copy_within(rest..self.len, 0);
-        self.len = remaining;
+        self.consume(rest);
+    }
+
+    /// Where `buf[i]` is in the file.
+    fn offset(&self, i: usize) -> Option<u64> {
+        self.base.map(|b| b + i as u64)
+    }
+
+    /// Drops the first `n` buffered bytes.
+    fn consume(&mut self, n: usize) {
+        self.buf.copy_within(n..self.len, 0);
+        self.len -= n;
+        self.base = self.base.map(|b| b + n as u64);
     }
 }
 
@@ -564,7 +590,7 @@ where
     S: ChunkSink,
     F: Fn(LogKind) -> S,
 {
-    read_stream(r, name, index, opts, &make_sink, false)
+    read_stream(r, name, index, opts, &make_sink, false, None)
 }
 
 /// Tells a file's kind from its first 64 KiB (decompressed if gzip), without reading the rest.
@@ -616,6 +642,7 @@ fn read_stream<R, S, F>(
     opts: &ReadOptions<'_>,
     make_sink: &F,
     compressed: bool,
+    again: Option<File>,
 ) -> Result<ReadOutcome<S>, InputError>
 where
     R: Read,
@@ -627,6 +654,7 @@ where
     let (got, mut error) = read_full(&mut r, &mut head);
     let kind = opts.kind.unwrap_or_else(|| LogKind::sniff(&head[..got]));
     let mut st = Streamer::new(kind, index, 0);
+    st.base = again.is_some().then_some(0);
     st.buf[..got].copy_from_slice(&head[..got]);
     st.len = got;
     let mut bytes = got as u64;
@@ -682,6 +710,7 @@ where
         bytes,
         compressed,
         error,
+        file: again,
     })
 }
 
@@ -788,6 +817,7 @@ where
                             line: 1,
                         };
                         st.len = 0;
+                        st.base = Some(start);
                         st.skipping = None;
                         let mut off = start;
                         while off < end {
@@ -842,6 +872,7 @@ where
         bytes: len,
         compressed: false,
         error,
+        file: None,
     })
 }
 
@@ -854,17 +885,22 @@ mod tests {
     #[derive(Default)]
     struct Collect {
         lines: Vec<(LineLoc, Vec<u8>)>,
+        /// Each line's offset, as the reader gave it.
+        offsets: Vec<Option<u64>>,
         overlong: Vec<(LineLoc, u64)>,
     }
 
     impl ChunkSink for Collect {
-        fn chunk(&mut self, chunk: &[u8], first: LineLoc) -> u64 {
+        fn chunk(&mut self, chunk: &[u8], first: LineLoc, offset: Option<u64>) -> u64 {
             let mut n = 0;
+            let mut at = offset;
             for l in chunk.split_inclusive(|&c| c == b'\n') {
                 let mut loc = first;
                 loc.line += n;
                 self.lines
                     .push((loc, l.strip_suffix(b"\n").unwrap_or(l).to_vec()));
+                self.offsets.push(at);
+                at = at.map(|a| a + l.len() as u64);
                 n += 1;
             }
             n
@@ -1010,6 +1046,51 @@ mod tests {
             (n + 2, b"\xff\xfe not utf-8".to_vec())
         );
         assert_eq!(lines[lines.len() - 1], (n + 3, b"last".to_vec()));
+    }
+
+    /// The offsets handed to sinks point at each line in the file, whichever reader read it
+    /// and across a skipped overlong line; a compressed input gives none.
+    #[test]
+    fn offsets_point_at_each_line_in_the_file() {
+        let mut data = Vec::new();
+        let mut n = 0u64;
+        while data.len() < PARALLEL_MIN as usize + 12345 {
+            n += 1;
+            data.extend_from_slice(
+                format!("line {n} {}\n", "y".repeat((n % 13) as usize)).as_bytes(),
+            );
+            if n == 1000 {
+                data.extend(std::iter::repeat_n(b'a', 3 << 20));
+                data.push(b'\n');
+            }
+        }
+        let (_dir, p) = temp_file("access.log", &data);
+        for threads in [1, 2] {
+            let opts = ReadOptions {
+                threads,
+                kind: None,
+                progress: None,
+            };
+            let out = read(&Source::File(p.clone()), 0, &opts, |_| Collect::default()).unwrap();
+            assert!(out.file.is_some(), "the file stays open for reading back");
+            let mut seen = 0;
+            for s in &out.sinks {
+                for ((_, line), at) in s.lines.iter().zip(&s.offsets) {
+                    let at = at.expect("a plain file gives offsets") as usize;
+                    assert_eq!(&data[at..at + line.len()], &line[..], "{threads} threads");
+                    seen += 1;
+                }
+            }
+            assert_eq!(seen, n);
+        }
+
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&data[..100_000]).unwrap();
+        let (_gz_dir, gz) = temp_file("access.log.1.gz", &enc.finish().unwrap());
+        let (lines, _, out) = collect(&Source::File(gz), 2);
+        assert!(!lines.is_empty() && out.file.is_none());
+        assert!(out.sinks[0].offsets.iter().all(Option::is_none));
     }
 
     #[test]

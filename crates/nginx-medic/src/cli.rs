@@ -504,11 +504,7 @@ pub fn main() -> ExitCode {
             | Command::Watch(_)
             | Command::Fix(_)
     ) {
-        // mimalloc backs each thread's heap with transparent huge pages: 2 MiB of RSS per reader
-        // or probe thread (576 MB for 500 probes, 43 MB for a log scan, against 60 MB and 26 MB
-        // without). The config engine keeps them: its one large heap parses faster with them.
-        // Best effort: a kernel without the prctl keeps its default.
-        let _ = nix::sys::prctl::set_thp_disable(true);
+        crate::alloc::keep_resident_memory_low();
     }
     match command {
         Command::Diagnose(args) => exit(crate::diagnose::run(&args, color)),

@@ -888,11 +888,11 @@ pub(crate) fn error_groups(
                 last: cell.last,
                 first_line: LogLine {
                     source: source(cell.example.0),
-                    text: text(&cell.example.1),
+                    text: text(cell.example.1.bytes()),
                 },
                 last_line: cell.latest.as_ref().map(|(loc, t)| LogLine {
                     source: source(*loc),
-                    text: text(t),
+                    text: text(t.bytes()),
                 }),
                 minutes: cell
                     .minutes

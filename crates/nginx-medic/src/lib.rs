@@ -3,6 +3,7 @@
 //! `main.rs` only calls [`cli::main`]. Parsing lives in `medic-parse`, logic in `medic-core`;
 //! this crate wires them to files, terminals and (later) the live host.
 
+pub mod alloc;
 pub mod bundle;
 pub mod cli;
 pub mod config_lint;

@@ -2,6 +2,7 @@
 //! then access logs, and prints the summary.
 
 use std::io::{self, IsTerminal, Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,10 +44,10 @@ impl Sink<'_> {
 }
 
 impl ChunkSink for Sink<'_> {
-    fn chunk(&mut self, chunk: &[u8], first: LineLoc) -> u64 {
+    fn chunk(&mut self, chunk: &[u8], first: LineLoc, offset: Option<u64>) -> u64 {
         match self {
-            Sink::Error(s) => s.chunk(chunk, first),
-            Sink::Access(s) => s.chunk(chunk, first),
+            Sink::Error(s) => s.chunk(chunk, first, offset),
+            Sink::Access(s) => s.chunk(chunk, first, offset),
         }
     }
     fn overlong(&mut self, at: LineLoc, len: u64) {
@@ -274,6 +275,13 @@ pub fn scan<R>(spec: &ScanSpec, emit: impl FnOnce(&Scanned<'_>) -> Result<R>) ->
                     }
                 }
             }
+            // The examples that survived the merge, read back from the file still open.
+            if let (Some(e), Some(file)) = (err_summary.as_mut(), out.file) {
+                let lost = e.read_back_examples(index, |at, buf| file.read_exact_at(buf, at));
+                if lost > 0 {
+                    note_lost(&mut problems, &p.source.display(), lost);
+                }
+            }
         }
     }
     if let Some(e) = err_summary.as_mut() {
@@ -446,6 +454,19 @@ pub(crate) fn format_of(path: Option<&Path>, escape: Escape) -> (Arc<LogFormat>,
             ),
         ),
     }
+}
+
+/// Example entries whose text could not be read back: the file was truncated or rewritten
+/// (logrotate's `copytruncate`) after it was read. Their counts stand; their text says so.
+fn note_lost(problems: &mut Vec<InputProblem>, path: &str, lost: usize) {
+    let error = format!(
+        "changed while it was read: the text of {lost} example entries could not be read back"
+    );
+    eprintln!("nginx-medic: {path}: {error}");
+    problems.push(InputProblem {
+        path: path.to_string(),
+        error,
+    });
 }
 
 fn problem(e: &InputError) -> InputProblem {

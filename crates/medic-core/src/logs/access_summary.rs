@@ -417,7 +417,7 @@ fn parse_secs(b: &[u8]) -> Option<f64> {
 }
 
 impl ChunkSink for AccessSummary<'_> {
-    fn chunk(&mut self, chunk: &[u8], first: LineLoc) -> u64 {
+    fn chunk(&mut self, chunk: &[u8], first: LineLoc, _offset: Option<u64>) -> u64 {
         let mut n = 0u64;
         let mut pos = 0;
         let mut rec = AccessRecord::default();
@@ -491,7 +491,7 @@ mod tests {
             1.2.3.6 - - [26/Oct/2023:00:00:02 +0000] \"GET /c HTTP/1.1\" 200 10 \"-\" \"curl\" 10.0.0.1:80 200 0.010 0.011\n\
             1.2.3.6 - - [26/Oct/2023:00:00:03 +0000] \"GET /c HTTP/1.1\" 499 0 \"-\" \"curl\" 10.0.0.1:80 - 30.001 30.002\n\
             not an access line\n";
-        s.chunk(text.as_bytes(), LineLoc::default());
+        s.chunk(text.as_bytes(), LineLoc::default(), None);
         assert_eq!(s.records, 4);
         assert_eq!(s.unparsed.count, 1);
         assert_eq!(s.status_classes[5], 2);

@@ -345,7 +345,7 @@ fn error_report(e: &ErrorSummary, source: &dyn Fn(LineLoc) -> String) -> ErrorLo
                 last_seen: c.last.to_string(),
                 example: Evidence {
                     source: source(c.example.0),
-                    text: lossy(&c.example.1),
+                    text: lossy(c.example.1.bytes()),
                 },
             });
         }

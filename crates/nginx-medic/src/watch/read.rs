@@ -121,14 +121,15 @@ impl Reader {
         };
         match kind {
             Kind::Error => {
-                t.err.chunk(bytes, at);
+                // No offsets: a followed file rotates under the summary, so examples are kept.
+                t.err.chunk(bytes, at, None);
             }
             Kind::Access => {
                 self.error_lines_done(t);
                 t.any_access = true;
                 let mut s =
                     AccessSummary::new(self.format.clone(), Window::default(), Some(&self.join));
-                s.chunk(bytes, at);
+                s.chunk(bytes, at, None);
                 t.acc.merge(s);
             }
         }
