@@ -339,11 +339,16 @@ where
             }
             // Inflating is slower than parsing: inflate on a second thread, parse on this one.
             let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+            // Buffers come back to be refilled: a fresh 1 MiB per piece cost 0.9 s of system
+            // time on a 185 MB gzip once freed memory goes back to the OS at once (src/alloc.rs
+            // of the binary).
+            let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
             std::thread::scope(|scope| {
                 scope.spawn(move || {
                     let mut dec = dec;
                     loop {
-                        let mut buf = vec![0u8; 1 << 20];
+                        let mut buf = back_rx.try_recv().unwrap_or_default();
+                        buf.resize(1 << 20, 0);
                         let (n, err) = read_full(&mut dec, &mut buf);
                         buf.truncate(n);
                         let last = n == 0 || err.is_some();
@@ -360,6 +365,7 @@ where
                 });
                 let ahead = ReadAhead {
                     rx,
+                    back: back_tx,
                     cur: Vec::new(),
                     pos: 0,
                 };
@@ -401,6 +407,8 @@ fn file_is_regular(f: &File) -> bool {
 /// The reading end of a decoder running on another thread.
 struct ReadAhead {
     rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Where read buffers go back to the decoder.
+    back: std::sync::mpsc::Sender<Vec<u8>>,
     cur: Vec<u8>,
     pos: usize,
 }
@@ -410,7 +418,9 @@ impl Read for ReadAhead {
         if self.pos == self.cur.len() {
             match self.rx.recv() {
                 Ok(Ok(v)) => {
-                    self.cur = v;
+                    let done = std::mem::replace(&mut self.cur, v);
+                    // The decoder may have finished: then the buffer is just dropped.
+                    let _ = self.back.send(done);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),
