@@ -790,6 +790,7 @@ fn read_logs(
         window,
         threads: None,
         progress: true,
+        later_examples: true,
     };
     let (f, problems) = scan(&spec, |s| {
         let mut f = LogFacts::default();

@@ -115,6 +115,7 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
         window,
         threads: args.threads,
         progress: !args.no_progress,
+        later_examples: false,
     };
     scan(&spec, |scanned| {
         let mut report = LogReport::new(
@@ -168,6 +169,9 @@ pub struct ScanSpec {
     pub threads: Option<usize>,
     /// A progress bar for large inputs, when stderr is a terminal.
     pub progress: bool,
+    /// Whether error-log cells keep a later example besides their first (`diagnose` cites
+    /// both; `logs` shows the first only).
+    pub later_examples: bool,
 }
 
 /// What [`scan`] read: the summaries (the access summary borrows the error summary's join
@@ -265,7 +269,14 @@ pub fn scan<R>(spec: &ScanSpec, emit: impl FnOnce(&Scanned<'_>) -> Result<R>) ->
     for p in planned.iter().filter(|p| p.kind == Some(LogKind::Error)) {
         let index = done.len() as u32;
         let join = has_access.then(|| format.has(Field::UpstreamAddr));
-        let make = |_k: LogKind| Sink::Error(ErrorSummary::new(window, join));
+        let make = |_k: LogKind| {
+            let s = ErrorSummary::new(window, join);
+            Sink::Error(if spec.later_examples {
+                s
+            } else {
+                s.without_later_examples()
+            })
+        };
         if let Some(out) = read_one(p, index, make, &opts, &mut stdin_reader, &mut done) {
             for s in out.sinks {
                 if let Sink::Error(s) = s {
