@@ -178,3 +178,80 @@ fn flate2_like_gzip(text: &str) -> Vec<u8> {
     writer.join().unwrap().unwrap();
     out.stdout
 }
+
+/// Example texts of a regular file are kept as offsets and read back at the end; standard
+/// input's are copied as they come. The same log both ways (a file large enough for two
+/// readers, with multi-line and CRLF entries) gives the same examples.
+#[test]
+fn examples_read_back_from_a_file_match_the_text_read() {
+    let mut log = String::new();
+    let mut i = 0u64;
+    while log.len() < 34 << 20 {
+        let (h, m) = (i / 60_000 % 24, i / 1000 % 60);
+        let up = format!("10.0.{}.{}:80", i % 7, i % 211);
+        let entry = match i % 5 {
+            0 => format!("2026/11/20 {h:02}:{m:02}:10 [error] 7#7: *{i} connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.0.1, server: app, request: \"GET /a/{i} HTTP/1.1\", upstream: \"http://{up}/a\", host: \"app\"\n"),
+            1 => format!("2026/11/20 {h:02}:{m:02}:11 [error] 7#7: *{i} FastCGI sent in stderr: \"PHP message: boom {i}\nStack trace:\n#0 {{main}}\" while reading response header from upstream, client: 10.0.0.2, server: app, request: \"GET /x HTTP/1.1\", upstream: \"fastcgi://{up}\", host: \"app\"\n"),
+            2 => format!("2026/11/20 {h:02}:{m:02}:12 [error] 7#7: *{i} upstream timed out (110: Connection timed out) while reading response header from upstream, client: 10.0.0.3, server: app, request: \"POST /b HTTP/1.1\", upstream: \"http://{up}/b\", host: \"app\"\r\n"),
+            3 => format!("2026/11/20 {h:02}:{m:02}:13 [warn] 7#7: *{i} an upstream response is buffered to a temporary file {i} while reading upstream\n"),
+            _ => format!("2026/11/20 {h:02}:{m:02}:14 [error] 7#7: *{i} limiting requests, excess: 0.{i} by zone \"z{}\", client: 10.0.0.4, server: app, request: \"GET / HTTP/1.1\", host: \"app\"\n", i % 13),
+        };
+        log.push_str(&entry);
+        i += 1;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("error.log");
+    std::fs::write(&path, &log).unwrap();
+    let examples = |v: &serde_json::Value| -> Vec<(String, String, u64, String, String)> {
+        let mut rows: Vec<_> = v["error_log"]["by_upstream"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let source = c["example"]["source"].as_str().unwrap();
+                let line = source.rsplit(':').next().unwrap().to_string();
+                (
+                    c["class"].as_str().unwrap().to_string(),
+                    c["upstream"].as_str().unwrap().to_string(),
+                    c["count"].as_u64().unwrap(),
+                    line,
+                    c["example"]["text"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let from_file = run(
+        &[
+            "logs",
+            "--format",
+            "json",
+            "--threads",
+            "2",
+            path.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(from_file.status.code(), Some(0));
+    let mut child = bin()
+        .args(["logs", "--format", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(log.as_bytes()));
+    let from_stdin = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    let file_json: serde_json::Value = serde_json::from_slice(&from_file.stdout).unwrap();
+    let stdin_json: serde_json::Value = serde_json::from_slice(&from_stdin.stdout).unwrap();
+    let (a, b) = (examples(&file_json), examples(&stdin_json));
+    assert!(a.len() > 200, "{} cells", a.len());
+    assert!(
+        a.iter().any(|r| r.4.contains("\nStack trace:")),
+        "a multi-line example"
+    );
+    assert_eq!(a, b);
+    assert!(file_json["errors"].as_array().unwrap().is_empty());
+}
