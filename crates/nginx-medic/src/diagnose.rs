@@ -790,7 +790,7 @@ fn read_logs(
         window,
         threads: None,
         progress: true,
-        later_examples: true,
+        cell_details: true,
     };
     let (f, problems) = scan(&spec, |s| {
         let mut f = LogFacts::default();

@@ -115,7 +115,7 @@ pub fn run_logs(args: &LogsArgs, color: bool) -> Result<LogsOutcome> {
         window,
         threads: args.threads,
         progress: !args.no_progress,
-        later_examples: false,
+        cell_details: false,
     };
     scan(&spec, |scanned| {
         let mut report = LogReport::new(
@@ -169,9 +169,9 @@ pub struct ScanSpec {
     pub threads: Option<usize>,
     /// A progress bar for large inputs, when stderr is a terminal.
     pub progress: bool,
-    /// Whether error-log cells keep a later example besides their first (`diagnose` cites
-    /// both; `logs` shows the first only).
-    pub later_examples: bool,
+    /// Whether error-log cells keep a later example and a timeline (`diagnose` cites them;
+    /// `logs` reports neither).
+    pub cell_details: bool,
 }
 
 /// What [`scan`] read: the summaries (the access summary borrows the error summary's join
@@ -271,10 +271,10 @@ pub fn scan<R>(spec: &ScanSpec, emit: impl FnOnce(&Scanned<'_>) -> Result<R>) ->
         let join = has_access.then(|| format.has(Field::UpstreamAddr));
         let make = |_k: LogKind| {
             let s = ErrorSummary::new(window, join);
-            Sink::Error(if spec.later_examples {
+            Sink::Error(if spec.cell_details {
                 s
             } else {
-                s.without_later_examples()
+                s.without_cell_details()
             })
         };
         if let Some(out) = read_one(p, index, make, &opts, &mut stdin_reader, &mut done) {
