@@ -45,7 +45,9 @@ pub struct Cell {
 }
 
 impl Cell {
-    fn merge(&mut self, o: Cell) {
+    /// Adds another reader's counts of the same cell; `details`: keep a later example (see
+    /// [`ErrorSummary::without_cell_details`]).
+    fn merge(&mut self, o: Cell, details: bool) {
         self.count += o.count;
         self.first = self.first.min(o.first);
         self.last = self.last.max(o.last);
@@ -59,6 +61,10 @@ impl Cell {
             } else {
                 self.keep_latest(e);
             }
+        }
+        if !details {
+            // The other reader's first example would otherwise become the later one.
+            self.latest = None;
         }
         self.minutes.extend(o.minutes);
         if o.current.1 > 0 {
@@ -514,7 +520,7 @@ impl ErrorSummary {
         if let Some(c) = self.other.take() {
             let map = &mut self.cells[FailureClass::Other as usize];
             match map.get_mut(&key(b"-")) {
-                Some(m) => m.merge(c),
+                Some(m) => m.merge(c, self.cell_details),
                 None => {
                     map.insert(key(b"-"), c);
                 }
@@ -587,7 +593,7 @@ impl ErrorSummary {
                     c.detail = None;
                 }
                 match mine.get_mut(&k) {
-                    Some(m) => m.merge(c),
+                    Some(m) => m.merge(c, self.cell_details),
                     None => {
                         mine.insert(k, c);
                     }
@@ -910,15 +916,18 @@ mod tests {
     fn cell_details_are_kept_only_when_wanted() {
         let text = "2026/11/20 14:32:10 [error] 7#7: *1 no live upstreams while connecting to upstream, client: 1.2.3.4, server: s, upstream: \"http://grp/\"\n\
             2026/11/20 14:33:10 [error] 7#7: *2 no live upstreams while connecting to upstream, client: 1.2.3.4, server: s, upstream: \"http://grp/\"\n";
-        for (summary, later) in [
-            (ErrorSummary::new(Window::default(), None), Some(2)),
-            (
-                ErrorSummary::new(Window::default(), None).without_cell_details(),
-                None,
-            ),
-        ] {
-            let mut s = summary;
-            s.chunk(
+        for details in [true, false] {
+            let summary = || {
+                let s = ErrorSummary::new(Window::default(), None);
+                if details {
+                    s
+                } else {
+                    s.without_cell_details()
+                }
+            };
+            // One reader, and two readers of a segment each, merged.
+            let mut one = summary();
+            one.chunk(
                 text.as_bytes(),
                 LineLoc {
                     line: 1,
@@ -926,12 +935,31 @@ mod tests {
                 },
                 None,
             );
-            s.finish();
-            let c = &s.cells[FailureClass::NoLiveUpstreams as usize][&key(b"grp")];
-            assert_eq!(c.count, 2);
-            assert_eq!(c.latest.as_ref().map(|l| l.0.line), later);
-            let minutes = if later.is_some() { 2 } else { 0 };
-            assert_eq!(c.minutes.len(), minutes);
+            one.finish();
+            let (first, second) = text.split_at(text.find('\n').unwrap() + 1);
+            let mut two = summary();
+            two.chunk(
+                first.as_bytes(),
+                LineLoc {
+                    line: 1,
+                    ..LineLoc::default()
+                },
+                None,
+            );
+            let mut other = summary();
+            let second_segment = LineLoc {
+                segment: 1,
+                line: 1,
+                ..LineLoc::default()
+            };
+            other.chunk(second.as_bytes(), second_segment, None);
+            two.merge(other);
+            for s in [one, two] {
+                let c = &s.cells[FailureClass::NoLiveUpstreams as usize][&key(b"grp")];
+                assert_eq!(c.count, 2);
+                assert_eq!(c.latest.is_some(), details);
+                assert_eq!(c.minutes.len(), if details { 2 } else { 0 });
+            }
         }
     }
 
