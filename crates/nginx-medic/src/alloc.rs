@@ -15,7 +15,7 @@ pub fn keep_resident_memory_low() {
     let _ = nix::sys::prctl::set_thp_disable(true);
     // mimalloc returns freed pages to the OS 1 s after they are freed; a log scan is over by
     // then, so the pages a reader thread freed stayed resident beside the report built after
-    // it. At once: the 1 GiB error log's peak RSS went from 42.9 to 32.1 MiB, the same
+    // it. At once: the 1 GiB error log's peak RSS went from 41.9 to 31.4 MiB, the same
     // wall-clock (hyperfine, 606 against 608 ms). `config` does not call this: purging at once
     // cost `config lint` 20 ms of system time.
     #[allow(unsafe_code)]
