@@ -20,6 +20,22 @@ fn run(args: &[&str], cwd: &Path) -> Output {
         .expect("run nginx-medic")
 }
 
+/// `logs --format json -` reading `data` on standard input (written from a thread, so a large
+/// input cannot block on a full pipe).
+fn logs_from_stdin(data: Vec<u8>) -> Output {
+    let mut child = bin()
+        .args(["logs", "--format", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    out
+}
+
 const ERR: &str = "2026/11/20 14:32:10 [error] 7#7: *1 connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.0.1, server: app, request: \"GET /a HTTP/1.1\", upstream: \"http://127.0.0.1:3000/a\", host: \"app\"\n";
 
 #[test]
@@ -97,14 +113,7 @@ fn garbage_long_lines_and_stdin() {
     data.extend(std::iter::repeat_n(b'x', 3 << 20));
     data.extend_from_slice(b"\n");
     data.extend_from_slice(ERR.replace('\n', "\r\n").as_bytes());
-    let mut child = bin()
-        .args(["logs", "--format", "json", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&data).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = logs_from_stdin(data);
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let e = &v["error_log"];
@@ -234,16 +243,7 @@ fn examples_read_back_from_a_file_match_the_text_read() {
         dir.path(),
     );
     assert_eq!(from_file.status.code(), Some(0));
-    let mut child = bin()
-        .args(["logs", "--format", "json", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(log.as_bytes()));
-    let from_stdin = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let from_stdin = logs_from_stdin(log.into_bytes());
     let file_json: serde_json::Value = serde_json::from_slice(&from_file.stdout).unwrap();
     let stdin_json: serde_json::Value = serde_json::from_slice(&from_stdin.stdout).unwrap();
     let (a, b) = (examples(&file_json), examples(&stdin_json));

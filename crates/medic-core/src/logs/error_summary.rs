@@ -917,43 +917,26 @@ mod tests {
         let text = "2026/11/20 14:32:10 [error] 7#7: *1 no live upstreams while connecting to upstream, client: 1.2.3.4, server: s, upstream: \"http://grp/\"\n\
             2026/11/20 14:33:10 [error] 7#7: *2 no live upstreams while connecting to upstream, client: 1.2.3.4, server: s, upstream: \"http://grp/\"\n";
         for details in [true, false] {
-            let summary = || {
-                let s = ErrorSummary::new(Window::default(), None);
-                if details {
-                    s
-                } else {
-                    s.without_cell_details()
+            // `text` read as segment `segment` by a reader of its own.
+            let read = |text: &str, segment: u32| {
+                let mut s = ErrorSummary::new(Window::default(), None);
+                if !details {
+                    s = s.without_cell_details();
                 }
+                let at = LineLoc {
+                    segment,
+                    line: 1,
+                    ..LineLoc::default()
+                };
+                s.chunk(text.as_bytes(), at, None);
+                s.finish();
+                s
             };
             // One reader, and two readers of a segment each, merged.
-            let mut one = summary();
-            one.chunk(
-                text.as_bytes(),
-                LineLoc {
-                    line: 1,
-                    ..LineLoc::default()
-                },
-                None,
-            );
-            one.finish();
+            let one = read(text, 0);
             let (first, second) = text.split_at(text.find('\n').unwrap() + 1);
-            let mut two = summary();
-            two.chunk(
-                first.as_bytes(),
-                LineLoc {
-                    line: 1,
-                    ..LineLoc::default()
-                },
-                None,
-            );
-            let mut other = summary();
-            let second_segment = LineLoc {
-                segment: 1,
-                line: 1,
-                ..LineLoc::default()
-            };
-            other.chunk(second.as_bytes(), second_segment, None);
-            two.merge(other);
+            let mut two = read(first, 0);
+            two.merge(read(second, 1));
             for s in [one, two] {
                 let c = &s.cells[FailureClass::NoLiveUpstreams as usize][&key(b"grp")];
                 assert_eq!(c.count, 2);
