@@ -23,8 +23,8 @@ pub mod nginx_t;
 pub mod parser;
 
 pub use ast::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text};
-pub use crossplane::{to_json, write_json, JsonStyle};
+pub use crossplane::{to_json, JsonPayload, JsonStyle};
 pub use edit::{apply, DirectiveRef, Edit, EditError, EditableFile};
 pub use fs::{DiskFs, FileSystem, MemFs};
-pub use nginx_t::{is_nginx_t, parse_nginx_t, split_nginx_t};
-pub use parser::{parse_bytes, parse_file, parse_with, Flavor, IncludeRoot, Options};
+pub use nginx_t::{is_nginx_t, nginx_t_files, parse_nginx_t, split_nginx_t};
+pub use parser::{parse_bytes, parse_each, parse_file, parse_with, Flavor, IncludeRoot, Options};

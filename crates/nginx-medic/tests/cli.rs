@@ -255,3 +255,110 @@ fn examples_read_back_from_a_file_match_the_text_read() {
     assert_eq!(a, b);
     assert!(file_json["errors"].as_array().unwrap().is_empty());
 }
+
+/// `config parse` prints each file as soon as it is parsed and drops its tree; the JSON must be
+/// what the library prints from the whole tree (which `medic-parse`'s differential test holds
+/// to crossplane's, byte for byte). A config of several files with errors of each kind: a
+/// missing include, a directive in the wrong context, a syntax error, a non-UTF-8 byte.
+#[test]
+fn config_parse_prints_the_whole_tree_json_file_by_file() {
+    use medic_parse::config::{parse_nginx_t, parse_with, to_json, DiskFs, JsonStyle, Options};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("sites")).unwrap();
+    std::fs::write(
+        d.join("nginx.conf"),
+        "user www-data;\nevents {}\nhttp {\n    include sites/*.conf;\n    include missing.conf;\n    \
+         # a comment\n    server_tokens off;\n}\n",
+    )
+    .unwrap();
+    for i in 0..40 {
+        let extra = match i {
+            3 => "        listen 80;\n", // context error: listen in location
+            7 => "        return 200 \"caf\u{e9}\";\n", // non-ASCII
+            _ => "",
+        };
+        std::fs::write(
+            d.join(format!("sites/s{i:02}.conf")),
+            format!(
+                "server {{\n    listen {};\n    server_name s{i}.example;\n    location / {{\n{extra}        \
+                 proxy_pass http://127.0.0.1:{};\n    }}\n}}\n",
+                8000 + i,
+                9000 + i
+            ),
+        )
+        .unwrap();
+    }
+    let mut bad = b"server {\n    listen 81;\n    server_name \xff\xfe;\n".to_vec();
+    bad.extend_from_slice(b"    location / { return 200; }}\n}\n");
+    std::fs::write(d.join("sites/zz.conf"), bad).unwrap();
+
+    let cases: [(&[&str], Options, JsonStyle); 3] = [
+        (&[], Options::default(), JsonStyle::default()),
+        (
+            &["--pretty"],
+            Options::default(),
+            JsonStyle {
+                indent: Some(4),
+                ..JsonStyle::default()
+            },
+        ),
+        (
+            &["--single-file", "--include-comments"],
+            Options {
+                single_file: true,
+                comments: true,
+                ..Options::default()
+            },
+            JsonStyle {
+                single_file: true,
+                ..JsonStyle::default()
+            },
+        ),
+    ];
+    for (flags, opts, style) in cases {
+        let main = d.join("nginx.conf").display().to_string();
+        let mut args = vec!["config", "parse", &main];
+        args.extend_from_slice(flags);
+        let out = run(&args, d);
+        let config = parse_with(&DiskFs::default(), &main, &opts);
+        let want = to_json(&config, style);
+        // Following includes finds the errors; one file alone has none.
+        let failed = config.errors().next().is_some();
+        assert_eq!(failed, !opts.single_file, "{want}");
+        assert_eq!(out.status.code(), Some(i32::from(failed)), "{flags:?}");
+        assert!(want.contains("\\u00e9") || opts.single_file, "{want}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{flags:?}");
+    }
+
+    // The same files as an `nginx -T` dump on stdin: includes resolve to its sections.
+    let mut dump = b"nginx: the configuration file /etc/nginx/nginx.conf syntax is ok\n".to_vec();
+    for name in [
+        "nginx.conf",
+        "sites/s00.conf",
+        "sites/s03.conf",
+        "sites/zz.conf",
+    ] {
+        dump.extend_from_slice(format!("# configuration file /etc/nginx/{name}:\n").as_bytes());
+        dump.extend_from_slice(&std::fs::read(d.join(name)).unwrap());
+        dump.push(b'\n');
+    }
+    let dump = String::from_utf8_lossy(&dump)
+        .replace("sites/*.conf", "/etc/nginx/sites/*.conf")
+        .into_bytes();
+    let mut child = bin()
+        .args(["config", "parse", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&dump).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let want = to_json(
+        &parse_nginx_t(&dump, &Options::default()).unwrap(),
+        JsonStyle::default(),
+    );
+    assert!(want.contains("/etc/nginx/sites/s03.conf"), "{want}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+}

@@ -3,7 +3,7 @@
 //! Python's `json.dumps` escaping with `ensure_ascii=True` (every non-ASCII character and DEL as
 //! `\uXXXX`, astral ones as surrogate pairs, lowercase hex).
 
-use super::{Config, ConfigError, Directive};
+use super::{Config, ConfigError, ConfigFile, Directive};
 
 /// How to print.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -16,33 +16,63 @@ pub struct JsonStyle {
 
 /// The whole payload, with crossplane's trailing newline.
 pub fn to_json(config: &Config, style: JsonStyle) -> String {
+    let mut payload = JsonPayload::new(style);
+    for f in &config.files {
+        payload.push(f);
+    }
     let mut buf = Vec::new();
     // Writing to a Vec cannot fail.
-    let _ = write_json(config, style, &mut buf);
+    let _ = payload.write(&mut buf);
     String::from_utf8(buf).unwrap_or_default()
 }
 
-/// [`to_json`] streamed to `sink` in 64 KiB pieces (a big config prints megabytes).
-pub fn write_json(
-    config: &Config,
+/// The payload, built one file at a time so that the caller can drop each file's tree once it
+/// is printed ([`super::parse_each`]). Crossplane prints the `status` and `errors` of the whole
+/// config before the first file, so the files' JSON is kept until [`JsonPayload::write`].
+pub struct JsonPayload {
     style: JsonStyle,
-    sink: &mut dyn std::io::Write,
-) -> std::io::Result<()> {
-    let mut w = Writer {
-        out: String::with_capacity(Writer::CHUNK + 4096),
-        indent: style.indent,
-        level: 0,
-        sink,
-        err: None,
-    };
-    let failed = config.errors().next().is_some();
-    w.open('{');
-    w.key("status", true);
-    w.str(if failed { "failed" } else { "ok" });
-    w.key("errors", false);
-    w.list(config.errors(), |w, e| w.error(e, true));
-    w.key("config", false);
-    w.list(config.files.iter(), |w, f| {
+    /// Every file's errors, in file order.
+    errors: Vec<ConfigError>,
+    files: usize,
+    /// The files' JSON objects with their separators, in the pieces the writer flushed.
+    body: Pieces,
+}
+
+/// An in-memory sink that keeps each write as it came: a config's JSON is megabytes, and one
+/// growing buffer would copy it over and over.
+#[derive(Default)]
+struct Pieces(Vec<Vec<u8>>);
+
+impl std::io::Write for Pieces {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.push(buf.to_vec());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl JsonPayload {
+    pub fn new(style: JsonStyle) -> JsonPayload {
+        JsonPayload {
+            style,
+            errors: Vec::new(),
+            files: 0,
+            body: Pieces::default(),
+        }
+    }
+
+    /// Adds the next file of the config (files come in [`Config::files`] order).
+    pub fn push(&mut self, f: &ConfigFile) {
+        self.errors.extend(f.errors.iter().cloned());
+        let single = self.style.single_file;
+        // Files are items of the `config` list: two levels down.
+        let mut w = Writer::new(self.style.indent, 2, &mut self.body);
+        if self.files > 0 {
+            w.out.push(',');
+        }
+        w.newline();
         w.open('{');
         w.key("file", true);
         w.str(&f.path.to_string_lossy());
@@ -51,15 +81,37 @@ pub fn write_json(
         w.key("errors", false);
         w.list(f.errors.iter(), |w, e| w.error(e, false));
         w.key("parsed", false);
-        w.block(&f.parsed, style.single_file);
+        w.block(&f.parsed, single);
         w.close('}', false);
-    });
-    w.close('}', false);
-    w.out.push('\n');
-    w.flush();
-    match w.err {
-        Some(e) => Err(e),
-        None => Ok(()),
+        w.flush();
+        self.files += 1;
+    }
+
+    /// Prints the payload to `sink`.
+    pub fn write(self, sink: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut w = Writer::new(self.style.indent, 0, sink);
+        w.open('{');
+        w.key("status", true);
+        w.str(if self.errors.is_empty() {
+            "ok"
+        } else {
+            "failed"
+        });
+        w.key("errors", false);
+        w.list(self.errors.iter(), |w, e| w.error(e, true));
+        w.key("config", false);
+        w.open('[');
+        for piece in &self.body.0 {
+            w.raw(piece);
+        }
+        w.close(']', self.files == 0);
+        w.close('}', false);
+        w.out.push('\n');
+        w.flush();
+        match w.err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 
@@ -72,8 +124,28 @@ struct Writer<'a> {
     err: Option<std::io::Error>,
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
     const CHUNK: usize = 64 * 1024;
+
+    fn new(indent: Option<usize>, level: usize, sink: &'a mut dyn std::io::Write) -> Writer<'a> {
+        Writer {
+            out: String::with_capacity(Self::CHUNK + 4096),
+            indent,
+            level,
+            sink,
+            err: None,
+        }
+    }
+
+    /// Output already formatted, after what is pending.
+    fn raw(&mut self, bytes: &[u8]) {
+        self.flush();
+        if self.err.is_none() {
+            if let Err(e) = self.sink.write_all(bytes) {
+                self.err = Some(e);
+            }
+        }
+    }
 
     fn flush(&mut self) {
         if self.err.is_none() {

@@ -61,13 +61,19 @@ pub fn is_nginx_t(text: &[u8]) -> bool {
 
 /// Parses an `nginx -T` dump. `None` if it is not one.
 pub fn parse_nginx_t(text: &[u8], opts: &Options) -> Option<Config> {
+    let (fs, main) = nginx_t_files(text)?;
+    Some(parse_with(&fs, &main, opts))
+}
+
+/// The files of a dump to parse from, and the main file's name. `None` if it is not one.
+pub fn nginx_t_files(text: &[u8]) -> Option<(MemFs, String)> {
     let sections = split_nginx_t(text)?;
     let main = sections.first()?.0.clone();
     let mut fs = MemFs::default();
     for (p, b) in sections {
         fs.insert(p, b);
     }
-    Some(parse_with(&fs, &main, opts))
+    Some((fs, main))
 }
 
 #[cfg(test)]

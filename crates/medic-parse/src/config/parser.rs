@@ -128,6 +128,20 @@ pub fn parse_bytes(name: &str, bytes: &[u8], opts: &Options) -> Config {
 /// Files are read and lexed ahead on a helper thread as soon as an `include` names them, while
 /// this thread parses them in crossplane's order; the result does not depend on the timing.
 pub fn parse_with(fs: &dyn FileSystem, main: &str, opts: &Options) -> Config {
+    parse_each(fs, main, opts, |_| {})
+}
+
+/// [`parse_with`], handing each file to `parsed` as soon as it is complete, in crossplane's
+/// order. A file is complete once parsed: later files add nothing to it. `config parse` prints
+/// each file and drops its tree there, so the memory of one file's tree is reused for the next
+/// (a whole 5,000-server tree is 20 MB, and faulting in fresh pages was half its time). With
+/// [`Flavor::Nginx`], include cycles are broken afterwards in the trees left in place.
+pub fn parse_each(
+    fs: &dyn FileSystem,
+    main: &str,
+    opts: &Options,
+    mut parsed: impl FnMut(&mut ConfigFile),
+) -> Config {
     let ahead = LexAhead::default();
     let helpers = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
     let files = std::thread::scope(|scope| {
@@ -151,6 +165,7 @@ pub fn parse_with(fs: &dyn FileSystem, main: &str, opts: &Options) -> Config {
         let mut i = 0;
         while i < s.files.len() {
             s.parse_one(i);
+            parsed(&mut s.files[i]);
             i += 1;
         }
         ahead.finish();
