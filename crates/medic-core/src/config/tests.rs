@@ -305,3 +305,65 @@ fn directive_text_quotes_what_needs_it() {
         ]
     );
 }
+
+/// Inherited lists are built once per level that sets them and shared by every scope that
+/// inherits them; a level that sets its own gets its own. Upstream groups are found by protocol
+/// and name, the first block of a name winning as in nginx.
+#[test]
+fn inherited_lists_are_shared_and_groups_found_by_name() {
+    let m = model(
+        r#"http {
+    limit_req_zone $binary_remote_addr zone=one:10m rate=5r/s;
+    limit_conn_zone $binary_remote_addr zone=addr:10m;
+    upstream app { server 127.0.0.1:3000; }
+    upstream app { server 127.0.0.1:4000; }
+    upstream other { server 127.0.0.1:5000; }
+    server {
+        limit_req zone=one burst=5;
+        limit_conn addr 10;
+        location /a { proxy_pass http://app; }
+        location /b { proxy_pass http://other; }
+        location /c {
+            limit_req zone=one burst=50 nodelay;
+            limit_conn addr 1;
+            proxy_pass http://app;
+        }
+    }
+}
+stream {
+    upstream app { server 127.0.0.1:6000; }
+    server { listen 9000; proxy_pass app; }
+}"#,
+    );
+    let scope = |i: usize| m.scope(&m.passes[i]);
+    let (a, b, c) = (scope(0), scope(1), scope(2));
+    assert!(std::sync::Arc::ptr_eq(&a.limit_req, &b.limit_req));
+    assert!(std::sync::Arc::ptr_eq(&a.limit_conn, &b.limit_conn));
+    assert_eq!(
+        (a.limit_req[0].burst, a.limit_conn[0].limit),
+        (Some(5), Some(10))
+    );
+    assert_eq!(
+        (c.limit_req[0].burst, c.limit_conn[0].limit),
+        (Some(50), Some(1))
+    );
+    assert!(c.limit_req[0].nodelay && !a.limit_req[0].nodelay);
+    assert_eq!(a.limit_req[0].src.line, 8);
+    let groups: Vec<(String, u16)> = m
+        .passes
+        .iter()
+        .map(|p| {
+            let g = m.group(p).expect("a group");
+            (g.name.clone(), g.servers[0].port.unwrap_or(0))
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("app".to_string(), 3000),
+            ("other".to_string(), 5000),
+            ("app".to_string(), 3000),
+            ("app".to_string(), 6000),
+        ]
+    );
+}

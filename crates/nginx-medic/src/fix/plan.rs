@@ -380,11 +380,7 @@ mod tests {
     const CONF: &str = "# the app\nserver {\n    listen 80;\n\n    location / {\n\t\tproxy_pass http://127.0.0.1:3000; # the app\n\t\tproxy_buffer_size 4k;\n\t\tlimit_req zone=one;\n    }\n}\n";
 
     fn src(path: &str, line: u32, text: &str) -> Src {
-        Src {
-            file: Arc::from(path),
-            line,
-            text: Arc::from(text),
-        }
+        Src::new(Arc::from(path), line, Arc::from(text))
     }
 
     fn finding(id: &'static str, risk: Risk, changes: Vec<Change>) -> Finding {

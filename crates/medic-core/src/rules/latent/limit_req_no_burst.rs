@@ -43,7 +43,7 @@ impl Rule for LimitReqNoBurst {
         // the directive once.
         let mut seen = BTreeSet::new();
         for scope in &model.scopes {
-            for l in &scope.limit_req {
+            for l in scope.limit_req.iter() {
                 if l.burst.is_some() || !seen.insert(l.src.location()) {
                     continue;
                 }
