@@ -85,15 +85,13 @@ pub fn analyze_in(
     let (Some(ctx_mask), Some(all)) = (ctx_mask, masks(name)) else {
         return Ok(());
     };
-    let mut kept: Vec<u32> = all.to_vec();
-    if check_ctx {
-        kept.retain(|m| m & ctx_mask != 0);
-        if kept.is_empty() {
-            return Err(Rejected {
-                message: format!("\"{name}\" directive is not allowed here"),
-                kind: ConfigErrorKind::Context,
-            });
-        }
+    // The forms of the directive allowed in this context (all of them without the check).
+    let allowed = |m: &&u32| !check_ctx || *m & ctx_mask != 0;
+    if !all.iter().any(|m| allowed(&m)) {
+        return Err(Rejected {
+            message: format!("\"{name}\" directive is not allowed here"),
+            kind: ConfigErrorKind::Context,
+        });
     }
     if !check_args {
         return Ok(());
@@ -102,7 +100,7 @@ pub fn analyze_in(
     let valid_flag = |a: &str| a.eq_ignore_ascii_case("on") || a.eq_ignore_ascii_case("off");
     let mut reason = String::new();
     // In reverse, as crossplane does: the message reported is that of the first mask.
-    for &mask in kept.iter().rev() {
+    for &mask in all.iter().rev().filter(allowed) {
         if mask & NGX_CONF_BLOCK != 0 && term != "{" {
             reason = format!("directive \"{name}\" has no opening \"{{\"");
             continue;

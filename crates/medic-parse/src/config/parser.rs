@@ -24,7 +24,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
 
-use super::analyzer::{analyze, enter_block};
+use super::analyzer::{analyze_in, context_mask, enter_block};
 use super::fs::{
     errno_text, glob, has_magic, py_dirname, py_join, py_repr, to_path, DiskFs, FileSystem,
 };
@@ -434,6 +434,8 @@ impl FileParser<'_, '_> {
             let message = format!("blocks nested deeper than {}", Self::MAX_DEPTH);
             return Some(Stop::Fatal(LexError { message, line }));
         }
+        // Every directive of the block is checked against the same context.
+        let ctx_mask = context_mask(ctx);
         loop {
             let tok = match self.next() {
                 Ok(t) => t,
@@ -490,11 +492,11 @@ impl FileParser<'_, '_> {
                 prepare_if_args(&mut args, &mut arg_spans);
             }
             let opts = self.s.opts;
-            if let Err(rej) = analyze(
+            if let Err(rej) = analyze_in(
                 &name,
                 &args,
                 &term.text,
-                ctx,
+                ctx_mask,
                 opts.check_ctx,
                 opts.check_args,
             ) {
