@@ -367,3 +367,14 @@ stream {
         ]
     );
 }
+
+/// The module directives written out per module are the module's prefix and the setting.
+#[test]
+fn module_directive_names_follow_the_prefix() {
+    for kind in PassKind::ALL {
+        let names = super::build::module_directives_of(kind);
+        for (name, setting) in names {
+            assert_eq!(name, format!("{}_{setting}", kind.prefix()));
+        }
+    }
+}

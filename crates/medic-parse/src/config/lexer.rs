@@ -210,7 +210,9 @@ fn utf8_len(first: u8) -> usize {
 /// Tokenises one file, then checks brace balance as `_balance_braces` does.
 pub fn lex(src: &str) -> Lexed {
     let eof_line = 1 + memchr::memchr_iter(b'\n', src.as_bytes()).count() as u32;
-    let mut out = Vec::new();
+    // About one token per 10 bytes in real configs: sized up front, the vector is not copied
+    // over and over while it grows (a tenth of `config lint`'s instructions went to that).
+    let mut out = Vec::with_capacity(src.len() / 8 + 16);
     let lua_error = lex_raw(src, &mut out);
     // `_balance_braces`: a `}` too many stops the stream before it; a missing `}` is reported
     // once every token has been read, at the line of the last token (crossplane) -- we use the
