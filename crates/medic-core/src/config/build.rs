@@ -51,43 +51,86 @@ const SMALL_LEVEL: usize = 24;
 /// (a linear scan made a 5,000-server config take a second).
 struct Level<'a> {
     all: Vec<&'a Directive>,
-    by_name: foldhash::HashMap<&'a str, Vec<&'a Directive>>,
+    /// A small level's index: the hash of each name in `all`, so that a lookup compares numbers
+    /// and only a match's text (string compares were a tenth of building the model).
+    hashes: Vec<u64>,
+    /// A large level's index, by the hash of the name (names that share one are told apart by
+    /// their text).
+    by_hash: foldhash::HashMap<u64, Vec<&'a Directive>>,
+}
+
+/// A directive name as [`Level`] indexes it.
+#[derive(Clone, Copy)]
+struct Name<'n> {
+    text: &'n str,
+    hash: u64,
+}
+
+impl<'n> Name<'n> {
+    fn new(text: &'n str) -> Name<'n> {
+        use std::hash::BuildHasher;
+        // Fixed seed: the hashes are compared within one build only, but must agree.
+        let hash = foldhash::fast::FixedState::with_seed(0).hash_one(text);
+        Name { text, hash }
+    }
 }
 
 impl<'a> Level<'a> {
     fn new(all: Vec<&'a Directive>) -> Rc<Level<'a>> {
-        let mut by_name: foldhash::HashMap<&'a str, Vec<&'a Directive>> = Default::default();
+        let hashes: Vec<u64> = all.iter().map(|d| Name::new(&d.name).hash).collect();
+        let mut by_hash: foldhash::HashMap<u64, Vec<&'a Directive>> = Default::default();
         // Most locations hold a handful of directives: a scan beats building a map for them.
         if all.len() > SMALL_LEVEL {
-            for d in &all {
-                by_name.entry(d.name.as_str()).or_default().push(d);
+            for (d, h) in all.iter().zip(&hashes) {
+                by_hash.entry(*h).or_default().push(d);
             }
         }
-        Rc::new(Level { all, by_name })
+        Rc::new(Level {
+            all,
+            hashes,
+            by_hash,
+        })
     }
 
-    /// The first directive named `name`.
-    fn first_named(&self, name: &str) -> Option<&'a Directive> {
+    /// The directives named `name`, in order: the matches of the hash, told apart by their
+    /// text.
+    fn named(&self, name: Name<'_>) -> Cow<'_, [&'a Directive]> {
+        let matches = |d: &&Directive| d.name == name.text;
         if self.all.len() > SMALL_LEVEL {
-            return self.by_name.get(name).and_then(|v| v.first().copied());
+            let found = self.by_hash.get(&name.hash).map_or(&[][..], Vec::as_slice);
+            if found.iter().all(matches) {
+                return Cow::Borrowed(found);
+            }
+            return Cow::Owned(found.iter().copied().filter(matches).collect());
         }
-        self.all.iter().find(|d| d.name == name).copied()
-    }
-
-    /// The directives named `name`, in order.
-    fn named(&self, name: &str) -> Cow<'_, [&'a Directive]> {
-        if self.all.len() > SMALL_LEVEL {
-            return Cow::Borrowed(self.by_name.get(name).map_or(&[], Vec::as_slice));
-        }
-        let mut it = self.all.iter().filter(|d| d.name == name);
+        let mut it = self
+            .all
+            .iter()
+            .zip(&self.hashes)
+            .filter(|(d, &h)| h == name.hash && matches(d))
+            .map(|(d, _)| *d);
         match it.next() {
             None => Cow::Borrowed(&[]),
             Some(first) => {
-                let mut v = vec![*first];
-                v.extend(it.copied());
+                let mut v = vec![first];
+                v.extend(it);
                 Cow::Owned(v)
             }
         }
+    }
+
+    /// The first directive named `name`.
+    fn first_named(&self, name: Name<'_>) -> Option<&'a Directive> {
+        let matches = |d: &&Directive| d.name == name.text;
+        if self.all.len() > SMALL_LEVEL {
+            let found = self.by_hash.get(&name.hash)?;
+            return found.iter().copied().find(matches);
+        }
+        self.all
+            .iter()
+            .zip(&self.hashes)
+            .find(|(d, &h)| h == name.hash && matches(d))
+            .map(|(d, _)| *d)
     }
 }
 
@@ -712,7 +755,7 @@ impl<'a> Builder<'a> {
             array(levels, "limit_conn"),
             |found| {
                 let zones: Vec<(&str, &str)> = levels[0]
-                    .named("limit_conn_zone")
+                    .named(Name::new("limit_conn_zone"))
                     .iter()
                     .filter_map(|d| {
                         let key = d.args.first()?;
@@ -1083,11 +1126,13 @@ fn count_blocks(cfg: &Config) -> (usize, usize) {
 
 /// The innermost directive named `name`.
 fn scalar<'a>(levels: &Levels<'a>, name: &str) -> Option<&'a Directive> {
+    let name = Name::new(name);
     levels.iter().rev().find_map(|l| l.first_named(name))
 }
 
 /// All the directives named `name` of the innermost level that has any.
 fn array<'a>(levels: &Levels<'a>, name: &str) -> Vec<&'a Directive> {
+    let name = Name::new(name);
     levels
         .iter()
         .rev()
