@@ -378,3 +378,30 @@ fn module_directive_names_follow_the_prefix() {
         }
     }
 }
+
+/// A level of more than a few dozen directives is indexed by a map, a small one scanned: both
+/// give the first directive of a name for a scalar and all of them, in order, for a list.
+#[test]
+fn large_and_small_levels_find_the_same_directives() {
+    let body = |padding: usize| {
+        let pad: String = (0..padding)
+            .map(|i| format!("        add_header X-Pad-{i} {i};\n"))
+            .collect();
+        format!(
+            "http {{\n    server {{\n{pad}        proxy_read_timeout 7s;\n        \
+             proxy_read_timeout 9s;\n        proxy_set_header A 1;\n        proxy_set_header B 2;\n        \
+             location / {{ proxy_pass http://127.0.0.1:1; }}\n    }}\n}}\n"
+        )
+    };
+    for padding in [0, 40] {
+        let m = model(&body(padding));
+        let p = &m.passes[0];
+        assert_eq!(p.read_timeout.value, Duration::from_secs(7), "{padding}");
+        let headers: Vec<&str> = p.headers.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(headers, ["A", "B"], "{padding}");
+        assert_eq!(
+            p.read_timeout.src.as_ref().map(|s| s.line),
+            Some(3 + padding as u32)
+        );
+    }
+}
