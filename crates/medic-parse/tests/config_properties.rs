@@ -107,7 +107,7 @@ fn huge_single_line_and_deep_nesting() {
     let mut big = vec![b'a'; 10 << 20];
     big.extend_from_slice(b" b;");
     let c = parse_bytes("n.conf", &big, &Options::default());
-    assert_eq!(c.files[0].parsed[0].args, ["b"]);
+    assert_eq!(c.files[0].parsed[0].args[..], ["b"]);
     // 100k nested blocks: the recursion must not blow the stack.
     let deep = "a {".repeat(100_000) + &"}".repeat(100_000);
     let c = parse_bytes("n.conf", deep.as_bytes(), &Options::default());

@@ -40,7 +40,7 @@ fn configs(corpus: &Path) -> Vec<PathBuf> {
 }
 
 /// `(depth, name, args, line)` of every directive, in the order of the text.
-type Flat = Vec<(usize, Text, Vec<Text>, u32)>;
+type Flat = Vec<(usize, Text, Box<[Text]>, u32)>;
 
 fn flatten(ds: &[Directive], depth: usize, out: &mut Flat) {
     for d in ds {

@@ -21,14 +21,16 @@ pub use compact_str::CompactString as Text;
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Directive {
     pub name: Text,
-    pub args: Vec<Text>,
+    /// A boxed slice, not a `Vec`: the tree is never grown after the parse, and the capacity
+    /// word of 100,000s of `Vec`s was memory for nothing.
+    pub args: Box<[Text]>,
     /// 1-based line of the directive's name.
     pub line: u32,
     /// The file it is written in.
     pub file: FileId,
     /// `Some` for block directives (`http`, `server`, `location`, `upstream`, `if`, `map`, ...),
     /// possibly empty; `None` for simple ones. `*_by_lua_block` bodies are one argument instead.
-    pub block: Option<Vec<Directive>>,
+    pub block: Option<Box<[Directive]>>,
     /// Bytes of the file's decoded text (see [`super::lexer::decode`]) from the first byte of
     /// the name to the end of its `;`, or of its block's `}` (a Lua block's too). For a comment,
     /// the comment. Not in the crossplane JSON; `config::edit` replaces text by these.

@@ -386,7 +386,9 @@ fn drop_comments(block: &mut Vec<Directive>) {
     block.retain(|d| d.comment().is_none());
     for d in block {
         if let Some(b) = &mut d.block {
-            drop_comments(b);
+            let mut v = std::mem::take(b).into_vec();
+            drop_comments(&mut v);
+            *b = v.into_boxed_slice();
         }
     }
 }
@@ -555,7 +557,7 @@ mod tests {
         assert_eq!(apply(g.text(), &[e]).unwrap(), "a \"X\"-q;\n");
         // What the lexer reads back is the value, when it has no backslash.
         let edited = file(&apply(f.text(), &edits[..2]).unwrap());
-        assert_eq!(edited.directives()[0].args, ["x y", "plain", "e", "f"]);
+        assert_eq!(edited.directives()[0].args[..], ["x y", "plain", "e", "f"]);
     }
 
     #[test]

@@ -515,7 +515,7 @@ impl FileParser<'_, '_> {
 
             let mut d = Directive {
                 name,
-                args: take_exact(&mut args),
+                args: take_exact(&mut args).into_boxed_slice(),
                 line: tok.line,
                 file: self.file,
                 span: tok.span.start..term.span.end,
@@ -532,7 +532,7 @@ impl FileParser<'_, '_> {
             if term.text == "{" {
                 let inner = enter_block(ctx, &d.name);
                 let (block, stop) = self.block(&inner, false);
-                d.block = Some(block);
+                d.block = Some(block.into_boxed_slice());
                 d.span.end = self.last_end;
                 if stop.is_some() {
                     self.stack.push(d);
@@ -758,7 +758,7 @@ mod tests {
         assert_eq!(names(&f.parsed), ["events", "http"]);
         let server = &f.parsed[1].block.as_ref().unwrap()[0];
         assert_eq!(server.line, 3);
-        assert_eq!(server.block.as_ref().unwrap()[0].args, ["80"]);
+        assert_eq!(server.block.as_ref().unwrap()[0].args[..], ["80"]);
     }
 
     #[test]

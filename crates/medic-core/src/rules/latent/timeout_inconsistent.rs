@@ -72,9 +72,11 @@ impl Rule for TimeoutInconsistent {
             for p in &passes {
                 evidence.push(Evidence::config(&p.src));
                 if let Some(src) = &p.read_timeout.src {
+                    // Formatted once, not once per evidence item it is compared with.
+                    let at = src.location();
                     if !evidence
                         .iter()
-                        .any(|e| e.source == src.location() && *e.text == *src.text)
+                        .any(|e| e.source == at && *e.text == *src.text)
                     {
                         evidence.push(Evidence::config(src));
                     }
