@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use medic_parse::config::{Config, Directive, Text};
+use medic_parse::config::{Config, Directive, FileId, Text};
 
 use super::model::*;
 use super::values::{
@@ -1103,25 +1103,65 @@ pub(super) fn module_directives_of(kind: PassKind) -> Vec<(&'static str, &'stati
 }
 
 /// How many scope blocks (server, location, if, limit_except) and `*_pass` directives the
-/// config holds, at most.
-fn count_blocks(cfg: &Config) -> (usize, usize) {
-    fn walk(ds: &[Directive], n: &mut (usize, usize)) {
+/// build will meet: each file counted once, then as many times as it is included (a snippet of
+/// locations included by every server makes scopes in each).
+pub(super) fn count_blocks(cfg: &Config) -> (usize, usize) {
+    #[derive(Default)]
+    struct Own {
+        scopes: usize,
+        passes: usize,
+        includes: Vec<FileId>,
+    }
+    fn walk(ds: &[Directive], own: &mut Own) {
         for d in ds {
             match d.name.as_str() {
-                "server" | "location" | "if" | "limit_except" => n.0 += 1,
-                name if PassKind::from_directive(name).is_some() => n.1 += 1,
+                // An upstream's `server` lines are no scope.
+                "server" | "location" | "if" | "limit_except" if d.block.is_some() => {
+                    own.scopes += 1
+                }
+                "include" => own.includes.extend_from_slice(d.includes()),
+                name if PassKind::from_directive(name).is_some() => own.passes += 1,
                 _ => {}
             }
             if let Some(b) = &d.block {
-                walk(b, n);
+                walk(b, own);
             }
         }
     }
-    let mut n = (0, 0);
-    for f in &cfg.files {
-        walk(&f.parsed, &mut n);
+    fn total(
+        f: FileId,
+        own: &[Own],
+        memo: &mut [Option<(usize, usize)>],
+        depth: usize,
+    ) -> (usize, usize) {
+        if let Some(n) = memo.get(f).copied().flatten() {
+            return n;
+        }
+        let Some(o) = own.get(f) else { return (0, 0) };
+        let mut n = (o.scopes, o.passes);
+        // The build stops following includes at the same depth. A file is counted before its
+        // includes are, so a cycle in a hand-made tree ends (the parser's trees have none).
+        memo[f] = Some(n);
+        if depth < MAX_INCLUDE_DEPTH {
+            for &inc in &o.includes {
+                let (s, p) = total(inc, own, memo, depth + 1);
+                n = (n.0 + s, n.1 + p);
+            }
+            memo[f] = Some(n);
+        }
+        n
     }
-    n
+    let own: Vec<Own> = cfg
+        .files
+        .iter()
+        .map(|f| {
+            let mut o = Own::default();
+            walk(&f.parsed, &mut o);
+            o
+        })
+        .collect();
+    let mut memo = vec![None; own.len()];
+    total(0, &own, &mut memo, 0)
 }
 
 /// The innermost directive named `name`.

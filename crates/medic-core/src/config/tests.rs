@@ -405,3 +405,22 @@ fn large_and_small_levels_find_the_same_directives() {
         );
     }
 }
+
+/// The vectors are sized from this count: a snippet of locations included by every server
+/// makes scopes and passes in each (and an upstream's `server` lines make none).
+#[test]
+fn blocks_are_counted_once_per_inclusion() {
+    let cfg = config(&[
+        (
+            "nginx.conf",
+            "http {\n    upstream app {\n        server 127.0.0.1:3000;\n        server 127.0.0.1:3001;\n    }\n    server {\n        include api.conf;\n    }\n    server {\n        include api.conf;\n        location / {\n            if ($x) {\n                return 404;\n            }\n        }\n    }\n    server {\n        include api.conf;\n    }\n}\n",
+        ),
+        (
+            "api.conf",
+            "location /api {\n    proxy_pass http://app;\n}\nlocation /php {\n    fastcgi_pass unix:/run/php.sock;\n}\n",
+        ),
+    ]);
+    let m = build(&cfg, &BuildOptions::default());
+    assert_eq!((m.scopes.len(), m.passes.len()), (11, 6));
+    assert_eq!(super::build::count_blocks(&cfg), (11, 6));
+}
