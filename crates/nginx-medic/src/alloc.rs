@@ -1,7 +1,7 @@
 //! The allocator's settings for the commands that read logs, probe or watch: several threads
 //! whose memory is freed as they go, and a peak RSS that matters (a 1 GiB error log must scan
-//! in at most 32 MiB). The config engine keeps mimalloc's defaults: its one large heap parses
-//! faster with huge pages and without purging.
+//! in at most 32 MiB). The config engine keeps mimalloc's defaults (`config lint` turns huge
+//! pages off, as its model is built on two threads): its heap parses faster without purging.
 
 /// mimalloc's `mi_option_purge_delay`: its position in `mi_option_e` (include/mimalloc.h of
 /// the mimalloc that libmimalloc-sys 0.1.49 builds; the test below checks it).
@@ -11,8 +11,8 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 pub fn keep_resident_memory_low() {
     // mimalloc backs each thread's heap with transparent huge pages: 2 MiB of RSS per reader
     // or probe thread (576 MB for 500 probes, 43 MB for a log scan, against 60 MB and 26 MB
-    // without). Best effort: a kernel without the prctl keeps its default.
-    let _ = nix::sys::prctl::set_thp_disable(true);
+    // without).
+    no_huge_pages();
     // mimalloc returns freed pages to the OS 1 s after they are freed; a log scan is over by
     // then, so the pages a reader thread freed stayed resident beside the report built after
     // it. At once: the 1 GiB error log's peak RSS went from 41.9 to 31.4 MiB, the same
@@ -25,6 +25,12 @@ pub fn keep_resident_memory_low() {
     unsafe {
         libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
     }
+}
+
+/// Turns transparent huge pages off for this process (`config lint` calls it too: see
+/// `cli::main`). Best effort: a kernel without the prctl keeps its default.
+pub fn no_huge_pages() {
+    let _ = nix::sys::prctl::set_thp_disable(true);
 }
 
 #[cfg(test)]

@@ -506,6 +506,13 @@ pub fn main() -> ExitCode {
     ) {
         crate::alloc::keep_resident_memory_low();
     }
+    if matches!(command, Command::Config(ConfigCommand::Lint(_))) {
+        // The model is built on two threads: with huge pages each thread's heap faulted in
+        // 2 MiB pages of its own (107 against 77 MiB peak on a 5,000-server config), for no
+        // gain in time (hyperfine 91.2 +- 33.9 against 77.7 +- 3.0 ms). `config parse` keeps
+        // them: one heap, and 8% faster with them.
+        crate::alloc::no_huge_pages();
+    }
     match command {
         Command::Diagnose(args) => exit(crate::diagnose::run(&args, color)),
         Command::Collect(args) => exit(crate::bundle::collect::run(&args)),

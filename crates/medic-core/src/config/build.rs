@@ -143,27 +143,31 @@ impl<'a> std::ops::Deref for Level<'a> {
 
 /// Builds the effective model. Pure: it reads the parsed tree only.
 pub fn build(cfg: &Config, opts: &BuildOptions) -> Model {
-    let mut b = Builder {
+    build_with(cfg, opts, PARALLEL_SERVERS)
+}
+
+/// A `http {}` or `stream {}` with at least this many servers builds its second half of them on
+/// a second thread. The servers are independent once the definitions above them are read, and
+/// the build is the larger half of `config lint`'s time on a big config.
+const PARALLEL_SERVERS: usize = 64;
+
+/// [`build`], splitting the servers across two threads from `parallel_from` servers on (tests
+/// lower it to check that the split changes nothing).
+pub(super) fn build_with(cfg: &Config, opts: &BuildOptions, parallel_from: usize) -> Model {
+    let mut b = Builder::new(
         cfg,
-        files: cfg
-            .files
-            .iter()
-            .map(|f| Arc::from(f.path.display().to_string()))
-            .collect(),
-        srcs: Default::default(),
-        texts: Default::default(),
-        seen_access_logs: Default::default(),
-        upstream_index: Default::default(),
-        shared_params: Default::default(),
-        shared_error_pages: Default::default(),
-        shared_limit_req: Default::default(),
-        shared_limit_conn: Default::default(),
-        prefix: opts.prefix.clone(),
-        m: Model {
+        Seed {
+            files: cfg
+                .files
+                .iter()
+                .map(|f| Arc::from(f.path.display().to_string()))
+                .collect(),
             prefix: opts.prefix.clone(),
-            ..Model::default()
+            ..Seed::default()
         },
-    };
+    );
+    b.parallel_from = parallel_from;
+    b.m.prefix = opts.prefix.clone();
     // Scopes and passes are large structs: growing the vectors by doubling copied them
     // around; count them once instead.
     let (scopes, passes) = count_blocks(cfg);
@@ -217,10 +221,59 @@ struct Builder<'a> {
     shared_limit_req: Shared<LimitReq>,
     shared_limit_conn: Shared<LimitConn>,
     prefix: Option<String>,
+    /// Servers from which a protocol block is split across two threads.
+    parallel_from: usize,
     m: Model,
 }
 
+/// What building a server reads besides the tree: the definitions made before the servers,
+/// handed to the builder of the other half. Owned, so it can move to that thread.
+#[derive(Default)]
+struct Seed {
+    files: Vec<Arc<str>>,
+    prefix: Option<String>,
+    upstream_index: foldhash::HashMap<(Protocol, String), usize>,
+    seen_access_logs: foldhash::HashSet<(String, String)>,
+    log_formats: Vec<LogFormatDef>,
+    limit_req_zones: Vec<LimitReqZone>,
+}
+
 impl<'a> Builder<'a> {
+    fn new(cfg: &'a Config, seed: Seed) -> Builder<'a> {
+        Builder {
+            cfg,
+            files: seed.files,
+            srcs: Default::default(),
+            texts: Default::default(),
+            seen_access_logs: seed.seen_access_logs,
+            upstream_index: seed.upstream_index,
+            shared_params: Default::default(),
+            shared_error_pages: Default::default(),
+            shared_limit_req: Default::default(),
+            shared_limit_conn: Default::default(),
+            prefix: seed.prefix.clone(),
+            parallel_from: usize::MAX,
+            m: Model {
+                prefix: seed.prefix,
+                log_formats: seed.log_formats,
+                limit_req_zones: seed.limit_req_zones,
+                ..Model::default()
+            },
+        }
+    }
+
+    /// The seed of a builder for other servers of this config.
+    fn seed(&self) -> Seed {
+        Seed {
+            files: self.files.clone(),
+            prefix: self.prefix.clone(),
+            upstream_index: self.upstream_index.clone(),
+            seen_access_logs: self.seen_access_logs.clone(),
+            log_formats: self.m.log_formats.clone(),
+            limit_req_zones: self.m.limit_req_zones.clone(),
+        }
+    }
+
     /// The directives of a block with every `include` replaced by the files it pulled in.
     fn children(&self, block: &'a [Directive]) -> Vec<&'a Directive> {
         let mut out = Vec::with_capacity(block.len());
@@ -362,11 +415,94 @@ impl<'a> Builder<'a> {
             .copied()
             .filter(|d| d.name == "server" && d.block.is_some())
             .collect();
+        let half = if servers.len() >= self.parallel_from.max(2) {
+            servers.len() / 2
+        } else {
+            servers.len()
+        };
+        let (mine, theirs) = servers.split_at(half);
+        if theirs.is_empty() {
+            self.servers(proto, mine, &mut levels);
+            return;
+        }
+        // The other half's share of the scopes and passes still to come, for its vectors.
+        let share = |cap: usize, len: usize| cap.saturating_sub(len) * theirs.len() / servers.len();
+        let reserve = (
+            share(self.m.scopes.capacity(), self.m.scopes.len()),
+            share(self.m.passes.capacity(), self.m.passes.len()),
+        );
+        let (cfg, seed, top) = (self.cfg, self.seed(), levels[0].all.clone());
+        std::thread::scope(|scope| {
+            let other = std::thread::Builder::new()
+                .name("model".into())
+                .spawn_scoped(scope, move || {
+                    let mut b = Builder::new(cfg, seed);
+                    b.m.scopes.reserve(reserve.0);
+                    b.m.passes.reserve(reserve.1);
+                    b.servers(proto, theirs, &mut vec![Level::new(top)]);
+                    b.m
+                });
+            self.servers(proto, mine, &mut levels);
+            match other {
+                Ok(handle) => match handle.join() {
+                    Ok(part) => self.append(part),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                // No thread to be had: this one builds them.
+                Err(_) => self.servers(proto, theirs, &mut levels),
+            }
+        });
+    }
+
+    fn servers(&mut self, proto: Protocol, servers: &[&'a Directive], levels: &mut Levels<'a>) {
         for s in servers {
             let level = self.children(s.block.as_deref().unwrap_or_default());
             levels.push(Level::new(level));
-            self.server(proto, s, &mut levels);
+            self.server(proto, s, levels);
             levels.pop();
+        }
+    }
+
+    /// Appends the servers another builder made from this one's [`Seed`], in the order one
+    /// builder would have made them: their indexes shifted past this model's, access logs
+    /// already listed here dropped, `set` values after this model's.
+    fn append(&mut self, part: Model) {
+        let (servers, listens, scopes, passes) = (
+            self.m.servers.len(),
+            self.m.listens.len(),
+            self.m.scopes.len(),
+            self.m.passes.len(),
+        );
+        self.m.servers.extend(part.servers.into_iter().map(|mut s| {
+            s.listens.iter_mut().for_each(|l| *l += listens);
+            s.scope += scopes;
+            s
+        }));
+        self.m.listens.extend(part.listens.into_iter().map(|mut l| {
+            l.server += servers;
+            l
+        }));
+        self.m.scopes.extend(part.scopes.into_iter().map(|mut s| {
+            s.server += servers;
+            s.parent = s.parent.map(|p| p + scopes);
+            s.passes.iter_mut().for_each(|p| *p += passes);
+            s
+        }));
+        self.m.passes.extend(part.passes.into_iter().map(|mut p| {
+            p.scope += scopes;
+            p
+        }));
+        self.m.error_logs.extend(part.error_logs);
+        for log in part.access_logs {
+            if self
+                .seen_access_logs
+                .insert((log.path.clone(), log.format_name.clone()))
+            {
+                self.m.access_logs.push(log);
+            }
+        }
+        for (name, values) in part.variables {
+            self.m.variables.entry(name).or_default().extend(values);
         }
     }
 

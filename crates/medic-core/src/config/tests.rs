@@ -424,3 +424,100 @@ fn blocks_are_counted_once_per_inclusion() {
     assert_eq!((m.scopes.len(), m.passes.len()), (11, 6));
     assert_eq!(super::build::count_blocks(&cfg), (11, 6));
 }
+
+/// The same model, whether a protocol block's servers are built on one thread or split across
+/// two (which a config of `PARALLEL_SERVERS` servers or more is).
+fn assert_split_changes_nothing(cfg: &medic_parse::config::Config, what: &str) {
+    let opts = BuildOptions {
+        prefix: Some("/etc/nginx".into()),
+    };
+    let one = format!("{:#?}", super::build::build_with(cfg, &opts, usize::MAX));
+    let split = format!("{:#?}", super::build::build_with(cfg, &opts, 2));
+    if one != split {
+        let at = one
+            .lines()
+            .zip(split.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        let around = |s: &str| {
+            s.lines()
+                .skip(at.saturating_sub(3))
+                .take(8)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        panic!(
+            "{what}: the split build differs at line {at}:\n{}\n--- split:\n{}",
+            around(&one),
+            around(&split)
+        );
+    }
+}
+
+#[test]
+fn servers_built_on_two_threads_make_the_same_model() {
+    // Nine servers, so the halves differ in size; in both halves: a shared snippet of
+    // locations, an access log also written in the other half, `set` variables, a server-level
+    // error log, nested blocks, a group, inherited lists.
+    let mut http = String::from(
+        "http {\n    upstream app { server 127.0.0.1:3000; keepalive 8; }\n    limit_req_zone $binary_remote_addr zone=z:10m rate=1r/s;\n    limit_req zone=z burst=5;\n    fastcgi_param A a;\n    access_log logs/all.log;\n    map $host $to { default app; }\n",
+    );
+    for i in 0..9 {
+        http.push_str(&format!(
+            "    server {{\n        listen {port};\n        server_name s{i}.example;\n        access_log logs/s{shared}.log;\n        error_log logs/e{i}.log warn;\n        set $who s{i};\n        include api.conf;\n        location /{i} {{\n            proxy_read_timeout {i}s;\n            if ($x) {{ proxy_pass http://127.0.0.1:{port}; }}\n            location /{i}/inner {{ fastcgi_param B b; fastcgi_pass unix:/run/{i}.sock; }}\n        }}\n    }}\n",
+            port = 8000 + i,
+            shared = i % 3,
+        ));
+    }
+    http.push_str("}\nstream {\n");
+    for i in 0..3 {
+        http.push_str(&format!(
+            "    server {{ listen {port}; proxy_pass 127.0.0.1:{port}; }}\n",
+            port = 9000 + i
+        ));
+    }
+    http.push_str("}\n");
+    let cfg = config(&[
+        ("nginx.conf", &http),
+        (
+            "api.conf",
+            "location /api { proxy_pass http://app; }\nlocation /dyn { proxy_pass http://$to; }\n",
+        ),
+    ]);
+    let m = build(&cfg, &BuildOptions::default());
+    assert_eq!((m.servers.len(), m.passes.len()), (12, 39));
+    assert_split_changes_nothing(&cfg, "generated");
+}
+
+/// The same over every config of the in-repository corpus with two servers or more.
+#[test]
+fn corpus_models_are_the_same_built_on_two_threads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../medic-parse/tests/corpus/configs");
+    let mut stack = vec![root];
+    let mut checked = 0;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "conf") {
+                let cfg =
+                    medic_parse::config::parse_file(&path, &medic_parse::config::Options::nginx());
+                let m = build(&cfg, &BuildOptions::default());
+                if m.servers.len() >= 2 {
+                    assert_split_changes_nothing(&cfg, &path.display().to_string());
+                    checked += 1;
+                }
+            }
+        }
+    }
+    // The corpus has 40 such configs; finding few means it moved.
+    assert!(
+        checked >= 30,
+        "only {checked} corpus configs with two servers or more"
+    );
+}
