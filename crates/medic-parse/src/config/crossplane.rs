@@ -34,23 +34,12 @@ pub struct JsonPayload {
     /// Every file's errors, in file order.
     errors: Vec<ConfigError>,
     files: usize,
-    /// The files' JSON objects with their separators, in the pieces the writer flushed.
-    body: Pieces,
-}
-
-/// An in-memory sink that keeps each write as it came: a config's JSON is megabytes, and one
-/// growing buffer would copy it over and over.
-#[derive(Default)]
-struct Pieces(Vec<Vec<u8>>);
-
-impl std::io::Write for Pieces {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.push(buf.to_vec());
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+    /// The files' JSON objects with their separators: the full buffers the writer filled, kept
+    /// as they are (a config's JSON is megabytes: one growing buffer would copy it over and
+    /// over, and copying each buffer into a list was a copy of the whole JSON)...
+    pieces: Vec<String>,
+    /// ...and the one it is filling, carried from file to file.
+    pending: String,
 }
 
 impl JsonPayload {
@@ -59,7 +48,8 @@ impl JsonPayload {
             style,
             errors: Vec::new(),
             files: 0,
-            body: Pieces::default(),
+            pieces: Vec::new(),
+            pending: String::with_capacity(Writer::CAPACITY),
         }
     }
 
@@ -68,7 +58,8 @@ impl JsonPayload {
         self.errors.extend(f.errors.iter().cloned());
         let single = self.style.single_file;
         // Files are items of the `config` list: two levels down.
-        let mut w = Writer::new(self.style.indent, 2, &mut self.body);
+        let out = std::mem::take(&mut self.pending);
+        let mut w = Writer::into_pieces(self.style.indent, 2, out, &mut self.pieces);
         if self.files > 0 {
             w.out.push(',');
         }
@@ -83,7 +74,8 @@ impl JsonPayload {
         w.key("parsed", false);
         w.block(&f.parsed, single);
         w.close('}', false);
-        w.flush();
+        let pending = std::mem::take(&mut w.out);
+        self.pending = pending;
         self.files += 1;
     }
 
@@ -101,7 +93,7 @@ impl JsonPayload {
         w.list(self.errors.iter(), |w, e| w.error(e, true));
         w.key("config", false);
         w.open('[');
-        for piece in &self.body.0 {
+        for piece in self.pieces.iter().chain([&self.pending]) {
             w.raw(piece);
         }
         w.close(']', self.files == 0);
@@ -119,41 +111,82 @@ struct Writer<'a> {
     out: String,
     indent: Option<usize>,
     level: usize,
-    sink: &'a mut dyn std::io::Write,
+    sink: Sink<'a>,
     /// The first write error; later output is dropped.
     err: Option<std::io::Error>,
 }
 
+/// Where a [`Writer`] puts each full buffer.
+enum Sink<'a> {
+    /// Written out, and the buffer reused.
+    Io(&'a mut dyn std::io::Write),
+    /// Kept as it is, and a new buffer started.
+    Pieces(&'a mut Vec<String>),
+}
+
 impl<'a> Writer<'a> {
     const CHUNK: usize = 64 * 1024;
+    /// A buffer fills to [`Writer::CHUNK`] plus one directive's worth, mostly.
+    const CAPACITY: usize = Self::CHUNK + 4096;
 
     fn new(indent: Option<usize>, level: usize, sink: &'a mut dyn std::io::Write) -> Writer<'a> {
         Writer {
-            out: String::with_capacity(Self::CHUNK + 4096),
+            out: String::with_capacity(Self::CAPACITY),
             indent,
             level,
-            sink,
+            sink: Sink::Io(sink),
             err: None,
         }
     }
 
-    /// Output already formatted, after what is pending.
-    fn raw(&mut self, bytes: &[u8]) {
+    /// A writer that goes on filling `out` and keeps each full buffer in `pieces`.
+    fn into_pieces(
+        indent: Option<usize>,
+        level: usize,
+        out: String,
+        pieces: &'a mut Vec<String>,
+    ) -> Writer<'a> {
+        Writer {
+            out,
+            indent,
+            level,
+            sink: Sink::Pieces(pieces),
+            err: None,
+        }
+    }
+
+    /// Output already formatted, after what is pending: written straight to an `Io` sink.
+    fn raw(&mut self, text: &str) {
+        if matches!(self.sink, Sink::Pieces(_)) {
+            self.out.push_str(text);
+            return;
+        }
         self.flush();
-        if self.err.is_none() {
-            if let Err(e) = self.sink.write_all(bytes) {
+        if let (None, Sink::Io(sink)) = (&self.err, &mut self.sink) {
+            if let Err(e) = sink.write_all(text.as_bytes()) {
                 self.err = Some(e);
             }
         }
     }
 
     fn flush(&mut self) {
-        if self.err.is_none() {
-            if let Err(e) = self.sink.write_all(self.out.as_bytes()) {
-                self.err = Some(e);
+        match &mut self.sink {
+            Sink::Io(sink) => {
+                if self.err.is_none() {
+                    if let Err(e) = sink.write_all(self.out.as_bytes()) {
+                        self.err = Some(e);
+                    }
+                }
+                self.out.clear();
+            }
+            Sink::Pieces(pieces) => {
+                if !self.out.is_empty() {
+                    let full =
+                        std::mem::replace(&mut self.out, String::with_capacity(Self::CAPACITY));
+                    pieces.push(full);
+                }
             }
         }
-        self.out.clear();
     }
 
     fn int(&mut self, n: u64) {
@@ -384,6 +417,60 @@ mod tests {
              \"parsed\":[{\"directive\":\"events\",\"line\":1,\"args\":[],\"block\":[]},{\"directive\":\"#\",\"line\":2,\"args\":[],\"comment\":\" c\"},\
              {\"directive\":\"include\",\"line\":3,\"args\":[\"x\"],\"includes\":[]}]}]}\n"
         );
+    }
+
+    /// A payload of many buffers (one file alone fills several) holds every file and every
+    /// directive once, in order: read back with serde_json and compared with the tree.
+    #[test]
+    fn payload_across_many_buffers_keeps_every_directive_in_order() {
+        use crate::config::{parse_with, MemFs};
+        fn same(json: &serde_json::Value, tree: &[Directive]) {
+            let list = json.as_array().expect("a list of directives");
+            assert_eq!(list.len(), tree.len());
+            for (j, d) in list.iter().zip(tree) {
+                assert_eq!(j["directive"], d.name.as_str());
+                assert_eq!(j["line"], d.line);
+                let args: Vec<&str> = d.args.iter().map(|a| a.as_str()).collect();
+                assert_eq!(j["args"], serde_json::json!(args));
+                if let Some(block) = &d.block {
+                    same(&j["block"], block);
+                }
+            }
+        }
+        let mut fs = MemFs::default();
+        let mut main = String::from("events {}\nhttp {\n");
+        for i in 0..20 {
+            main.push_str(&format!("    include s{i}.conf;\n"));
+            let mut file = String::new();
+            // File 7 alone is several buffers of JSON; the others are small.
+            let servers = if i == 7 { 2_000 } else { 3 };
+            for k in 0..servers {
+                file.push_str(&format!(
+                    "server {{ listen {k}; location /{i}/{k} {{ proxy_pass http://u{k}; }} }}\n"
+                ));
+            }
+            fs.insert(format!("s{i}.conf"), file);
+        }
+        main.push_str("}\n");
+        fs.insert("nginx.conf", main);
+        let cfg = parse_with(&fs, "nginx.conf", &Options::default());
+        for indent in [None, Some(2)] {
+            let text = to_json(
+                &cfg,
+                JsonStyle {
+                    indent,
+                    single_file: false,
+                },
+            );
+            assert!(text.len() > 4 * Writer::CHUNK, "{} bytes", text.len());
+            let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+            let files = json["config"].as_array().expect("config");
+            assert_eq!(files.len(), cfg.files.len());
+            for (j, f) in files.iter().zip(&cfg.files) {
+                assert_eq!(j["file"], f.path.to_string_lossy().as_ref());
+                same(&j["parsed"], &f.parsed);
+            }
+        }
     }
 
     #[test]
