@@ -359,12 +359,26 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// The bytes `json.dumps` copies as they are: printable ASCII but `"` and `\\`.
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = b' ';
+    while b <= b'~' {
+        t[b as usize] = b != b'"' && b != b'\\';
+        b += 1;
+    }
+    t
+};
+
 /// Python's `json.dumps(s)` (ensure_ascii).
 pub fn escape_into(out: &mut String, s: &str) {
     out.push('"');
-    // Most strings are plain printable ASCII: copy those runs whole.
-    let plain = |b: &u8| (b' '..=b'~').contains(b) && *b != b'"' && *b != b'\\';
-    let n = s.bytes().take_while(plain).count();
+    // Most strings are plain printable ASCII: copy those runs whole. A table, since this loop
+    // runs over every byte of a config's names and arguments.
+    let n = s
+        .bytes()
+        .position(|b| !PLAIN[usize::from(b)])
+        .unwrap_or(s.len());
     out.push_str(&s[..n]);
     for c in s[n..].chars() {
         match c {
