@@ -23,7 +23,7 @@ pub mod nginx_t;
 pub mod parser;
 
 pub use ast::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text};
-pub use crossplane::{to_json, JsonPayload, JsonStyle};
+pub use crossplane::{to_json, FileJson, JsonPayload, JsonStyle};
 pub use edit::{apply, DirectiveRef, Edit, EditError, EditableFile};
 pub use fs::{DiskFs, FileSystem, MemFs};
 pub use nginx_t::{is_nginx_t, nginx_t_files, parse_nginx_t, split_nginx_t};

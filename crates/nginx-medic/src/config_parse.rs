@@ -9,8 +9,8 @@ use std::os::fd::AsFd;
 
 use anyhow::{Context, Result};
 use medic_parse::config::{
-    is_nginx_t, nginx_t_files, parse_each, ConfigFile, DiskFs, FileSystem, JsonPayload, JsonStyle,
-    Options,
+    is_nginx_t, nginx_t_files, parse_each, ConfigFile, DiskFs, FileJson, FileSystem, JsonPayload,
+    JsonStyle, Options,
 };
 
 use crate::cli::{ConfigParseArgs, ParseFormat};
@@ -38,15 +38,16 @@ pub fn run(args: &ConfigParseArgs) -> Result<u8> {
         indent: args.pretty.then_some(4),
     };
     let ParseFormat::Crossplane = args.format;
-    let mut json = JsonPayload::new(style);
-    // Each file is printed as soon as it is parsed and its tree dropped: the next file's tree
-    // reuses that memory instead of faulting in fresh pages.
-    let print_and_drop = |f: &mut ConfigFile| {
-        json.push(f);
+    // Each file is printed into its own JSON as soon as it is parsed, on the thread that parsed
+    // it, and its tree dropped: the next file's tree reuses that memory instead of faulting in
+    // fresh pages.
+    let print_and_drop = |_, f: &mut ConfigFile| {
+        let json = FileJson::new(f, style);
         f.parsed = Vec::new();
+        json
     };
     let dump = is_nginx_t(&bytes).then(|| nginx_t_files(&bytes)).flatten();
-    let config = match dump {
+    let (config, jsons) = match dump {
         Some((dump, main)) => parse_each(&dump, &main, &opts, print_and_drop),
         None => {
             let name = if args.file == "-" {
@@ -62,6 +63,10 @@ pub fn run(args: &ConfigParseArgs) -> Result<u8> {
             parse_each(&fs, name, &opts, print_and_drop)
         }
     };
+    let mut json = JsonPayload::new(style);
+    for (f, j) in config.files.iter().zip(jsons) {
+        json.push_json(f, j);
+    }
     // Standard output is line-buffered: each write of a piece searched it for its last newline
     // (10 M instructions for the 9 MB of a 5,000-server config). A duplicate of its descriptor
     // writes the pieces straight through.

@@ -33,36 +33,27 @@ pub struct JsonPayload {
     style: JsonStyle,
     /// Every file's errors, in file order.
     errors: Vec<ConfigError>,
-    files: usize,
-    /// The files' JSON objects with their separators: the full buffers the writer filled, kept
-    /// as they are (a config's JSON is megabytes: one growing buffer would copy it over and
-    /// over, and copying each buffer into a list was a copy of the whole JSON)...
-    pieces: Vec<String>,
-    /// ...and the one it is filling, carried from file to file.
-    pending: String,
+    files: Vec<FileJson>,
 }
 
-impl JsonPayload {
-    pub fn new(style: JsonStyle) -> JsonPayload {
-        JsonPayload {
-            style,
-            errors: Vec::new(),
-            files: 0,
-            pieces: Vec::new(),
-            pending: String::with_capacity(Writer::CAPACITY),
-        }
-    }
+/// One file's object of the payload's `config` list, as JSON. Made on the thread that parsed
+/// the file, while the other parses the next one.
+pub struct FileJson {
+    /// The buffers the writer filled, kept as they are: a file's JSON can be megabytes, which
+    /// one growing buffer would copy over and over.
+    pieces: Vec<String>,
+}
 
-    /// Adds the next file of the config (files come in [`Config::files`] order).
-    pub fn push(&mut self, f: &ConfigFile) {
-        self.errors.extend(f.errors.iter().cloned());
-        let single = self.style.single_file;
+impl FileJson {
+    pub fn new(f: &ConfigFile, style: JsonStyle) -> FileJson {
+        let mut pieces = Vec::new();
+        // The first buffer sized from the file's length: growing it by doubling copied as much
+        // as was written. Compact JSON is about 1.6 times its config, indented about 4 times.
+        let source = f.parsed.last().map_or(0, |d| d.span.end);
+        let factor = if style.indent.is_some() { 4 } else { 2 };
+        let first = String::with_capacity((source * factor).clamp(1024, Writer::CAPACITY));
         // Files are items of the `config` list: two levels down.
-        let out = std::mem::take(&mut self.pending);
-        let mut w = Writer::into_pieces(self.style.indent, 2, out, &mut self.pieces);
-        if self.files > 0 {
-            w.out.push(',');
-        }
+        let mut w = Writer::new(style.indent, 2, first, &mut pieces);
         w.newline();
         w.open('{');
         w.key("file", true);
@@ -72,16 +63,39 @@ impl JsonPayload {
         w.key("errors", false);
         w.list(f.errors.iter(), |w, e| w.error(e, false));
         w.key("parsed", false);
-        w.block(&f.parsed, single);
+        w.block(&f.parsed, style.single_file);
         w.close('}', false);
-        let pending = std::mem::take(&mut w.out);
-        self.pending = pending;
-        self.files += 1;
+        w.finish();
+        FileJson { pieces }
+    }
+}
+
+impl JsonPayload {
+    pub fn new(style: JsonStyle) -> JsonPayload {
+        JsonPayload {
+            style,
+            errors: Vec::new(),
+            files: Vec::new(),
+        }
     }
 
-    /// Prints the payload to `sink`.
+    /// Adds the next file of the config (files come in [`Config::files`] order).
+    pub fn push(&mut self, f: &ConfigFile) {
+        let json = FileJson::new(f, self.style);
+        self.push_json(f, json);
+    }
+
+    /// Adds the next file, its JSON made already ([`FileJson::new`] with this payload's style).
+    pub fn push_json(&mut self, f: &ConfigFile, json: FileJson) {
+        self.errors.extend(f.errors.iter().cloned());
+        self.files.push(json);
+    }
+
+    /// Prints the payload to `sink`: the files' JSON as it was made, in as few writes as the
+    /// sink takes (`writev`).
     pub fn write(self, sink: &mut dyn std::io::Write) -> std::io::Result<()> {
-        let mut w = Writer::new(self.style.indent, 0, sink);
+        let mut head = Vec::new();
+        let mut w = Writer::new(self.style.indent, 0, String::new(), &mut head);
         w.open('{');
         w.key("status", true);
         w.str(if self.errors.is_empty() {
@@ -93,35 +107,66 @@ impl JsonPayload {
         w.list(self.errors.iter(), |w, e| w.error(e, true));
         w.key("config", false);
         w.open('[');
-        for piece in self.pieces.iter().chain([&self.pending]) {
-            w.raw(piece);
-        }
-        w.close(']', self.files == 0);
+        let level = w.level;
+        w.finish();
+        let mut tail = Vec::new();
+        let mut w = Writer::new(self.style.indent, level, String::new(), &mut tail);
+        w.close(']', self.files.is_empty());
         w.close('}', false);
         w.out.push('\n');
-        w.flush();
-        match w.err {
-            Some(e) => Err(e),
-            None => Ok(()),
+        w.finish();
+
+        let mut parts: Vec<&[u8]> = head.iter().map(|p| p.as_bytes()).collect();
+        for (i, file) in self.files.iter().enumerate() {
+            if i > 0 {
+                parts.push(b",");
+            }
+            parts.extend(file.pieces.iter().map(|p| p.as_bytes()));
         }
+        parts.extend(tail.iter().map(|p| p.as_bytes()));
+        write_all_parts(sink, &parts)
     }
 }
 
+/// Writes `parts` in order, as many at a time as the sink takes (`writev`: a config's
+/// files are hundreds of small pieces).
+fn write_all_parts(sink: &mut dyn std::io::Write, mut parts: &[&[u8]]) -> std::io::Result<()> {
+    use std::io::{ErrorKind, IoSlice};
+    // Bytes of `parts[0]` already written.
+    let mut done = 0;
+    while let Some(first) = parts.first() {
+        let slices: Vec<IoSlice<'_>> = std::iter::once(&first[done..])
+            .chain(parts[1..].iter().copied())
+            // IOV_MAX on Linux.
+            .take(1024)
+            .map(IoSlice::new)
+            .collect();
+        let mut n = match sink.write_vectored(&slices) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while let Some(first) = parts.first() {
+            let left = first.len() - done;
+            if n < left {
+                done += n;
+                break;
+            }
+            n -= left;
+            parts = &parts[1..];
+            done = 0;
+        }
+    }
+    Ok(())
+}
+
+/// Writes JSON into buffers of about [`Writer::CHUNK`] bytes, keeping each full one as it is.
 struct Writer<'a> {
     out: String,
     indent: Option<usize>,
     level: usize,
-    sink: Sink<'a>,
-    /// The first write error; later output is dropped.
-    err: Option<std::io::Error>,
-}
-
-/// Where a [`Writer`] puts each full buffer.
-enum Sink<'a> {
-    /// Written out, and the buffer reused.
-    Io(&'a mut dyn std::io::Write),
-    /// Kept as it is, and a new buffer started.
-    Pieces(&'a mut Vec<String>),
+    pieces: &'a mut Vec<String>,
 }
 
 impl<'a> Writer<'a> {
@@ -129,63 +174,26 @@ impl<'a> Writer<'a> {
     /// A buffer fills to [`Writer::CHUNK`] plus one directive's worth, mostly.
     const CAPACITY: usize = Self::CHUNK + 4096;
 
-    fn new(indent: Option<usize>, level: usize, sink: &'a mut dyn std::io::Write) -> Writer<'a> {
-        Writer {
-            out: String::with_capacity(Self::CAPACITY),
-            indent,
-            level,
-            sink: Sink::Io(sink),
-            err: None,
-        }
-    }
-
-    /// A writer that goes on filling `out` and keeps each full buffer in `pieces`.
-    fn into_pieces(
-        indent: Option<usize>,
-        level: usize,
-        out: String,
-        pieces: &'a mut Vec<String>,
-    ) -> Writer<'a> {
+    /// A writer at depth `level` that fills `out`, then new buffers, into `pieces`.
+    fn new(indent: Option<usize>, level: usize, out: String, pieces: &'a mut Vec<String>) -> Self {
         Writer {
             out,
             indent,
             level,
-            sink: Sink::Pieces(pieces),
-            err: None,
+            pieces,
         }
     }
 
-    /// Output already formatted, after what is pending: written straight to an `Io` sink.
-    fn raw(&mut self, text: &str) {
-        if matches!(self.sink, Sink::Pieces(_)) {
-            self.out.push_str(text);
-            return;
-        }
-        self.flush();
-        if let (None, Sink::Io(sink)) = (&self.err, &mut self.sink) {
-            if let Err(e) = sink.write_all(text.as_bytes()) {
-                self.err = Some(e);
-            }
-        }
-    }
-
+    /// Keeps the full buffer and starts another.
     fn flush(&mut self) {
-        match &mut self.sink {
-            Sink::Io(sink) => {
-                if self.err.is_none() {
-                    if let Err(e) = sink.write_all(self.out.as_bytes()) {
-                        self.err = Some(e);
-                    }
-                }
-                self.out.clear();
-            }
-            Sink::Pieces(pieces) => {
-                if !self.out.is_empty() {
-                    let full =
-                        std::mem::replace(&mut self.out, String::with_capacity(Self::CAPACITY));
-                    pieces.push(full);
-                }
-            }
+        let full = std::mem::replace(&mut self.out, String::with_capacity(Self::CAPACITY));
+        self.pieces.push(full);
+    }
+
+    /// Keeps what is left.
+    fn finish(self) {
+        if !self.out.is_empty() {
+            self.pieces.push(self.out);
         }
     }
 

@@ -276,6 +276,19 @@ fn push_punct(out: &mut Vec<Token>, c: u8, line: u32, at: usize) {
     });
 }
 
+/// The bytes a plain word goes on with: printable ASCII that no rule of [`lex_raw`] looks at.
+/// `$` is not one, for the `${` rule. A table, since this is the lexer's inner loop over most
+/// of a config's bytes (a chain of comparisons per byte was a third of the lexer's time).
+const PLAIN_WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = b'!';
+    while c < 0x7f {
+        t[c as usize] = !matches!(c, b'{' | b'}' | b';' | b'"' | b'\'' | b'\\' | b'$');
+        c += 1;
+    }
+    t
+};
+
 /// `_lex_file_object`. Returns the Lua lexer's error if it raised one.
 fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
     let mut it = Units::new(src);
@@ -429,12 +442,8 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
         let b = src.as_bytes();
         let run = b[it.pos..]
             .iter()
-            .take_while(|&&c| {
-                c > b' '
-                    && c < 0x7f
-                    && !matches!(c, b'{' | b'}' | b';' | b'"' | b'\'' | b'\\' | b'$')
-            })
-            .count();
+            .position(|&c| !PLAIN_WORD[usize::from(c)])
+            .unwrap_or(b.len() - it.pos);
         if run > 0 {
             token.push_str(&src[it.pos..it.pos + run]);
             it.pos += run;

@@ -19,7 +19,7 @@
 //!   whole file's tree. nginx stops at the first syntax error, so do we (per file);
 //! * every `*_by_lua_block` is a Lua block (bug 2, see [`super::lexer::is_lua_block`]).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
@@ -28,7 +28,7 @@ use super::analyzer::{analyze_in, context_mask, enter_block};
 use super::fs::{
     errno_text, glob, has_magic, py_dirname, py_join, py_repr, to_path, DiskFs, FileSystem,
 };
-use super::lexer::{decode_vec, lex, LexError, Lexed, Token};
+use super::lexer::{decode_vec, lex, LexError, Token};
 use super::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text};
 
 /// How relative `include` paths are resolved.
@@ -125,184 +125,77 @@ pub fn parse_bytes(name: &str, bytes: &[u8], opts: &Options) -> Config {
 
 /// Parses the config whose main file is `main`, reading files through `fs`.
 ///
-/// Files are read and lexed ahead on a helper thread as soon as an `include` names them, while
-/// this thread parses them in crossplane's order; the result does not depend on the timing.
+/// Files are parsed on as many threads as there are cores (two at most), each file whole on one
+/// thread; the result does not depend on the timing (see [`parse_each`]).
 pub fn parse_with(fs: &dyn FileSystem, main: &str, opts: &Options) -> Config {
-    parse_each(fs, main, opts, |_| {})
+    parse_each(fs, main, opts, |_, _| {}).0
 }
 
-/// [`parse_with`], handing each file to `parsed` as soon as it is complete, in crossplane's
-/// order. A file is complete once parsed: later files add nothing to it. `config parse` prints
-/// each file and drops its tree there, so the memory of one file's tree is reused for the next
-/// (a whole 5,000-server tree is 20 MB, and faulting in fresh pages was half its time). With
-/// [`Flavor::Nginx`], include cycles are broken afterwards in the trees left in place.
-pub fn parse_each(
+/// [`parse_with`], handing each file to `each` as soon as it is complete, with its id, and
+/// returning what `each` made of each file, in file order. A file is complete once parsed and
+/// its includes numbered: later files add nothing to it. `config parse` prints each file into
+/// its own JSON there and drops its tree, so the memory of one file's tree is reused for the
+/// next (a whole 5,000-server tree is 20 MB, and faulting in fresh pages was half its time).
+/// With [`Flavor::Nginx`], include cycles are broken afterwards in the trees left in place.
+///
+/// Files are numbered as crossplane numbers them: in the order their includes are read, each
+/// file's includes before those of the files after it. A file is parsed on whichever thread is
+/// free (up to two: the machines this runs on are small, and a third thread only waits) as
+/// soon as an earlier file names it; the paths its includes name become ids when every file
+/// before it has been numbered ([`Plan::number`]). Parsing a file depends only on its bytes
+/// and the context of its first include, so the threads' timing changes nothing. `each` runs
+/// on the thread that numbered the file.
+pub fn parse_each<T: Send>(
     fs: &dyn FileSystem,
     main: &str,
     opts: &Options,
-    mut parsed: impl FnMut(&mut ConfigFile),
-) -> Config {
-    let ahead = LexAhead::default();
-    let helpers = std::thread::available_parallelism().map_or(1, |n| n.get()) > 1;
-    let files = std::thread::scope(|scope| {
-        if helpers {
-            scope.spawn(|| ahead.work(fs));
+    each: impl Fn(FileId, &mut ConfigFile) -> T + Sync,
+) -> (Config, Vec<T>) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    parse_on(threads, fs, main, opts, each)
+}
+
+/// [`parse_each`] on `threads` threads.
+fn parse_on<T: Send>(
+    threads: usize,
+    fs: &dyn FileSystem,
+    main: &str,
+    opts: &Options,
+    each: impl Fn(FileId, &mut ConfigFile) -> T + Sync,
+) -> (Config, Vec<T>) {
+    let config_dir = match &opts.include_root {
+        IncludeRoot::MainFileDir => py_dirname(main).to_owned(),
+        IncludeRoot::Dir(d) => d.clone(),
+    };
+    let job = Job {
+        fs,
+        opts,
+        config_dir: &config_dir,
+    };
+    let plan = Plan::new(main);
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|| plan.work(&job, &each));
         }
-        let mut s = Session {
-            fs,
-            opts,
-            config_dir: match &opts.include_root {
-                IncludeRoot::MainFileDir => py_dirname(main).to_owned(),
-                IncludeRoot::Dir(d) => d.clone(),
-            },
-            files: Vec::new(),
-            ctxs: Vec::new(),
-            index: HashMap::new(),
-            opened: HashSet::new(),
-            ahead: &ahead,
-        };
-        s.add_file(main, Vec::new());
-        let mut i = 0;
-        while i < s.files.len() {
-            s.parse_one(i);
-            parsed(&mut s.files[i]);
-            i += 1;
-        }
-        ahead.finish();
-        s.files
+        plan.work(&job, &each);
     });
+    let st = plan.state.into_inner().unwrap_or_else(|e| e.into_inner());
+    let (files, made) = st.done.into_iter().flatten().unzip();
     let mut config = Config { files };
     if opts.flavor == Flavor::Nginx && !opts.single_file {
         break_cycles(&mut config);
     }
-    config
+    (config, made)
 }
 
-/// A file read and lexed, or why it could not be read.
-type Lexing = Result<Lexed, std::io::Error>;
-
-fn read_and_lex(fs: &dyn FileSystem, path: &str) -> Lexing {
-    let bytes = fs.read(path)?;
-    Ok(lex(&decode_vec(bytes)))
-}
-
-/// Files waiting to be lexed, and files lexed, shared with the helper thread.
-#[derive(Default)]
-struct LexAhead {
-    state: Mutex<AheadState>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct AheadState {
-    queue: VecDeque<(FileId, String)>,
-    done: HashMap<FileId, Lexing>,
-    finished: bool,
-}
-
-impl LexAhead {
-    const AHEAD: usize = 4;
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, AheadState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn push(&self, id: FileId, path: &str) {
-        self.lock().queue.push_back((id, path.to_owned()));
-        self.changed.notify_all();
-    }
-
-    fn finish(&self) {
-        self.lock().finished = true;
-        self.changed.notify_all();
-    }
-
-    /// The helper thread: lex queued files until told to stop.
-    fn work(&self, fs: &dyn FileSystem) {
-        loop {
-            let (id, path) = {
-                let mut st = self.lock();
-                loop {
-                    if st.finished {
-                        return;
-                    }
-                    // A few files ahead keeps both threads busy; more only costs memory.
-                    if st.done.len() < Self::AHEAD {
-                        if let Some(job) = st.queue.pop_front() {
-                            break job;
-                        }
-                    }
-                    st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
-                }
-            };
-            // A panic here would leave the parser waiting for this file forever.
-            let r =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_and_lex(fs, &path)))
-                    .unwrap_or_else(|_| Err(std::io::Error::other("internal error while lexing")));
-            self.lock().done.insert(id, r);
-            self.changed.notify_all();
-        }
-    }
-
-    /// File `id`'s tokens: lexed ahead, or lexed here if the helper has not started on it.
-    fn take(&self, fs: &dyn FileSystem, id: FileId, path: &str) -> Lexing {
-        let mut st = self.lock();
-        loop {
-            if let Some(r) = st.done.remove(&id) {
-                drop(st);
-                self.changed.notify_all();
-                return r;
-            }
-            if let Some(pos) = st.queue.iter().position(|(j, _)| *j == id) {
-                st.queue.remove(pos);
-                drop(st);
-                return read_and_lex(fs, path);
-            }
-            if st.finished {
-                drop(st);
-                return read_and_lex(fs, path);
-            }
-            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-}
-
-struct Session<'a> {
+/// What every file's parse reads and nothing changes.
+struct Job<'a> {
     fs: &'a dyn FileSystem,
     opts: &'a Options,
-    config_dir: String,
-    files: Vec<ConfigFile>,
-    /// The block context each file is parsed in (that of its first `include`).
-    ctxs: Vec<Vec<String>>,
-    index: HashMap<String, FileId>,
-    /// Non-glob includes already found openable.
-    opened: HashSet<String>,
-    ahead: &'a LexAhead,
+    config_dir: &'a str,
 }
 
-/// Why a file's token stream ended early.
-enum Stop {
-    /// The stream ran out in the middle of a directive.
-    EofInDirective,
-    Fatal(LexError),
-}
-
-impl Session<'_> {
-    fn add_file(&mut self, path: &str, ctx: Vec<String>) -> FileId {
-        if let Some(&id) = self.index.get(path) {
-            return id;
-        }
-        let id = self.files.len();
-        self.files.push(ConfigFile {
-            path: to_path(path),
-            ..ConfigFile::default()
-        });
-        self.ctxs.push(ctx);
-        self.index.insert(path.to_owned(), id);
-        self.ahead.push(id, path);
-        id
-    }
-
+impl Job<'_> {
     fn open_error(&self, path: &str, e: &std::io::Error) -> String {
         let (code, text) = errno_text(e);
         match self.opts.flavor {
@@ -312,26 +205,34 @@ impl Session<'_> {
         }
     }
 
-    fn parse_one(&mut self, id: FileId) {
-        let path = self.files[id].path.to_string_lossy().into_owned();
-        let lexed = match self.ahead.take(self.fs, id, &path) {
-            Ok(l) => l,
+    /// Reads, lexes and parses file `id` in context `ctx`. Its include directives hold
+    /// indices into the returned list of the files they name, numbered later.
+    fn parse(&self, id: FileId, path: &str, ctx: &[String], cache: &mut OpenCache) -> Parsed {
+        let mut file = ConfigFile {
+            path: to_path(path),
+            ..ConfigFile::default()
+        };
+        let lexed = match self.fs.read(path) {
+            Ok(bytes) => lex(&decode_vec(bytes)),
             Err(e) => {
-                let message = self.open_error(&path, &e);
-                self.files[id].errors.push(ConfigError {
-                    file: to_path(&path),
+                file.errors.push(ConfigError {
+                    file: to_path(path),
                     line: None,
-                    message,
+                    message: self.open_error(path, &e),
                     kind: ConfigErrorKind::Io,
                 });
-                return;
+                return Parsed {
+                    file,
+                    named: Vec::new(),
+                };
             }
         };
-        let ctx = self.ctxs[id].clone();
         let mut p = FileParser {
-            s: self,
+            job: self,
+            opened: cache,
+            named: Vec::new(),
             file: id,
-            path: &path,
+            path,
             toks: lexed.tokens,
             pos: 0,
             lex_error: lexed.error.as_ref(),
@@ -341,31 +242,194 @@ impl Session<'_> {
             stack: Vec::new(),
             args: Vec::new(),
         };
-        let (parsed, stop) = p.block(&ctx, false);
+        let (parsed, stop) = p.block(ctx, false);
         let mut errors = std::mem::take(&mut p.errors);
+        let named = std::mem::take(&mut p.named);
         match stop {
             None => {}
             Some(Stop::EofInDirective) => errors.push(ConfigError {
-                file: to_path(&path),
+                file: to_path(path),
                 line: Some(lexed.eof_line),
                 message: "unexpected end of file, expecting \";\" or \"}\"".into(),
                 kind: ConfigErrorKind::Syntax,
             }),
             Some(Stop::Fatal(e)) => errors.push(ConfigError {
-                file: to_path(&path),
+                file: to_path(path),
                 line: Some(e.line),
                 message: e.message,
                 kind: ConfigErrorKind::Syntax,
             }),
         }
-        let f = &mut self.files[id];
-        f.parsed = parsed;
-        f.errors.extend(errors);
+        file.parsed = parsed;
+        file.errors = errors;
+        Parsed { file, named }
     }
 }
 
-struct FileParser<'a, 's> {
-    s: &'a mut Session<'s>,
+/// Non-glob include paths a thread has already found openable: a config includes the same
+/// snippet from every server.
+type OpenCache = HashSet<String>;
+
+/// A file parsed, and the files its includes name (path, and the context of that include), in
+/// the order they are named: local indices until [`Plan::number`] makes them ids.
+struct Parsed {
+    file: ConfigFile,
+    named: Vec<(String, Vec<String>)>,
+}
+
+/// The files found so far and how far the threads are, shared by them.
+struct Plan<T> {
+    state: Mutex<PlanState<T>>,
+    changed: Condvar,
+}
+
+struct PlanState<T> {
+    /// Every file found, by id: its path and the context of its first include.
+    paths: Vec<(String, Vec<String>)>,
+    index: HashMap<String, FileId>,
+    /// The next file to hand to a thread.
+    next_parse: FileId,
+    /// The next file to number: those before it are numbered.
+    next_number: FileId,
+    /// Files parsed but not numbered: a file before them is still being parsed.
+    waiting: HashMap<FileId, Parsed>,
+    /// Files being parsed.
+    busy: usize,
+    /// Each file once `each` is done with it, and what it made.
+    done: Vec<Option<(ConfigFile, T)>>,
+    /// A thread panicked: the others stop rather than wait for its file.
+    failed: bool,
+}
+
+impl<T> Plan<T> {
+    fn new(main: &str) -> Plan<T> {
+        let mut st = PlanState {
+            paths: Vec::new(),
+            index: HashMap::new(),
+            next_parse: 0,
+            next_number: 0,
+            waiting: HashMap::new(),
+            busy: 0,
+            done: Vec::new(),
+            failed: false,
+        };
+        st.add(main, Vec::new());
+        Plan {
+            state: Mutex::new(st),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PlanState<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One thread's loop: parse the next file found, number what can be, repeat until every
+    /// file is parsed and numbered.
+    fn work(&self, job: &Job<'_>, each: &(impl Fn(FileId, &mut ConfigFile) -> T + Sync)) {
+        // Tells the other threads to stop waiting if this one panics.
+        struct Failed<'p, T>(&'p Plan<T>);
+        impl<T> Drop for Failed<'_, T> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.lock().failed = true;
+                    self.0.changed.notify_all();
+                }
+            }
+        }
+        let _failed = Failed(self);
+        let mut opened = OpenCache::new();
+        let mut st = self.lock();
+        loop {
+            if st.failed {
+                return;
+            }
+            if st.next_parse < st.paths.len() {
+                let id = st.next_parse;
+                st.next_parse += 1;
+                st.busy += 1;
+                let (path, ctx) = st.paths[id].clone();
+                drop(st);
+                let parsed = job.parse(id, &path, &ctx, &mut opened);
+                st = self.lock();
+                st.busy -= 1;
+                st.waiting.insert(id, parsed);
+                let numbered = st.number();
+                // New files to parse, or the last one numbered.
+                self.changed.notify_all();
+                drop(st);
+                for (id, mut file) in numbered {
+                    let made = each(id, &mut file);
+                    self.lock().done[id] = Some((file, made));
+                }
+                st = self.lock();
+            } else if st.busy == 0 {
+                // Every file found is parsed and numbered: nothing can add more.
+                return;
+            } else {
+                st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+    }
+}
+
+impl<T> PlanState<T> {
+    fn add(&mut self, path: &str, ctx: Vec<String>) -> FileId {
+        if let Some(&id) = self.index.get(path) {
+            return id;
+        }
+        let id = self.paths.len();
+        self.paths.push((path.to_owned(), ctx));
+        self.index.insert(path.to_owned(), id);
+        self.done.push(None);
+        id
+    }
+
+    /// Numbers the files named by the parsed files that have no file before them left to
+    /// parse, in file order, and returns those files with their includes as ids.
+    fn number(&mut self) -> Vec<(FileId, ConfigFile)> {
+        let mut numbered = Vec::new();
+        while let Some(Parsed { mut file, named }) = self.waiting.remove(&self.next_number) {
+            if !named.is_empty() {
+                let ids: Vec<FileId> = named
+                    .into_iter()
+                    .map(|(path, ctx)| self.add(&path, ctx))
+                    .collect();
+                number_includes(&mut file.parsed, &ids);
+            }
+            numbered.push((self.next_number, file));
+            self.next_number += 1;
+        }
+        numbered
+    }
+}
+
+/// Turns the local indices in the include directives of `block` into ids.
+fn number_includes(block: &mut [Directive], ids: &[FileId]) {
+    for d in block {
+        if let Some(e) = d.extra.as_mut() {
+            for i in &mut e.includes {
+                *i = ids[*i];
+            }
+        }
+        if let Some(b) = d.block.as_mut() {
+            number_includes(b, ids);
+        }
+    }
+}
+
+/// Why a file's token stream ended early.
+enum Stop {
+    /// The stream ran out in the middle of a directive.
+    EofInDirective,
+    Fatal(LexError),
+}
+
+struct FileParser<'a, 'j> {
+    job: &'a Job<'j>,
+    opened: &'a mut OpenCache,
+    /// The files this file's includes name, in order (see [`Parsed`]).
+    named: Vec<(String, Vec<String>)>,
     file: FileId,
     path: &'a str,
     /// The file's tokens, each taken (moved out) as it is read.
@@ -453,7 +517,7 @@ impl FileParser<'_, '_> {
                 continue;
             }
             if !tok.quoted && tok.text.starts_with('#') {
-                if self.s.opts.comments {
+                if self.job.opts.comments {
                     self.stack
                         .push(comment(&tok.text[1..], tok.line, self.file, tok.span));
                 }
@@ -464,7 +528,7 @@ impl FileParser<'_, '_> {
             args.clear();
             // Kept only when asked (`Options::spans`: the editor): a span per argument of every
             // directive is a sixth of a big config's parsed size.
-            let spans_on = self.s.opts.spans;
+            let spans_on = self.job.opts.spans;
             let mut arg_spans = Vec::new();
             let mut last_arg_end = None;
             let mut comments_in_args = Vec::new();
@@ -491,7 +555,7 @@ impl FileParser<'_, '_> {
             if name == "if" {
                 prepare_if_args(&mut args, &mut arg_spans);
             }
-            let opts = self.s.opts;
+            let opts = self.job.opts;
             if let Err(rej) = analyze_in(
                 &name,
                 &args,
@@ -576,37 +640,36 @@ impl FileParser<'_, '_> {
         let pattern = if arg.starts_with('/') {
             arg.to_string()
         } else {
-            py_join(&self.s.config_dir, &arg)
+            py_join(self.job.config_dir, &arg)
         };
         let names = if has_magic(&pattern) {
             // nginx globs too (ngx_open_glob()); a pattern matching nothing is fine.
-            let mut g = glob(self.s.fs, &pattern);
+            let mut g = glob(self.job.fs, &pattern);
             g.sort();
             g
         } else {
             // Opened once per path: a config includes the same snippet from every server.
-            let known = self.s.opened.contains(&pattern);
+            let known = self.opened.contains(&pattern);
             match if known {
                 Ok(())
             } else {
-                self.s.fs.check_open(&pattern)
+                self.job.fs.check_open(&pattern)
             } {
                 Ok(()) => {
-                    self.s.opened.insert(pattern.clone());
+                    self.opened.insert(pattern.clone());
                     vec![pattern]
                 }
                 Err(e) => {
-                    let msg = self.s.open_error(&pattern, &e);
+                    let msg = self.job.open_error(&pattern, &e);
                     self.error(d.line, msg, ConfigErrorKind::Include);
                     vec![]
                 }
             }
         };
-        let includes = names
-            .iter()
-            .map(|n| self.s.add_file(n, ctx.to_vec()))
-            .collect();
-        d.extra_mut().includes = includes;
+        let first = self.named.len();
+        self.named
+            .extend(names.into_iter().map(|n| (n, ctx.to_vec())));
+        d.extra_mut().includes = (first..self.named.len()).collect();
     }
 }
 
@@ -856,6 +919,111 @@ mod tests {
         let mut s = vec![(10..16, false)];
         prepare_if_args(&mut a, &mut s);
         assert_eq!((a, s), (vec![Text::new("$a")], vec![(12..14, false)]));
+    }
+
+    /// A file system whose reads of some files take a while, so that the files after them
+    /// are parsed first and wait to be numbered.
+    struct SlowFs {
+        fs: MemFs,
+        slow: Vec<&'static str>,
+    }
+
+    impl FileSystem for SlowFs {
+        fn read(&self, path: &str) -> std::io::Result<Vec<u8>> {
+            if self.slow.iter().any(|s| path.ends_with(s)) {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+            }
+            self.fs.read(path)
+        }
+        fn check_open(&self, path: &str) -> std::io::Result<()> {
+            self.fs.check_open(path)
+        }
+        fn exists(&self, path: &str) -> bool {
+            self.fs.exists(path)
+        }
+        fn is_dir(&self, path: &str) -> bool {
+            self.fs.is_dir(path)
+        }
+        fn list_dir(&self, path: &str) -> std::io::Result<Vec<String>> {
+            self.fs.list_dir(path)
+        }
+    }
+
+    #[test]
+    fn files_are_numbered_in_include_order_whatever_thread_parses_them() {
+        let mut fs = MemFs::default();
+        fs.insert(
+            "/c/nginx.conf",
+            "events {}\nhttp {\n include sites/*.conf;\n include late.conf;\n}\n",
+        );
+        // a.conf is slow: b.conf and c.conf are parsed before it and name files of their own,
+        // which must still be numbered after the ones a.conf names.
+        fs.insert(
+            "/c/sites/a.conf",
+            "server { include snip/a1.conf; include snip/shared.conf; }\n",
+        );
+        fs.insert(
+            "/c/sites/b.conf",
+            "server { include snip/shared.conf; include snip/b1.conf; location / { include snip/b2.conf; } }\n",
+        );
+        fs.insert(
+            "/c/sites/c.conf",
+            "server { include snip/*.conf; include missing.conf; include sites/a.conf; }\n",
+        );
+        fs.insert("/c/snip/a1.conf", "include snip/deep.conf;\n");
+        fs.insert("/c/snip/shared.conf", "proxy_read_timeout 5s;\n");
+        fs.insert("/c/snip/b1.conf", "listen 80;\nserver_name b;\n");
+        fs.insert("/c/snip/b2.conf", "proxy_pass http://x;\n");
+        fs.insert("/c/snip/deep.conf", "gzip on;\n");
+        fs.insert("/c/late.conf", "server { listen 81 }\n");
+        let slow = SlowFs {
+            fs,
+            slow: vec!["/sites/a.conf", "/snip/a1.conf"],
+        };
+        let names = |c: &Config| -> Vec<String> {
+            c.files
+                .iter()
+                .map(|f| f.path.to_string_lossy().replace("/c/", ""))
+                .collect()
+        };
+        for opts in [Options::default(), Options::nginx()] {
+            let (one, made1) = parse_on(1, &slow, "/c/nginx.conf", &opts, |id, f| {
+                (id, f.parsed.len())
+            });
+            let (two, made2) = parse_on(2, &slow, "/c/nginx.conf", &opts, |id, f| {
+                (id, f.parsed.len())
+            });
+            assert_eq!(
+                names(&one),
+                [
+                    "nginx.conf",
+                    "sites/a.conf",
+                    "sites/b.conf",
+                    "sites/c.conf",
+                    "late.conf",
+                    "snip/a1.conf",
+                    "snip/shared.conf",
+                    "snip/b1.conf",
+                    "snip/b2.conf",
+                    "snip/deep.conf",
+                ]
+            );
+            assert_eq!(format!("{one:?}"), format!("{two:?}"));
+            assert_eq!(made1, made2);
+            assert_eq!(
+                made1.iter().map(|m| m.0).collect::<Vec<_>>(),
+                (0..10).collect::<Vec<_>>()
+            );
+            let c_server = &two.files[3].parsed[0].block.as_ref().unwrap();
+            // snip/*.conf sorted: a1, b1, b2, deep, shared; then nothing for missing.conf.
+            assert_eq!(c_server[0].includes(), [5, 7, 8, 9, 6]);
+            assert_eq!(c_server[2].includes(), [1]);
+            // The late file's syntax error is its own.
+            assert_eq!(
+                two.files[4].errors[0].message,
+                "directive \"listen\" is not terminated by \";\""
+            );
+        }
     }
 
     #[test]
