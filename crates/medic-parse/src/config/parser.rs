@@ -358,7 +358,10 @@ impl<T> Plan<T> {
                 // New files to parse, or the last one numbered.
                 self.changed.notify_all();
                 drop(st);
-                for (id, mut file) in numbered {
+                for (id, mut file, ids) in numbered {
+                    if !ids.is_empty() {
+                        number_includes(&mut file.parsed, &ids);
+                    }
                     let made = each(id, &mut file);
                     self.lock().done[id] = Some((file, made));
                 }
@@ -386,18 +389,16 @@ impl<T> PlanState<T> {
     }
 
     /// Numbers the files named by the parsed files that have no file before them left to
-    /// parse, in file order, and returns those files with their includes as ids.
-    fn number(&mut self) -> Vec<(FileId, ConfigFile)> {
+    /// parse, in file order, and returns those files with the ids of the files they name
+    /// (for [`number_includes`], outside the lock).
+    fn number(&mut self) -> Vec<(FileId, ConfigFile, Vec<FileId>)> {
         let mut numbered = Vec::new();
-        while let Some(Parsed { mut file, named }) = self.waiting.remove(&self.next_number) {
-            if !named.is_empty() {
-                let ids: Vec<FileId> = named
-                    .into_iter()
-                    .map(|(path, ctx)| self.add(&path, ctx))
-                    .collect();
-                number_includes(&mut file.parsed, &ids);
-            }
-            numbered.push((self.next_number, file));
+        while let Some(Parsed { file, named }) = self.waiting.remove(&self.next_number) {
+            let ids = named
+                .into_iter()
+                .map(|(path, ctx)| self.add(&path, ctx))
+                .collect();
+            numbered.push((self.next_number, file, ids));
             self.next_number += 1;
         }
         numbered
