@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The file operations the parser needs. `Sync`: files are read ahead on a helper thread.
+/// The file operations the parser needs. `Sync`: files are parsed on two threads.
 pub trait FileSystem: Sync {
     /// The whole file. A directory is an error (`EISDIR`), as Python's `open()` makes it.
     fn read(&self, path: &str) -> io::Result<Vec<u8>>;
