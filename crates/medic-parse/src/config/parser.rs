@@ -295,6 +295,8 @@ struct PlanState<T> {
     waiting: HashMap<FileId, Parsed>,
     /// Files being parsed.
     busy: usize,
+    /// Threads waiting for a file to parse: only they need waking (a wake-up is a system call).
+    idle: usize,
     /// Each file once `each` is done with it, and what it made.
     done: Vec<Option<(ConfigFile, T)>>,
     /// A thread panicked: the others stop rather than wait for its file.
@@ -310,6 +312,7 @@ impl<T> Plan<T> {
             next_number: 0,
             waiting: HashMap::new(),
             busy: 0,
+            idle: 0,
             done: Vec::new(),
             failed: false,
         };
@@ -356,7 +359,9 @@ impl<T> Plan<T> {
                 st.waiting.insert(id, parsed);
                 let numbered = st.number();
                 // New files to parse, or the last one numbered.
-                self.changed.notify_all();
+                if st.idle > 0 {
+                    self.changed.notify_all();
+                }
                 drop(st);
                 for (id, mut file, ids) in numbered {
                     if !ids.is_empty() {
@@ -370,7 +375,9 @@ impl<T> Plan<T> {
                 // Every file found is parsed and numbered: nothing can add more.
                 return;
             } else {
+                st.idle += 1;
                 st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+                st.idle -= 1;
             }
         }
     }
