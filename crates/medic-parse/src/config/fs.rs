@@ -350,6 +350,32 @@ mod tests {
     }
 
     #[test]
+    fn disk_reads_whole_files_of_any_size_and_refuses_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = DiskFs {
+            cwd: Some(dir.path().to_path_buf()),
+        };
+        for len in [0usize, 1, 4095, 4096, 100_000] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(dir.path().join("f.conf"), &bytes).unwrap();
+            assert_eq!(fs.read("f.conf").unwrap(), bytes, "{len} bytes");
+        }
+        // A FIFO has no size: the buffer grows until the writer is done.
+        let fifo = dir.path().join("fifo.conf");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let text: Vec<u8> = b"server { listen 80; }\n".repeat(1000);
+        let writer = {
+            let (fifo, text) = (fifo.clone(), text.clone());
+            std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+        };
+        assert_eq!(fs.read("fifo.conf").unwrap(), text);
+        writer.join().unwrap();
+        assert_eq!(fs.read(".").unwrap_err().raw_os_error(), Some(21));
+        assert_eq!(fs.read("missing.conf").unwrap_err().raw_os_error(), Some(2));
+    }
+
+    #[test]
     fn glob_in_memory() {
         let mut fs = MemFs::default();
         fs.insert("/etc/nginx/conf.d/b.conf", "");
