@@ -289,6 +289,25 @@ const PLAIN_WORD: [bool; 256] = {
     t
 };
 
+/// Where a plain word that starts at `pos` ends, if the byte after it ends a word in every
+/// rule of [`lex_raw`]: an ASCII space or `{`, `}`, `;`. A word does not start with `#` (a
+/// comment).
+fn plain_word_end(b: &[u8], pos: usize) -> Option<usize> {
+    let first = *b.get(pos)?;
+    if !PLAIN_WORD[usize::from(first)] || first == b'#' {
+        return None;
+    }
+    let end = b[pos..]
+        .iter()
+        .position(|&c| !PLAIN_WORD[usize::from(c)])
+        .map(|n| pos + n)?;
+    matches!(
+        b[end],
+        b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f | b'{' | b'}' | b';'
+    )
+    .then_some(end)
+}
+
 /// `_lex_file_object`. Returns the Lua lexer's error if it raised one.
 fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
     let mut it = Units::new(src);
@@ -316,7 +335,33 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
         };
     }
 
-    while let Some(mut u) = it.next() {
+    // Fast path: a plain word ended by a space, `{`, `}` or `;` is pushed as it is, and its end
+    // left to the rules below. Anything else (a quote, `$`, `\\`, a byte that is not ASCII,
+    // the end of the file, a Lua block's name) goes through them unit by unit.
+    macro_rules! plain_word_at {
+        ($start:expr) => {
+            let start = $start;
+            if let Some(end) = plain_word_end(src.as_bytes(), start) {
+                let word = &src[start..end];
+                if !(next_token_is_directive && is_lua_block(word)) {
+                    push(out, word, it.line, false, start..end);
+                    it.pos = end;
+                    next_token_is_directive = false;
+                    continue;
+                }
+            }
+        };
+    }
+
+    loop {
+        if token.is_empty() {
+            // Spaces between tokens end nothing: skipped as the rule below would.
+            it.skip_ascii_space();
+            plain_word_at!(it.pos);
+        }
+        let Some(mut u) = it.next() else {
+            break;
+        };
         if it.is_space(u) {
             if !token.is_empty() {
                 let t = take(&mut token);
@@ -335,6 +380,10 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
             while it.is_space(u) {
                 it.skip_ascii_space();
                 u = next_or_end!();
+            }
+            // A one-byte unit: nothing counted a line, the word can start over at it.
+            if u.end - u.start == 1 {
+                plain_word_at!(u.start);
             }
         }
 

@@ -19,7 +19,7 @@
 //!   whole file's tree. nginx stops at the first syntax error, so do we (per file);
 //! * every `*_by_lua_block` is a Lua block (bug 2, see [`super::lexer::is_lua_block`]).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap as FastMap, HashMapExt, HashSet as FastSet, HashSetExt};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
@@ -231,6 +231,7 @@ impl Job<'_> {
             job: self,
             opened: cache,
             named: Vec::new(),
+            named_index: FastMap::new(),
             file: id,
             path,
             toks: lexed.tokens,
@@ -268,7 +269,7 @@ impl Job<'_> {
 
 /// Non-glob include paths a thread has already found openable: a config includes the same
 /// snippet from every server.
-type OpenCache = HashSet<String>;
+type OpenCache = FastSet<String>;
 
 /// A file parsed, and the files its includes name (path, and the context of that include), in
 /// the order they are named: local indices until [`Plan::number`] makes them ids.
@@ -286,13 +287,13 @@ struct Plan<T> {
 struct PlanState<T> {
     /// Every file found, by id: its path and the context of its first include.
     paths: Vec<(String, Vec<String>)>,
-    index: HashMap<String, FileId>,
+    index: FastMap<String, FileId>,
     /// The next file to hand to a thread.
     next_parse: FileId,
     /// The next file to number: those before it are numbered.
     next_number: FileId,
     /// Files parsed but not numbered: a file before them is still being parsed.
-    waiting: HashMap<FileId, Parsed>,
+    waiting: FastMap<FileId, Parsed>,
     /// Files being parsed.
     busy: usize,
     /// Threads waiting for a file to parse: only they need waking (a wake-up is a system call).
@@ -307,10 +308,10 @@ impl<T> Plan<T> {
     fn new(main: &str) -> Plan<T> {
         let mut st = PlanState {
             paths: Vec::new(),
-            index: HashMap::new(),
+            index: FastMap::new(),
             next_parse: 0,
             next_number: 0,
-            waiting: HashMap::new(),
+            waiting: FastMap::new(),
             busy: 0,
             idle: 0,
             done: Vec::new(),
@@ -436,8 +437,10 @@ enum Stop {
 struct FileParser<'a, 'j> {
     job: &'a Job<'j>,
     opened: &'a mut OpenCache,
-    /// The files this file's includes name, in order (see [`Parsed`]).
+    /// The files this file's includes name, in order (see [`Parsed`]), each once...
     named: Vec<(String, Vec<String>)>,
+    /// ...found by path: a file includes the same snippet from each of its servers.
+    named_index: FastMap<String, usize>,
     file: FileId,
     path: &'a str,
     /// The file's tokens, each taken (moved out) as it is read.
@@ -674,10 +677,21 @@ impl FileParser<'_, '_> {
                 }
             }
         };
-        let first = self.named.len();
-        self.named
-            .extend(names.into_iter().map(|n| (n, ctx.to_vec())));
-        d.extra_mut().includes = (first..self.named.len()).collect();
+        let mut local = Vec::with_capacity(names.len());
+        for name in names {
+            // A path named again keeps its first context, as numbering would.
+            let i = match self.named_index.get(&name) {
+                Some(&i) => i,
+                None => {
+                    let i = self.named.len();
+                    self.named_index.insert(name.clone(), i);
+                    self.named.push((name, ctx.to_vec()));
+                    i
+                }
+            };
+            local.push(i);
+        }
+        d.extra_mut().includes = local;
     }
 }
 
