@@ -198,20 +198,7 @@ impl<'a> Writer<'a> {
     }
 
     fn int(&mut self, n: u64) {
-        let mut buf = [0u8; 20];
-        let mut i = buf.len();
-        let mut n = n;
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        // Digits are ASCII.
-        self.out
-            .push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+        self.out.push_str(itoa::Buffer::new().format(n));
     }
 
     fn newline(&mut self) {

@@ -29,12 +29,15 @@ pub struct Token {
     /// and the `;` that follows it is the closing `}`. Lets an editor replace a token without
     /// touching the bytes around it (`config::edit`).
     pub span: Range<usize>,
+    /// `b'{'`, `b'}'` or `b';'` when the token is that character unquoted; else 0. Set once
+    /// here: the parser asks it of every token.
+    pub punct: u8,
 }
 
 impl Token {
     /// An unquoted `{`, `}` or `;`.
-    pub(crate) fn is_punct(&self, c: &str) -> bool {
-        !self.quoted && self.text == c
+    pub(crate) fn is_punct(&self, c: u8) -> bool {
+        self.punct == c
     }
 }
 
@@ -219,9 +222,9 @@ pub fn lex(src: &str) -> Lexed {
     // line nginx reports, the end of the file.
     let mut depth: i64 = 0;
     for (i, t) in out.iter().enumerate() {
-        if t.is_punct("}") {
+        if t.is_punct(b'}') {
             depth -= 1;
-        } else if t.is_punct("{") {
+        } else if t.is_punct(b'{') {
             depth += 1;
         }
         if depth < 0 {
@@ -253,11 +256,17 @@ pub fn lex(src: &str) -> Lexed {
 }
 
 fn push(out: &mut Vec<Token>, text: impl Into<Text>, line: u32, quoted: bool, span: Range<usize>) {
+    let text = text.into();
+    let punct = match text.as_bytes() {
+        [c @ (b'{' | b'}' | b';')] if !quoted => *c,
+        _ => 0,
+    };
     out.push(Token {
-        text: text.into(),
+        text,
         line,
         quoted,
         span,
+        punct,
     });
 }
 
@@ -273,6 +282,7 @@ fn push_punct(out: &mut Vec<Token>, c: u8, line: u32, at: usize) {
         line,
         quoted: false,
         span: at..at + 1,
+        punct: text.as_bytes()[0],
     });
 }
 

@@ -234,8 +234,8 @@ impl Job<'_> {
             named_index: FastMap::new(),
             file: id,
             path,
-            toks: lexed.tokens,
-            pos: 0,
+            toks: lexed.tokens.into_iter(),
+            last_line: 0,
             lex_error: lexed.error.as_ref(),
             errors: Vec::new(),
             depth: 0,
@@ -443,9 +443,10 @@ struct FileParser<'a, 'j> {
     named_index: FastMap<String, usize>,
     file: FileId,
     path: &'a str,
-    /// The file's tokens, each taken (moved out) as it is read.
-    toks: Vec<Token>,
-    pos: usize,
+    /// The file's tokens, each moved out as it is read.
+    toks: std::vec::IntoIter<Token>,
+    /// The line of the last token read.
+    last_line: u32,
     lex_error: Option<&'a LexError>,
     errors: Vec<ConfigError>,
     depth: u32,
@@ -462,17 +463,11 @@ struct FileParser<'a, 'j> {
 impl FileParser<'_, '_> {
     /// The next token; `Err(None)` at a clean end of the stream.
     fn next(&mut self) -> Result<Token, Option<Stop>> {
-        match self.toks.get_mut(self.pos) {
+        match self.toks.next() {
             Some(t) => {
-                self.pos += 1;
-                let text = std::mem::take(&mut t.text);
                 self.last_end = t.span.end;
-                Ok(Token {
-                    text,
-                    line: t.line,
-                    quoted: t.quoted,
-                    span: t.span.clone(),
-                })
+                self.last_line = t.line;
+                Ok(t)
             }
             None => Err(self.lex_error.map(|e| Stop::Fatal(e.clone()))),
         }
@@ -502,10 +497,7 @@ impl FileParser<'_, '_> {
 
     fn block_inner(&mut self, ctx: &[String], consume: bool) -> Option<Stop> {
         if self.depth > Self::MAX_DEPTH {
-            let line = self
-                .toks
-                .get(self.pos.saturating_sub(1))
-                .map_or(0, |t| t.line);
+            let line = self.last_line;
             let message = format!("blocks nested deeper than {}", Self::MAX_DEPTH);
             return Some(Stop::Fatal(LexError { message, line }));
         }
@@ -516,11 +508,11 @@ impl FileParser<'_, '_> {
                 Ok(t) => t,
                 Err(stop) => return stop,
             };
-            if tok.is_punct("}") {
+            if tok.is_punct(b'}') {
                 break;
             }
             if consume {
-                if tok.is_punct("{") {
+                if tok.is_punct(b'{') {
                     if let (_, Some(stop)) = self.block(ctx, true) {
                         return Some(stop);
                     }
@@ -549,7 +541,7 @@ impl FileParser<'_, '_> {
                     Err(None) => return Some(Stop::EofInDirective),
                     Err(stop) => return stop,
                 };
-                if !t.quoted && matches!(&*t.text, "{" | ";" | "}") {
+                if t.punct != 0 {
                     break t;
                 }
                 if !t.quoted && t.text.starts_with('#') {
@@ -578,7 +570,7 @@ impl FileParser<'_, '_> {
                 let not_terminated = rej.not_terminated();
                 self.error(tok.line, rej.message, rej.kind);
                 if not_terminated {
-                    if term.text == "}" {
+                    if term.is_punct(b'}') {
                         break;
                     }
                     if let (_, Some(stop)) = self.block(ctx, true) {
@@ -604,7 +596,7 @@ impl FileParser<'_, '_> {
                 self.include(&mut d, ctx);
             }
             let mut closed_by_brace = false;
-            if term.text == "{" {
+            if term.is_punct(b'{') {
                 let inner = enter_block(ctx, &d.name);
                 let (block, stop) = self.block(&inner, false);
                 d.block = Some(block.into_boxed_slice());
@@ -613,7 +605,7 @@ impl FileParser<'_, '_> {
                     self.stack.push(d);
                     return stop;
                 }
-            } else if term.text == "}" {
+            } else if term.is_punct(b'}') {
                 // `foo bar }`: nginx's ngx_conf_read_token() stops at `}` with words pending.
                 // The `}` is the enclosing block's, not this directive's.
                 d.span.end = d
