@@ -255,6 +255,7 @@ pub fn lex(src: &str) -> Lexed {
     }
 }
 
+#[inline]
 fn push(out: &mut Vec<Token>, text: impl Into<Text>, line: u32, quoted: bool, span: Range<usize>) {
     let text = text.into();
     let punct = match text.as_bytes() {
