@@ -179,12 +179,17 @@ pub fn py_dirname(p: &str) -> &str {
 /// `os.path.join(a, b)` for two parts.
 pub fn py_join(a: &str, b: &str) -> String {
     if b.starts_with('/') || a.is_empty() {
-        b.to_owned()
-    } else if a.ends_with('/') {
-        format!("{a}{b}")
-    } else {
-        format!("{a}/{b}")
+        return b.to_owned();
     }
+    // Not `format!`: this runs for every `include` (a snippet per server), and the formatting
+    // machinery cost ten times the copy.
+    let mut p = String::with_capacity(a.len() + 1 + b.len());
+    p.push_str(a);
+    if !a.ends_with('/') {
+        p.push('/');
+    }
+    p.push_str(b);
+    p
 }
 
 /// `os.path.split`.
