@@ -96,6 +96,16 @@ pub fn decode_vec(bytes: Vec<u8>) -> String {
     }
 }
 
+/// The bytes as they are when decoding would not change them (valid UTF-8 without `\r`, the
+/// common case), so that no `String` is made: [`decode_vec`] otherwise. SIMD validation: the
+/// standard library's was 2% of `config parse`.
+pub fn as_decoded(bytes: &[u8]) -> Option<&str> {
+    if memchr::memchr(b'\r', bytes).is_some() {
+        return None;
+    }
+    simdutf8::basic::from_utf8(bytes).ok()
+}
+
 /// Python's `str.isspace()`: Unicode White_Space plus the separators U+001C..U+001F.
 pub(crate) fn is_py_space_char(c: char) -> bool {
     matches!(
@@ -814,6 +824,20 @@ mod tests {
         assert_eq!(decode(b"a\r\nb\rc\n"), "a\nb\nc\n");
         assert_eq!(decode(b"M\xf6lln"), "M\u{fffd}lln");
         assert_eq!(decode(b"\xef\xbb\xbfuser"), "\u{feff}user");
+        // Text that decoding leaves alone is used as it is; the rest is decoded.
+        for bytes in [
+            &b"a\r\nb"[..],
+            b"M\xf6lln",
+            b"\xef\xbb\xbfuser",
+            b"caf\xc3\xa9;",
+            b"",
+        ] {
+            match as_decoded(bytes) {
+                Some(text) => assert_eq!(text, decode(bytes), "{bytes:?}"),
+                None => assert!(decode(bytes).as_bytes() != bytes, "{bytes:?}"),
+            }
+        }
+        assert_eq!(as_decoded(b"caf\xc3\xa9;"), Some("café;"));
         // NBSP separates words for crossplane (Python's isspace).
         assert_eq!(words("a\u{a0}b;"), ["a", "b", ";"]);
         // A trailing backslash vanishes; the last word without a terminator is lost.

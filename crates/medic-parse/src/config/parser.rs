@@ -28,7 +28,7 @@ use super::analyzer::{analyze_in, context_mask, enter_block};
 use super::fs::{
     errno_text, glob, has_magic, py_dirname, py_join, py_repr, to_path, DiskFs, FileSystem,
 };
-use super::lexer::{decode_vec, lex, LexError, Token};
+use super::lexer::{as_decoded, decode_vec, lex, LexError, Token};
 use super::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text};
 
 /// How relative `include` paths are resolved.
@@ -213,7 +213,10 @@ impl Job<'_> {
             ..ConfigFile::default()
         };
         let lexed = match self.fs.read(path) {
-            Ok(bytes) => lex(&decode_vec(bytes)),
+            Ok(bytes) => match as_decoded(&bytes) {
+                Some(text) => lex(text),
+                None => lex(&decode_vec(bytes)),
+            },
             Err(e) => {
                 file.errors.push(ConfigError {
                     file: to_path(path),
