@@ -10,6 +10,7 @@ pub mod access_summary;
 pub mod entry_text;
 pub mod error_summary;
 pub mod join;
+mod message_classes;
 pub mod report;
 
 pub use access_summary::AccessSummary;

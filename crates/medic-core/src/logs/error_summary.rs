@@ -2,8 +2,8 @@
 
 use foldhash::{HashMap, HashMapExt};
 use medic_parse::error_log::{
-    classify, may_be_failure, parse_head, parse_rest_lean, starts_entry, FailureClass, HeadParser,
-    Level, MAX_ENTRY,
+    may_be_failure, parse_head, split_lean, starts_entry, FailureClass, HeadParser, Level,
+    MAX_ENTRY,
 };
 use medic_parse::input::{ChunkSink, LineLoc};
 use medic_parse::time::LogTime;
@@ -11,6 +11,7 @@ use medic_parse::upstream;
 
 use super::entry_text::EntryText;
 use super::join::{JoinIndex, JoinKey};
+use super::message_classes::MessageClasses;
 use super::{request_key, Samples, Window};
 use crate::hashkey::{key, PreHashedMap};
 use crate::topk::TopK;
@@ -162,7 +163,34 @@ pub fn detail<'a>(
     message: &'a [u8],
     action: Option<&[u8]>,
 ) -> Option<&'a [u8]> {
+    detail_ref(class, level, message, action).map(DetailRef::bytes)
+}
+
+/// A [`detail`]: a fixed text, or a part of the message (which a [`MessageClasses`] keeps as
+/// its place in the message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DetailRef<'a> {
+    Fixed(&'static [u8]),
+    Text(&'a [u8]),
+}
+
+impl<'a> DetailRef<'a> {
+    pub(crate) fn bytes(self) -> &'a [u8] {
+        match self {
+            DetailRef::Fixed(f) => f,
+            DetailRef::Text(t) => t,
+        }
+    }
+}
+
+pub(crate) fn detail_ref<'a>(
+    class: FailureClass,
+    level: Level,
+    message: &'a [u8],
+    action: Option<&[u8]>,
+) -> Option<DetailRef<'a>> {
     use std::sync::LazyLock;
+    use DetailRef::{Fixed, Text};
 
     use memchr::memmem::Finder;
     // Built once: constructing a substring searcher per entry cost the scan more than the
@@ -175,7 +203,7 @@ pub fn detail<'a>(
         LazyLock::new(|| Finder::new(b"Primary script unknown"));
 
     if level == Level::Emerg {
-        return Some(b"emerg");
+        return Some(Fixed(b"emerg"));
     }
     // The text between `open` (the first byte after it) and the next `close` byte.
     let after = |from: usize, close: u8| -> Option<&'a [u8]> {
@@ -190,27 +218,27 @@ pub fn detail<'a>(
             let start = memchr::memrchr(b'"', &message[..end])? + 1;
             message[..start]
                 .ends_with(b"by zone \"")
-                .then(|| &message[start..end])
+                .then(|| Text(&message[start..end]))
         }
         FailureClass::TlsVerify => {
             if message.starts_with(b"upstream SSL certificate does not match") {
-                Some(b"does not match")
+                Some(Fixed(b"does not match"))
             } else {
                 let open = memchr::memchr(b'(', message)? + 1;
-                after(open, b')')
+                after(open, b')').map(Text)
             }
         }
         FailureClass::TlsHandshake => {
             if let Some(i) = ROUTINES.find(message) {
                 let r = after(i + b"routines::".len(), b')')?;
                 let end = ALERT.find(r).unwrap_or(r.len());
-                Some(&r[..end])
+                Some(Text(&r[..end]))
             } else if PEER_CLOSED.find(message).is_some() {
-                Some(b"peer closed connection in SSL handshake")
+                Some(Fixed(b"peer closed connection in SSL handshake"))
             } else {
                 let open = memchr::memchr(b'(', message)?;
                 let r = after(open + 1, b')')?;
-                Some(r.strip_prefix(b"SSL: ").unwrap_or(r))
+                Some(Text(r.strip_prefix(b"SSL: ").unwrap_or(r)))
             }
         }
         // ngx_http_upstream_process_upstream: the body phase, after ngx_http_send_header.
@@ -222,25 +250,25 @@ pub fn detail<'a>(
             // The parser has split off the action: a comparison, not a search per entry.
             if matches!(action, Some(b"reading upstream" | b"sending to client")) =>
         {
-            Some(AFTER_HEADER.as_bytes())
+            Some(Fixed(AFTER_HEADER.as_bytes()))
         }
         FailureClass::FastcgiStderr => PRIMARY
             .find(message)
-            .map(|_| &b"Primary script unknown"[..]),
+            .map(|_| Fixed(b"Primary script unknown")),
         FailureClass::DnsFailure => {
             const NOT_FOUND: &[u8] = b"host not found in upstream \"";
             const NO_RESOLVER: &[u8] = b"no resolver defined to resolve ";
             if message.starts_with(NOT_FOUND) {
-                after(NOT_FOUND.len(), b'"')
+                after(NOT_FOUND.len(), b'"').map(Text)
             } else if let Some(r) = message.strip_prefix(NO_RESOLVER) {
                 let end = memchr::memchr2(b' ', b',', r).unwrap_or(r.len());
-                Some(&r[..end])
+                Some(Text(&r[..end]))
             } else {
                 // `NAME could not be resolved (3: Host not found)`: the name comes first.
                 let sp = memchr::memchr(b' ', message)?;
                 message[sp..]
                     .starts_with(b" could not be resolved")
-                    .then(|| &message[..sp])
+                    .then(|| Text(&message[..sp]))
             }
         }
         _ => None,
@@ -284,6 +312,7 @@ pub struct ErrorSummary {
     /// Failure entries by (second, client, request), for the join with the access log.
     pub join: Option<JoinIndex>,
     heads: HeadParser,
+    classes: MessageClasses,
     /// `other` entries outside any upstream context, kept apart from `cells` (the common case
     /// needs no hashing); folded in by [`ErrorSummary::finish`].
     other: Option<Cell>,
@@ -317,6 +346,7 @@ impl ErrorSummary {
             unparsed: Samples::default(),
             join: join.map(JoinIndex::new),
             heads: HeadParser::default(),
+            classes: MessageClasses::default(),
             other: None,
             cell_details: true,
         }
@@ -388,11 +418,11 @@ impl ErrorSummary {
             }
             return;
         }
-        let entry = parse_rest_lean(e, &head);
-        let class = classify(&entry);
+        let split = split_lean(e, &head);
+        let (class, detail) = self.classes.class(&head, split);
+        let context = split.context;
         self.cur_counts[class as usize] += 1;
-        let target = entry.context.upstream.map_or(&b"-"[..], upstream::target);
-        let detail = detail(class, head.level, entry.message, entry.action);
+        let target = context.upstream.map_or(&b"-"[..], upstream::target);
         self.count_cell(class, target, detail, head.time, (loc, offset), e);
         if class == FailureClass::Other {
             return;
@@ -401,17 +431,15 @@ impl ErrorSummary {
             requests: TopK::new(TOP_CAP),
             clients: TopK::new(TOP_CAP),
         });
-        if let Some(r) = entry.context.request {
+        if let Some(r) = context.request {
             tops.requests.add(request_key(r));
         }
-        if let Some(c) = entry.context.client {
+        if let Some(c) = context.client {
             tops.clients.add(c);
         }
-        if let (Some(join), Some(client), Some(request)) = (
-            self.join.as_mut(),
-            entry.context.client,
-            entry.context.request,
-        ) {
+        if let (Some(join), Some(client), Some(request)) =
+            (self.join.as_mut(), context.client, context.request)
+        {
             if class.is_failure() {
                 let up = join.with_upstream.then_some(target);
                 join.insert(JoinKey::new(head.time, client, request, up), class);
