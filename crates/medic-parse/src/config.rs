@@ -27,4 +27,6 @@ pub use crossplane::{to_json, FileJson, JsonPayload, JsonStyle};
 pub use edit::{apply, DirectiveRef, Edit, EditError, EditableFile};
 pub use fs::{DiskFs, FileSystem, MemFs};
 pub use nginx_t::{is_nginx_t, nginx_t_files, parse_nginx_t, split_nginx_t};
-pub use parser::{parse_bytes, parse_each, parse_file, parse_with, Flavor, IncludeRoot, Options};
+pub use parser::{
+    parse_bytes, parse_each, parse_file, parse_to_json, parse_with, Flavor, IncludeRoot, Options,
+};

@@ -29,7 +29,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use medic_parse::config::{parse_with, to_json, DiskFs, FileSystem, JsonStyle, Options};
+use medic_parse::config::{
+    parse_to_json, parse_with, to_json, DiskFs, FileSystem, JsonPayload, JsonStyle, Options,
+};
 
 /// The disk as the reference run saw it: `/etc/nginx` empty, or (for the Debian files made
 /// from the real `/etc/nginx`) the corpus copy of it, whatever this machine has there.
@@ -245,12 +247,23 @@ fn differential(run: &str, corpus: &Path, at_least: usize) {
             };
             let opts = mode.options();
             let config = parse_with(&fs, &main, &opts);
-            let got = to_json(
-                &config,
-                JsonStyle {
-                    single_file: opts.single_file,
-                    indent: None,
-                },
+            let style = JsonStyle {
+                single_file: opts.single_file,
+                indent: None,
+            };
+            let got = to_json(&config, style);
+            // `config parse` writes the JSON as it parses, without the tree: the same bytes.
+            let (config, jsons) = parse_to_json(&fs, &main, &opts, style);
+            let mut payload = JsonPayload::new(style);
+            for (f, j) in config.files.iter().zip(jsons) {
+                payload.push_json(f, j);
+            }
+            let mut direct = Vec::new();
+            payload.write(&mut direct).unwrap();
+            assert!(
+                direct == got.as_bytes(),
+                "{key} ({}): the JSON written while parsing is not the tree's",
+                mode.ext()
             );
             let ok = expected.starts_with("{\"status\":\"ok\"");
             let c = compared.entry(mode).or_default();

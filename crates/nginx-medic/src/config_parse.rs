@@ -9,8 +9,7 @@ use std::os::fd::AsFd;
 
 use anyhow::{Context, Result};
 use medic_parse::config::{
-    is_nginx_t, nginx_t_files, parse_each, ConfigFile, DiskFs, FileJson, FileSystem, JsonPayload,
-    JsonStyle, Options,
+    is_nginx_t, nginx_t_files, parse_to_json, DiskFs, FileSystem, JsonPayload, JsonStyle, Options,
 };
 
 use crate::cli::{ConfigParseArgs, ParseFormat};
@@ -38,17 +37,10 @@ pub fn run(args: &ConfigParseArgs) -> Result<u8> {
         indent: args.pretty.then_some(4),
     };
     let ParseFormat::Crossplane = args.format;
-    // Each file is printed into its own JSON as soon as it is parsed, on the thread that parsed
-    // it, and its tree dropped: the next file's tree reuses that memory instead of faulting in
-    // fresh pages.
-    let print_and_drop = |_, f: &mut ConfigFile| {
-        let json = FileJson::new(f, style);
-        f.parsed = Vec::new();
-        json
-    };
+    // Each file's JSON is made on the thread that parsed it, as it is parsed.
     let dump = is_nginx_t(&bytes).then(|| nginx_t_files(&bytes)).flatten();
     let (config, jsons) = match dump {
-        Some((dump, main)) => parse_each(&dump, &main, &opts, print_and_drop),
+        Some((dump, main)) => parse_to_json(&dump, &main, &opts, style),
         None => {
             let name = if args.file == "-" {
                 "<stdin>"
@@ -60,7 +52,7 @@ pub fn run(args: &ConfigParseArgs) -> Result<u8> {
                 bytes: &bytes,
                 disk: DiskFs::default(),
             };
-            parse_each(&fs, name, &opts, print_and_drop)
+            parse_to_json(&fs, name, &opts, style)
         }
     };
     let mut json = JsonPayload::new(style);
@@ -100,6 +92,14 @@ impl FileSystem for MainInMemory<'_> {
             return Ok(self.bytes.to_vec());
         }
         self.disk.read(path)
+    }
+    fn read_into(&self, path: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+        if path == self.name {
+            buf.clear();
+            buf.extend_from_slice(self.bytes);
+            return Ok(());
+        }
+        self.disk.read_into(path, buf)
     }
     fn exists(&self, path: &str) -> bool {
         path == self.name || self.disk.exists(path)

@@ -42,6 +42,9 @@ pub struct FileJson {
     /// The buffers the writer filled, kept as they are: a file's JSON can be megabytes, which
     /// one growing buffer would copy over and over.
     pieces: Vec<String>,
+    /// Text printed inside the pieces, at (piece, byte offset), in order: the ids of the files
+    /// an `include` names, known only once the file is numbered ([`JsonBody`]).
+    inserts: Vec<(usize, usize, String)>,
 }
 
 impl FileJson {
@@ -66,7 +69,180 @@ impl FileJson {
         w.block(&f.parsed, style.single_file);
         w.close('}', false);
         w.finish();
-        FileJson { pieces }
+        FileJson {
+            pieces,
+            inserts: Vec::new(),
+        }
+    }
+
+    /// A file's object around the `parsed` list its parse wrote ([`JsonBody`]), compact.
+    pub(crate) fn from_body(f: &ConfigFile, body: JsonBody) -> FileJson {
+        let mut pieces = Vec::with_capacity(body.pieces.len() + 2);
+        let mut w = Writer::new(None, 2, String::with_capacity(256), &mut pieces);
+        w.open('{');
+        w.key("file", true);
+        w.str(&f.path.to_string_lossy());
+        w.key("status", false);
+        w.str(if f.errors.is_empty() { "ok" } else { "failed" });
+        w.key("errors", false);
+        w.list(f.errors.iter(), |w, e| w.error(e, false));
+        w.key("parsed", false);
+        w.out.push('[');
+        w.finish();
+        let shift = pieces.len();
+        pieces.extend(body.pieces);
+        pieces.push("]}".to_owned());
+        let inserts = body
+            .holes
+            .into_iter()
+            .map(|h| (h.piece + shift, h.at, h.text))
+            .collect();
+        FileJson { pieces, inserts }
+    }
+}
+
+/// The compact JSON of one file's `parsed` list (its items, without the brackets), written by
+/// the parser as it reads the directives, with no tree in between (`config parse`). The ids
+/// of the files each `include` names are holes, filled by [`JsonBody::number`] once the file
+/// is numbered.
+#[derive(Debug, Default)]
+pub(crate) struct JsonBody {
+    pieces: Vec<String>,
+    out: String,
+    holes: Vec<Hole>,
+    /// No item written yet in the list being written.
+    first: bool,
+    single_file: bool,
+}
+
+#[derive(Debug)]
+struct Hole {
+    piece: usize,
+    at: usize,
+    /// Local indices of the files named (the parser's), then their ids, written out.
+    local: Vec<usize>,
+    text: String,
+}
+
+impl JsonBody {
+    pub(crate) fn new(source_len: usize, single_file: bool) -> JsonBody {
+        JsonBody {
+            // Compact JSON is about 1.6 times its config.
+            out: String::with_capacity((2 * source_len).clamp(1024, Writer::CAPACITY)),
+            first: true,
+            single_file,
+            ..JsonBody::default()
+        }
+    }
+
+    fn item(&mut self) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+    }
+
+    /// `{"directive":...,"line":...,"args":[...]` and the includes: an item's head.
+    fn head(&mut self, name: &str, line: u32, args: &[super::Text], includes: Option<Vec<usize>>) {
+        self.item();
+        let out = &mut self.out;
+        out.push_str("{\"directive\":");
+        escape_into(out, name);
+        out.push_str(",\"line\":");
+        out.push_str(itoa::Buffer::new().format(line));
+        out.push_str(",\"args\":[");
+        for (i, a) in args.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            escape_into(out, a);
+        }
+        out.push(']');
+        if !self.single_file && name == "include" {
+            self.out.push_str(",\"includes\":[");
+            let local = includes.unwrap_or_default();
+            if !local.is_empty() {
+                self.holes.push(Hole {
+                    piece: self.pieces.len(),
+                    at: self.out.len(),
+                    local,
+                    text: String::new(),
+                });
+            }
+            self.out.push(']');
+        }
+    }
+
+    /// A directive without a block.
+    pub(crate) fn directive(
+        &mut self,
+        name: &str,
+        line: u32,
+        args: &[super::Text],
+        includes: Option<Vec<usize>>,
+    ) {
+        self.head(name, line, args, includes);
+        self.out.push('}');
+        self.done();
+    }
+
+    /// A directive with a block: its items follow, then [`JsonBody::close`].
+    pub(crate) fn open(
+        &mut self,
+        name: &str,
+        line: u32,
+        args: &[super::Text],
+        includes: Option<Vec<usize>>,
+    ) {
+        self.head(name, line, args, includes);
+        self.out.push_str(",\"block\":[");
+        self.first = true;
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.out.push_str("]}");
+        self.first = false;
+        self.done();
+    }
+
+    /// A comment kept as a directive named `#`.
+    pub(crate) fn comment(&mut self, text: &str, line: u32) {
+        self.item();
+        self.out.push_str("{\"directive\":\"#\",\"line\":");
+        self.out.push_str(itoa::Buffer::new().format(line));
+        self.out.push_str(",\"args\":[],\"comment\":");
+        escape_into(&mut self.out, text);
+        self.out.push('}');
+        self.done();
+    }
+
+    /// After an item: a full buffer is kept and another started (only between items, so that
+    /// a hole is always in the buffer being written).
+    fn done(&mut self) {
+        if self.out.len() >= Writer::CHUNK {
+            let full = std::mem::replace(&mut self.out, String::with_capacity(Writer::CAPACITY));
+            self.pieces.push(full);
+        }
+    }
+
+    /// Ends the writing: what is left is kept.
+    pub(crate) fn finish(&mut self) {
+        if !self.out.is_empty() {
+            self.pieces.push(std::mem::take(&mut self.out));
+        }
+    }
+
+    /// Writes the ids of the files the includes name: `ids[i]` for local index `i`.
+    pub(crate) fn number(&mut self, ids: &[usize]) {
+        for h in &mut self.holes {
+            let mut buf = itoa::Buffer::new();
+            for (k, &i) in h.local.iter().enumerate() {
+                if k > 0 {
+                    h.text.push(',');
+                }
+                h.text.push_str(buf.format(ids[i]));
+            }
+        }
     }
 }
 
@@ -121,7 +297,16 @@ impl JsonPayload {
             if i > 0 {
                 parts.push(b",");
             }
-            parts.extend(file.pieces.iter().map(|p| p.as_bytes()));
+            let mut inserts = file.inserts.iter().peekable();
+            for (k, piece) in file.pieces.iter().enumerate() {
+                let mut from = 0;
+                while let Some((_, at, text)) = inserts.next_if(|(p, _, _)| *p == k) {
+                    parts.push(&piece.as_bytes()[from..*at]);
+                    parts.push(text.as_bytes());
+                    from = *at;
+                }
+                parts.push(&piece.as_bytes()[from..]);
+            }
         }
         parts.extend(tail.iter().map(|p| p.as_bytes()));
         write_all_parts(sink, &parts)

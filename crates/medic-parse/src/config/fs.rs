@@ -13,6 +13,12 @@ use std::path::{Path, PathBuf};
 pub trait FileSystem: Sync {
     /// The whole file. A directory is an error (`EISDIR`), as Python's `open()` makes it.
     fn read(&self, path: &str) -> io::Result<Vec<u8>>;
+    /// [`FileSystem::read`] into `buf` (its old content replaced): a parse reuses one buffer
+    /// for every file it reads.
+    fn read_into(&self, path: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+        *buf = self.read(path)?;
+        Ok(())
+    }
     /// Whether `path` could be opened for reading (crossplane's `open(path).close()` check of a
     /// non-glob include), without reading it.
     fn check_open(&self, path: &str) -> io::Result<()> {
@@ -53,6 +59,12 @@ impl FileSystem for DiskFs {
     }
 
     fn read(&self, path: &str) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.read_into(path, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn read_into(&self, path: &str, buf: &mut Vec<u8>) -> io::Result<()> {
         use std::io::Read;
         let f = std::fs::File::open(self.full(path))?;
         let meta = f.metadata()?;
@@ -63,7 +75,11 @@ impl FileSystem for DiskFs {
         // position (`lseek`), and probes the end in small reads: seven system calls a file
         // where five do (a config of 500 files). One byte more than the size, so that the
         // second read finds the end; more if the file grew meanwhile.
-        let mut buf = vec![0; usize::try_from(meta.len()).unwrap_or(0).saturating_add(1)];
+        buf.clear();
+        buf.resize(
+            usize::try_from(meta.len()).unwrap_or(0).saturating_add(1),
+            0,
+        );
         let mut n = 0;
         loop {
             if n == buf.len() {
@@ -77,7 +93,7 @@ impl FileSystem for DiskFs {
             }
         }
         buf.truncate(n);
-        Ok(buf)
+        Ok(())
     }
 
     fn exists(&self, path: &str) -> bool {

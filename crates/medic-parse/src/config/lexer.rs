@@ -222,11 +222,25 @@ fn utf8_len(first: u8) -> usize {
 
 /// Tokenises one file, then checks brace balance as `_balance_braces` does.
 pub fn lex(src: &str) -> Lexed {
+    let mut tokens = Vec::new();
+    let (error, eof_line) = lex_into(src, &mut tokens);
+    Lexed {
+        tokens,
+        error,
+        eof_line,
+    }
+}
+
+/// [`lex`] into `out` (cleared first): a parse reuses one list of tokens for every file, so
+/// that its memory is not taken fresh from the system for each. Returns the error and the
+/// number of the last line.
+pub fn lex_into(src: &str, out: &mut Vec<Token>) -> (Option<LexError>, u32) {
     let eof_line = 1 + memchr::memchr_iter(b'\n', src.as_bytes()).count() as u32;
     // About one token per 10 bytes in real configs: sized up front, the vector is not copied
     // over and over while it grows (a tenth of `config lint`'s instructions went to that).
-    let mut out = Vec::with_capacity(src.len() / 8 + 16);
-    let lua_error = lex_raw(src, &mut out);
+    out.clear();
+    out.reserve(src.len() / 8 + 16);
+    let lua_error = lex_raw(src, out);
     // `_balance_braces`: a `}` too many stops the stream before it; a missing `}` is reported
     // once every token has been read, at the line of the last token (crossplane) -- we use the
     // line nginx reports, the end of the file.
@@ -240,14 +254,11 @@ pub fn lex(src: &str) -> Lexed {
         if depth < 0 {
             let line = t.line;
             out.truncate(i);
-            return Lexed {
-                tokens: out,
-                error: Some(LexError {
-                    message: "unexpected \"}\"".into(),
-                    line,
-                }),
-                eof_line,
+            let error = LexError {
+                message: "unexpected \"}\"".into(),
+                line,
             };
+            return (Some(error), eof_line);
         }
     }
     let error = match lua_error {
@@ -258,11 +269,7 @@ pub fn lex(src: &str) -> Lexed {
         }),
         None => None,
     };
-    Lexed {
-        tokens: out,
-        error,
-        eof_line,
-    }
+    (error, eof_line)
 }
 
 #[inline]

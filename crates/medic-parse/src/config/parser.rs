@@ -19,16 +19,17 @@
 //!   whole file's tree. nginx stops at the first syntax error, so do we (per file);
 //! * every `*_by_lua_block` is a Lua block (bug 2, see [`super::lexer::is_lua_block`]).
 
-use foldhash::{HashMap as FastMap, HashMapExt, HashSet as FastSet, HashSetExt};
+use foldhash::{HashMap as FastMap, HashMapExt, HashSet as FastSet};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
 
 use super::analyzer::{analyze_in, context_mask, enter_block};
+use super::crossplane::{FileJson, JsonBody, JsonStyle};
 use super::fs::{
     errno_text, glob, has_magic, py_dirname, py_join, py_repr, to_path, DiskFs, FileSystem,
 };
-use super::lexer::{as_decoded, decode_vec, lex, LexError, Token};
+use super::lexer::{as_decoded, decode_vec, lex_into, LexError, Token};
 use super::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text};
 
 /// How relative `include` paths are resolved.
@@ -151,17 +152,55 @@ pub fn parse_each<T: Send>(
     opts: &Options,
     each: impl Fn(FileId, &mut ConfigFile) -> T + Sync,
 ) -> (Config, Vec<T>) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-    parse_on(threads, fs, main, opts, each)
+    parse_on(threads(), fs, main, opts, None, |id, f, _| each(id, f))
 }
 
-/// [`parse_each`] on `threads` threads.
+/// crossplane's JSON of each file of the config ([`super::JsonPayload::push_json`] prints
+/// them), and the config's files with their errors but without their directives. In the
+/// compact style, each file's JSON is written as it is parsed, with no tree in between
+/// (`config parse`: the tree and its walk cost a fifth of the time).
+pub fn parse_to_json(
+    fs: &dyn FileSystem,
+    main: &str,
+    opts: &Options,
+    style: JsonStyle,
+) -> (Config, Vec<FileJson>) {
+    // The indented style, argument spans and the cycles `Flavor::Nginx` breaks need the tree.
+    let direct = style.indent.is_none()
+        && !opts.spans
+        && opts.flavor == Flavor::Crossplane
+        && style.single_file == opts.single_file;
+    if !direct {
+        return parse_each(fs, main, opts, |_, f| {
+            let json = FileJson::new(f, style);
+            // The tree is dropped on the thread that made it, while the other parses.
+            f.parsed = Vec::new();
+            json
+        });
+    }
+    parse_on(
+        threads(),
+        fs,
+        main,
+        opts,
+        Some(opts.single_file),
+        |_, f, body| FileJson::from_body(f, body.unwrap_or_default()),
+    )
+}
+
+/// Threads to parse on: as many as there are cores, two at most.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
+}
+
+/// [`parse_each`] on `threads` threads; `json`: see [`Job::json`].
 fn parse_on<T: Send>(
     threads: usize,
     fs: &dyn FileSystem,
     main: &str,
     opts: &Options,
-    each: impl Fn(FileId, &mut ConfigFile) -> T + Sync,
+    json: Option<bool>,
+    each: impl Fn(FileId, &mut ConfigFile, Option<JsonBody>) -> T + Sync,
 ) -> (Config, Vec<T>) {
     let config_dir = match &opts.include_root {
         IncludeRoot::MainFileDir => py_dirname(main).to_owned(),
@@ -171,6 +210,7 @@ fn parse_on<T: Send>(
         fs,
         opts,
         config_dir: &config_dir,
+        json,
     };
     let plan = Plan::new(main);
     std::thread::scope(|scope| {
@@ -193,6 +233,8 @@ struct Job<'a> {
     fs: &'a dyn FileSystem,
     opts: &'a Options,
     config_dir: &'a str,
+    /// Write each file's crossplane JSON as it is parsed, with no tree (`Some(single_file)`).
+    json: Option<bool>,
 }
 
 impl Job<'_> {
@@ -207,15 +249,22 @@ impl Job<'_> {
 
     /// Reads, lexes and parses file `id` in context `ctx`. Its include directives hold
     /// indices into the returned list of the files they name, numbered later.
-    fn parse(&self, id: FileId, path: &str, ctx: &[String], cache: &mut OpenCache) -> Parsed {
+    fn parse(&self, id: FileId, path: &str, ctx: &[String], scratch: &mut Scratch) -> Parsed {
         let mut file = ConfigFile {
             path: to_path(path),
             ..ConfigFile::default()
         };
-        let lexed = match self.fs.read(path) {
-            Ok(bytes) => match as_decoded(&bytes) {
-                Some(text) => lex(text),
-                None => lex(&decode_vec(bytes)),
+        let Scratch {
+            opened,
+            bytes,
+            tokens,
+        } = scratch;
+        let read = self.fs.read_into(path, bytes);
+        let json = self.json.map(|single| JsonBody::new(bytes.len(), single));
+        let (lex_error, eof_line) = match read {
+            Ok(()) => match as_decoded(bytes) {
+                Some(text) => lex_into(text, tokens),
+                None => lex_into(&decode_vec(std::mem::take(bytes)), tokens),
             },
             Err(e) => {
                 file.errors.push(ConfigError {
@@ -227,33 +276,37 @@ impl Job<'_> {
                 return Parsed {
                     file,
                     named: Vec::new(),
+                    json,
                 };
             }
         };
-        let mut p = FileParser {
-            job: self,
-            opened: cache,
-            named: Vec::new(),
-            named_index: FastMap::new(),
-            file: id,
-            path,
-            toks: lexed.tokens.into_iter(),
-            last_line: 0,
-            lex_error: lexed.error.as_ref(),
-            errors: Vec::new(),
-            depth: 0,
-            last_end: 0,
-            stack: Vec::new(),
-            args: Vec::new(),
+        let toks = tokens.drain(..);
+        let lex_error = lex_error.as_ref();
+        let (stop, errors, named, json) = match json {
+            Some(body) => {
+                let mut p = self.parser(body, path, opened, toks, lex_error);
+                let stop = p.block(ctx, false);
+                p.sink.finish();
+                (stop, p.errors, p.named, Some(p.sink))
+            }
+            None => {
+                let tree = TreeSink {
+                    file: id,
+                    stack: Vec::new(),
+                    open: Vec::new(),
+                };
+                let mut p = self.parser(tree, path, opened, toks, lex_error);
+                let stop = p.block(ctx, false);
+                file.parsed = p.sink.stack;
+                (stop, p.errors, p.named, None)
+            }
         };
-        let (parsed, stop) = p.block(ctx, false);
-        let mut errors = std::mem::take(&mut p.errors);
-        let named = std::mem::take(&mut p.named);
+        let mut errors = errors;
         match stop {
             None => {}
             Some(Stop::EofInDirective) => errors.push(ConfigError {
                 file: to_path(path),
-                line: Some(lexed.eof_line),
+                line: Some(eof_line),
                 message: "unexpected end of file, expecting \";\" or \"}\"".into(),
                 kind: ConfigErrorKind::Syntax,
             }),
@@ -264,9 +317,35 @@ impl Job<'_> {
                 kind: ConfigErrorKind::Syntax,
             }),
         }
-        file.parsed = parsed;
         file.errors = errors;
-        Parsed { file, named }
+        Parsed { file, named, json }
+    }
+}
+
+impl<'j> Job<'j> {
+    fn parser<'a, S: Sink>(
+        &'a self,
+        sink: S,
+        path: &'a str,
+        opened: &'a mut OpenCache,
+        toks: std::vec::Drain<'a, Token>,
+        lex_error: Option<&'a LexError>,
+    ) -> FileParser<'a, 'j, S> {
+        FileParser {
+            job: self,
+            opened,
+            named: Vec::new(),
+            named_index: FastMap::new(),
+            path,
+            toks,
+            last_line: 0,
+            lex_error,
+            errors: Vec::new(),
+            depth: 0,
+            last_end: 0,
+            sink,
+            args: Vec::new(),
+        }
     }
 }
 
@@ -274,12 +353,28 @@ impl Job<'_> {
 /// snippet from every server.
 type OpenCache = FastSet<String>;
 
+/// What a thread keeps from one file to the next. The buffers are reused: a buffer of each
+/// file's size and a list of its tokens, taken new for each of 500 files, spread over as many
+/// of the allocator's size classes, each faulted in fresh (a tenth of `config parse`'s time
+/// went to the kernel zeroing pages).
+#[derive(Default)]
+struct Scratch {
+    opened: OpenCache,
+    bytes: Vec<u8>,
+    tokens: Vec<Token>,
+}
+
 /// A file parsed, and the files its includes name (path, and the context of that include), in
 /// the order they are named: local indices until [`Plan::number`] makes them ids.
 struct Parsed {
     file: ConfigFile,
     named: Vec<(String, Vec<String>)>,
+    /// The file's JSON, when the job writes JSON rather than a tree ([`Job::json`]).
+    json: Option<JsonBody>,
 }
+
+/// A file numbered: its id, the file, the ids of the files it names (by local index), its JSON.
+type Numbered = (FileId, ConfigFile, Vec<FileId>, Option<JsonBody>);
 
 /// The files found so far and how far the threads are, shared by them.
 struct Plan<T> {
@@ -333,7 +428,11 @@ impl<T> Plan<T> {
 
     /// One thread's loop: parse the next file found, number what can be, repeat until every
     /// file is parsed and numbered.
-    fn work(&self, job: &Job<'_>, each: &(impl Fn(FileId, &mut ConfigFile) -> T + Sync)) {
+    fn work(
+        &self,
+        job: &Job<'_>,
+        each: &(impl Fn(FileId, &mut ConfigFile, Option<JsonBody>) -> T + Sync),
+    ) {
         // Tells the other threads to stop waiting if this one panics.
         struct Failed<'p, T>(&'p Plan<T>);
         impl<T> Drop for Failed<'_, T> {
@@ -345,7 +444,7 @@ impl<T> Plan<T> {
             }
         }
         let _failed = Failed(self);
-        let mut opened = OpenCache::new();
+        let mut scratch = Scratch::default();
         let mut st = self.lock();
         loop {
             if st.failed {
@@ -357,7 +456,7 @@ impl<T> Plan<T> {
                 st.busy += 1;
                 let (path, ctx) = st.paths[id].clone();
                 drop(st);
-                let parsed = job.parse(id, &path, &ctx, &mut opened);
+                let parsed = job.parse(id, &path, &ctx, &mut scratch);
                 st = self.lock();
                 st.busy -= 1;
                 st.waiting.insert(id, parsed);
@@ -367,11 +466,14 @@ impl<T> Plan<T> {
                     self.changed.notify_all();
                 }
                 drop(st);
-                for (id, mut file, ids) in numbered {
+                for (id, mut file, ids, mut json) in numbered {
                     if !ids.is_empty() {
                         number_includes(&mut file.parsed, &ids);
+                        if let Some(body) = json.as_mut() {
+                            body.number(&ids);
+                        }
                     }
-                    let made = each(id, &mut file);
+                    let made = each(id, &mut file, json);
                     self.lock().done[id] = Some((file, made));
                 }
                 st = self.lock();
@@ -402,14 +504,14 @@ impl<T> PlanState<T> {
     /// Numbers the files named by the parsed files that have no file before them left to
     /// parse, in file order, and returns those files with the ids of the files they name
     /// (for [`number_includes`], outside the lock).
-    fn number(&mut self) -> Vec<(FileId, ConfigFile, Vec<FileId>)> {
+    fn number(&mut self) -> Vec<Numbered> {
         let mut numbered = Vec::new();
-        while let Some(Parsed { file, named }) = self.waiting.remove(&self.next_number) {
+        while let Some(Parsed { file, named, json }) = self.waiting.remove(&self.next_number) {
             let ids = named
                 .into_iter()
                 .map(|(path, ctx)| self.add(&path, ctx))
                 .collect();
-            numbered.push((self.next_number, file, ids));
+            numbered.push((self.next_number, file, ids, json));
             self.next_number += 1;
         }
         numbered
@@ -437,17 +539,16 @@ enum Stop {
     Fatal(LexError),
 }
 
-struct FileParser<'a, 'j> {
+struct FileParser<'a, 'j, S> {
     job: &'a Job<'j>,
     opened: &'a mut OpenCache,
     /// The files this file's includes name, in order (see [`Parsed`]), each once...
     named: Vec<(String, Vec<String>)>,
     /// ...found by path: a file includes the same snippet from each of its servers.
     named_index: FastMap<String, usize>,
-    file: FileId,
     path: &'a str,
     /// The file's tokens, each moved out as it is read.
-    toks: std::vec::IntoIter<Token>,
+    toks: std::vec::Drain<'a, Token>,
     /// The line of the last token read.
     last_line: u32,
     lex_error: Option<&'a LexError>,
@@ -455,15 +556,111 @@ struct FileParser<'a, 'j> {
     depth: u32,
     /// The end of the last token read: after a block, its `}`, where the block's span ends.
     last_end: usize,
+    /// Where the directives go.
+    sink: S,
+    /// The arguments of the directive being read: one buffer, reused.
+    args: Vec<Text>,
+}
+
+/// Where a file's parse puts its directives, in the order they are read: a tree
+/// ([`TreeSink`]), or crossplane's JSON straight away ([`JsonBody`], for `config parse`).
+trait Sink {
+    /// A directive without a block. `args` is left empty, its buffer kept.
+    fn directive(&mut self, d: Parts, args: &mut Vec<Text>);
+    /// A directive with a block: the block's directives follow, then [`Sink::close`].
+    fn open(&mut self, d: Parts, args: &mut Vec<Text>);
+    /// The end of the block opened last; `end` is where its `}` (or the stream) ended.
+    fn close(&mut self, end: usize);
+    fn comment(&mut self, text: &str, line: u32, span: Range<usize>);
+}
+
+/// A directive but its arguments.
+struct Parts {
+    name: Text,
+    line: u32,
+    span: Range<usize>,
+    /// Kept only when asked ([`Options::spans`]).
+    arg_spans: Vec<Range<usize>>,
+    /// Local indices of the files an `include` names ([`Parsed::named`]).
+    includes: Option<Vec<usize>>,
+}
+
+/// Builds the tree.
+struct TreeSink {
+    file: FileId,
     /// The directives of the blocks being read, innermost last: a block is moved out of it
     /// once complete, into a `Vec` allocated once at its final size (growing one `Vec` per
     /// block left a third of the tree's memory unused).
     stack: Vec<Directive>,
-    /// The arguments of the directive being read, likewise.
-    args: Vec<Text>,
+    /// The directives whose blocks are being read, with where their blocks start in `stack`.
+    open: Vec<(Directive, usize)>,
 }
 
-impl FileParser<'_, '_> {
+impl TreeSink {
+    fn make(&self, d: Parts, args: &mut Vec<Text>) -> Directive {
+        let mut made = Directive {
+            name: d.name,
+            args: take_exact(args).into_boxed_slice(),
+            line: d.line,
+            file: self.file,
+            span: d.span,
+            ..Directive::default()
+        };
+        if !d.arg_spans.is_empty() {
+            made.extra_mut().arg_spans = d.arg_spans;
+        }
+        if let Some(includes) = d.includes {
+            made.extra_mut().includes = includes;
+        }
+        made
+    }
+}
+
+impl Sink for TreeSink {
+    fn directive(&mut self, d: Parts, args: &mut Vec<Text>) {
+        let d = self.make(d, args);
+        self.stack.push(d);
+    }
+
+    fn open(&mut self, d: Parts, args: &mut Vec<Text>) {
+        let d = self.make(d, args);
+        self.open.push((d, self.stack.len()));
+    }
+
+    fn close(&mut self, end: usize) {
+        if let Some((mut d, base)) = self.open.pop() {
+            d.block = Some(self.stack.drain(base..).collect());
+            d.span.end = end;
+            self.stack.push(d);
+        }
+    }
+
+    fn comment(&mut self, text: &str, line: u32, span: Range<usize>) {
+        self.stack.push(comment(text, line, self.file, span));
+    }
+}
+
+impl Sink for JsonBody {
+    fn directive(&mut self, d: Parts, args: &mut Vec<Text>) {
+        JsonBody::directive(self, &d.name, d.line, args, d.includes);
+        args.clear();
+    }
+
+    fn open(&mut self, d: Parts, args: &mut Vec<Text>) {
+        JsonBody::open(self, &d.name, d.line, args, d.includes);
+        args.clear();
+    }
+
+    fn close(&mut self, _end: usize) {
+        JsonBody::close(self);
+    }
+
+    fn comment(&mut self, text: &str, line: u32, _span: Range<usize>) {
+        JsonBody::comment(self, text, line);
+    }
+}
+
+impl<S: Sink> FileParser<'_, '_, S> {
     /// The next token; `Err(None)` at a clean end of the stream.
     fn next(&mut self) -> Result<Token, Option<Stop>> {
         match self.toks.next() {
@@ -485,13 +682,12 @@ impl FileParser<'_, '_> {
         });
     }
 
-    /// crossplane's `_parse`: the directives of one block, up to its `}`.
-    fn block(&mut self, ctx: &[String], consume: bool) -> (Vec<Directive>, Option<Stop>) {
+    /// crossplane's `_parse`: the directives of one block, up to its `}`, into the sink.
+    fn block(&mut self, ctx: &[String], consume: bool) -> Option<Stop> {
         self.depth += 1;
-        let base = self.stack.len();
         let stop = self.block_inner(ctx, consume);
         self.depth -= 1;
-        (self.stack.drain(base..).collect(), stop)
+        stop
     }
 
     /// A block nested deeper than this is an error: the recursion (ours, and nginx's
@@ -516,7 +712,7 @@ impl FileParser<'_, '_> {
             }
             if consume {
                 if tok.is_punct(b'{') {
-                    if let (_, Some(stop)) = self.block(ctx, true) {
+                    if let Some(stop) = self.block(ctx, true) {
                         return Some(stop);
                     }
                 }
@@ -524,8 +720,7 @@ impl FileParser<'_, '_> {
             }
             if !tok.quoted && tok.text.starts_with('#') {
                 if self.job.opts.comments {
-                    self.stack
-                        .push(comment(&tok.text[1..], tok.line, self.file, tok.span));
+                    self.sink.comment(&tok.text[1..], tok.line, tok.span);
                 }
                 continue;
             }
@@ -576,58 +771,62 @@ impl FileParser<'_, '_> {
                     if term.is_punct(b'}') {
                         break;
                     }
-                    if let (_, Some(stop)) = self.block(ctx, true) {
+                    if let Some(stop) = self.block(ctx, true) {
                         return Some(stop);
                     }
                 }
                 continue;
             }
 
-            let mut d = Directive {
-                name,
-                args: take_exact(&mut args).into_boxed_slice(),
-                line: tok.line,
-                file: self.file,
-                span: tok.span.start..term.span.end,
-                ..Directive::default()
+            let includes = if !opts.single_file && name == "include" {
+                self.include(&args, tok.line, ctx)
+            } else {
+                None
             };
-            self.args = args;
-            if spans_on {
-                d.extra_mut().arg_spans = arg_spans.into_iter().map(|(s, _)| s).collect();
-            }
-            if !opts.single_file && d.name == "include" {
-                self.include(&mut d, ctx);
-            }
+            let mut d = Parts {
+                name,
+                line: tok.line,
+                span: tok.span.start..term.span.end,
+                arg_spans: if spans_on {
+                    arg_spans.iter().map(|(s, _)| s.clone()).collect()
+                } else {
+                    Vec::new()
+                },
+                includes,
+            };
+            let line = d.line;
             let mut closed_by_brace = false;
             if term.is_punct(b'{') {
                 let inner = enter_block(ctx, &d.name);
-                let (block, stop) = self.block(&inner, false);
-                d.block = Some(block.into_boxed_slice());
-                d.span.end = self.last_end;
+                self.sink.open(d, &mut args);
+                self.args = args;
+                let stop = self.block(&inner, false);
+                self.sink.close(self.last_end);
                 if stop.is_some() {
-                    self.stack.push(d);
                     return stop;
                 }
-            } else if term.is_punct(b'}') {
-                // `foo bar }`: nginx's ngx_conf_read_token() stops at `}` with words pending.
-                // The `}` is the enclosing block's, not this directive's.
-                d.span.end = d
-                    .arg_spans()
-                    .last()
-                    .map(|s| s.end)
-                    .or(last_arg_end)
-                    .unwrap_or(tok.span.end);
-                self.error(
-                    term.line,
-                    "unexpected \"}\"".into(),
-                    ConfigErrorKind::Syntax,
-                );
-                closed_by_brace = true;
+            } else {
+                if term.is_punct(b'}') {
+                    // `foo bar }`: nginx's ngx_conf_read_token() stops at `}` with words
+                    // pending. The `}` is the enclosing block's, not this directive's.
+                    d.span.end = d
+                        .arg_spans
+                        .last()
+                        .map(|s| s.end)
+                        .or(last_arg_end)
+                        .unwrap_or(tok.span.end);
+                    self.error(
+                        term.line,
+                        "unexpected \"}\"".into(),
+                        ConfigErrorKind::Syntax,
+                    );
+                    closed_by_brace = true;
+                }
+                self.sink.directive(d, &mut args);
+                self.args = args;
             }
-            let line = d.line;
-            self.stack.push(d);
             for (c, span) in comments_in_args {
-                self.stack.push(comment(&c, line, self.file, span));
+                self.sink.comment(&c, line, span);
             }
             if closed_by_brace {
                 break;
@@ -636,17 +835,19 @@ impl FileParser<'_, '_> {
         None
     }
 
-    fn include(&mut self, d: &mut Directive, ctx: &[String]) {
-        let Some(arg) = d.args.first().cloned() else {
+    /// Finds the files an `include` names: their local indices ([`Parsed::named`]), or `None`
+    /// when it has no argument.
+    fn include(&mut self, args: &[Text], line: u32, ctx: &[String]) -> Option<Vec<usize>> {
+        let Some(arg) = args.first() else {
             // crossplane raises IndexError here (an `include;` where it checks nothing).
             let msg = "invalid number of arguments in \"include\" directive".to_owned();
-            self.error(d.line, msg, ConfigErrorKind::Args);
-            return;
+            self.error(line, msg, ConfigErrorKind::Args);
+            return None;
         };
         let pattern = if arg.starts_with('/') {
             arg.to_string()
         } else {
-            py_join(self.job.config_dir, &arg)
+            py_join(self.job.config_dir, arg)
         };
         let names = if has_magic(&pattern) {
             // nginx globs too (ngx_open_glob()); a pattern matching nothing is fine.
@@ -667,7 +868,7 @@ impl FileParser<'_, '_> {
                 }
                 Err(e) => {
                     let msg = self.job.open_error(&pattern, &e);
-                    self.error(d.line, msg, ConfigErrorKind::Include);
+                    self.error(line, msg, ConfigErrorKind::Include);
                     vec![]
                 }
             }
@@ -686,7 +887,7 @@ impl FileParser<'_, '_> {
             };
             local.push(i);
         }
-        d.extra_mut().includes = local;
+        Some(local)
     }
 }
 
@@ -820,7 +1021,7 @@ fn break_cycles(config: &mut Config) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::MemFs;
+    use crate::config::{to_json, JsonPayload, MemFs};
 
     fn names(ds: &[Directive]) -> Vec<&str> {
         ds.iter().map(|d| d.name.as_str()).collect()
@@ -1004,12 +1205,34 @@ mod tests {
                 .collect()
         };
         for opts in [Options::default(), Options::nginx()] {
-            let (one, made1) = parse_on(1, &slow, "/c/nginx.conf", &opts, |id, f| {
+            let (one, made1) = parse_on(1, &slow, "/c/nginx.conf", &opts, None, |id, f, _| {
                 (id, f.parsed.len())
             });
-            let (two, made2) = parse_on(2, &slow, "/c/nginx.conf", &opts, |id, f| {
+            let (two, made2) = parse_on(2, &slow, "/c/nginx.conf", &opts, None, |id, f, _| {
                 (id, f.parsed.len())
             });
+            // The JSON written as the files are parsed, on one thread and on two, is the
+            // JSON of the tree: the include ids filled in right whatever finished first.
+            let tree_json = to_json(&one, JsonStyle::default());
+            for threads in [1, 2] {
+                let (config, jsons) = parse_on(
+                    threads,
+                    &slow,
+                    "/c/nginx.conf",
+                    &opts,
+                    Some(false),
+                    |_, f, b| FileJson::from_body(f, b.unwrap_or_default()),
+                );
+                let mut payload = JsonPayload::new(JsonStyle::default());
+                for (f, j) in config.files.iter().zip(jsons) {
+                    payload.push_json(f, j);
+                }
+                let mut direct = Vec::new();
+                payload.write(&mut direct).unwrap();
+                if opts.flavor == Flavor::Crossplane {
+                    assert_eq!(String::from_utf8(direct).unwrap(), tree_json, "{threads}");
+                }
+            }
             assert_eq!(
                 names(&one),
                 [
