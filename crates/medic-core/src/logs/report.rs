@@ -358,7 +358,11 @@ fn error_report(e: &ErrorSummary, source: &dyn Fn(LineLoc) -> String) -> ErrorLo
             .then(b.count.cmp(&a.count))
             .then(a.class.cmp(b.class))
     });
-    cells.sort_by(|a, b| {
+    // Sorted through their indices: a cell is a large value, and moving thousands of them
+    // while sorting cost more than comparing them.
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    order.sort_by(|&i, &j| {
+        let (a, b) = (&cells[i], &cells[j]);
         b.count
             .cmp(&a.count)
             .then(a.class.cmp(b.class))
@@ -368,6 +372,11 @@ fn error_report(e: &ErrorSummary, source: &dyn Fn(LineLoc) -> String) -> ErrorLo
             .then(a.first_seen.cmp(&b.first_seen))
             .then(a.example.source.cmp(&b.example.source))
     });
+    let mut unsorted: Vec<Option<CellReport>> = cells.into_iter().map(Some).collect();
+    let cells: Vec<CellReport> = order
+        .into_iter()
+        .filter_map(|i| unsorted[i].take())
+        .collect();
     let mut minutes: Vec<(&i64, &[u32; FailureClass::COUNT])> = e.minutes.iter().collect();
     minutes.sort_by_key(|(m, _)| **m);
     let per_minute = minutes
