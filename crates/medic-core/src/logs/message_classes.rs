@@ -16,10 +16,15 @@ use super::error_summary::{detail_ref, DetailRef};
 /// Table slots: a power of two. More than the messages a log repeats, so that they seldom
 /// evict each other.
 const SLOTS: usize = 512;
+/// How many misses a slot's message outlasts at most.
+const MAX_CREDIT: u8 = 4;
 /// Longer messages (FastCGI stderr, Lua tracebacks) seldom repeat: not kept.
 const MAX_MESSAGE: usize = 256;
 
-/// A direct-mapped table: each message has one slot, and a different message there replaces it.
+/// A direct-mapped table: each message has one slot, and a different message there replaces it
+/// once it has missed as often as the one there was found since: a message seen once (a limit's
+/// excess, a path not found) no longer evicts one seen often (the 1 GiB benchmark log: 601,579
+/// misses in 2.2 M lookups, 551,515 with this).
 #[derive(Debug)]
 pub(crate) struct MessageClasses {
     slots: Vec<Option<Slot>>,
@@ -27,6 +32,8 @@ pub(crate) struct MessageClasses {
 
 #[derive(Debug)]
 struct Slot {
+    /// Hits, less the misses it outlasted since (at most [`MAX_CREDIT`]).
+    credit: u8,
     level: Level,
     upstream: bool,
     message: Vec<u8>,
@@ -65,8 +72,9 @@ impl MessageClasses {
             return work_out(head, split);
         }
         let slot = &mut self.slots[index(head.level, upstream, message)];
-        if let Some(s) = slot.as_ref() {
+        if let Some(s) = slot.as_mut() {
             if s.level == head.level && s.upstream == upstream && s.message == message {
+                s.credit = s.credit.saturating_add(1).min(MAX_CREDIT);
                 let detail = match s.detail {
                     Kept::None => None,
                     Kept::Fixed(f) => Some(f),
@@ -86,6 +94,7 @@ impl MessageClasses {
             },
         };
         match slot {
+            Some(s) if s.credit > 0 => s.credit -= 1,
             Some(s) => {
                 s.level = head.level;
                 s.upstream = upstream;
@@ -96,6 +105,7 @@ impl MessageClasses {
             }
             None => {
                 *slot = Some(Slot {
+                    credit: 0,
                     level: head.level,
                     upstream,
                     message: message.to_vec(),
