@@ -62,14 +62,7 @@ impl FileJson {
         // Files are items of the `config` list: two levels down.
         let mut w = Writer::new(style.indent, 2, first, &mut pieces);
         w.newline();
-        w.open('{');
-        w.key("file", true);
-        w.str(&f.path.to_string_lossy());
-        w.key("status", false);
-        w.str(if f.errors.is_empty() { "ok" } else { "failed" });
-        w.key("errors", false);
-        w.list(f.errors.iter(), |w, e| w.error(e, false));
-        w.key("parsed", false);
+        w.file_head(f);
         w.block(&f.parsed, style.single_file);
         w.close('}', false);
         w.finish();
@@ -84,14 +77,7 @@ impl FileJson {
     pub(crate) fn from_body(f: &ConfigFile, body: JsonBody) -> FileJson {
         let mut pieces = Vec::with_capacity(body.pieces.len() + 2);
         let mut w = Writer::new(None, 2, String::with_capacity(256), &mut pieces);
-        w.open('{');
-        w.key("file", true);
-        w.str(&f.path.to_string_lossy());
-        w.key("status", false);
-        w.str(if f.errors.is_empty() { "ok" } else { "failed" });
-        w.key("errors", false);
-        w.list(f.errors.iter(), |w, e| w.error(e, false));
-        w.key("parsed", false);
+        w.file_head(f);
         w.out.push('[');
         w.finish();
         let shift = pieces.len();
@@ -189,30 +175,23 @@ impl JsonBody {
         }
     }
 
-    /// A directive without a block.
+    /// A directive; with `block`, its block's items follow, then [`JsonBody::close`].
     pub(crate) fn directive(
         &mut self,
         name: &str,
         line: u32,
         args: &[super::Text],
         includes: Option<Vec<usize>>,
+        block: bool,
     ) {
         self.head(name, line, args, includes);
-        self.out.push('}');
-        self.done();
-    }
-
-    /// A directive with a block: its items follow, then [`JsonBody::close`].
-    pub(crate) fn open(
-        &mut self,
-        name: &str,
-        line: u32,
-        args: &[super::Text],
-        includes: Option<Vec<usize>>,
-    ) {
-        self.head(name, line, args, includes);
-        self.out.push_str(",\"block\":[");
-        self.first = true;
+        if block {
+            self.out.push_str(",\"block\":[");
+            self.first = true;
+        } else {
+            self.out.push('}');
+            self.done();
+        }
     }
 
     pub(crate) fn close(&mut self) {
@@ -475,6 +454,18 @@ impl<'a> Writer<'a> {
             None => self.out.push_str("null"),
         }
         self.close('}', false);
+    }
+
+    /// A file's object up to its `parsed` list: `{"file":...,"status":...,"errors":[...],"parsed":`.
+    fn file_head(&mut self, f: &ConfigFile) {
+        self.open('{');
+        self.key("file", true);
+        self.str(&f.path.to_string_lossy());
+        self.key("status", false);
+        self.str(if f.errors.is_empty() { "ok" } else { "failed" });
+        self.key("errors", false);
+        self.list(f.errors.iter(), |w, e| w.error(e, false));
+        self.key("parsed", false);
     }
 
     fn block(&mut self, ds: &[Directive], single: bool) {

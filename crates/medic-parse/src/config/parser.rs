@@ -642,12 +642,12 @@ impl Sink for TreeSink {
 
 impl Sink for JsonBody {
     fn directive(&mut self, d: Parts, args: &mut Vec<Text>) {
-        JsonBody::directive(self, &d.name, d.line, args, d.includes);
+        JsonBody::directive(self, &d.name, d.line, args, d.includes, false);
         args.clear();
     }
 
     fn open(&mut self, d: Parts, args: &mut Vec<Text>) {
-        JsonBody::open(self, &d.name, d.line, args, d.includes);
+        JsonBody::directive(self, &d.name, d.line, args, d.includes, true);
         args.clear();
     }
 
