@@ -256,7 +256,7 @@ fn examples_read_back_from_a_file_match_the_text_read() {
     assert!(file_json["errors"].as_array().unwrap().is_empty());
 }
 
-/// `config parse` prints each file as soon as it is parsed and drops its tree; the JSON must be
+/// `config parse` writes each file's JSON as it parses it, with no tree; the JSON must be
 /// what the library prints from the whole tree (which `medic-parse`'s differential test holds
 /// to crossplane's, byte for byte). A config of several files with errors of each kind: a
 /// missing include, a directive in the wrong context, a syntax error, a non-UTF-8 byte.
