@@ -144,7 +144,7 @@ pub fn parse_with(fs: &dyn FileSystem, main: &str, opts: &Options) -> Config {
 /// file's includes before those of the files after it. A file is parsed on whichever thread is
 /// free (up to two: the machines this runs on are small, and a third thread only waits) as
 /// soon as an earlier file names it; the paths its includes name become ids when every file
-/// before it has been numbered ([`Plan::number`]). Parsing a file depends only on its bytes
+/// before it has been numbered ([`PlanState::number`]). Parsing a file depends only on its bytes
 /// and the context of its first include, so the threads' timing changes nothing. `each` runs
 /// on the thread that numbered the file.
 pub fn parse_each<T: Send>(
@@ -366,7 +366,7 @@ struct Scratch {
 }
 
 /// A file parsed, and the files its includes name (path, and the context of that include), in
-/// the order they are named: local indices until [`Plan::number`] makes them ids.
+/// the order they are named: local indices until [`PlanState::number`] makes them ids.
 struct Parsed {
     file: ConfigFile,
     named: Vec<(String, Vec<String>)>,
