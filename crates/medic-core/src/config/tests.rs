@@ -379,10 +379,10 @@ fn module_directive_names_follow_the_prefix() {
     }
 }
 
-/// A level of more than a few dozen directives is indexed by a map, a small one scanned: both
-/// give the first directive of a name for a scalar and all of them, in order, for a list.
+/// Within a level, small or large, a scalar is its first directive of the name and a list is
+/// all of them, in order.
 #[test]
-fn large_and_small_levels_find_the_same_directives() {
+fn a_level_gives_its_first_scalar_and_its_whole_list() {
     let body = |padding: usize| {
         let pad: String = (0..padding)
             .map(|i| format!("        add_header X-Pad-{i} {i};\n"))
