@@ -433,10 +433,39 @@ pub fn find(id: &str) -> Option<&'static dyn Rule> {
 
 /// Runs every rule and ranks the findings: most severe first, then by where they point.
 pub fn check_all(model: &Model) -> Vec<Finding> {
-    let mut out = Vec::new();
-    for r in registry() {
-        r.check(model, &mut out);
-    }
+    let rules = registry();
+    // The rules are independent, and on a 5,000-server config they were a tenth of `config
+    // lint`, one after another: two threads take them in turn. Each rule's findings are kept
+    // apart and joined in catalog order, so the list is the one a single thread makes.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let take = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(rule) = rules.get(i) else {
+                return done;
+            };
+            let mut found = Vec::new();
+            rule.check(model, &mut found);
+            done.push((i, found));
+        }
+    };
+    let mut done = std::thread::scope(|scope| {
+        let other = std::thread::Builder::new()
+            .name("rules".into())
+            .spawn_scoped(scope, take);
+        let mut done = take();
+        // Without a second thread this one has taken every rule.
+        if let Ok(other) = other {
+            match other.join() {
+                Ok(theirs) => done.extend(theirs),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        done
+    });
+    done.sort_unstable_by_key(|(i, _)| *i);
+    let mut out: Vec<Finding> = done.into_iter().flat_map(|(_, found)| found).collect();
     rank(&mut out);
     out
 }
@@ -451,7 +480,10 @@ fn hurt(f: &Finding) -> u64 {
 /// where the evidence points (file and line), ID and upstream, so the output is stable.
 pub fn rank(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        let at = |f: &Finding| f.evidence.first().and_then(|e| e.at.clone());
+        // Borrowed: a clone per comparison was an allocation per comparison.
+        fn at(f: &Finding) -> Option<&(String, u32)> {
+            f.evidence.first().and_then(|e| e.at.as_ref())
+        }
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.state.cmp(&b.state))

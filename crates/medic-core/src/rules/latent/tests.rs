@@ -367,3 +367,25 @@ fn registry_is_complete() {
         );
     }
 }
+
+/// `check_all` runs the rules on two threads: its list is the one the rules make one after
+/// another, in catalog order, then ranked. The config makes most rules fire more than once.
+#[test]
+fn check_all_is_the_rules_one_after_another() {
+    let mut body = String::from("upstream app { server 127.0.0.1:3000; keepalive 8; }\n");
+    for i in 0..20 {
+        body.push_str(&format!(
+            "server {{\n    listen {port};\n    location /a {{ proxy_read_timeout {i}s; proxy_connect_timeout 30s; proxy_pass http://app; }}\n    location /b {{ proxy_pass https://api{i}.example.com; proxy_ssl_verify on; }}\n    location /c {{ proxy_pass http://$host{i}; }}\n    location ~ \\.php$ {{ fastcgi_pass unix:/run/php{i}.sock; }}\n    location /d {{ limit_req zone=z{i}; proxy_pass http://localhost:{port}; }}\n}}\n",
+            port = 8000 + i
+        ));
+    }
+    let model = build(&http(&body), &BuildOptions::default());
+    let mut serial = Vec::new();
+    for rule in crate::rules::registry() {
+        rule.check(&model, &mut serial);
+    }
+    crate::rules::rank(&mut serial);
+    let fired: std::collections::BTreeSet<&str> = serial.iter().map(|f| f.id).collect();
+    assert!(fired.len() >= 5, "{fired:?}");
+    assert_eq!(crate::rules::check_all(&model), serial);
+}
