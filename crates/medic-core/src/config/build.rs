@@ -12,7 +12,6 @@
 
 mod inherit;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,6 +85,29 @@ pub(super) fn build_with(cfg: &Config, opts: &BuildOptions, parallel_from: usize
 /// `limit_req`s in every location.
 type Shared<T> = std::cell::RefCell<foldhash::HashMap<*const Directive, Arc<[T]>>>;
 
+/// The (file, format) pairs of the access logs listed so far, as `LEN:fileformat` (the
+/// length keeps any two pairs apart).
+#[derive(Clone, Default)]
+struct SeenAccessLogs {
+    seen: foldhash::HashSet<String>,
+    key: String,
+}
+
+impl SeenAccessLogs {
+    /// Whether the pair is new (then it is recorded). A pair seen before costs no allocation.
+    fn first(&mut self, path: &str, format: &str) -> bool {
+        use std::fmt::Write as _;
+        self.key.clear();
+        let _ = write!(self.key, "{}:", path.len());
+        self.key.push_str(path);
+        self.key.push_str(format);
+        if self.seen.contains(self.key.as_str()) {
+            return false;
+        }
+        self.seen.insert(self.key.clone())
+    }
+}
+
 struct Builder<'a> {
     cfg: &'a Config,
     /// The directives of the levels from the protocol block to the one being built, includes
@@ -99,8 +121,10 @@ struct Builder<'a> {
     /// Every `Src::text`, once per distinct text: a big config repeats the same few lines in
     /// every server (`error_page 502 503 504 /50x.html;` 3,750 times).
     texts: std::cell::RefCell<foldhash::HashSet<Arc<str>>>,
+    /// Where [`Builder::src`] writes a directive's text before looking it up in `texts`.
+    text_buf: std::cell::RefCell<String>,
     /// The (file, format) pairs of `access_logs` so far.
-    seen_access_logs: foldhash::HashSet<(String, String)>,
+    seen_access_logs: SeenAccessLogs,
     /// [`Model::upstreams`] by protocol and name: every pass looks its group up (a linear
     /// search of 1,000 upstreams for each of 5,000 passes was a tenth of the build).
     upstream_index: foldhash::HashMap<(Protocol, String), usize>,
@@ -124,7 +148,7 @@ struct Seed<'a> {
     files: Vec<Arc<str>>,
     prefix: Option<String>,
     upstream_index: foldhash::HashMap<(Protocol, String), usize>,
-    seen_access_logs: foldhash::HashSet<(String, String)>,
+    seen_access_logs: SeenAccessLogs,
     log_formats: Vec<LogFormatDef>,
     limit_req_zones: Vec<LimitReqZone>,
 }
@@ -138,6 +162,7 @@ impl<'a> Builder<'a> {
             files: seed.files,
             srcs: Default::default(),
             texts: Default::default(),
+            text_buf: Default::default(),
             seen_access_logs: seed.seen_access_logs,
             upstream_index: seed.upstream_index,
             shared_params: Default::default(),
@@ -205,10 +230,13 @@ impl<'a> Builder<'a> {
             .get(d.file)
             .cloned()
             .unwrap_or_else(|| Arc::from("?"));
-        let text = directive_text(d);
-        let known = self.texts.borrow().get(text.as_str()).cloned();
+        // Written into one buffer: only a text not seen before is allocated.
+        let mut buf = self.text_buf.borrow_mut();
+        buf.clear();
+        write_directive_text(d, &mut buf);
+        let known = self.texts.borrow().get(buf.as_str()).cloned();
         let text = known.unwrap_or_else(|| {
-            let t: Arc<str> = Arc::from(text);
+            let t: Arc<str> = Arc::from(buf.as_str());
             self.texts.borrow_mut().insert(t.clone());
             t
         });
@@ -218,14 +246,7 @@ impl<'a> Builder<'a> {
     }
 
     fn path(&self, p: &str) -> String {
-        let special = p == "stderr"
-            || p.starts_with("syslog:")
-            || p.starts_with("memory:")
-            || p.starts_with('/');
-        match (&self.prefix, special) {
-            (Some(prefix), false) => Path::new(prefix).join(p).display().to_string(),
-            _ => p.to_string(),
-        }
+        resolve(self.prefix.as_deref(), p)
     }
 
     fn main(&mut self, top: &[&'a Directive]) {
@@ -408,10 +429,7 @@ impl<'a> Builder<'a> {
         }));
         self.m.error_logs.extend(part.error_logs);
         for log in part.access_logs {
-            if self
-                .seen_access_logs
-                .insert((log.path.clone(), log.format_name.clone()))
-            {
+            if self.seen_access_logs.first(&log.path, &log.format_name) {
                 self.m.access_logs.push(log);
             }
         }
@@ -550,11 +568,14 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let (format_name, params) = match d.args.get(1) {
-                Some(f) if !f.contains('=') && f != "gzip" => {
-                    (f.to_string(), strings(&d.args[2..]))
-                }
-                _ => ("combined".to_string(), strings(&d.args[1..])),
+                Some(f) if !f.contains('=') && f != "gzip" => (f.as_str(), &d.args[2..]),
+                _ => ("combined", &d.args[1..]),
             };
+            let path = self.path(path);
+            // One entry per (file, format): a set, since every server may name its own log.
+            if !self.seen_access_logs.first(&path, format_name) {
+                continue;
+            }
             let def = self
                 .m
                 .log_formats
@@ -562,22 +583,16 @@ impl<'a> Builder<'a> {
                 .find(|f| f.protocol == proto && f.name == format_name);
             let log = AccessLog {
                 protocol: proto,
-                path: self.path(path),
+                path,
                 format: def.map(|f| f.format.clone()),
                 escape: def
                     .map(|f| f.escape.clone())
                     .unwrap_or_else(|| "default".to_string()),
-                format_name,
-                params,
+                format_name: format_name.to_owned(),
+                params: strings(params),
                 src: self.src(d),
             };
-            // One entry per (file, format): a set, since every server may name its own log.
-            if self
-                .seen_access_logs
-                .insert((log.path.clone(), log.format_name.clone()))
-            {
-                self.m.access_logs.push(log);
-            }
+            self.m.access_logs.push(log);
         }
     }
 
@@ -1225,19 +1240,54 @@ pub(super) fn count_blocks(cfg: &Config) -> (usize, usize) {
     total(0, &own, &mut memo, 0)
 }
 
+/// A log or pid path as nginx opens it: relative ones against the prefix, `stderr`,
+/// `syslog:...` and `memory:...` as written.
+pub(super) fn resolve(prefix: Option<&str>, p: &str) -> String {
+    let special =
+        p == "stderr" || p.starts_with("syslog:") || p.starts_with("memory:") || p.starts_with('/');
+    match prefix {
+        // `Path::join`, by hand: its display was a tenth of listing the access logs.
+        Some(prefix) if !special && !prefix.is_empty() => {
+            let mut joined = String::with_capacity(prefix.len() + 1 + p.len());
+            joined.push_str(prefix);
+            if !prefix.ends_with('/') {
+                joined.push('/');
+            }
+            joined.push_str(p);
+            joined
+        }
+        _ => p.to_string(),
+    }
+}
+
 /// A directive as one line of nginx.conf: `name arg "arg with space";` (or `... {` for a
 /// block), quoting what the lexer would otherwise split.
 pub fn directive_text(d: &Directive) -> String {
+    let mut s = String::new();
+    write_directive_text(d, &mut s);
+    s
+}
+
+/// The bytes that make an argument need quotes: ASCII whitespace and what the lexer splits on.
+const NEEDS_QUOTES: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_whitespace() || matches!(b, b';' | b'{' | b'}' | b'"' | b'\'' | b'#');
+        i += 1;
+    }
+    t
+};
+
+/// [`directive_text`], appended to `s`.
+fn write_directive_text(d: &Directive, s: &mut String) {
     // Each argument gains a space and at most two quotes.
-    let len = d.name.len() + d.args.iter().map(|a| a.len() + 3).sum::<usize>() + 2;
-    let mut s = String::with_capacity(len);
+    s.reserve(d.name.len() + d.args.iter().map(|a| a.len() + 3).sum::<usize>() + 2);
     s.push_str(&d.name);
     for a in &d.args {
         s.push(' ');
-        let plain = !a.is_empty()
-            && !a.bytes().any(|b| {
-                b.is_ascii_whitespace() || matches!(b, b';' | b'{' | b'}' | b'"' | b'\'' | b'#')
-            });
+        let plain = !a.is_empty() && !a.bytes().any(|b| NEEDS_QUOTES[usize::from(b)]);
         // Arguments keep nginx's escapes (crossplane's form), so quoting is all that is needed.
         if plain {
             s.push_str(a);
@@ -1252,7 +1302,6 @@ pub fn directive_text(d: &Directive) -> String {
         }
     }
     s.push_str(if d.block.is_some() { " {" } else { ";" });
-    s
 }
 
 /// Arguments as the model's owned strings.

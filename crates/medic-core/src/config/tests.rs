@@ -521,3 +521,29 @@ fn corpus_models_are_the_same_built_on_two_threads() {
         "only {checked} corpus configs with two servers or more"
     );
 }
+
+/// Relative log paths are joined to the prefix as `Path::join` joins them; the others are
+/// kept as written.
+#[test]
+fn paths_resolve_as_path_join() {
+    for prefix in ["/etc/nginx", "/etc/nginx/", "/", "rel", "/a//"] {
+        for p in ["logs/access.log", "", "a b/ü.log", "./x", "../y"] {
+            let joined = std::path::Path::new(prefix).join(p).display().to_string();
+            assert_eq!(
+                super::build::resolve(Some(prefix), p),
+                joined,
+                "{prefix} {p}"
+            );
+        }
+        for p in [
+            "/var/log/a.log",
+            "stderr",
+            "syslog:server=unix:/dev/log",
+            "memory:32m",
+        ] {
+            assert_eq!(super::build::resolve(Some(prefix), p), p);
+        }
+    }
+    assert_eq!(super::build::resolve(None, "logs/a.log"), "logs/a.log");
+    assert_eq!(super::build::resolve(Some(""), "logs/a.log"), "logs/a.log");
+}
