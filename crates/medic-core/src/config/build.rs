@@ -73,6 +73,9 @@ pub(super) fn build_with(cfg: &Config, opts: &BuildOptions, parallel_from: usize
     let (scopes, passes) = count_blocks(cfg);
     b.m.scopes.reserve(scopes);
     b.m.passes.reserve(passes);
+    // Each scope and pass has a source, most settings share one: at least that many, so the
+    // map is not rehashed on its way up.
+    b.srcs.get_mut().reserve(scopes + passes);
     if let Some(main) = cfg.files.first() {
         let top = b.children(&main.parsed);
         b.main(&top);
@@ -368,6 +371,7 @@ impl<'a> Builder<'a> {
                     let mut b = Builder::new(cfg, seed);
                     b.m.scopes.reserve(reserve.0);
                     b.m.passes.reserve(reserve.1);
+                    b.srcs.get_mut().reserve(reserve.0 + reserve.1);
                     b.servers(proto, theirs, &their_top);
                     b.m
                 });

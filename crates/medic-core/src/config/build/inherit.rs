@@ -121,14 +121,38 @@ enum Setting {
     List(List),
 }
 
-/// Every setting by its directive name.
-static BY_NAME: LazyLock<HashMap<String, Setting, foldhash::fast::FixedState>> =
-    LazyLock::new(|| {
-        let scalars = (0..SCALARS as u8).map(|i| (Scalar(i).name(), Setting::Scalar(Scalar(i))));
-        let lists =
-            (0..LISTS.len() as u8).map(|i| (LISTS[i as usize].to_string(), Setting::List(List(i))));
-        scalars.chain(lists).collect()
-    });
+/// Every setting by its directive name, and which (first byte, length) pairs the names have.
+struct Names {
+    by_name: HashMap<String, Setting, foldhash::fast::FixedState>,
+    /// Bit `len` of `lengths[first byte]`: most directives of a level (`listen`, `root`,
+    /// `location`, `include`) are told apart from every setting here, without hashing.
+    lengths: [u64; 256],
+}
+
+impl Names {
+    fn get(&self, name: &str) -> Option<Setting> {
+        let (Some(&first), len) = (name.as_bytes().first(), name.len()) else {
+            return None;
+        };
+        if len >= 64 || self.lengths[usize::from(first)] & (1 << len) == 0 {
+            return None;
+        }
+        self.by_name.get(name).copied()
+    }
+}
+
+static BY_NAME: LazyLock<Names> = LazyLock::new(|| {
+    let scalars = (0..SCALARS as u8).map(|i| (Scalar(i).name(), Setting::Scalar(Scalar(i))));
+    let lists =
+        (0..LISTS.len() as u8).map(|i| (LISTS[i as usize].to_string(), Setting::List(List(i))));
+    let by_name: HashMap<_, _, _> = scalars.chain(lists).collect();
+    let mut lengths = [0u64; 256];
+    for name in by_name.keys() {
+        // Every name is under 64 bytes (the test checks).
+        lengths[usize::from(name.as_bytes()[0])] |= 1 << name.len();
+    }
+    Names { by_name, lengths }
+});
 
 /// The directives of a list setting's level: where in the builder's stack of flattened levels
 /// they are, and the first of them (which names the list: levels that include the same snippet
@@ -196,18 +220,33 @@ mod tests {
     /// name written twice would leave one setting that no directive can set).
     #[test]
     fn names_are_distinct_and_found() {
-        assert_eq!(BY_NAME.len(), SCALARS + LISTS.len());
+        assert_eq!(BY_NAME.by_name.len(), SCALARS + LISTS.len());
+        assert!(BY_NAME
+            .by_name
+            .keys()
+            .all(|n| !n.is_empty() && n.len() < 64));
+        for name in [
+            "listen",
+            "location",
+            "root",
+            "include",
+            "",
+            "proxy_pass",
+            "error_log",
+        ] {
+            assert!(BY_NAME.get(name).is_none(), "{name}");
+        }
         for i in 0..SCALARS as u8 {
             let name = Scalar(i).name();
             assert!(
-                matches!(BY_NAME.get(&name), Some(Setting::Scalar(s)) if *s == Scalar(i)),
+                matches!(BY_NAME.get(&name), Some(Setting::Scalar(s)) if s == Scalar(i)),
                 "{name}"
             );
         }
         for i in 0..LISTS.len() as u8 {
             let name = List(i).name();
             assert!(
-                matches!(BY_NAME.get(name), Some(Setting::List(l)) if *l == List(i)),
+                matches!(BY_NAME.get(name), Some(Setting::List(l)) if l == List(i)),
                 "{name}"
             );
         }
