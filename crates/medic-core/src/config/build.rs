@@ -356,12 +356,6 @@ impl<'a> Builder<'a> {
             self.servers(proto, mine, &top);
             return;
         }
-        // The other half's share of the scopes and passes still to come, for its vectors.
-        let share = |cap: usize, len: usize| cap.saturating_sub(len) * theirs.len() / servers.len();
-        let reserve = (
-            share(self.m.scopes.capacity(), self.m.scopes.len()),
-            share(self.m.passes.capacity(), self.m.passes.len()),
-        );
         let (cfg, seed) = (self.cfg, self.seed());
         let their_top = top.clone();
         std::thread::scope(|scope| {
@@ -369,9 +363,12 @@ impl<'a> Builder<'a> {
                 .name("model".into())
                 .spawn_scoped(scope, move || {
                     let mut b = Builder::new(cfg, seed);
-                    b.m.scopes.reserve(reserve.0);
-                    b.m.passes.reserve(reserve.1);
-                    b.srcs.get_mut().reserve(reserve.0 + reserve.1);
+                    // Counted, not estimated from the whole: a half that outgrew its share
+                    // doubled its passes' vector, while the whole's was already reserved.
+                    let (scopes, passes) = count_in(cfg, theirs);
+                    b.m.scopes.reserve_exact(scopes);
+                    b.m.passes.reserve_exact(passes);
+                    b.srcs.get_mut().reserve(scopes + passes);
                     b.servers(proto, theirs, &their_top);
                     b.m
                 });
@@ -1180,6 +1177,35 @@ pub(super) fn module_directives_of(kind: PassKind) -> Vec<(String, &'static str)
         .zip(inherit::MODULE_SETTINGS)
         .map(|(s, setting)| (s.name(), setting))
         .collect()
+}
+
+/// [`count_blocks`] of some blocks of a config (a protocol block's servers): each included file
+/// walked as many times as it is included, as the build walks it.
+pub(super) fn count_in(cfg: &Config, blocks: &[&Directive]) -> (usize, usize) {
+    fn walk(cfg: &Config, ds: &[Directive], depth: usize, n: &mut (usize, usize)) {
+        for d in ds {
+            match d.name.as_str() {
+                "server" | "location" | "if" | "limit_except" if d.block.is_some() => n.0 += 1,
+                "include" if depth < MAX_INCLUDE_DEPTH => {
+                    for &f in d.includes() {
+                        if let Some(file) = cfg.files.get(f) {
+                            walk(cfg, &file.parsed, depth + 1, n);
+                        }
+                    }
+                }
+                name if PassKind::from_directive(name).is_some() => n.1 += 1,
+                _ => {}
+            }
+            if let Some(b) = &d.block {
+                walk(cfg, b, depth, n);
+            }
+        }
+    }
+    let mut n = (0, 0);
+    for &d in blocks {
+        walk(cfg, std::slice::from_ref(d), 0, &mut n);
+    }
+    n
 }
 
 /// How many scope blocks (server, location, if, limit_except) and `*_pass` directives the

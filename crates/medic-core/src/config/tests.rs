@@ -547,3 +547,33 @@ fn paths_resolve_as_path_join() {
     assert_eq!(super::build::resolve(None, "logs/a.log"), "logs/a.log");
     assert_eq!(super::build::resolve(Some(""), "logs/a.log"), "logs/a.log");
 }
+
+/// The servers of a protocol block counted as the build meets them: what `count_blocks`
+/// counts for the whole, split across any two halves.
+#[test]
+fn servers_count_as_the_whole_does() {
+    let cfg = config(&[
+        (
+            "nginx.conf",
+            "http {\n    upstream app { server 127.0.0.1:3000; }\n    server { include api.conf; }\n    server {\n        include api.conf;\n        location / { if ($x) { return 404; } grpc_pass grpc://app; }\n    }\n    server { listen 80; }\n}\n",
+        ),
+        (
+            "api.conf",
+            "location /api { proxy_pass http://app; }\nlocation /php { fastcgi_pass unix:/run/php.sock; }\n",
+        ),
+    ]);
+    let http = cfg.files[0].parsed[0].block.as_deref().unwrap();
+    let servers: Vec<&medic_parse::config::Directive> =
+        http.iter().filter(|d| d.name == "server").collect();
+    assert_eq!(super::build::count_in(&cfg, &servers), (9, 5));
+    for half in 0..=servers.len() {
+        let (a, b) = servers.split_at(half);
+        let (sa, pa) = super::build::count_in(&cfg, a);
+        let (sb, pb) = super::build::count_in(&cfg, b);
+        assert_eq!(
+            (sa + sb, pa + pb),
+            super::build::count_blocks(&cfg),
+            "{half}"
+        );
+    }
+}
