@@ -88,6 +88,16 @@ pub(super) fn build_with(cfg: &Config, opts: &BuildOptions, parallel_from: usize
 /// `limit_req`s in every location.
 type Shared<T> = std::cell::RefCell<foldhash::HashMap<*const Directive, Arc<[T]>>>;
 
+/// The empty list, one per cache (under the null key): most scopes and passes have no
+/// `limit_req`, `limit_conn` or headers, and each empty `Arc` was an allocation of its own.
+fn empty<T>(cache: &Shared<T>) -> Arc<[T]> {
+    cache
+        .borrow_mut()
+        .entry(std::ptr::null())
+        .or_insert_with(|| Arc::from(Vec::new()))
+        .clone()
+}
+
 /// The (file, format) pairs of the access logs listed so far, as `LEN:fileformat` (the
 /// length keeps any two pairs apart).
 #[derive(Clone, Default)]
@@ -786,7 +796,7 @@ impl<'a> Builder<'a> {
         build: impl FnOnce(Vec<&'a Directive>) -> Vec<T>,
     ) -> Arc<[T]> {
         let Some(at) = inh.list(l) else {
-            return Arc::from(Vec::new());
+            return empty(cache);
         };
         let key: *const Directive = at.first;
         if let Some(list) = cache.borrow().get(&key) {
@@ -972,7 +982,7 @@ impl<'a> Builder<'a> {
         let headers = match kind {
             PassKind::Proxy if !stream => self.params(inh, List::PROXY_SET_HEADER),
             PassKind::Grpc => self.params(inh, List::GRPC_SET_HEADER),
-            _ => Arc::from(Vec::new()),
+            _ => empty(&self.shared_params),
         };
         // nginx sends `Connection: close` unless proxy_set_header overrides it
         // (`ngx_http_proxy_headers` in ngx_http_proxy_module.c).
@@ -994,7 +1004,7 @@ impl<'a> Builder<'a> {
             PassKind::Fastcgi => self.params(inh, List::FASTCGI_PARAM),
             PassKind::Uwsgi => self.params(inh, List::UWSGI_PARAM),
             PassKind::Scgi => self.params(inh, List::SCGI_PARAM),
-            _ => Arc::from(Vec::new()),
+            _ => empty(&self.shared_params),
         };
         let next_upstream = {
             let d = inh.scalar(name.next_upstream);
