@@ -143,7 +143,7 @@ impl JsonBody {
     }
 
     /// `{"directive":...,"line":...,"args":[...]` and the includes: an item's head.
-    fn head(&mut self, name: &str, line: u32, args: &[super::Text], includes: Option<Vec<usize>>) {
+    fn head(&mut self, name: &str, line: u32, args: &[&str], includes: Option<Vec<usize>>) {
         self.item();
         let out = &mut self.out;
         out.push_str("{\"directive\":");
@@ -180,7 +180,7 @@ impl JsonBody {
         &mut self,
         name: &str,
         line: u32,
-        args: &[super::Text],
+        args: &[&str],
         includes: Option<Vec<usize>>,
         block: bool,
     ) {

@@ -34,13 +34,6 @@ pub struct Token {
     pub punct: u8,
 }
 
-impl Token {
-    /// An unquoted `{`, `}` or `;`.
-    pub(crate) fn is_punct(&self, c: u8) -> bool {
-        self.punct == c
-    }
-}
-
 /// Why the token stream stopped before the end of the file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LexError {
@@ -220,10 +213,123 @@ fn utf8_len(first: u8) -> usize {
     }
 }
 
+/// A token as the parser reads it: where its text is, not a copy of it. Nearly every token is
+/// a run of the file's text, so the lexer copies nothing; only a quoted string with an escaped
+/// quote in it is written out, into [`Lexemes::unescaped`]. (Each token was a `Text` of its
+/// own: that copy was a tenth of `config parse`'s instructions, for text the parser then
+/// copied again into the tree or escaped into JSON.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Lexeme {
+    /// `src[text]`, `unescaped[text]` or the punctuation itself: see [`Lexeme::is_at`].
+    text: Range<usize>,
+    is_at: TextIs,
+    pub(crate) line: u32,
+    /// As [`Token::quoted`].
+    pub(crate) quoted: bool,
+    /// As [`Token::punct`].
+    pub(crate) punct: u8,
+    /// As [`Token::span`].
+    pub(crate) span: Range<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TextIs {
+    InSource,
+    Unescaped,
+    /// `{`, `}` or `;` (whose span may be elsewhere: the `;` that ends a Lua block is its `}`).
+    Punct,
+}
+
+impl Lexeme {
+    /// An unquoted `{`, `}` or `;`.
+    pub(crate) fn is_punct(&self, c: u8) -> bool {
+        self.punct == c
+    }
+}
+
+/// The tokens of one file as [`Lexeme`]s, and the text of those that are not in the file.
+/// Kept from file to file by a parse, so that their memory is reused.
+#[derive(Debug, Default)]
+pub(crate) struct Lexemes {
+    pub(crate) list: Vec<Lexeme>,
+    unescaped: String,
+}
+
+impl Lexemes {
+    /// The text of `t`, a token of `src`.
+    pub(crate) fn text<'a>(&'a self, src: &'a str, t: &Lexeme) -> &'a str {
+        match t.is_at {
+            TextIs::InSource => src.get(t.text.clone()).unwrap_or(""),
+            TextIs::Unescaped => self.unescaped.get(t.text.clone()).unwrap_or(""),
+            TextIs::Punct => match t.punct {
+                b'{' => "{",
+                b'}' => "}",
+                _ => ";",
+            },
+        }
+    }
+
+    fn clear(&mut self) {
+        self.list.clear();
+        self.unescaped.clear();
+    }
+
+    /// A token whose text is `src[text]`.
+    fn push(&mut self, src: &str, text: Range<usize>, line: u32, quoted: bool, span: Range<usize>) {
+        let punct = match src.as_bytes().get(text.clone()) {
+            Some([c @ (b'{' | b'}' | b';')]) if !quoted => *c,
+            _ => 0,
+        };
+        self.list.push(Lexeme {
+            text,
+            is_at: TextIs::InSource,
+            line,
+            quoted,
+            punct,
+            span,
+        });
+    }
+
+    /// A quoted token whose text is `unescaped[text]`.
+    fn push_unescaped(&mut self, text: Range<usize>, line: u32, span: Range<usize>) {
+        self.list.push(Lexeme {
+            text,
+            is_at: TextIs::Unescaped,
+            line,
+            quoted: true,
+            punct: 0,
+            span,
+        });
+    }
+
+    /// A `{`, `}` or `;`: `c`, or for the `;` that ends a Lua block, the `}` at `at`.
+    fn push_punct(&mut self, c: u8, line: u32, at: usize) {
+        self.list.push(Lexeme {
+            text: 0..0,
+            is_at: TextIs::Punct,
+            line,
+            quoted: false,
+            punct: c,
+            span: at..at + 1,
+        });
+    }
+}
+
 /// Tokenises one file, then checks brace balance as `_balance_braces` does.
 pub fn lex(src: &str) -> Lexed {
-    let mut tokens = Vec::new();
-    let (error, eof_line) = lex_into(src, &mut tokens);
+    let mut lexemes = Lexemes::default();
+    let (error, eof_line) = lex_into(src, &mut lexemes);
+    let tokens = lexemes
+        .list
+        .iter()
+        .map(|t| Token {
+            text: Text::new(lexemes.text(src, t)),
+            line: t.line,
+            quoted: t.quoted,
+            span: t.span.clone(),
+            punct: t.punct,
+        })
+        .collect();
     Lexed {
         tokens,
         error,
@@ -231,21 +337,20 @@ pub fn lex(src: &str) -> Lexed {
     }
 }
 
-/// [`lex`] into `out` (cleared first): a parse reuses one list of tokens for every file, so
-/// that its memory is not taken fresh from the system for each. Returns the error and the
+/// [`lex`] into `out` (cleared first), as [`Lexeme`]s of `src`. Returns the error and the
 /// number of the last line.
-pub fn lex_into(src: &str, out: &mut Vec<Token>) -> (Option<LexError>, u32) {
+pub(crate) fn lex_into(src: &str, out: &mut Lexemes) -> (Option<LexError>, u32) {
     let eof_line = 1 + memchr::memchr_iter(b'\n', src.as_bytes()).count() as u32;
     // About one token per 10 bytes in real configs: sized up front, the vector is not copied
     // over and over while it grows (a tenth of `config lint`'s instructions went to that).
     out.clear();
-    out.reserve(src.len() / 8 + 16);
+    out.list.reserve(src.len() / 8 + 16);
     let lua_error = lex_raw(src, out);
     // `_balance_braces`: a `}` too many stops the stream before it; a missing `}` is reported
     // once every token has been read, at the line of the last token (crossplane) -- we use the
     // line nginx reports, the end of the file.
     let mut depth: i64 = 0;
-    for (i, t) in out.iter().enumerate() {
+    for (i, t) in out.list.iter().enumerate() {
         if t.is_punct(b'}') {
             depth -= 1;
         } else if t.is_punct(b'{') {
@@ -253,7 +358,7 @@ pub fn lex_into(src: &str, out: &mut Vec<Token>) -> (Option<LexError>, u32) {
         }
         if depth < 0 {
             let line = t.line;
-            out.truncate(i);
+            out.list.truncate(i);
             let error = LexError {
                 message: "unexpected \"}\"".into(),
                 line,
@@ -270,38 +375,6 @@ pub fn lex_into(src: &str, out: &mut Vec<Token>) -> (Option<LexError>, u32) {
         None => None,
     };
     (error, eof_line)
-}
-
-#[inline]
-fn push(out: &mut Vec<Token>, text: impl Into<Text>, line: u32, quoted: bool, span: Range<usize>) {
-    let text = text.into();
-    let punct = match text.as_bytes() {
-        [c @ (b'{' | b'}' | b';')] if !quoted => *c,
-        _ => 0,
-    };
-    out.push(Token {
-        text,
-        line,
-        quoted,
-        span,
-        punct,
-    });
-}
-
-/// A `{`, `}` or `;`: `c`, or for the `;` that ends a Lua block, the `}` at `at`.
-fn push_punct(out: &mut Vec<Token>, c: u8, line: u32, at: usize) {
-    let text = match c {
-        b'{' => "{",
-        b'}' => "}",
-        _ => ";",
-    };
-    out.push(Token {
-        text: Text::const_new(text),
-        line,
-        quoted: false,
-        span: at..at + 1,
-        punct: text.as_bytes()[0],
-    });
 }
 
 /// The bytes a plain word goes on with: printable ASCII that no rule of [`lex_raw`] looks at.
@@ -337,18 +410,13 @@ fn plain_word_end(b: &[u8], pos: usize) -> Option<usize> {
 }
 
 /// `_lex_file_object`. Returns the Lua lexer's error if it raised one.
-fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
+fn lex_raw(src: &str, out: &mut Lexemes) -> Option<LexError> {
+    let b = src.as_bytes();
     let mut it = Units::new(src);
-    // One buffer for every word: each token copies out what it needs (inline when short).
-    let mut token = String::new();
-    let take = |token: &mut String| {
-        let t = Text::new(&*token);
-        token.clear();
-        t
-    };
+    // A word being read: crossplane appends every unit to it until one ends it, and units are
+    // contiguous, so the word is `src[token_start..u.start]` at the unit `u` that ends it.
+    let mut in_token = false;
     let mut token_line = 0u32;
-    // A word is the units from its first one to the one that ends it, all copied into `token`,
-    // so its span is `token_start..` the start of that unit.
     let mut token_start = 0usize;
     let mut next_token_is_directive = true;
 
@@ -369,10 +437,9 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
     macro_rules! plain_word_at {
         ($start:expr) => {
             let start = $start;
-            if let Some(end) = plain_word_end(src.as_bytes(), start) {
-                let word = &src[start..end];
-                if !(next_token_is_directive && is_lua_block(word)) {
-                    push(out, word, it.line, false, start..end);
+            if let Some(end) = plain_word_end(b, start) {
+                if !(next_token_is_directive && is_lua_block(&src[start..end])) {
+                    out.push(src, start..end, it.line, false, start..end);
                     it.pos = end;
                     next_token_is_directive = false;
                     continue;
@@ -382,7 +449,7 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
     }
 
     loop {
-        if token.is_empty() {
+        if !in_token {
             // Spaces between tokens end nothing: skipped as the rule below would.
             it.skip_ascii_space();
             plain_word_at!(it.pos);
@@ -391,13 +458,14 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
             break;
         };
         if it.is_space(u) {
-            if !token.is_empty() {
-                let t = take(&mut token);
-                let lua = next_token_is_directive && is_lua_block(&t);
-                let name = if lua { Some(t.clone()) } else { None };
-                push(out, t, token_line, false, token_start..u.start);
-                if let Some(name) = name {
-                    if let Err(e) = lex_lua(&mut it, &name, out) {
+            if in_token {
+                in_token = false;
+                let word = token_start..u.start;
+                let lua = next_token_is_directive && is_lua_block(&src[word.clone()]);
+                let takes_arg = &src[word.clone()] == "set_by_lua_block";
+                out.push(src, word.clone(), token_line, false, word);
+                if lua {
+                    if let Err(e) = lex_lua(&mut it, takes_arg, out) {
                         return Some(e);
                     }
                     next_token_is_directive = true;
@@ -415,11 +483,10 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
             }
         }
 
-        if token.is_empty() && it.is(u, b'#') {
+        if !in_token && it.is(u, b'#') {
             // The comment runs to the first newline. A newline escaped by an odd run of
             // backslashes is one unit with the last backslash, which the comment then loses.
             let line = u.line;
-            let b = src.as_bytes();
             let Some(nl) = memchr::memchr(b'\n', &b[u.start..]).map(|n| u.start + n) else {
                 return None; // cut by EOF: crossplane drops it
             };
@@ -429,58 +496,74 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
                 .take_while(|&&c| c == b'\\')
                 .count();
             let end = if run % 2 == 1 { nl - 1 } else { nl };
-            push(out, &src[u.start..end], line, false, u.start..end);
+            out.push(src, u.start..end, line, false, u.start..end);
             it.pos = nl + 1;
             it.line = line + 1;
             continue;
         }
 
-        if token.is_empty() {
+        if !in_token {
             token_line = u.line;
             token_start = u.start;
         }
 
         // `${var}`: the braces belong to the word.
-        if token.ends_with('$') && it.is(u, b'{') {
+        if in_token && b[u.start - 1] == b'$' && it.is(u, b'{') {
             next_token_is_directive = false;
-            while !token.ends_with('}') && !it.is_space(u) {
-                token.push_str(it.text(u));
+            // Every unit up to one after a `}` (or a space) joins the word.
+            while b[u.start - 1] != b'}' && !it.is_space(u) {
                 u = next_or_end!();
             }
         }
 
         if it.is(u, b'"') || it.is(u, b'\'') {
-            if !token.is_empty() {
-                token.push_str(it.text(u));
+            if in_token {
                 continue;
             }
-            let quote = it.text(u);
-            let q = quote.as_bytes()[0];
+            let q = b[u.start];
+            let body_start = u.end;
+            // The text is the source between the quotes, unless a quote in it is escaped: from
+            // the first such, it is copied into `unescaped`, each escaped quote without its
+            // backslash. `copied` is where it starts there; `uncopied` where the source not
+            // yet copied starts.
+            let mut copied: Option<usize> = None;
+            let mut uncopied = body_start;
             loop {
-                // Copy up to the next quote, backslash or newline at once.
-                let b = src.as_bytes();
-                let run =
+                // Past everything up to the next quote, backslash or newline at once.
+                it.pos +=
                     memchr::memchr3(q, b'\\', b'\n', &b[it.pos..]).unwrap_or(b.len() - it.pos);
-                token.push_str(&src[it.pos..it.pos + run]);
-                it.pos += run;
                 u = next_or_end!();
-                if it.text(u) == quote {
+                if it.is(u, q) {
                     break;
                 }
-                let t = it.text(u);
                 // Only an escaped quote of the same kind loses its backslash.
-                if t.len() == 2 && t.starts_with('\\') && &t[1..] == quote {
-                    token.push_str(quote);
-                } else {
-                    token.push_str(t);
+                if u.end - u.start == 2 && b[u.start] == b'\\' && b[u.start + 1] == q {
+                    let start = *copied.get_or_insert(out.unescaped.len());
+                    debug_assert!(start <= out.unescaped.len());
+                    out.unescaped.push_str(&src[uncopied..u.start]);
+                    out.unescaped.push(char::from(q));
+                    uncopied = u.end;
                 }
             }
-            let t = take(&mut token);
-            let lua = next_token_is_directive && is_lua_block(&t);
-            let name = if lua { Some(t.clone()) } else { None };
-            push(out, t, token_line, true, token_start..u.end);
-            if let Some(name) = name {
-                if let Err(e) = lex_lua(&mut it, &name, out) {
+            let span = token_start..u.end;
+            let (lua, takes_arg) = match copied {
+                None => {
+                    let text = &src[body_start..u.start];
+                    let lua = next_token_is_directive && is_lua_block(text);
+                    out.push(src, body_start..u.start, token_line, true, span);
+                    (lua, text == "set_by_lua_block")
+                }
+                Some(start) => {
+                    out.unescaped.push_str(&src[uncopied..u.start]);
+                    let text = &out.unescaped[start..];
+                    let lua = next_token_is_directive && is_lua_block(text);
+                    let takes_arg = text == "set_by_lua_block";
+                    out.push_unescaped(start..out.unescaped.len(), token_line, span);
+                    (lua, takes_arg)
+                }
+            };
+            if lua {
+                if let Err(e) = lex_lua(&mut it, takes_arg, out) {
                     return Some(e);
                 }
                 next_token_is_directive = true;
@@ -491,15 +574,17 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
         }
 
         if it.is(u, b'{') || it.is(u, b'}') || it.is(u, b';') {
-            if !token.is_empty() {
-                let t = take(&mut token);
+            if in_token {
+                in_token = false;
+                let word = token_start..u.start;
                 // `content_by_lua_block{`: nginx ends the word at `{` and lua-nginx-module
                 // then reads the body as Lua; crossplane only looks for Lua after whitespace.
+                let text = &src[word.clone()];
                 let lua = next_token_is_directive
                     && it.is(u, b'{')
-                    && is_lua_block(&t)
-                    && t != "set_by_lua_block";
-                push(out, t, token_line, false, token_start..u.start);
+                    && is_lua_block(text)
+                    && text != "set_by_lua_block";
+                out.push(src, word.clone(), token_line, false, word);
                 if lua {
                     if let Err(e) = scan_lua_body(&mut it, u.line, out) {
                         return Some(e);
@@ -508,30 +593,27 @@ fn lex_raw(src: &str, out: &mut Vec<Token>) -> Option<LexError> {
                     continue;
                 }
             }
-            push_punct(out, src.as_bytes()[u.start], u.line, u.start);
+            out.push_punct(b[u.start], u.line, u.start);
             next_token_is_directive = true;
             continue;
         }
 
-        token.push_str(it.text(u));
-        // Fast path: the rest of a plain word (printable ASCII that no rule above looks at)
-        // goes in at once. `$` stops it, for the `${` rule; so do quotes, braces, `;`, `\\`.
-        let b = src.as_bytes();
-        let run = b[it.pos..]
+        // The unit is part of the word. Fast path: so is the rest of a plain word (printable
+        // ASCII that no rule above looks at). `$` stops it, for the `${` rule; so do quotes,
+        // braces, `;`, `\\`.
+        in_token = true;
+        it.pos += b[it.pos..]
             .iter()
             .position(|&c| !PLAIN_WORD[usize::from(c)])
             .unwrap_or(b.len() - it.pos);
-        if run > 0 {
-            token.push_str(&src[it.pos..it.pos + run]);
-            it.pos += run;
-        }
     }
     None
 }
 
 /// `LuaBlockPlugin.lex`: the body between the braces becomes one quoted token followed by a
-/// `;`, on the line of the closing brace. `set_by_lua_block` first takes one bare argument.
-fn lex_lua(it: &mut Units<'_>, directive: &str, out: &mut Vec<Token>) -> Result<(), LexError> {
+/// `;`, on the line of the closing brace. `set_by_lua_block` (`takes_arg`) first takes one
+/// bare argument.
+fn lex_lua(it: &mut Units<'_>, takes_arg: bool, out: &mut Lexemes) -> Result<(), LexError> {
     macro_rules! next_or_end {
         () => {
             match it.next() {
@@ -540,23 +622,20 @@ fn lex_lua(it: &mut Units<'_>, directive: &str, out: &mut Vec<Token>) -> Result<
             }
         };
     }
-    if directive == "set_by_lua_block" {
-        let mut arg = String::new();
-        let mut arg_start = 0;
+    if takes_arg {
+        // Every unit read from its first is part of the argument, as in `lex_raw`.
+        let mut arg_start = None;
         while let Some(mut u) = it.next() {
             if it.is_space(u) {
-                if !arg.is_empty() {
-                    push(out, arg, u.line, false, arg_start..u.start);
+                if let Some(start) = arg_start {
+                    out.push(it.s, start..u.start, u.line, false, start..u.start);
                     break;
                 }
                 while it.is_space(u) {
                     u = next_or_end!();
                 }
             }
-            if arg.is_empty() {
-                arg_start = u.start;
-            }
-            arg.push_str(it.text(u));
+            arg_start.get_or_insert(u.start);
         }
     }
 
@@ -579,7 +658,7 @@ fn lex_lua(it: &mut Units<'_>, directive: &str, out: &mut Vec<Token>) -> Result<
 /// long brackets `[==[ ... ]==]` / `--[[ ... ]]`. crossplane knows no long brackets and reads
 /// `--[[` as a line comment, so it cuts some valid blocks short and accepts unterminated ones
 /// (REPORT.md §3 bug 4); where the two agree the body is the same text.
-fn scan_lua_body(it: &mut Units<'_>, open_line: u32, out: &mut Vec<Token>) -> Result<(), LexError> {
+fn scan_lua_body(it: &mut Units<'_>, open_line: u32, out: &mut Lexemes) -> Result<(), LexError> {
     let s = it.s;
     let b = s.as_bytes();
     let start = it.pos;
@@ -640,8 +719,8 @@ fn scan_lua_body(it: &mut Units<'_>, open_line: u32, out: &mut Vec<Token>) -> Re
                 depth -= 1;
                 if depth == 0 {
                     let line = line_at(i);
-                    push(out, s.get(start..i).unwrap_or(""), line, true, start..i);
-                    push_punct(out, b';', line, i);
+                    out.push(s, start..i, line, true, start..i);
+                    out.push_punct(b';', line, i);
                     it.pos = i + 1;
                     it.line = line;
                     return Ok(());
@@ -724,6 +803,35 @@ mod tests {
         );
         assert_eq!(words("a \"\";"), ["a", "", ";"]);
         assert_eq!(words("a \"x;{}#\";"), ["a", "x;{}#", ";"]);
+        // Each unescaped text is its own, wherever in the file and however many there are.
+        let src = r#"a "x\"y" b 'p\'q\'r' "\"" '\'' c "d\\" "s\"_by_lua_block";"#;
+        assert_eq!(
+            words(src),
+            [
+                "a",
+                "x\"y",
+                "b",
+                "p'q'r",
+                "\"",
+                "'",
+                "c",
+                "d\\\\",
+                "s\"_by_lua_block",
+                ";"
+            ]
+        );
+        let spans: Vec<&str> = lex(src)
+            .tokens
+            .iter()
+            .map(|t| &src[t.span.clone()])
+            .collect();
+        assert_eq!(spans[1], r#""x\"y""#);
+        assert_eq!(spans[3], r#"'p\'q\'r'"#);
+        // A Lua block named in quotes with an escape is still one.
+        assert_eq!(
+            words(r#"x;"a\"_by_lua_block" { } y;"#),
+            ["x", ";", "a\"_by_lua_block", " ", ";", "y", ";"]
+        );
     }
 
     #[test]

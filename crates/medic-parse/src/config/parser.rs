@@ -29,7 +29,7 @@ use super::crossplane::{FileJson, JsonBody, JsonStyle};
 use super::fs::{
     errno_text, glob, has_magic, py_dirname, py_join, py_repr, to_path, DiskFs, FileSystem,
 };
-use super::lexer::{as_decoded, decode_vec, lex_into, LexError, Token};
+use super::lexer::{as_decoded, decode_vec, lex_into, LexError, Lexeme, Lexemes};
 use super::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text};
 
 /// How relative `include` paths are resolved.
@@ -269,10 +269,15 @@ impl Job<'_> {
         } = scratch;
         let read = self.fs.read_into(path, bytes);
         let json = self.json.map(|single| JsonBody::new(bytes.len(), single));
-        let (lex_error, eof_line) = match read {
+        // The tokens borrow their text from the file's: as read, or decoded when that changes it.
+        let decoded: String;
+        let src = match read {
             Ok(()) => match as_decoded(bytes) {
-                Some(text) => lex_into(text, tokens),
-                None => lex_into(&decode_vec(std::mem::take(bytes)), tokens),
+                Some(text) => text,
+                None => {
+                    decoded = decode_vec(std::mem::take(bytes));
+                    &decoded
+                }
             },
             Err(e) => {
                 file.errors.push(ConfigError {
@@ -288,11 +293,11 @@ impl Job<'_> {
                 };
             }
         };
-        let toks = tokens.drain(..);
+        let (lex_error, eof_line) = lex_into(src, tokens);
         let lex_error = lex_error.as_ref();
         let (stop, errors, named, json) = match json {
             Some(body) => {
-                let mut p = self.parser(body, path, opened, toks, lex_error);
+                let mut p = self.parser(body, path, opened, src, tokens, lex_error);
                 let stop = p.block(ctx, false);
                 p.sink.finish();
                 (stop, p.errors, p.named, Some(p.sink))
@@ -303,7 +308,7 @@ impl Job<'_> {
                     stack: Vec::new(),
                     open: Vec::new(),
                 };
-                let mut p = self.parser(tree, path, opened, toks, lex_error);
+                let mut p = self.parser(tree, path, opened, src, tokens, lex_error);
                 let stop = p.block(ctx, false);
                 file.parsed = p.sink.stack;
                 (stop, p.errors, p.named, None)
@@ -336,7 +341,8 @@ impl<'j> Job<'j> {
         sink: S,
         path: &'a str,
         opened: &'a mut OpenCache,
-        toks: std::vec::Drain<'a, Token>,
+        src: &'a str,
+        lexemes: &'a Lexemes,
         lex_error: Option<&'a LexError>,
     ) -> FileParser<'a, 'j, S> {
         FileParser {
@@ -345,7 +351,9 @@ impl<'j> Job<'j> {
             named: Vec::new(),
             named_index: FastMap::new(),
             path,
-            toks,
+            src,
+            lexemes,
+            toks: lexemes.list.iter(),
             last_line: 0,
             lex_error,
             errors: Vec::new(),
@@ -369,7 +377,7 @@ type OpenCache = FastSet<String>;
 struct Scratch {
     opened: OpenCache,
     bytes: Vec<u8>,
-    tokens: Vec<Token>,
+    tokens: Lexemes,
 }
 
 /// A file parsed, and the files its includes name (path, and the context of that include), in
@@ -559,8 +567,11 @@ struct FileParser<'a, 'j, S> {
     /// ...found by path: a file includes the same snippet from each of its servers.
     named_index: FastMap<String, usize>,
     path: &'a str,
-    /// The file's tokens, each moved out as it is read.
-    toks: std::vec::Drain<'a, Token>,
+    /// The file's text, and its tokens...
+    src: &'a str,
+    lexemes: &'a Lexemes,
+    /// ...read one after the other.
+    toks: std::slice::Iter<'a, Lexeme>,
     /// The line of the last token read.
     last_line: u32,
     lex_error: Option<&'a LexError>,
@@ -571,24 +582,24 @@ struct FileParser<'a, 'j, S> {
     /// Where the directives go.
     sink: S,
     /// The arguments of the directive being read: one buffer, reused.
-    args: Vec<Text>,
+    args: Vec<&'a str>,
 }
 
 /// Where a file's parse puts its directives, in the order they are read: a tree
 /// ([`TreeSink`]), or crossplane's JSON straight away ([`JsonBody`], for `config parse`).
 trait Sink {
-    /// A directive without a block. `args` is left empty, its buffer kept.
-    fn directive(&mut self, d: Parts, args: &mut Vec<Text>);
+    /// A directive without a block.
+    fn directive(&mut self, d: Parts<'_>, args: &[&str]);
     /// A directive with a block: the block's directives follow, then [`Sink::close`].
-    fn open(&mut self, d: Parts, args: &mut Vec<Text>);
+    fn open(&mut self, d: Parts<'_>, args: &[&str]);
     /// The end of the block opened last; `end` is where its `}` (or the stream) ended.
     fn close(&mut self, end: usize);
     fn comment(&mut self, text: &str, line: u32, span: Range<usize>);
 }
 
 /// A directive but its arguments.
-struct Parts {
-    name: Text,
+struct Parts<'a> {
+    name: &'a str,
     line: u32,
     span: Range<usize>,
     /// Kept only when asked ([`Options::spans`]).
@@ -609,10 +620,10 @@ struct TreeSink {
 }
 
 impl TreeSink {
-    fn make(&self, d: Parts, args: &mut Vec<Text>) -> Directive {
+    fn make(&self, d: Parts<'_>, args: &[&str]) -> Directive {
         let mut made = Directive {
-            name: d.name,
-            args: take_exact(args).into_boxed_slice(),
+            name: Text::new(d.name),
+            args: args.iter().map(|a| Text::new(a)).collect(),
             line: d.line,
             file: self.file,
             span: d.span,
@@ -629,12 +640,12 @@ impl TreeSink {
 }
 
 impl Sink for TreeSink {
-    fn directive(&mut self, d: Parts, args: &mut Vec<Text>) {
+    fn directive(&mut self, d: Parts<'_>, args: &[&str]) {
         let d = self.make(d, args);
         self.stack.push(d);
     }
 
-    fn open(&mut self, d: Parts, args: &mut Vec<Text>) {
+    fn open(&mut self, d: Parts<'_>, args: &[&str]) {
         let d = self.make(d, args);
         self.open.push((d, self.stack.len()));
     }
@@ -653,14 +664,12 @@ impl Sink for TreeSink {
 }
 
 impl Sink for JsonBody {
-    fn directive(&mut self, d: Parts, args: &mut Vec<Text>) {
-        JsonBody::directive(self, &d.name, d.line, args, d.includes, false);
-        args.clear();
+    fn directive(&mut self, d: Parts<'_>, args: &[&str]) {
+        JsonBody::directive(self, d.name, d.line, args, d.includes, false);
     }
 
-    fn open(&mut self, d: Parts, args: &mut Vec<Text>) {
-        JsonBody::directive(self, &d.name, d.line, args, d.includes, true);
-        args.clear();
+    fn open(&mut self, d: Parts<'_>, args: &[&str]) {
+        JsonBody::directive(self, d.name, d.line, args, d.includes, true);
     }
 
     fn close(&mut self, _end: usize) {
@@ -672,9 +681,14 @@ impl Sink for JsonBody {
     }
 }
 
-impl<S: Sink> FileParser<'_, '_, S> {
+impl<'a, S: Sink> FileParser<'a, '_, S> {
+    /// The text of a token of this file.
+    fn text(&self, t: &Lexeme) -> &'a str {
+        self.lexemes.text(self.src, t)
+    }
+
     /// The next token; `Err(None)` at a clean end of the stream.
-    fn next(&mut self) -> Result<Token, Option<Stop>> {
+    fn next(&mut self) -> Result<&'a Lexeme, Option<Stop>> {
         match self.toks.next() {
             Some(t) => {
                 self.last_end = t.span.end;
@@ -730,9 +744,10 @@ impl<S: Sink> FileParser<'_, '_, S> {
                 }
                 continue;
             }
-            if !tok.quoted && tok.text.starts_with('#') {
+            let name = self.text(tok);
+            if !tok.quoted && name.starts_with('#') {
                 if self.job.opts.comments {
-                    self.sink.comment(&tok.text[1..], tok.line, tok.span);
+                    self.sink.comment(&name[1..], tok.line, tok.span.clone());
                 }
                 continue;
             }
@@ -754,25 +769,25 @@ impl<S: Sink> FileParser<'_, '_, S> {
                 if t.punct != 0 {
                     break t;
                 }
-                if !t.quoted && t.text.starts_with('#') {
-                    comments_in_args.push((t.text[1..].to_owned(), t.span));
+                let text = self.text(t);
+                if !t.quoted && text.starts_with('#') {
+                    comments_in_args.push((&text[1..], t.span.clone()));
                 } else {
-                    args.push(t.text);
+                    args.push(text);
                     last_arg_end = Some(t.span.end);
                     if spans_on {
-                        arg_spans.push((t.span, t.quoted));
+                        arg_spans.push((t.span.clone(), t.quoted));
                     }
                 }
             };
-            let name = tok.text;
             if name == "if" {
                 prepare_if_args(&mut args, &mut arg_spans);
             }
             let opts = self.job.opts;
             if let Err(rej) = analyze_in(
-                &name,
+                name,
                 &args,
-                &term.text,
+                self.text(term),
                 ctx_mask,
                 opts.check_ctx,
                 opts.check_args,
@@ -809,8 +824,8 @@ impl<S: Sink> FileParser<'_, '_, S> {
             let line = d.line;
             let mut closed_by_brace = false;
             if term.is_punct(b'{') {
-                let inner = enter_block(ctx, &d.name);
-                self.sink.open(d, &mut args);
+                let inner = enter_block(ctx, d.name);
+                self.sink.open(d, &args);
                 self.args = args;
                 let stop = self.block(&inner, false);
                 self.sink.close(self.last_end);
@@ -834,11 +849,11 @@ impl<S: Sink> FileParser<'_, '_, S> {
                     );
                     closed_by_brace = true;
                 }
-                self.sink.directive(d, &mut args);
+                self.sink.directive(d, &args);
                 self.args = args;
             }
             for (c, span) in comments_in_args {
-                self.sink.comment(&c, line, span);
+                self.sink.comment(c, line, span);
             }
             if closed_by_brace {
                 break;
@@ -849,7 +864,7 @@ impl<S: Sink> FileParser<'_, '_, S> {
 
     /// Finds the files an `include` names: their local indices ([`Parsed::named`]), or `None`
     /// when it has no argument.
-    fn include(&mut self, args: &[Text], line: u32, ctx: &[String]) -> Option<Vec<usize>> {
+    fn include(&mut self, args: &[&str], line: u32, ctx: &[String]) -> Option<Vec<usize>> {
         let Some(arg) = args.first() else {
             // crossplane raises IndexError here (an `include;` where it checks nothing).
             let msg = "invalid number of arguments in \"include\" directive".to_owned();
@@ -903,13 +918,6 @@ impl<S: Sink> FileParser<'_, '_, S> {
     }
 }
 
-/// Moves `v`'s items into a `Vec` of exactly their number, keeping `v`'s buffer for reuse.
-fn take_exact<T>(v: &mut Vec<T>) -> Vec<T> {
-    let mut exact = Vec::with_capacity(v.len());
-    exact.append(v);
-    exact
-}
-
 fn comment(text: &str, line: u32, file: FileId, span: Range<usize>) -> Directive {
     Directive {
         name: "#".into(),
@@ -928,7 +936,7 @@ fn comment(text: &str, line: u32, file: FileId, span: Range<usize>) -> Directive
 /// argument was quoted) follow: a bare word's text is its source, so the span of what is left
 /// is the old one less the bytes cut; a quoted argument keeps its whole span, quotes and all,
 /// as no byte range holds its text without them.
-fn prepare_if_args(args: &mut Vec<Text>, spans: &mut Vec<(Range<usize>, bool)>) {
+fn prepare_if_args(args: &mut Vec<&str>, spans: &mut Vec<(Range<usize>, bool)>) {
     let (Some(first), Some(last)) = (args.first(), args.last()) else {
         return;
     };
@@ -937,14 +945,14 @@ fn prepare_if_args(args: &mut Vec<Text>, spans: &mut Vec<(Range<usize>, bool)>) 
     }
     let is_space = |c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c);
     let len0 = args[0].len();
-    args[0] = Text::new(args[0][1..].trim_start_matches(is_space));
+    args[0] = args[0][1..].trim_start_matches(is_space);
     if let Some((s, false)) = spans.first_mut() {
         s.start += len0 - args[0].len();
     }
     let n = args.len() - 1;
     let l = &args[n];
     let len_n = l.len();
-    args[n] = Text::new(l[..l.len() - 1].trim_end_matches(is_space));
+    args[n] = l[..l.len() - 1].trim_end_matches(is_space);
     if let Some((s, false)) = spans.last_mut() {
         // With one argument, `s.start` has moved already; the end is still the old one.
         s.end -= len_n - args[n].len();
@@ -1167,25 +1175,25 @@ mod tests {
 
     #[test]
     fn if_parentheses() {
-        let mut a: Vec<Text> = vec!["($a".into(), "=".into(), "b)".into()];
+        let mut a = vec!["($a", "=", "b)"];
         let mut s = vec![(0..3, false), (4..5, false), (6..8, false)];
         prepare_if_args(&mut a, &mut s);
         assert_eq!(a, ["$a", "=", "b"]);
         assert_eq!(s, [(1..3, false), (4..5, false), (6..7, false)]);
-        let mut a: Vec<Text> = vec!["(".into(), "$a".into(), ")".into()];
+        let mut a = vec!["(", "$a", ")"];
         let mut s = vec![(0..1, false), (2..4, false), (5..6, false)];
         prepare_if_args(&mut a, &mut s);
         assert_eq!(a, ["$a"]);
         assert_eq!(s, [(2..4, false)]);
-        let mut a: Vec<Text> = vec!["()".into()];
+        let mut a = vec!["()"];
         let mut s = vec![(0..2, false)];
         prepare_if_args(&mut a, &mut s);
         assert!(a.is_empty() && s.is_empty());
         // One argument: both ends cut from the same span.
-        let mut a: Vec<Text> = vec!["( $a )".into()];
+        let mut a = vec!["( $a )"];
         let mut s = vec![(10..16, false)];
         prepare_if_args(&mut a, &mut s);
-        assert_eq!((a, s), (vec![Text::new("$a")], vec![(12..14, false)]));
+        assert_eq!((a, s), (vec!["$a"], vec![(12..14, false)]));
     }
 
     /// A file system whose reads of some files take a while, so that the files after them
