@@ -30,7 +30,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use medic_parse::config::{
-    parse_to_json, parse_with, to_json, DiskFs, FileSystem, JsonPayload, JsonStyle, Options,
+    parse_to_json, parse_with, to_json, DiskFs, FileSystem, JsonStyle, Options,
 };
 
 /// The disk as the reference run saw it: `/etc/nginx` empty, or (for the Debian files made
@@ -253,11 +253,7 @@ fn differential(run: &str, corpus: &Path, at_least: usize) {
             };
             let got = to_json(&config, style);
             // `config parse` writes the JSON as it parses, without the tree: the same bytes.
-            let (config, jsons) = parse_to_json(&fs, &main, &opts, style);
-            let mut payload = JsonPayload::new(style);
-            for (f, j) in config.files.iter().zip(jsons) {
-                payload.push_json(f, j);
-            }
+            let (_, payload) = parse_to_json(&fs, &main, &opts, style);
             let mut direct = Vec::new();
             payload.write(&mut direct).unwrap();
             assert!(

@@ -9,7 +9,7 @@ use std::os::fd::AsFd;
 
 use anyhow::{Context, Result};
 use medic_parse::config::{
-    is_nginx_t, nginx_t_files, parse_to_json, DiskFs, FileSystem, JsonPayload, JsonStyle, Options,
+    is_nginx_t, nginx_t_files, parse_to_json, DiskFs, FileSystem, JsonStyle, Options,
 };
 
 use crate::cli::{ConfigParseArgs, ParseFormat};
@@ -39,7 +39,7 @@ pub fn run(args: &ConfigParseArgs) -> Result<u8> {
     let ParseFormat::Crossplane = args.format;
     // Each file's JSON is made on the thread that parsed it, as it is parsed.
     let dump = is_nginx_t(&bytes).then(|| nginx_t_files(&bytes)).flatten();
-    let (config, jsons) = match dump {
+    let (config, json) = match dump {
         Some((dump, main)) => parse_to_json(&dump, &main, &opts, style),
         None => {
             let name = if args.file == "-" {
@@ -55,10 +55,6 @@ pub fn run(args: &ConfigParseArgs) -> Result<u8> {
             parse_to_json(&fs, name, &opts, style)
         }
     };
-    let mut json = JsonPayload::new(style);
-    for (f, j) in config.files.iter().zip(jsons) {
-        json.push_json(f, j);
-    }
     // Standard output is line-buffered: each write of a piece searched it for its last newline
     // (10 M instructions for the 9 MB of a 5,000-server config). A duplicate of its descriptor
     // writes the pieces straight through.

@@ -36,6 +36,8 @@ pub struct JsonPayload {
     /// Every file's errors, in file order.
     errors: Vec<ConfigError>,
     files: Vec<FileJson>,
+    /// The buffers of each parse thread that the files' pieces point into ([`JsonArena`]).
+    arenas: Vec<Vec<String>>,
 }
 
 /// One file's object of the payload's `config` list, as JSON. Made on the thread that parsed
@@ -43,7 +45,7 @@ pub struct JsonPayload {
 pub struct FileJson {
     /// The buffers the writer filled, kept as they are: a file's JSON can be megabytes, which
     /// one growing buffer would copy over and over.
-    pieces: Vec<String>,
+    pieces: Vec<Piece>,
     /// Text printed inside the pieces, at (piece, byte offset), in order: the ids of the files
     /// an `include` names, known only once the file is numbered ([`JsonBody`]), as ranges of
     /// `inserted`.
@@ -67,22 +69,27 @@ impl FileJson {
         w.close('}', false);
         w.finish();
         FileJson {
-            pieces,
+            pieces: pieces.into_iter().map(Piece::Own).collect(),
             inserts: Vec::new(),
             inserted: String::new(),
         }
     }
 
     /// A file's object around the `parsed` list its parse wrote ([`JsonBody`]), compact.
-    pub(crate) fn from_body(f: &ConfigFile, body: JsonBody) -> FileJson {
-        let mut pieces = Vec::with_capacity(body.pieces.len() + 2);
-        let mut w = Writer::new(None, 2, String::with_capacity(256), &mut pieces);
+    pub(crate) fn from_body(f: &ConfigFile, body: WrittenBody) -> FileJson {
+        let mut head = Vec::with_capacity(1);
+        let mut w = Writer::new(None, 2, String::with_capacity(256), &mut head);
         w.file_head(f);
         w.out.push('[');
         w.finish();
+        let mut pieces: Vec<Piece> = head.into_iter().map(Piece::Own).collect();
         let shift = pieces.len();
-        pieces.extend(body.pieces);
-        pieces.push("]}".to_owned());
+        pieces.extend(body.pieces.into_iter().map(|(chunk, range)| Piece::Arena {
+            slot: body.slot,
+            chunk,
+            range,
+        }));
+        pieces.push(Piece::Own("]}".to_owned()));
         let inserts = body
             .holes
             .into_iter()
@@ -96,20 +103,60 @@ impl FileJson {
     }
 }
 
-/// The compact JSON of one file's `parsed` list (its items, without the brackets), written by
-/// the parser as it reads the directives, with no tree in between (`config parse`). The ids
-/// of the files each `include` names are holes, filled by [`JsonBody::number`] once the file
-/// is numbered.
+/// A piece of a file's JSON: a buffer of its own, or bytes of a parse thread's [`JsonArena`].
+#[derive(Debug)]
+enum Piece {
+    Own(String),
+    Arena {
+        slot: usize,
+        chunk: usize,
+        range: Range<usize>,
+    },
+}
+
+/// The buffers one parse thread writes the JSON of its files into, one file after the other.
+/// Every file's JSON in a buffer of its own, sized from the file, left the 9 MB of a
+/// 5,000-server config's JSON in buffers of a hundred sizes: mimalloc keeps each size apart,
+/// and the half-used pages of each, backed by huge pages, doubled the memory the kernel zeroed
+/// (a third of `config parse`'s time on a virtual machine). Here they are a few buffers of one
+/// size, full but for the last.
 #[derive(Debug, Default)]
+pub(crate) struct JsonArena {
+    /// Which thread's: how [`Piece::Arena`] names it.
+    pub(crate) slot: usize,
+    pub(crate) chunks: Vec<String>,
+}
+
+impl JsonArena {
+    /// A buffer is closed once it holds this much, at the end of an item...
+    pub(crate) const CHUNK: usize = 1 << 20;
+    /// ...so it is given room for one item more, mostly.
+    const CAPACITY: usize = Self::CHUNK + 16 * 1024;
+
+    pub(crate) fn new(slot: usize) -> JsonArena {
+        JsonArena {
+            slot,
+            chunks: Vec::new(),
+        }
+    }
+}
+
+/// The compact JSON of one file's `parsed` list (its items, without the brackets), written by
+/// the parser as it reads the directives, with no tree in between (`config parse`), into the
+/// parse thread's [`JsonArena`] after the files it wrote before. The ids of the files each
+/// `include` names are holes, filled by [`WrittenBody::number`] once the file is numbered.
+#[derive(Debug)]
 pub(crate) struct JsonBody {
-    pieces: Vec<String>,
+    /// The arena's buffers but the last, which is `out`, being written.
+    arena: JsonArena,
     out: String,
+    /// Where the file's JSON starts: the buffer, and the byte in it.
+    start: (usize, usize),
+    /// At (buffer of the arena, byte in it).
     holes: Vec<Hole>,
     /// The local indices of every hole, one after the other (one list per file: a list per
-    /// include was 12,000 small allocations on the 5,000-server config)...
+    /// include was 12,000 small allocations on the 5,000-server config).
     locals: Vec<usize>,
-    /// ...and, once numbered, their ids as text.
-    ids: String,
     /// No item written yet in the list being written.
     first: bool,
     single_file: bool,
@@ -124,14 +171,34 @@ struct Hole {
     text: Range<usize>,
 }
 
+/// A [`JsonBody`] written: where its JSON is in its thread's arena, and its holes.
+#[derive(Debug, Default)]
+pub(crate) struct WrittenBody {
+    slot: usize,
+    /// Buffer of the arena, bytes in it.
+    pieces: Vec<(usize, Range<usize>)>,
+    /// At (one of `pieces`, byte from its start).
+    holes: Vec<Hole>,
+    locals: Vec<usize>,
+    /// Once numbered, the holes' ids as text.
+    ids: String,
+}
+
 impl JsonBody {
-    pub(crate) fn new(source_len: usize, single_file: bool) -> JsonBody {
+    pub(crate) fn new(mut arena: JsonArena, single_file: bool) -> JsonBody {
+        let out = arena
+            .chunks
+            .pop()
+            .unwrap_or_else(|| String::with_capacity(JsonArena::CAPACITY));
+        let start = (arena.chunks.len(), out.len());
         JsonBody {
-            // Compact JSON is about 1.6 times its config.
-            out: String::with_capacity((2 * source_len).clamp(1024, Writer::CAPACITY)),
+            arena,
+            out,
+            start,
+            holes: Vec::new(),
+            locals: Vec::new(),
             first: true,
             single_file,
-            ..JsonBody::default()
         }
     }
 
@@ -165,7 +232,7 @@ impl JsonBody {
                 let start = self.locals.len();
                 self.locals.extend_from_slice(&local);
                 self.holes.push(Hole {
-                    piece: self.pieces.len(),
+                    piece: self.arena.chunks.len(),
                     at: self.out.len(),
                     local: start..self.locals.len(),
                     text: 0..0,
@@ -214,19 +281,56 @@ impl JsonBody {
     /// After an item: a full buffer is kept and another started (only between items, so that
     /// a hole is always in the buffer being written).
     fn done(&mut self) {
-        if self.out.len() >= Writer::CHUNK {
-            let full = std::mem::replace(&mut self.out, String::with_capacity(Writer::CAPACITY));
-            self.pieces.push(full);
+        if self.out.len() >= JsonArena::CHUNK {
+            let full = std::mem::replace(&mut self.out, String::with_capacity(JsonArena::CAPACITY));
+            self.arena.chunks.push(full);
         }
     }
 
-    /// Ends the writing: what is left is kept.
-    pub(crate) fn finish(&mut self) {
-        if !self.out.is_empty() {
-            self.pieces.push(std::mem::take(&mut self.out));
-        }
+    /// Ends the writing: the arena, to write the next file into, and where this one is.
+    pub(crate) fn finish(self) -> (JsonArena, WrittenBody) {
+        let JsonBody {
+            mut arena,
+            out,
+            start,
+            holes,
+            locals,
+            ..
+        } = self;
+        arena.chunks.push(out);
+        let (first, from) = start;
+        let pieces: Vec<(usize, Range<usize>)> = (first..arena.chunks.len())
+            .map(|c| {
+                let begin = if c == first { from } else { 0 };
+                (c, begin..arena.chunks[c].len())
+            })
+            .filter(|(_, r)| !r.is_empty())
+            .collect();
+        // Holes at (buffer, byte) to (piece, byte from the piece's start). A hole is never at
+        // the start of an empty piece: it follows `"includes":[`.
+        let holes = holes
+            .into_iter()
+            .map(|h| {
+                let k = pieces.partition_point(|(c, _)| *c < h.piece);
+                Hole {
+                    piece: k,
+                    at: h.at - pieces[k].1.start,
+                    ..h
+                }
+            })
+            .collect();
+        let written = WrittenBody {
+            slot: arena.slot,
+            pieces,
+            holes,
+            locals,
+            ids: String::new(),
+        };
+        (arena, written)
     }
+}
 
+impl WrittenBody {
     /// Writes the ids of the files the includes name: `ids[i]` for local index `i`.
     pub(crate) fn number(&mut self, ids: &[usize]) {
         let mut buf = itoa::Buffer::new();
@@ -249,6 +353,24 @@ impl JsonPayload {
             style,
             errors: Vec::new(),
             files: Vec::new(),
+            arenas: Vec::new(),
+        }
+    }
+
+    /// The arenas the files' JSON points into, by slot.
+    pub(crate) fn set_arenas(&mut self, arenas: Vec<Vec<String>>) {
+        self.arenas = arenas;
+    }
+
+    fn bytes<'a>(&'a self, piece: &'a Piece) -> &'a [u8] {
+        match piece {
+            Piece::Own(s) => s.as_bytes(),
+            Piece::Arena { slot, chunk, range } => self
+                .arenas
+                .get(*slot)
+                .and_then(|a| a.get(*chunk))
+                .and_then(|c| c.as_bytes().get(range.clone()))
+                .unwrap_or_default(),
         }
     }
 
@@ -296,13 +418,14 @@ impl JsonPayload {
             }
             let mut inserts = file.inserts.iter().peekable();
             for (k, piece) in file.pieces.iter().enumerate() {
+                let piece = self.bytes(piece);
                 let mut from = 0;
                 while let Some((_, at, text)) = inserts.next_if(|(p, _, _)| *p == k) {
-                    parts.push(&piece.as_bytes()[from..*at]);
+                    parts.push(&piece[from..*at]);
                     parts.push(&file.inserted.as_bytes()[text.clone()]);
                     from = *at;
                 }
-                parts.push(&piece.as_bytes()[from..]);
+                parts.push(&piece[from..]);
             }
         }
         parts.extend(tail.iter().map(|p| p.as_bytes()));

@@ -25,7 +25,7 @@ use std::path::Path;
 use std::sync::{Condvar, Mutex};
 
 use super::analyzer::{analyze_in, context_mask, enter_block};
-use super::crossplane::{FileJson, JsonBody, JsonStyle};
+use super::crossplane::{FileJson, JsonArena, JsonBody, JsonPayload, JsonStyle, WrittenBody};
 use super::fs::{
     errno_text, glob, has_magic, py_dirname, py_join, py_repr, to_path, DiskFs, FileSystem,
 };
@@ -153,40 +153,49 @@ pub fn parse_each<T: Send>(
     opts: &Options,
     each: impl Fn(FileId, &mut ConfigFile) -> T + Sync,
 ) -> (Config, Vec<T>) {
-    parse_on(threads(), fs, main, opts, None, |id, f, _| each(id, f))
+    let (config, made, _) = parse_on(threads(), fs, main, opts, None, |id, f, _| each(id, f));
+    (config, made)
 }
 
-/// crossplane's JSON of each file of the config ([`super::JsonPayload::push_json`] prints
-/// them), and the config's files with their errors but without their directives. In the
-/// compact style, each file's JSON is written as it is parsed, with no tree in between
-/// (`config parse`: the tree and its walk cost a fifth of the time).
+/// crossplane's JSON of the config, to print with [`JsonPayload::write`], and the config's
+/// files with their errors but without their directives. In the compact style, each file's
+/// JSON is written as it is parsed, with no tree in between (`config parse`: the tree and its
+/// walk cost a fifth of the time).
 pub fn parse_to_json(
     fs: &dyn FileSystem,
     main: &str,
     opts: &Options,
     style: JsonStyle,
-) -> (Config, Vec<FileJson>) {
+) -> (Config, JsonPayload) {
     // The indented style, argument spans and the cycles `Flavor::Nginx` breaks need the tree.
     let direct = style.indent.is_none()
         && !opts.spans
         && opts.flavor == Flavor::Crossplane
         && style.single_file == opts.single_file;
-    if !direct {
-        return parse_each(fs, main, opts, |_, f| {
+    let mut payload = JsonPayload::new(style);
+    let (config, jsons) = if direct {
+        let (config, jsons, arenas) = parse_on(
+            threads(),
+            fs,
+            main,
+            opts,
+            Some(opts.single_file),
+            |_, f, body| FileJson::from_body(f, body.unwrap_or_default()),
+        );
+        payload.set_arenas(arenas);
+        (config, jsons)
+    } else {
+        parse_each(fs, main, opts, |_, f| {
             let json = FileJson::new(f, style);
             // The tree is dropped on the thread that made it, while the other parses.
             f.parsed = Vec::new();
             json
-        });
+        })
+    };
+    for (f, j) in config.files.iter().zip(jsons) {
+        payload.push_json(f, j);
     }
-    parse_on(
-        threads(),
-        fs,
-        main,
-        opts,
-        Some(opts.single_file),
-        |_, f, body| FileJson::from_body(f, body.unwrap_or_default()),
-    )
+    (config, payload)
 }
 
 /// Threads to parse on: as many as there are cores, two at most.
@@ -194,15 +203,16 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2))
 }
 
-/// [`parse_each`] on `threads` threads; `json`: see [`Job::json`].
+/// [`parse_each`] on `threads` threads; `json`: see [`Job::json`]. Also returns the JSON
+/// arenas of the threads, by slot ([`JsonArena`]).
 fn parse_on<T: Send>(
     threads: usize,
     fs: &dyn FileSystem,
     main: &str,
     opts: &Options,
     json: Option<bool>,
-    each: impl Fn(FileId, &mut ConfigFile, Option<JsonBody>) -> T + Sync,
-) -> (Config, Vec<T>) {
+    each: impl Fn(FileId, &mut ConfigFile, Option<WrittenBody>) -> T + Sync,
+) -> (Config, Vec<T>, Vec<Vec<String>>) {
     let config_dir = match &opts.include_root {
         IncludeRoot::MainFileDir => py_dirname(main).to_owned(),
         IncludeRoot::Dir(d) => d.clone(),
@@ -214,11 +224,18 @@ fn parse_on<T: Send>(
         json,
     };
     let plan = Plan::new(main);
-    std::thread::scope(|scope| {
-        for _ in 1..threads {
-            scope.spawn(|| plan.work(&job, &each));
+    let arenas = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads.max(1))
+            .map(|slot| {
+                let (plan, job, each) = (&plan, &job, &each);
+                scope.spawn(move || plan.work(slot, job, each))
+            })
+            .collect();
+        let mut arenas = vec![plan.work(0, &job, &each)];
+        for t in others {
+            arenas.push(t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
         }
-        plan.work(&job, &each);
+        arenas
     });
     let st = plan.state.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut files = Vec::with_capacity(st.done.len());
@@ -233,7 +250,7 @@ fn parse_on<T: Send>(
     if opts.flavor == Flavor::Nginx && !opts.single_file {
         break_cycles(&mut config, &includes);
     }
-    (config, made)
+    (config, made, arenas)
 }
 
 /// What every file's parse reads and nothing changes.
@@ -266,9 +283,9 @@ impl Job<'_> {
             opened,
             bytes,
             tokens,
+            arena,
         } = scratch;
         let read = self.fs.read_into(path, bytes);
-        let json = self.json.map(|single| JsonBody::new(bytes.len(), single));
         // The tokens borrow their text from the file's: as read, or decoded when that changes it.
         let decoded: String;
         let src = match read {
@@ -289,18 +306,20 @@ impl Job<'_> {
                 return Parsed {
                     file,
                     named: Vec::new(),
-                    json,
+                    json: self.json.map(|_| WrittenBody::default()),
                 };
             }
         };
         let (lex_error, eof_line) = lex_into(src, tokens);
         let lex_error = lex_error.as_ref();
-        let (stop, errors, named, json) = match json {
-            Some(body) => {
+        let (stop, errors, named, json) = match self.json {
+            Some(single) => {
+                let body = JsonBody::new(std::mem::take(arena), single);
                 let mut p = self.parser(body, path, opened, src, tokens, lex_error);
                 let stop = p.block(ctx, false);
-                p.sink.finish();
-                (stop, p.errors, p.named, Some(p.sink))
+                let (back, written) = p.sink.finish();
+                *arena = back;
+                (stop, p.errors, p.named, Some(written))
             }
             None => {
                 let tree = TreeSink {
@@ -373,11 +392,12 @@ type OpenCache = FastSet<String>;
 /// file's size and a list of its tokens, taken new for each of 500 files, spread over as many
 /// of the allocator's size classes, each faulted in fresh (a tenth of `config parse`'s time
 /// went to the kernel zeroing pages).
-#[derive(Default)]
 struct Scratch {
     opened: OpenCache,
     bytes: Vec<u8>,
     tokens: Lexemes,
+    /// Where the thread writes its files' JSON, when the job writes JSON.
+    arena: JsonArena,
 }
 
 /// A file parsed, and the files its includes name (path, and the context of that include), in
@@ -386,11 +406,11 @@ struct Parsed {
     file: ConfigFile,
     named: Vec<(String, Vec<String>)>,
     /// The file's JSON, when the job writes JSON rather than a tree ([`Job::json`]).
-    json: Option<JsonBody>,
+    json: Option<WrittenBody>,
 }
 
 /// A file numbered: its id, the file, the ids of the files it names (by local index), its JSON.
-type Numbered = (FileId, ConfigFile, Vec<FileId>, Option<JsonBody>);
+type Numbered = (FileId, ConfigFile, Vec<FileId>, Option<WrittenBody>);
 
 /// The files found so far and how far the threads are, shared by them.
 struct Plan<T> {
@@ -444,12 +464,13 @@ impl<T> Plan<T> {
     }
 
     /// One thread's loop: parse the next file found, number what can be, repeat until every
-    /// file is parsed and numbered.
+    /// file is parsed and numbered. Returns the buffers of the thread's JSON arena, `slot`.
     fn work(
         &self,
+        slot: usize,
         job: &Job<'_>,
-        each: &(impl Fn(FileId, &mut ConfigFile, Option<JsonBody>) -> T + Sync),
-    ) {
+        each: &(impl Fn(FileId, &mut ConfigFile, Option<WrittenBody>) -> T + Sync),
+    ) -> Vec<String> {
         // Tells the other threads to stop waiting if this one panics.
         struct Failed<'p, T>(&'p Plan<T>);
         impl<T> Drop for Failed<'_, T> {
@@ -461,11 +482,16 @@ impl<T> Plan<T> {
             }
         }
         let _failed = Failed(self);
-        let mut scratch = Scratch::default();
+        let mut scratch = Scratch {
+            opened: OpenCache::default(),
+            bytes: Vec::new(),
+            tokens: Lexemes::default(),
+            arena: JsonArena::new(slot),
+        };
         let mut st = self.lock();
         loop {
             if st.failed {
-                return;
+                return Vec::new();
             }
             if st.next_parse < st.paths.len() {
                 let id = st.next_parse;
@@ -497,7 +523,7 @@ impl<T> Plan<T> {
                 st = self.lock();
             } else if st.busy == 0 {
                 // Every file found is parsed and numbered: nothing can add more.
-                return;
+                return scratch.arena.chunks;
             } else {
                 st.idle += 1;
                 st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -1196,6 +1222,66 @@ mod tests {
         assert_eq!((a, s), (vec!["$a"], vec![(12..14, false)]));
     }
 
+    /// Files whose JSON fills several of a thread's arena buffers, and crosses from one to the
+    /// next mid-file, with include holes on both sides of each crossing: the JSON written while
+    /// parsing is the tree's, on one thread and on two.
+    #[test]
+    fn json_across_arena_buffers_is_the_trees() {
+        let mut fs = MemFs::default();
+        let mut main = String::from("events {}\nhttp {\n");
+        for f in 0..6 {
+            main.push_str(&format!("include /c/big{f}.conf;\n"));
+            let mut big = String::new();
+            // About 400 kB of JSON a file: three files fill a buffer.
+            for i in 0..4000 {
+                big.push_str(&format!(
+                    "server {{ listen {i}; server_name s{i}.example \"q\\\"{i}\"; }}\n"
+                ));
+                if i % 700 == f {
+                    big.push_str(&format!("include /c/snip{}.conf;\n", i % 3));
+                }
+            }
+            fs.insert(format!("/c/big{f}.conf"), big);
+        }
+        main.push_str("}\n");
+        fs.insert("/c/nginx.conf", main);
+        for k in 0..3 {
+            fs.insert(format!("/c/snip{k}.conf"), format!("root /srv/{k};\n"));
+        }
+        let opts = Options::default();
+        let tree_json = to_json(
+            &parse_with(&fs, "/c/nginx.conf", &opts),
+            JsonStyle::default(),
+        );
+        assert!(
+            tree_json.len() > 2 * JsonArena::CHUNK,
+            "{}",
+            tree_json.len()
+        );
+        for threads in [1, 2] {
+            let (config, jsons, arenas) = parse_on(
+                threads,
+                &fs,
+                "/c/nginx.conf",
+                &opts,
+                Some(false),
+                |_, f, b| FileJson::from_body(f, b.unwrap_or_default()),
+            );
+            assert!(arenas.iter().map(Vec::len).sum::<usize>() > 2, "{threads}");
+            let mut payload = JsonPayload::new(JsonStyle::default());
+            payload.set_arenas(arenas);
+            for (f, j) in config.files.iter().zip(jsons) {
+                payload.push_json(f, j);
+            }
+            let mut direct = Vec::new();
+            payload.write(&mut direct).unwrap();
+            assert!(
+                String::from_utf8(direct).unwrap() == tree_json,
+                "{threads} threads: the JSON differs"
+            );
+        }
+    }
+
     /// A file system whose reads of some files take a while, so that the files after them
     /// are parsed first and wait to be numbered.
     struct SlowFs {
@@ -1262,17 +1348,17 @@ mod tests {
                 .collect()
         };
         for opts in [Options::default(), Options::nginx()] {
-            let (one, made1) = parse_on(1, &slow, "/c/nginx.conf", &opts, None, |id, f, _| {
+            let (one, made1, _) = parse_on(1, &slow, "/c/nginx.conf", &opts, None, |id, f, _| {
                 (id, f.parsed.len())
             });
-            let (two, made2) = parse_on(2, &slow, "/c/nginx.conf", &opts, None, |id, f, _| {
+            let (two, made2, _) = parse_on(2, &slow, "/c/nginx.conf", &opts, None, |id, f, _| {
                 (id, f.parsed.len())
             });
             // The JSON written as the files are parsed, on one thread and on two, is the
             // JSON of the tree: the include ids filled in right whatever finished first.
             let tree_json = to_json(&one, JsonStyle::default());
             for threads in [1, 2] {
-                let (config, jsons) = parse_on(
+                let (config, jsons, arenas) = parse_on(
                     threads,
                     &slow,
                     "/c/nginx.conf",
@@ -1281,6 +1367,7 @@ mod tests {
                     |_, f, b| FileJson::from_body(f, b.unwrap_or_default()),
                 );
                 let mut payload = JsonPayload::new(JsonStyle::default());
+                payload.set_arenas(arenas);
                 for (f, j) in config.files.iter().zip(jsons) {
                     payload.push_json(f, j);
                 }
