@@ -285,6 +285,37 @@ server {
     insta::assert_snapshot!(render(&run("timeout-inconsistent", &cfg)));
 }
 
+/// A read timeout every location inherits is cited once; each one written in a location too.
+#[test]
+fn timeout_inconsistent_cites_each_timeout_once() {
+    let cfg = http(
+        r#"
+upstream app { server 127.0.0.1:8080; }
+server {
+    proxy_read_timeout 60s;
+    location /a { proxy_pass http://app; }
+    location /b { proxy_pass http://app; }
+    location /c { proxy_read_timeout 300s; proxy_pass http://app; }
+    location /d { proxy_pass http://app; }
+    location /e { proxy_read_timeout 300s; proxy_pass http://app; }
+}"#,
+    );
+    let found = run("timeout-inconsistent", &cfg);
+    assert_eq!(found.len(), 1, "{}", render(&found));
+    let cited = |text: &str| {
+        found[0]
+            .evidence
+            .iter()
+            .filter(|e| e.text == text)
+            .map(|e| e.source.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(cited("proxy_read_timeout 60s;").len(), 1);
+    // Two directives with the same text, on different lines: both.
+    assert_eq!(cited("proxy_read_timeout 300s;").len(), 2);
+    assert_eq!(cited("proxy_pass http://app;").len(), 5);
+}
+
 #[test]
 fn timeout_inconsistent_quiet() {
     quiet(

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use crate::config::values::format_time;
@@ -69,15 +69,14 @@ impl Rule for TimeoutInconsistent {
                 continue;
             }
             let mut evidence = Vec::new();
+            // Each read timeout directive once, however many locations inherit it: found by
+            // place and text in a set (a scan of the evidence so far was quadratic in the
+            // locations of an upstream).
+            let mut seen: HashSet<(String, &str)> = HashSet::new();
             for p in &passes {
                 evidence.push(Evidence::config(&p.src));
                 if let Some(src) = &p.read_timeout.src {
-                    // Formatted once, not once per evidence item it is compared with.
-                    let at = src.location();
-                    if !evidence
-                        .iter()
-                        .any(|e| e.source == at && *e.text == *src.text)
-                    {
+                    if seen.insert((src.location(), &*src.text)) {
                         evidence.push(Evidence::config(src));
                     }
                 }
