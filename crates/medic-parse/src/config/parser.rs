@@ -167,6 +167,17 @@ pub fn parse_to_json(
     opts: &Options,
     style: JsonStyle,
 ) -> (Config, JsonPayload) {
+    parse_to_json_on(threads(), fs, main, opts, style)
+}
+
+/// [`parse_to_json`] on `threads` threads.
+fn parse_to_json_on(
+    threads: usize,
+    fs: &dyn FileSystem,
+    main: &str,
+    opts: &Options,
+    style: JsonStyle,
+) -> (Config, JsonPayload) {
     // The indented style, argument spans and the cycles `Flavor::Nginx` breaks need the tree.
     let direct = style.indent.is_none()
         && !opts.spans
@@ -175,7 +186,7 @@ pub fn parse_to_json(
     let mut payload = JsonPayload::new(style);
     let (config, jsons) = if direct {
         let (config, jsons, arenas) = parse_on(
-            threads(),
+            threads,
             fs,
             main,
             opts,
@@ -185,12 +196,13 @@ pub fn parse_to_json(
         payload.set_arenas(arenas);
         (config, jsons)
     } else {
-        parse_each(fs, main, opts, |_, f| {
+        let (config, jsons, _) = parse_on(threads, fs, main, opts, None, |_, f, _| {
             let json = FileJson::new(f, style);
             // The tree is dropped on the thread that made it, while the other parses.
             f.parsed = Vec::new();
             json
-        })
+        });
+        (config, jsons)
     };
     for (f, j) in config.files.iter().zip(jsons) {
         payload.push_json(f, j);
@@ -1104,7 +1116,7 @@ fn break_cycles(config: &mut Config, includes: &[Vec<FileId>]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{to_json, JsonPayload, MemFs};
+    use crate::config::{to_json, MemFs};
 
     fn names(ds: &[Directive]) -> Vec<&str> {
         ds.iter().map(|d| d.name.as_str()).collect()
@@ -1222,6 +1234,16 @@ mod tests {
         assert_eq!((a, s), (vec!["$a"], vec![(12..14, false)]));
     }
 
+    /// The compact JSON `config parse` prints for `/c/nginx.conf`, written while parsing on
+    /// `threads` threads.
+    fn json_while_parsing(threads: usize, fs: &dyn FileSystem, opts: &Options) -> String {
+        let (_, payload) =
+            parse_to_json_on(threads, fs, "/c/nginx.conf", opts, JsonStyle::default());
+        let mut out = Vec::new();
+        payload.write(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
     /// Files whose JSON fills several of a thread's arena buffers, and crosses from one to the
     /// next mid-file, with include holes on both sides of each crossing: the JSON written while
     /// parsing is the tree's, on one thread and on two.
@@ -1259,24 +1281,8 @@ mod tests {
             tree_json.len()
         );
         for threads in [1, 2] {
-            let (config, jsons, arenas) = parse_on(
-                threads,
-                &fs,
-                "/c/nginx.conf",
-                &opts,
-                Some(false),
-                |_, f, b| FileJson::from_body(f, b.unwrap_or_default()),
-            );
-            assert!(arenas.iter().map(Vec::len).sum::<usize>() > 2, "{threads}");
-            let mut payload = JsonPayload::new(JsonStyle::default());
-            payload.set_arenas(arenas);
-            for (f, j) in config.files.iter().zip(jsons) {
-                payload.push_json(f, j);
-            }
-            let mut direct = Vec::new();
-            payload.write(&mut direct).unwrap();
             assert!(
-                String::from_utf8(direct).unwrap() == tree_json,
+                json_while_parsing(threads, &fs, &opts) == tree_json,
                 "{threads} threads: the JSON differs"
             );
         }
@@ -1357,24 +1363,13 @@ mod tests {
             // The JSON written as the files are parsed, on one thread and on two, is the
             // JSON of the tree: the include ids filled in right whatever finished first.
             let tree_json = to_json(&one, JsonStyle::default());
-            for threads in [1, 2] {
-                let (config, jsons, arenas) = parse_on(
-                    threads,
-                    &slow,
-                    "/c/nginx.conf",
-                    &opts,
-                    Some(false),
-                    |_, f, b| FileJson::from_body(f, b.unwrap_or_default()),
-                );
-                let mut payload = JsonPayload::new(JsonStyle::default());
-                payload.set_arenas(arenas);
-                for (f, j) in config.files.iter().zip(jsons) {
-                    payload.push_json(f, j);
-                }
-                let mut direct = Vec::new();
-                payload.write(&mut direct).unwrap();
-                if opts.flavor == Flavor::Crossplane {
-                    assert_eq!(String::from_utf8(direct).unwrap(), tree_json, "{threads}");
+            if opts.flavor == Flavor::Crossplane {
+                for threads in [1, 2] {
+                    assert_eq!(
+                        json_while_parsing(threads, &slow, &opts),
+                        tree_json,
+                        "{threads}"
+                    );
                 }
             }
             assert_eq!(
