@@ -414,7 +414,7 @@ fn jobs(models: &[Model], skipped: &mut Vec<Skipped>) -> Vec<Job> {
                     pass.target.display(),
                     None,
                     Addr::Host {
-                        host: host.clone(),
+                        host: host.to_string(),
                         port: *port,
                         resolver: None,
                     },
@@ -428,7 +428,9 @@ fn jobs(models: &[Model], skipped: &mut Vec<Skipped>) -> Vec<Job> {
                 Target::Unix { path } => add(
                     pass.target.display(),
                     None,
-                    Addr::Unix { path: path.clone() },
+                    Addr::Unix {
+                        path: path.to_string(),
+                    },
                     m,
                     p,
                 ),
@@ -439,8 +441,8 @@ fn jobs(models: &[Model], skipped: &mut Vec<Skipped>) -> Vec<Job> {
                     for server in &up.servers {
                         if let Some(path) = server.address.strip_prefix("unix:") {
                             add(
-                                server.address.clone(),
-                                Some(name.clone()),
+                                server.address.to_string(),
+                                Some(name.to_string()),
                                 Addr::Unix {
                                     path: path.to_string(),
                                 },
@@ -451,14 +453,14 @@ fn jobs(models: &[Model], skipped: &mut Vec<Skipped>) -> Vec<Job> {
                             // nginx's default port for an upstream server is 80 (`ngx_parse_url`).
                             let port = server.port.unwrap_or(80);
                             let upstream = match server.port {
-                                Some(_) => server.address.clone(),
+                                Some(_) => server.address.to_string(),
                                 None => format!("{host}:{port}"),
                             };
                             add(
                                 upstream,
-                                Some(name.clone()),
+                                Some(name.to_string()),
                                 Addr::Host {
-                                    host: host.clone(),
+                                    host: host.to_string(),
                                     port,
                                     resolver: None,
                                 },
@@ -566,7 +568,7 @@ fn probe_target(
                 PassRef {
                     at: pass.src.location(),
                     directive: pass.kind.directive().to_string(),
-                    url: pass.url.clone(),
+                    url: pass.url.to_string(),
                 }
             })
             .collect(),
@@ -689,8 +691,7 @@ fn protocol_probe(
             let version = pass
                 .http_version
                 .as_ref()
-                .map(|v| v.value.clone())
-                .unwrap_or_else(|| "1.0".to_string());
+                .map_or_else(|| "1.0".to_string(), |v| v.value.to_string());
             facts.http = Some(http::probe(
                 addr,
                 request,
@@ -739,7 +740,7 @@ fn server_name(model: &Model, pass: &Pass) -> Option<String> {
         .names
         .iter()
         .find(|n| !n.is_empty() && *n != "_" && !n.contains('*') && !n.starts_with('~'))
-        .cloned()
+        .map(|n| n.to_string())
 }
 
 /// The request nginx sends for a request to the pass's location: `Host` from
@@ -807,12 +808,12 @@ fn location_prefix(model: &Model, scope: usize) -> Option<String> {
     while let Some(i) = cur {
         let s = &model.scopes[i];
         if s.kind == "location" {
-            let arg = match s.args.first().map(String::as_str) {
+            let arg = match s.args.first().map(|a| a.as_str()) {
                 Some("=" | "^~") => s.args.get(1),
                 Some(a) if a.starts_with('~') || a.starts_with('@') => return None,
                 _ => s.args.first(),
             };
-            return arg.filter(|a| a.starts_with('/')).cloned();
+            return arg.filter(|a| a.starts_with('/')).map(|a| a.to_string());
         }
         cur = s.parent;
     }

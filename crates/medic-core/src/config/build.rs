@@ -464,12 +464,12 @@ impl<'a> Builder<'a> {
         for c in self.children(block) {
             match c.name.as_str() {
                 "server" if !c.args.is_empty() => {
-                    let address = c.args[0].to_string();
+                    let address = c.args[0].clone();
                     let (host, port) = match address.strip_prefix("unix:") {
                         Some(_) => (None, None),
                         None => match split_host_port(&address) {
                             Some((h, p)) => (
-                                Some(h.to_string()),
+                                Some(Text::from(h)),
                                 p.or((proto == Protocol::Http).then_some(80)),
                             ),
                             None => (Some(address.clone()), None),
@@ -479,7 +479,7 @@ impl<'a> Builder<'a> {
                         address,
                         host,
                         port,
-                        params: strings(&c.args[1..]),
+                        params: c.args[1..].to_vec(),
                         src: self.src(c),
                     });
                 }
@@ -614,7 +614,7 @@ impl<'a> Builder<'a> {
         let names = directives
             .iter()
             .filter(|c| c.name == "server_name")
-            .flat_map(|c| c.args.iter().map(|a| a.as_str().to_owned()))
+            .flat_map(|c| c.args.iter().cloned())
             .collect();
         let mut listens = Vec::new();
         for i in level.clone() {
@@ -628,8 +628,8 @@ impl<'a> Builder<'a> {
             listens.push(self.m.listens.len());
             self.m.listens.push(Listen {
                 protocol: proto,
-                address: address.as_str().to_owned(),
-                params: strings(&c.args[1..]),
+                address: address.clone(),
+                params: c.args[1..].to_vec(),
                 server: server_index,
                 src: self.src(c),
             });
@@ -677,7 +677,7 @@ impl<'a> Builder<'a> {
             args: if kind == "server" {
                 Vec::new()
             } else {
-                strings(&d.args)
+                d.args.to_vec()
             },
             server,
             parent,
@@ -692,7 +692,7 @@ impl<'a> Builder<'a> {
                     .args
                     .iter()
                     .filter(|a| !a.contains('='))
-                    .map(|a| a.as_str().to_owned())
+                    .cloned()
                     .collect(),
                 src: Some(self.src(r)),
             }),
@@ -768,10 +768,10 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn string(&self, inh: &Inherited<'a>, s: Scalar) -> Eff<Option<String>> {
+    fn string(&self, inh: &Inherited<'a>, s: Scalar) -> Eff<Option<Text>> {
         let d = inh.scalar(s);
         Eff {
-            value: d.and_then(|d| d.args.first().map(|a| a.as_str().to_owned())),
+            value: d.and_then(|d| d.args.first().cloned()),
             src: self.eff_src(d),
         }
     }
@@ -819,12 +819,8 @@ impl<'a> Builder<'a> {
                 .into_iter()
                 .filter(|d| !d.args.is_empty())
                 .map(|d| Param {
-                    name: d.args[0].as_str().to_owned(),
-                    value: d
-                        .args
-                        .get(1)
-                        .map(|a| a.as_str().to_owned())
-                        .unwrap_or_default(),
+                    name: d.args[0].clone(),
+                    value: d.args.get(1).cloned().unwrap_or_default(),
                     src: self.src(d),
                 })
                 .collect()
@@ -837,7 +833,7 @@ impl<'a> Builder<'a> {
                 .into_iter()
                 .filter_map(|d| {
                     let mut l = LimitReq {
-                        zone: String::new(),
+                        zone: Text::default(),
                         burst: None,
                         nodelay: false,
                         delay: None,
@@ -846,7 +842,7 @@ impl<'a> Builder<'a> {
                     };
                     for a in &d.args {
                         if let Some(z) = a.strip_prefix("zone=") {
-                            l.zone = z.to_string();
+                            l.zone = Text::from(z);
                         } else if let Some(b) = a.strip_prefix("burst=") {
                             l.burst = b.parse().ok();
                         } else if let Some(b) = a.strip_prefix("delay=") {
@@ -872,14 +868,14 @@ impl<'a> Builder<'a> {
             found
                 .into_iter()
                 .filter_map(|d| {
-                    let zone = d.args.first()?.as_str().to_owned();
+                    let zone = d.args.first()?.clone();
                     Some(LimitConn {
                         limit: d.args.get(1).and_then(|a| a.parse().ok()),
                         zone_key: self
                             .limit_conn_zones
                             .iter()
                             .find(|(z, _)| *z == zone)
-                            .map(|(_, k)| k.to_string()),
+                            .map(|(_, k)| Text::from(*k)),
                         zone,
                         src: self.src(d),
                     })
@@ -893,12 +889,12 @@ impl<'a> Builder<'a> {
             found
                 .into_iter()
                 .filter_map(|d| {
-                    let uri = d.args.last()?.as_str().to_owned();
+                    let uri = d.args.last()?.clone();
                     let mut codes = Vec::new();
                     let mut response = None;
                     for a in &d.args[..d.args.len() - 1] {
                         if a.starts_with('=') {
-                            response = Some(a.as_str().to_owned());
+                            response = Some(a.clone());
                         } else if let Ok(c) = a.parse() {
                             codes.push(c);
                         }
@@ -922,8 +918,8 @@ impl<'a> Builder<'a> {
         scope: usize,
         inh: &Inherited<'a>,
     ) -> Pass {
-        let url = d.args[0].as_str().to_owned();
-        let u = split_pass_url(&url);
+        let url = &d.args[0];
+        let u = split_pass_url(url);
         let name = ModuleDirectives::of(kind);
         let stream = proto == Protocol::Stream;
         let tls = if stream {
@@ -931,7 +927,7 @@ impl<'a> Builder<'a> {
         } else {
             matches!(u.scheme.as_deref(), Some("https" | "grpcs" | "suwsgi"))
         };
-        let target = self.target(proto, &url, &u);
+        let target = self.target(proto, url, &u);
         let read_timeout = if stream {
             self.time(inh, Scalar::PROXY_TIMEOUT, DEFAULT_STREAM_TIMEOUT)
         } else {
@@ -975,7 +971,7 @@ impl<'a> Builder<'a> {
         let http_version = http_proxy.then(|| {
             let v = self.string(inh, Scalar::PROXY_HTTP_VERSION);
             Eff {
-                value: v.value.unwrap_or_else(|| "1.0".to_string()),
+                value: v.value.unwrap_or_else(|| Text::const_new("1.0")),
                 src: v.src,
             }
         });
@@ -995,7 +991,7 @@ impl<'a> Builder<'a> {
                     value: h.value.clone(),
                     src: Some(h.src.clone()),
                 },
-                None => Eff::default_value("close".to_string()),
+                None => Eff::default_value(Text::const_new("close")),
             }
         });
         let keep_conn =
@@ -1009,11 +1005,11 @@ impl<'a> Builder<'a> {
         let next_upstream = {
             let d = inh.scalar(name.next_upstream);
             Eff {
-                value: d.map(|d| strings(&d.args)).unwrap_or_else(|| {
+                value: d.map(|d| d.args.to_vec()).unwrap_or_else(|| {
                     if stream {
-                        vec!["on".to_string()]
+                        vec![Text::const_new("on")]
                     } else {
-                        vec!["error".to_string(), "timeout".to_string()]
+                        vec![Text::const_new("error"), Text::const_new("timeout")]
                     }
                 }),
                 src: self.eff_src(d),
@@ -1039,8 +1035,10 @@ impl<'a> Builder<'a> {
                 trusted_certificate: self.string(inh, name.ssl_trusted_certificate),
                 protocols: Eff {
                     // nginx 1.22's default; 1.23.4 added TLSv1.3.
-                    value: protocols.map(|d| strings(&d.args)).unwrap_or_else(|| {
-                        ["TLSv1", "TLSv1.1", "TLSv1.2"].map(String::from).to_vec()
+                    value: protocols.map(|d| d.args.to_vec()).unwrap_or_else(|| {
+                        ["TLSv1", "TLSv1.1", "TLSv1.2"]
+                            .map(Text::const_new)
+                            .to_vec()
                     }),
                     src: self.eff_src(protocols),
                 },
@@ -1051,8 +1049,8 @@ impl<'a> Builder<'a> {
             kind,
             protocol: proto,
             src: self.src(d),
-            url,
-            scheme: u.scheme.clone(),
+            url: url.clone(),
+            scheme: u.scheme,
             tls,
             target,
             scope,
@@ -1076,25 +1074,27 @@ impl<'a> Builder<'a> {
     /// What a pass URL points at, following `ngx_http_upstream_add`: a name without a port
     /// that matches an `upstream {}` block of the same protocol is that group.
     fn target(&self, proto: Protocol, url: &str, u: &super::values::PassUrl) -> Target {
-        if let Some(path) = &u.unix {
-            return Target::Unix { path: path.clone() };
+        if let Some(path) = u.unix {
+            return Target::Unix {
+                path: Text::from(path),
+            };
         }
         let group = |name: &str| {
             self.upstream_index
                 .get(&(proto, name.to_string()))
                 .map(|&index| Target::Group {
-                    name: name.to_string(),
+                    name: Text::from(name),
                     index,
                 })
         };
         if u.authority.contains('$') {
             return Target::Dynamic {
-                host: u.authority.clone(),
+                host: Text::from(u.authority),
             };
         }
-        let Some((host, port)) = split_host_port(&u.authority) else {
+        let Some((host, port)) = split_host_port(u.authority) else {
             return Target::Dynamic {
-                host: u.authority.clone(),
+                host: Text::from(u.authority),
             };
         };
         if port.is_none() {
@@ -1105,7 +1105,7 @@ impl<'a> Builder<'a> {
         // With variables elsewhere in the URL, nginx resolves a host name per request.
         if url.contains('$') && !is_ip_literal(host) {
             return Target::Dynamic {
-                host: u.authority.clone(),
+                host: Text::from(u.authority),
             };
         }
         let default_port = match u.scheme.as_deref() {
@@ -1114,7 +1114,7 @@ impl<'a> Builder<'a> {
             _ => None,
         };
         Target::Host {
-            host: host.to_string(),
+            host: Text::from(host),
             port: port.or(default_port),
         }
     }

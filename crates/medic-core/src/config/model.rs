@@ -13,6 +13,11 @@ use serde::Serialize;
 
 use super::values::Rate;
 
+/// A name or argument as the config writes it: the parsed tree's own string type, which keeps
+/// up to 24 bytes inline. The model copies most of its text from the tree, and a
+/// 5,000-server config has 100,000s of such copies: as `String`s each was an allocation.
+pub use medic_parse::config::Text;
+
 /// Where a directive is written, and the directive as text (for evidence): a [`SrcData`] made
 /// once per directive and shared. One pointer wide, because every effective setting of every
 /// scope and pass holds one, mostly of a directive at `http` or `server` level (a 5,000-server
@@ -138,15 +143,15 @@ impl PassKind {
 pub enum Target {
     /// A host name or IP literal (`[::1]` bracketed) and the port nginx connects to (the
     /// scheme's default when not written; `None` when the module has none).
-    Host { host: String, port: Option<u16> },
+    Host { host: Text, port: Option<u16> },
     /// `unix:/path`.
-    Unix { path: String },
+    Unix { path: Text },
     /// An `upstream NAME {}` block: [`Model::upstreams`]`[index]`.
-    Group { name: String, index: usize },
+    Group { name: Text, index: usize },
     /// The URL holds variables: nginx builds it per request and resolves a host name at run
     /// time with `resolver` (unless it names an upstream group). `host` is the authority as
     /// written (`$backend`, `api.example.com`, `127.0.0.1:8080`).
-    Dynamic { host: String },
+    Dynamic { host: Text },
 }
 
 impl Target {
@@ -158,10 +163,10 @@ impl Target {
                 host,
                 port: Some(p),
             } => format!("{host}:{p}"),
-            Target::Host { host, port: None } => host.clone(),
+            Target::Host { host, port: None } => host.to_string(),
             Target::Unix { path } => format!("unix:{path}"),
-            Target::Group { name, .. } => name.clone(),
-            Target::Dynamic { host } => host.clone(),
+            Target::Group { name, .. } => name.to_string(),
+            Target::Dynamic { host } => host.to_string(),
         }
     }
 }
@@ -174,7 +179,7 @@ pub struct Scope {
     /// `server`, `location`, `if`, `limit_except`.
     pub kind: &'static str,
     /// The block's arguments (`= /api`, `($request_method = POST)`); empty for `server`.
-    pub args: Vec<String>,
+    pub args: Vec<Text>,
     /// [`Model::servers`] index of the enclosing server.
     pub server: usize,
     /// The enclosing scope (`None` for a server).
@@ -190,7 +195,7 @@ pub struct Scope {
     /// Shared with every scope that inherits the same list.
     pub error_pages: Arc<[ErrorPage]>,
     /// Effective `resolver`: its addresses, or `None` when no level sets one.
-    pub resolver: Option<Eff<Vec<String>>>,
+    pub resolver: Option<Eff<Vec<Text>>>,
     /// Effective `resolver_timeout` (default 30s).
     pub resolver_timeout: Eff<Duration>,
     /// The `*_pass` directives written in this scope: [`Model::passes`] indexes.
@@ -201,7 +206,7 @@ pub struct Scope {
 #[derive(Clone, Debug, Serialize)]
 pub struct Server {
     pub protocol: Protocol,
-    pub names: Vec<String>,
+    pub names: Vec<Text>,
     pub src: Src,
     /// [`Model::listens`] indexes.
     pub listens: Vec<usize>,
@@ -214,9 +219,9 @@ pub struct Server {
 pub struct Listen {
     pub protocol: Protocol,
     /// The address as written: `80`, `127.0.0.1:8080`, `[::]:443`, `unix:/path`.
-    pub address: String,
+    pub address: Text,
     /// The other arguments: `ssl`, `http2`, `default_server`, `backlog=N`, ...
-    pub params: Vec<String>,
+    pub params: Vec<Text>,
     pub server: usize,
     pub src: Src,
 }
@@ -224,7 +229,7 @@ pub struct Listen {
 /// One `limit_req` in effect, joined with its `limit_req_zone`.
 #[derive(Clone, Debug, Serialize)]
 pub struct LimitReq {
-    pub zone: String,
+    pub zone: Text,
     /// `burst=N`; `None` when not written (nginx's burst is then 0).
     pub burst: Option<u64>,
     pub nodelay: bool,
@@ -256,11 +261,11 @@ fn rate_str<S: serde::Serializer>(r: &Option<Rate>, s: S) -> Result<S::Ok, S::Er
 /// One `limit_conn ZONE N;` in effect.
 #[derive(Clone, Debug, Serialize)]
 pub struct LimitConn {
-    pub zone: String,
+    pub zone: Text,
     pub limit: Option<u64>,
     pub src: Src,
     /// The zone's `limit_conn_zone KEY zone=NAME:SIZE` line, when the config has it.
-    pub zone_key: Option<String>,
+    pub zone_key: Option<Text>,
 }
 
 /// `error_page CODE... [=RESPONSE] URI;`
@@ -268,16 +273,16 @@ pub struct LimitConn {
 pub struct ErrorPage {
     pub codes: Vec<u16>,
     /// `=502`, `=` (the response's own status), or `None` (keep the code).
-    pub response: Option<String>,
-    pub uri: String,
+    pub response: Option<Text>,
+    pub uri: Text,
     pub src: Src,
 }
 
 /// A header or parameter set for the upstream (`proxy_set_header`, `fastcgi_param`, ...).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Param {
-    pub name: String,
-    pub value: String,
+    pub name: Text,
+    pub value: Text,
     pub src: Src,
 }
 
@@ -294,13 +299,13 @@ pub struct Ssl {
     /// `*_ssl_server_name` (default off: no SNI).
     pub server_name: Eff<bool>,
     /// `*_ssl_name` (default: the host of the pass URL, `$proxy_host`).
-    pub name: Eff<Option<String>>,
+    pub name: Eff<Option<Text>>,
     /// `*_ssl_verify` (default off).
     pub verify: Eff<bool>,
-    pub trusted_certificate: Eff<Option<String>>,
+    pub trusted_certificate: Eff<Option<Text>>,
     /// `*_ssl_protocols` (default `TLSv1 TLSv1.1 TLSv1.2 TLSv1.3` in 1.23+, without 1.3 before).
-    pub protocols: Eff<Vec<String>>,
-    pub certificate: Eff<Option<String>>,
+    pub protocols: Eff<Vec<Text>>,
+    pub certificate: Eff<Option<Text>>,
 }
 
 /// One `*_pass` directive and everything in effect where it is written.
@@ -311,9 +316,9 @@ pub struct Pass {
     /// The `*_pass` directive itself.
     pub src: Src,
     /// Its argument as written.
-    pub url: String,
+    pub url: Text,
     /// `http`, `https`, `grpcs`, ... when written.
-    pub scheme: Option<String>,
+    pub scheme: Option<Text>,
     /// Whether nginx talks TLS to the upstream (`https://`, `grpcs://`, `suwsgi://`).
     pub tls: bool,
     pub target: Target,
@@ -326,19 +331,19 @@ pub struct Pass {
     pub buffer_size: Eff<u64>,
     pub buffers: Eff<Buffers>,
     /// `proxy_http_version` (default `1.0`); `None` for modules that have none.
-    pub http_version: Option<Eff<String>>,
+    pub http_version: Option<Eff<Text>>,
     /// Effective `proxy_set_header` / `grpc_set_header` list.
     /// Shared with every pass that inherits the same list.
     pub headers: Arc<[Param]>,
     /// The `Connection` header nginx sends: the effective `proxy_set_header Connection`, or
     /// nginx's `close`. `None` for modules that send no HTTP headers.
-    pub connection_header: Option<Eff<String>>,
+    pub connection_header: Option<Eff<Text>>,
     /// `fastcgi_keep_conn` (default off); `None` for other modules.
     pub keep_conn: Option<Eff<bool>>,
     /// Effective `fastcgi_param` / `uwsgi_param` / `scgi_param` list.
     /// Shared with every pass that inherits the same list.
     pub params: Arc<[Param]>,
-    pub next_upstream: Eff<Vec<String>>,
+    pub next_upstream: Eff<Vec<Text>>,
     /// `*_next_upstream_tries` (0: unlimited).
     pub next_upstream_tries: Eff<u64>,
     /// `*_next_upstream_timeout` (0: unlimited).
@@ -351,12 +356,12 @@ pub struct Pass {
 #[derive(Clone, Debug, Serialize)]
 pub struct UpstreamServer {
     /// As written: `127.0.0.1:8080`, `app.internal`, `unix:/run/app.sock`.
-    pub address: String,
+    pub address: Text,
     /// Host (or IP literal) and port; `None` for a unix socket.
-    pub host: Option<String>,
+    pub host: Option<Text>,
     pub port: Option<u16>,
     /// `weight=`, `max_fails=`, `fail_timeout=`, `backup`, `down`, `resolve`, ...
-    pub params: Vec<String>,
+    pub params: Vec<Text>,
     pub src: Src,
 }
 
@@ -487,8 +492,7 @@ impl Model {
         let name = server
             .names
             .first()
-            .cloned()
-            .unwrap_or_else(|| "(no server_name)".to_string());
+            .map_or("(no server_name)", |n| n.as_str());
         if chain.is_empty() {
             format!("server {name}")
         } else {

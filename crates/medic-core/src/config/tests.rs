@@ -272,7 +272,7 @@ fn limits_error_pages_resolver_and_defaults() {
     assert_eq!(s.error_pages[0].response.as_deref(), Some("=200"));
     assert_eq!(
         s.resolver.as_ref().map(|r| r.value.clone()),
-        Some(vec!["127.0.0.53".to_string()])
+        Some(vec![Text::from("127.0.0.53")])
     );
     assert_eq!(p.next_upstream.value, ["error", "timeout", "http_502"]);
     assert_eq!(p.buffer_size.value, 16 * 1024);

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use medic_parse::config::Text;
+
 /// Parses an nginx time: `60`, `60s`, `1m`, `500ms`, `1h30m`, `1h 30m`, `1d`.
 ///
 /// A bare number is seconds (`ngx_parse_time(value, 1)` is what every `*_timeout` uses). Units
@@ -129,27 +131,34 @@ pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     }
 }
 
-/// An upstream URL as the `*_pass` directives take it, split like `ngx_parse_url` does.
+/// An upstream URL as the `*_pass` directives take it, split like `ngx_parse_url` does: parts
+/// of the argument, but for the scheme, which nginx compares without case.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PassUrl {
-    /// `http`, `https`, `grpc`, `grpcs`, `uwsgi`, `suwsgi`; `None` without `scheme://`.
-    pub scheme: Option<String>,
+pub struct PassUrl<'a> {
+    /// `http`, `https`, `grpc`, `grpcs`, `uwsgi`, `suwsgi`, lowercased; `None` without
+    /// `scheme://`.
+    pub scheme: Option<Text>,
     /// The authority: `host`, `host:port`, `[::1]:8080`, `unix:/path`, `$var`.
-    pub authority: String,
+    pub authority: &'a str,
     /// `unix:` socket path, when the authority is one.
-    pub unix: Option<String>,
+    pub unix: Option<&'a str>,
     /// The part after the authority (`/api/` in `http://b/api/`), possibly empty.
-    pub uri: String,
+    pub uri: &'a str,
 }
 
 /// Splits a `*_pass` argument into scheme, authority and URI.
 ///
 /// `http://unix:/run/app.sock:/uri` is nginx's form for a unix socket with a URI: the path ends
 /// at the next `:` (`ngx_parse_unix_domain_url`).
-pub fn split_pass_url(arg: &str) -> PassUrl {
+pub fn split_pass_url(arg: &str) -> PassUrl<'_> {
     let (scheme, rest) = match arg.split_once("://") {
         Some((s, r)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-            (Some(s.to_ascii_lowercase()), r)
+            let scheme = if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                Text::from(s.to_ascii_lowercase())
+            } else {
+                Text::from(s)
+            };
+            (Some(scheme), r)
         }
         _ => (None, arg),
     };
@@ -160,9 +169,9 @@ pub fn split_pass_url(arg: &str) -> PassUrl {
         };
         return PassUrl {
             scheme,
-            authority: format!("unix:{p}"),
-            unix: Some(p.to_string()),
-            uri: uri.to_string(),
+            authority: &rest[.."unix:".len() + p.len()],
+            unix: Some(p),
+            uri,
         };
     }
     let mut end = if scheme.is_some() {
@@ -187,9 +196,9 @@ pub fn split_pass_url(arg: &str) -> PassUrl {
     }
     PassUrl {
         scheme,
-        authority: rest[..end].to_string(),
+        authority: &rest[..end],
         unix: None,
-        uri: rest[end..].to_string(),
+        uri: &rest[end..],
     }
 }
 
@@ -268,22 +277,21 @@ mod tests {
             is_ip_literal("127.0.0.1") && is_ip_literal("[::1]") && !is_ip_literal("localhost")
         );
         let u = split_pass_url("http://unix:/run/a.sock:/x");
-        assert_eq!(u.unix.as_deref(), Some("/run/a.sock"));
+        assert_eq!(u.unix, Some("/run/a.sock"));
+        assert_eq!(u.authority, "unix:/run/a.sock");
         assert_eq!(u.uri, "/x");
         let u = split_pass_url("https://api.example.com:8443/v1/");
         assert_eq!(u.scheme.as_deref(), Some("https"));
+        assert_eq!(split_pass_url("HTTPS://a").scheme.as_deref(), Some("https"));
         assert_eq!(u.authority, "api.example.com:8443");
         assert_eq!(u.uri, "/v1/");
         let u = split_pass_url("unix:/run/php/fpm.sock");
         assert_eq!(
-            (u.scheme, u.unix.as_deref()),
-            (None, Some("/run/php/fpm.sock"))
+            (u.scheme, u.unix, u.authority),
+            (None, Some("/run/php/fpm.sock"), "unix:/run/php/fpm.sock")
         );
         let u = split_pass_url("http://blue$request_uri");
-        assert_eq!(
-            (u.authority.as_str(), u.uri.as_str()),
-            ("blue", "$request_uri")
-        );
+        assert_eq!((u.authority, u.uri), ("blue", "$request_uri"));
         assert_eq!(
             split_pass_url("http://$host$request_uri").authority,
             "$host$request_uri"

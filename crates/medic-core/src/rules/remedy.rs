@@ -171,7 +171,7 @@ pub fn retarget(g: &super::group::Group<'_>, to: Address) -> Vec<Change> {
                 for s in &up.servers {
                     let written = match (&s.host, s.port) {
                         (Some(h), Some(p)) => format!("{h}:{p}"),
-                        _ => s.address.clone(),
+                        _ => s.address.to_string(),
                     };
                     if peer == Some(written.as_str()) || peer == Some(s.address.as_str()) {
                         push(Change::Retarget {

@@ -187,8 +187,9 @@ fn skip_name(b: &[u8], mut i: usize) -> Option<usize> {
 
 /// The addresses of a `resolver` directive's arguments (`127.0.0.1`, `[::1]:5353`,
 /// `dns.example:53` is skipped: nginx resolves those names once at start).
-pub fn resolver_addrs(args: &[String]) -> Vec<SocketAddr> {
+pub fn resolver_addrs(args: &[impl AsRef<str>]) -> Vec<SocketAddr> {
     args.iter()
+        .map(|a| a.as_ref())
         .filter(|a| !a.contains('='))
         .filter_map(|a| {
             if let Ok(s) = a.parse::<SocketAddr>() {
@@ -229,12 +230,7 @@ mod tests {
 
     #[test]
     fn resolver_arguments() {
-        let a = resolver_addrs(&[
-            "127.0.0.1".into(),
-            "[::1]:5353".into(),
-            "valid=30s".into(),
-            "ipv6=off".into(),
-        ]);
+        let a = resolver_addrs(&["127.0.0.1", "[::1]:5353", "valid=30s", "ipv6=off"]);
         assert_eq!(
             a,
             vec![

@@ -63,7 +63,11 @@ impl TlsSettings {
     /// The settings of a pass from the effective model; `host` is the upstream host name
     /// (`$proxy_host` without the port).
     pub fn from_model(ssl: &medic_core::config::Ssl, host: &str) -> TlsSettings {
-        let name = ssl.name.value.clone().unwrap_or_else(|| host.to_string());
+        let name = ssl
+            .name
+            .value
+            .as_ref()
+            .map_or_else(|| host.to_string(), |n| n.to_string());
         // `ngx_http_upstream_ssl_name()` strips a port from the name and never sends an IP
         // address as SNI (RFC 6066 forbids it).
         let name = strip_port(&name).to_string();
@@ -74,7 +78,7 @@ impl TlsSettings {
             name: (!name.is_empty()).then_some(name),
             verify: ssl.verify.value,
             trusted_ca_file: ssl.trusted_certificate.value.as_ref().map(PathBuf::from),
-            protocols: ssl.protocols.value.clone(),
+            protocols: ssl.protocols.value.iter().map(|p| p.to_string()).collect(),
         }
     }
 }

@@ -105,7 +105,7 @@ fn config_upstreams(models: &[Model]) -> HashSet<String> {
         for u in &m.upstreams {
             out.insert(u.name.clone());
             for s in &u.servers {
-                out.insert(s.address.clone());
+                out.insert(s.address.to_string());
             }
         }
     }

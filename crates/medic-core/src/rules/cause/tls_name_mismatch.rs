@@ -51,7 +51,7 @@ impl Cause for TlsNameMismatch {
             .log
             .and_then(|l| quoted_after(&l.first_line.text, "does not match \""))
             .or_else(|| tls.and_then(|t| t.name.clone()))
-            .or_else(|| ssl.and_then(|(_, _, s)| s.name.value.clone()));
+            .or_else(|| ssl.and_then(|(_, _, s)| s.name.value.as_ref().map(|n| n.to_string())));
         let cert = tls.and_then(|t| t.nginx_certificate().or(t.certificates.first()));
         let names: Vec<String> = cert
             .map(|c| {

@@ -63,7 +63,7 @@ impl Cause for TlsSniRequired {
         let prefix = prefix_of(g);
         let name = tls
             .and_then(|t| t.name.clone())
-            .or_else(|| ssl.and_then(|(_, _, s)| s.name.value.clone()))
+            .or_else(|| ssl.and_then(|(_, _, s)| s.name.value.as_ref().map(|n| n.to_string())))
             .or_else(|| {
                 g.passes.first().and_then(|(_, p)| {
                     let host = p.target.display();

@@ -66,9 +66,10 @@ impl Cause for TlsUntrusted {
             }
             None => format!("the certificate of {up} does not verify ({reason})"),
         };
-        let file = trusted
-            .flatten()
-            .unwrap_or_else(|| "/etc/nginx/upstream-ca.pem".to_string());
+        let file = trusted.flatten().map_or_else(
+            || "/etc/nginx/upstream-ca.pem".to_string(),
+            |f| f.to_string(),
+        );
         let show = s_client(g, tls).replace(" </dev/null", " -showcerts </dev/null");
         let mut steps = Vec::new();
         match code {
