@@ -68,19 +68,32 @@ pub(super) fn build_with(cfg: &Config, opts: &BuildOptions, parallel_from: usize
     );
     b.parallel_from = parallel_from;
     b.m.prefix = opts.prefix.clone();
-    // Scopes and passes are large structs: growing the vectors by doubling copied them
-    // around; count them once instead.
-    let (scopes, passes) = count_blocks(cfg);
-    b.m.scopes.reserve(scopes);
-    b.m.passes.reserve(passes);
-    // Each scope and pass has a source, most settings share one: at least that many, so the
-    // map is not rehashed on its way up.
-    b.srcs.get_mut().reserve(scopes + passes);
-    if let Some(main) = cfg.files.first() {
-        let top = b.children(&main.parsed);
+    let Some(main) = cfg.files.first() else {
+        return b.m;
+    };
+    let top = b.children(&main.parsed);
+    // The count is only needed at the servers: another thread makes it while this one reads
+    // the definitions above them (upstreams, maps, formats).
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let counting = std::thread::Builder::new()
+            .name("count".into())
+            .spawn_scoped(scope, move || {
+                let _ = tx.send(Counts::of(cfg));
+            });
+        // Without a thread (the closure and its sender dropped) the builder counts itself.
+        drop(counting);
+        b.counts = Some(Pending::Counting(rx));
         b.main(&top);
-    }
+    });
     b.m
+}
+
+/// The [`Counts`] of the config, once made.
+enum Pending {
+    /// Being made on another thread.
+    Counting(std::sync::mpsc::Receiver<Counts>),
+    Done(Counts),
 }
 
 /// Inherited lists already built, by their first directive (which identifies the level that
@@ -148,6 +161,9 @@ struct Builder<'a> {
     prefix: Option<String>,
     /// Servers from which a protocol block is split across two threads.
     parallel_from: usize,
+    /// How many scopes and passes the config makes; `None` in a builder of some servers only,
+    /// whose vectors are sized by the builder that made it.
+    counts: Option<Pending>,
     m: Model,
 }
 
@@ -184,12 +200,33 @@ impl<'a> Builder<'a> {
             shared_limit_conn: Default::default(),
             prefix: seed.prefix.clone(),
             parallel_from: usize::MAX,
+            counts: None,
             m: Model {
                 prefix: seed.prefix,
                 log_formats: seed.log_formats,
                 limit_req_zones: seed.limit_req_zones,
                 ..Model::default()
             },
+        }
+    }
+
+    /// The config's [`Counts`], waiting for the thread that makes them; `None` in a builder of
+    /// some servers only.
+    fn counts(&mut self) -> Option<&Counts> {
+        if let Some(Pending::Counting(rx)) = &self.counts {
+            let counts = rx.recv().unwrap_or_else(|_| Counts::of(self.cfg));
+            // The scopes and passes of every protocol block: this is the first one.
+            let (scopes, passes) = counts.total();
+            self.m.scopes.reserve(scopes);
+            self.m.passes.reserve(passes);
+            // Each scope and pass has a source, most settings share one: at least that many,
+            // so the map is not rehashed on its way up.
+            self.srcs.get_mut().reserve(scopes + passes);
+            self.counts = Some(Pending::Done(counts));
+        }
+        match &self.counts {
+            Some(Pending::Done(counts)) => Some(counts),
+            _ => None,
         }
     }
 
@@ -362,6 +399,9 @@ impl<'a> Builder<'a> {
             servers.len()
         };
         let (mine, theirs) = servers.split_at(half);
+        // Sizes this builder's vectors, and the other half's: counted, not estimated from the
+        // whole, since a half that outgrew its share doubled its passes' vector.
+        let their_counts = self.counts().map(|c| c.blocks(theirs));
         if theirs.is_empty() {
             self.servers(proto, mine, &top);
             return;
@@ -373,12 +413,11 @@ impl<'a> Builder<'a> {
                 .name("model".into())
                 .spawn_scoped(scope, move || {
                     let mut b = Builder::new(cfg, seed);
-                    // Counted, not estimated from the whole: a half that outgrew its share
-                    // doubled its passes' vector, while the whole's was already reserved.
-                    let (scopes, passes) = count_in(cfg, theirs);
-                    b.m.scopes.reserve_exact(scopes);
-                    b.m.passes.reserve_exact(passes);
-                    b.srcs.get_mut().reserve(scopes + passes);
+                    if let Some((scopes, passes)) = their_counts {
+                        b.m.scopes.reserve_exact(scopes);
+                        b.m.passes.reserve_exact(passes);
+                        b.srcs.get_mut().reserve(scopes + passes);
+                    }
                     b.servers(proto, theirs, &their_top);
                     b.m
                 });
@@ -1189,95 +1228,127 @@ pub(super) fn module_directives_of(kind: PassKind) -> Vec<(String, &'static str)
         .collect()
 }
 
-/// [`count_blocks`] of some blocks of a config (a protocol block's servers): each included file
-/// walked as many times as it is included, as the build walks it.
-pub(super) fn count_in(cfg: &Config, blocks: &[&Directive]) -> (usize, usize) {
-    fn walk(cfg: &Config, ds: &[Directive], depth: usize, n: &mut (usize, usize)) {
-        for d in ds {
-            match d.name.as_str() {
-                "server" | "location" | "if" | "limit_except" if d.block.is_some() => n.0 += 1,
-                "include" if depth < MAX_INCLUDE_DEPTH => {
-                    for &f in d.includes() {
-                        if let Some(file) = cfg.files.get(f) {
-                            walk(cfg, &file.parsed, depth + 1, n);
-                        }
-                    }
-                }
-                name if PassKind::from_directive(name).is_some() => n.1 += 1,
-                _ => {}
-            }
-            if let Some(b) = &d.block {
-                walk(cfg, b, depth, n);
-            }
-        }
-    }
-    let mut n = (0, 0);
-    for &d in blocks {
-        walk(cfg, std::slice::from_ref(d), 0, &mut n);
-    }
-    n
+/// How many scopes (server, location, if, limit_except blocks) and `*_pass` directives the build
+/// will meet, to size the model's vectors: growing them by doubling copied their large structs
+/// around. Each file is walked once; a file included N times counts N times (a snippet of
+/// locations included by every server makes scopes in each).
+pub(super) struct Counts {
+    /// Per file: what it makes, its includes followed (`(0, 0)` for a file the main file does
+    /// not reach).
+    per_file: Vec<(usize, usize)>,
 }
 
-/// How many scope blocks (server, location, if, limit_except) and `*_pass` directives the
-/// build will meet: each file counted once, then as many times as it is included (a snippet of
-/// locations included by every server makes scopes in each).
-pub(super) fn count_blocks(cfg: &Config) -> (usize, usize) {
-    #[derive(Default)]
-    struct Own {
-        scopes: usize,
-        passes: usize,
-        includes: Vec<FileId>,
-    }
-    fn walk(ds: &[Directive], own: &mut Own) {
-        for d in ds {
-            match d.name.as_str() {
-                // An upstream's `server` lines are no scope.
-                "server" | "location" | "if" | "limit_except" if d.block.is_some() => {
-                    own.scopes += 1
+impl Counts {
+    pub(super) fn of(cfg: &Config) -> Counts {
+        #[derive(Default)]
+        struct Own {
+            scopes: usize,
+            passes: usize,
+            includes: Vec<FileId>,
+        }
+        fn walk(ds: &[Directive], own: &mut Own) {
+            for d in ds {
+                match count_as(d) {
+                    Counted::Scope => own.scopes += 1,
+                    Counted::Pass => own.passes += 1,
+                    Counted::Include => own.includes.extend_from_slice(d.includes()),
+                    Counted::Nothing => {}
                 }
-                "include" => own.includes.extend_from_slice(d.includes()),
-                name if PassKind::from_directive(name).is_some() => own.passes += 1,
-                _ => {}
+                if let Some(b) = &d.block {
+                    walk(b, own);
+                }
             }
-            if let Some(b) = &d.block {
-                walk(b, own);
+        }
+        fn total(
+            f: FileId,
+            own: &[Own],
+            memo: &mut [Option<(usize, usize)>],
+            depth: usize,
+        ) -> (usize, usize) {
+            if let Some(n) = memo.get(f).copied().flatten() {
+                return n;
             }
+            let Some(o) = own.get(f) else { return (0, 0) };
+            let mut n = (o.scopes, o.passes);
+            // The build stops following includes at the same depth. A file is counted before
+            // its includes are, so a cycle in a hand-made tree ends (the parser's trees have
+            // none).
+            memo[f] = Some(n);
+            if depth < MAX_INCLUDE_DEPTH {
+                for &inc in &o.includes {
+                    let (s, p) = total(inc, own, memo, depth + 1);
+                    n = (n.0 + s, n.1 + p);
+                }
+                memo[f] = Some(n);
+            }
+            n
+        }
+        let own: Vec<Own> = cfg
+            .files
+            .iter()
+            .map(|f| {
+                let mut o = Own::default();
+                walk(&f.parsed, &mut o);
+                o
+            })
+            .collect();
+        let mut memo = vec![None; own.len()];
+        total(0, &own, &mut memo, 0);
+        Counts {
+            per_file: memo.into_iter().map(Option::unwrap_or_default).collect(),
         }
     }
-    fn total(
-        f: FileId,
-        own: &[Own],
-        memo: &mut [Option<(usize, usize)>],
-        depth: usize,
-    ) -> (usize, usize) {
-        if let Some(n) = memo.get(f).copied().flatten() {
-            return n;
-        }
-        let Some(o) = own.get(f) else { return (0, 0) };
-        let mut n = (o.scopes, o.passes);
-        // The build stops following includes at the same depth. A file is counted before its
-        // includes are, so a cycle in a hand-made tree ends (the parser's trees have none).
-        memo[f] = Some(n);
-        if depth < MAX_INCLUDE_DEPTH {
-            for &inc in &o.includes {
-                let (s, p) = total(inc, own, memo, depth + 1);
-                n = (n.0 + s, n.1 + p);
+
+    /// The whole config's.
+    pub(super) fn total(&self) -> (usize, usize) {
+        self.per_file.first().copied().unwrap_or_default()
+    }
+
+    /// Some blocks' (a protocol block's servers): their own directives walked, each include
+    /// counted by its file's total.
+    pub(super) fn blocks(&self, blocks: &[&Directive]) -> (usize, usize) {
+        fn walk(counts: &Counts, ds: &[Directive], n: &mut (usize, usize)) {
+            for d in ds {
+                match count_as(d) {
+                    Counted::Scope => n.0 += 1,
+                    Counted::Pass => n.1 += 1,
+                    Counted::Include => {
+                        for &f in d.includes() {
+                            let (s, p) = counts.per_file.get(f).copied().unwrap_or_default();
+                            *n = (n.0 + s, n.1 + p);
+                        }
+                    }
+                    Counted::Nothing => {}
+                }
+                if let Some(b) = &d.block {
+                    walk(counts, b, n);
+                }
             }
-            memo[f] = Some(n);
+        }
+        let mut n = (0, 0);
+        for &d in blocks {
+            walk(self, std::slice::from_ref(d), &mut n);
         }
         n
     }
-    let own: Vec<Own> = cfg
-        .files
-        .iter()
-        .map(|f| {
-            let mut o = Own::default();
-            walk(&f.parsed, &mut o);
-            o
-        })
-        .collect();
-    let mut memo = vec![None; own.len()];
-    total(0, &own, &mut memo, 0)
+}
+
+/// What a directive adds to [`Counts`].
+enum Counted {
+    Scope,
+    Pass,
+    Include,
+    Nothing,
+}
+
+fn count_as(d: &Directive) -> Counted {
+    match d.name.as_str() {
+        // An upstream's `server` lines are no scope.
+        "server" | "location" | "if" | "limit_except" if d.block.is_some() => Counted::Scope,
+        "include" => Counted::Include,
+        name if PassKind::from_directive(name).is_some() => Counted::Pass,
+        _ => Counted::Nothing,
+    }
 }
 
 /// A log or pid path as nginx opens it: relative ones against the prefix, `stderr`,

@@ -422,7 +422,7 @@ fn blocks_are_counted_once_per_inclusion() {
     ]);
     let m = build(&cfg, &BuildOptions::default());
     assert_eq!((m.scopes.len(), m.passes.len()), (11, 6));
-    assert_eq!(super::build::count_blocks(&cfg), (11, 6));
+    assert_eq!(super::build::Counts::of(&cfg).total(), (11, 6));
 }
 
 /// The same model, whether a protocol block's servers are built on one thread or split across
@@ -548,7 +548,7 @@ fn paths_resolve_as_path_join() {
     assert_eq!(super::build::resolve(Some(""), "logs/a.log"), "logs/a.log");
 }
 
-/// The servers of a protocol block counted as the build meets them: what `count_blocks`
+/// The servers of a protocol block counted as the build meets them: what `Counts::total`
 /// counts for the whole, split across any two halves.
 #[test]
 fn servers_count_as_the_whole_does() {
@@ -565,15 +565,32 @@ fn servers_count_as_the_whole_does() {
     let http = cfg.files[0].parsed[0].block.as_deref().unwrap();
     let servers: Vec<&medic_parse::config::Directive> =
         http.iter().filter(|d| d.name == "server").collect();
-    assert_eq!(super::build::count_in(&cfg, &servers), (9, 5));
+    let counts = super::build::Counts::of(&cfg);
+    assert_eq!(counts.blocks(&servers), (9, 5));
     for half in 0..=servers.len() {
         let (a, b) = servers.split_at(half);
-        let (sa, pa) = super::build::count_in(&cfg, a);
-        let (sb, pb) = super::build::count_in(&cfg, b);
-        assert_eq!(
-            (sa + sb, pa + pb),
-            super::build::count_blocks(&cfg),
-            "{half}"
-        );
+        let (sa, pa) = counts.blocks(a);
+        let (sb, pb) = counts.blocks(b);
+        assert_eq!((sa + sb, pa + pb), counts.total(), "{half}");
     }
+}
+
+/// A file included from an included file counts once per inclusion, as the build meets it.
+#[test]
+fn counts_follow_nested_includes() {
+    let cfg = config(&[
+        (
+            "nginx.conf",
+            "http {\n    server { include site.conf; }\n    server { include site.conf; location /b { include pass.conf; } }\n}\n",
+        ),
+        ("site.conf", "location /a { include pass.conf; }\n"),
+        ("pass.conf", "proxy_pass http://127.0.0.1:1;\n"),
+    ]);
+    let m = build(&cfg, &BuildOptions::default());
+    let counts = super::build::Counts::of(&cfg);
+    assert_eq!(counts.total(), (m.scopes.len(), m.passes.len()));
+    assert_eq!(counts.total(), (5, 3));
+    let http = cfg.files[0].parsed[0].block.as_deref().unwrap();
+    let servers: Vec<&medic_parse::config::Directive> = http.iter().collect();
+    assert_eq!(counts.blocks(&servers[1..]), (3, 2));
 }
