@@ -573,13 +573,11 @@ pub(crate) fn log_inputs(
             let Some(p) = log_file(&a.path, m.prefix.as_deref()) else {
                 continue;
             };
-            let fmt = a.format.clone().unwrap_or_else(|| {
-                if a.format_name == "combined" {
-                    COMBINED.to_string()
-                } else {
-                    String::new()
-                }
-            });
+            let fmt = match &a.format {
+                Some(f) => f.to_string(),
+                None if a.format_name == "combined" => COMBINED.to_string(),
+                None => String::new(),
+            };
             let better = fmt.contains("$upstream_status")
                 && !chosen
                     .as_ref()

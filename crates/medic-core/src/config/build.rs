@@ -38,6 +38,27 @@ pub const DEFAULT_STREAM_TIMEOUT: Duration = Duration::from_secs(600);
 /// One memory page: the default of `*_buffer_size` and of each of the 8 `*_buffers` on x86-64.
 pub const PAGE: u64 = 4096;
 
+/// nginx's defaults of the list settings a pass reads.
+#[derive(Clone, Copy)]
+enum DefaultList {
+    /// `*_next_upstream error timeout` (`ngx_http_proxy_merge_loc_conf`).
+    NextUpstream,
+    /// `proxy_next_upstream on` of the stream module.
+    StreamNextUpstream,
+    /// nginx 1.22's `*_ssl_protocols`; 1.23.4 added TLSv1.3.
+    SslProtocols,
+}
+
+impl DefaultList {
+    fn words(self) -> &'static [&'static str] {
+        match self {
+            DefaultList::NextUpstream => &["error", "timeout"],
+            DefaultList::StreamNextUpstream => &["on"],
+            DefaultList::SslProtocols => &["TLSv1", "TLSv1.1", "TLSv1.2"],
+        }
+    }
+}
+
 /// Includes deeper than this are treated as a loop (the parser should have cut it already).
 const MAX_INCLUDE_DEPTH: usize = 64;
 
@@ -158,6 +179,10 @@ struct Builder<'a> {
     shared_error_pages: Shared<ErrorPage>,
     shared_limit_req: Shared<LimitReq>,
     shared_limit_conn: Shared<LimitConn>,
+    /// The arguments of `resolver`, `*_next_upstream`, `*_ssl_protocols` directives.
+    shared_args: Shared<Text>,
+    /// nginx's defaults of the last two, by [`DefaultList`].
+    default_lists: [std::cell::OnceCell<Arc<[Text]>>; 3],
     prefix: Option<String>,
     /// Servers from which a protocol block is split across two threads.
     parallel_from: usize,
@@ -198,6 +223,8 @@ impl<'a> Builder<'a> {
             shared_error_pages: Default::default(),
             shared_limit_req: Default::default(),
             shared_limit_conn: Default::default(),
+            shared_args: Default::default(),
+            default_lists: Default::default(),
             prefix: seed.prefix.clone(),
             parallel_from: usize::MAX,
             counts: None,
@@ -360,7 +387,7 @@ impl<'a> Builder<'a> {
                 protocol: proto,
                 name: "combined".to_string(),
                 escape: "default".to_string(),
-                format: COMBINED.to_string(),
+                format: Arc::from(COMBINED),
                 src: None,
             });
         }
@@ -575,7 +602,7 @@ impl<'a> Builder<'a> {
             name: name.to_string(),
             escape,
             // nginx concatenates the strings of a multi-string log_format.
-            format: rest.concat(),
+            format: Arc::from(rest.concat()),
             src: Some(self.src(d)),
         };
         self.m.log_formats.push(def);
@@ -727,12 +754,7 @@ impl<'a> Builder<'a> {
             limit_conn_status: self.status(inh, Scalar::LIMIT_CONN_STATUS),
             error_pages: self.error_pages(inh),
             resolver: inh.scalar(Scalar::RESOLVER).map(|r| Eff {
-                value: r
-                    .args
-                    .iter()
-                    .filter(|a| !a.contains('='))
-                    .cloned()
-                    .collect(),
+                value: self.args(r, true),
                 src: Some(self.src(r)),
             }),
             resolver_timeout: self.time(inh, Scalar::RESOLVER_TIMEOUT, Duration::from_secs(30)),
@@ -782,6 +804,31 @@ impl<'a> Builder<'a> {
 
     fn eff_src(&self, d: Option<&Directive>) -> Option<Src> {
         d.map(|d| self.src(d))
+    }
+
+    /// A directive's arguments, those without `=` only when `plain`, made once per directive
+    /// and shared by every scope and pass that inherits it (a `resolver` at `http` level was a
+    /// list in each of 20,000 scopes).
+    fn args(&self, d: &Directive, plain: bool) -> Arc<[Text]> {
+        let key: *const Directive = d;
+        if let Some(list) = self.shared_args.borrow().get(&key) {
+            return list.clone();
+        }
+        let list: Arc<[Text]> = d
+            .args
+            .iter()
+            .filter(|a| !plain || !a.contains('='))
+            .cloned()
+            .collect();
+        self.shared_args.borrow_mut().insert(key, list.clone());
+        list
+    }
+
+    /// One of nginx's default lists, made once per builder.
+    fn default_list(&self, list: DefaultList) -> Arc<[Text]> {
+        self.default_lists[list as usize]
+            .get_or_init(|| list.words().iter().map(|&w| Text::const_new(w)).collect())
+            .clone()
     }
 
     fn time(&self, inh: &Inherited<'a>, s: Scalar, default: Duration) -> Eff<Duration> {
@@ -1044,13 +1091,11 @@ impl<'a> Builder<'a> {
         let next_upstream = {
             let d = inh.scalar(name.next_upstream);
             Eff {
-                value: d.map(|d| d.args.to_vec()).unwrap_or_else(|| {
-                    if stream {
-                        vec![Text::const_new("on")]
-                    } else {
-                        vec![Text::const_new("error"), Text::const_new("timeout")]
-                    }
-                }),
+                value: match d {
+                    Some(d) => self.args(d, false),
+                    None if stream => self.default_list(DefaultList::StreamNextUpstream),
+                    None => self.default_list(DefaultList::NextUpstream),
+                },
                 src: self.eff_src(d),
             }
         };
@@ -1074,11 +1119,10 @@ impl<'a> Builder<'a> {
                 trusted_certificate: self.string(inh, name.ssl_trusted_certificate),
                 protocols: Eff {
                     // nginx 1.22's default; 1.23.4 added TLSv1.3.
-                    value: protocols.map(|d| d.args.to_vec()).unwrap_or_else(|| {
-                        ["TLSv1", "TLSv1.1", "TLSv1.2"]
-                            .map(Text::const_new)
-                            .to_vec()
-                    }),
+                    value: match protocols {
+                        Some(d) => self.args(d, false),
+                        None => self.default_list(DefaultList::SslProtocols),
+                    },
                     src: self.eff_src(protocols),
                 },
                 certificate: self.string(inh, name.ssl_certificate),

@@ -194,8 +194,9 @@ pub struct Scope {
     pub limit_conn_status: Eff<u16>,
     /// Shared with every scope that inherits the same list.
     pub error_pages: Arc<[ErrorPage]>,
-    /// Effective `resolver`: its addresses, or `None` when no level sets one.
-    pub resolver: Option<Eff<Vec<Text>>>,
+    /// Effective `resolver`: its addresses, or `None` when no level sets one. Shared with
+    /// every scope that inherits it.
+    pub resolver: Option<Eff<Arc<[Text]>>>,
     /// Effective `resolver_timeout` (default 30s).
     pub resolver_timeout: Eff<Duration>,
     /// The `*_pass` directives written in this scope: [`Model::passes`] indexes.
@@ -304,7 +305,8 @@ pub struct Ssl {
     pub verify: Eff<bool>,
     pub trusted_certificate: Eff<Option<Text>>,
     /// `*_ssl_protocols` (default `TLSv1 TLSv1.1 TLSv1.2 TLSv1.3` in 1.23+, without 1.3 before).
-    pub protocols: Eff<Vec<Text>>,
+    /// Shared with every pass that inherits the same list.
+    pub protocols: Eff<Arc<[Text]>>,
     pub certificate: Eff<Option<Text>>,
 }
 
@@ -343,7 +345,8 @@ pub struct Pass {
     /// Effective `fastcgi_param` / `uwsgi_param` / `scgi_param` list.
     /// Shared with every pass that inherits the same list.
     pub params: Arc<[Param]>,
-    pub next_upstream: Eff<Vec<Text>>,
+    /// Shared with every pass that inherits the same list.
+    pub next_upstream: Eff<Arc<[Text]>>,
     /// `*_next_upstream_tries` (0: unlimited).
     pub next_upstream_tries: Eff<u64>,
     /// `*_next_upstream_timeout` (0: unlimited).
@@ -407,7 +410,8 @@ pub struct AccessLog {
     /// The format name (`combined` when omitted).
     pub format_name: String,
     /// The format string (arguments of `log_format` joined), `None` if the name is undefined.
-    pub format: Option<String>,
+    /// Shared with its [`LogFormatDef`]: every server of a big config names its own log.
+    pub format: Option<Arc<str>>,
     /// `default`, `json`, `none` (`escape=`).
     pub escape: String,
     /// The other parameters: `buffer=`, `gzip`, `flush=`, `if=`.
@@ -446,7 +450,7 @@ pub struct LogFormatDef {
     pub protocol: Protocol,
     pub name: String,
     pub escape: String,
-    pub format: String,
+    pub format: Arc<str>,
     /// `None` for the predefined `combined`.
     pub src: Option<Src>,
 }

@@ -35,6 +35,11 @@ fn scalars_come_from_the_innermost_level_arrays_whole_from_one_level() {
     assert_eq!(a.connect_timeout.value, Duration::from_secs(5));
     assert!(a.send_timeout.is_default());
     assert_eq!(a.send_timeout.value, DEFAULT_TIMEOUT);
+    assert!(a.next_upstream.is_default());
+    assert_eq!(*a.next_upstream.value, ["error", "timeout"]);
+    let ssl = a.ssl.as_ref().expect("proxy has TLS settings");
+    assert_eq!(*ssl.protocols.value, ["TLSv1", "TLSv1.1", "TLSv1.2"]);
+    assert!(ssl.protocols.is_default());
     assert_eq!(a.headers.len(), 2);
     assert_eq!(
         a.http_version.as_ref().map(|v| v.value.as_str()),
@@ -271,10 +276,10 @@ fn limits_error_pages_resolver_and_defaults() {
     );
     assert_eq!(s.error_pages[0].response.as_deref(), Some("=200"));
     assert_eq!(
-        s.resolver.as_ref().map(|r| r.value.clone()),
+        s.resolver.as_ref().map(|r| r.value.to_vec()),
         Some(vec![Text::from("127.0.0.53")])
     );
-    assert_eq!(p.next_upstream.value, ["error", "timeout", "http_502"]);
+    assert_eq!(*p.next_upstream.value, ["error", "timeout", "http_502"]);
     assert_eq!(p.buffer_size.value, 16 * 1024);
     assert_eq!(
         p.buffers.value,
@@ -285,7 +290,7 @@ fn limits_error_pages_resolver_and_defaults() {
     );
     let ssl = p.ssl.as_ref().expect("ssl");
     assert!(ssl.server_name.value && !ssl.verify.value);
-    assert_eq!(ssl.protocols.value, ["TLSv1.2", "TLSv1.3"]);
+    assert_eq!(*ssl.protocols.value, ["TLSv1.2", "TLSv1.3"]);
     // The second, empty server inherits from http only.
     let empty = &m.scopes[m.servers[1].scope];
     assert_eq!(empty.error_pages[0].codes, [502, 503, 504]);
