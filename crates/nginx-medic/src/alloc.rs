@@ -1,7 +1,8 @@
 //! The allocator's settings for the commands that read logs, probe or watch: several threads
 //! whose memory is freed as they go, and a peak RSS that matters (a 1 GiB error log must scan
-//! in at most 32 MiB). The config engine keeps mimalloc's defaults (`config lint` turns huge
-//! pages off, as its model is built on two threads): its heap parses faster without purging.
+//! in at most 32 MiB). The config engine keeps mimalloc's defaults: its heap parses faster
+//! without purging. Transparent huge pages are off from the start (`main.rs`); only `config
+//! parse` turns them back on.
 
 /// mimalloc's `mi_option_purge_delay`: its position in `mi_option_e` (include/mimalloc.h of
 /// the mimalloc that libmimalloc-sys 0.1.49 builds; the test below checks it).
@@ -9,10 +10,6 @@ const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Keeps resident memory close to what is in use.
 pub fn keep_resident_memory_low() {
-    // mimalloc backs each thread's heap with transparent huge pages: 2 MiB of RSS per reader
-    // or probe thread (576 MB for 500 probes, 43 MB for a log scan, against 60 MB and 26 MB
-    // without).
-    no_huge_pages();
     // mimalloc returns freed pages to the OS 1 s after they are freed; a log scan is over by
     // then, so the pages a reader thread freed stayed resident beside the report built after
     // it. At once: the 1 GiB error log's peak RSS went from 41.9 to 31.4 MiB, the same
@@ -27,10 +24,18 @@ pub fn keep_resident_memory_low() {
     }
 }
 
-/// Turns transparent huge pages off for this process (`config lint` calls it too: see
-/// `cli::main`). Best effort: a kernel without the prctl keeps its default.
+/// Turns transparent huge pages off for this process, from before `main` (`main.rs`).
+/// mimalloc backs each thread's heap with them: 2 MiB of RSS per reader or probe thread (576 MB
+/// for 500 probes, 43 MB for a log scan, against 60 MB and 26 MB without), and `config lint`,
+/// whose model is built on two threads, peaked at 107 against 77 MiB for no gain in time.
+/// Best effort: a kernel without the prctl keeps its default. Child processes inherit it.
 pub fn no_huge_pages() {
     let _ = nix::sys::prctl::set_thp_disable(true);
+}
+
+/// Turns them back on, for `config parse`: one heap, and faster with them.
+pub fn huge_pages() {
+    let _ = nix::sys::prctl::set_thp_disable(false);
 }
 
 #[cfg(test)]

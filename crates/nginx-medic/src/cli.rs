@@ -506,12 +506,10 @@ pub fn main() -> ExitCode {
     ) {
         crate::alloc::keep_resident_memory_low();
     }
-    if matches!(command, Command::Config(ConfigCommand::Lint(_))) {
-        // The model is built on two threads: with huge pages each thread's heap faulted in
-        // 2 MiB pages of its own (107 against 77 MiB peak on a 5,000-server config), for no
-        // gain in time (hyperfine 91.2 +- 33.9 against 77.7 +- 3.0 ms). `config parse` keeps
-        // them: one heap, and 8% faster with them.
-        crate::alloc::no_huge_pages();
+    if matches!(command, Command::Config(ConfigCommand::Parse(_))) {
+        // Off from the start (`alloc::no_huge_pages`); `config parse` has one heap, and was 8%
+        // faster with them.
+        crate::alloc::huge_pages();
     }
     match command {
         Command::Diagnose(args) => exit(crate::diagnose::run(&args, color)),

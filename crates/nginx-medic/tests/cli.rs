@@ -362,3 +362,48 @@ fn config_parse_prints_the_whole_tree_json_file_by_file() {
     assert!(want.contains("/etc/nginx/sites/s03.conf"), "{want}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
 }
+
+/// `THP_enabled` of a running process (`/proc/PID/status`), once it reads `want`, within 10 s.
+fn thp_enabled_becomes(pid: u32, want: &str) -> String {
+    let mut seen = String::new();
+    for _ in 0..1000 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        seen = status
+            .lines()
+            .find_map(|l| l.strip_prefix("THP_enabled:"))
+            .expect("the kernel reports THP_enabled")
+            .trim()
+            .to_string();
+        if seen == want {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    seen
+}
+
+/// Transparent huge pages are off from before `main` (mimalloc's first arena would be faulted
+/// in 2 MiB pages), and `config parse` alone turns them back on. Both commands wait on standard
+/// input while the test reads their status.
+#[test]
+fn huge_pages_off_except_for_config_parse() {
+    for (args, want) in [
+        (&["config", "parse", "-"][..], "1"),
+        (&["logs", "--format", "json", "-"][..], "0"),
+        (&["config", "lint", "--config", "/dev/stdin"][..], "0"),
+    ] {
+        let mut child = bin()
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Give `config parse` time to reach the point where it turns them on.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let seen = thp_enabled_becomes(child.id(), want);
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        assert_eq!(seen, want, "{args:?}");
+    }
+}
