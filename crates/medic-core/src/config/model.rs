@@ -43,7 +43,14 @@ impl Src {
 
     /// `FILE:LINE`, the `source` of an evidence item.
     pub fn location(&self) -> String {
-        format!("{}:{}", self.file, self.line)
+        // Not `format!`: rules cite thousands of directives on a big config, and the
+        // formatter's machinery was most of making each citation.
+        let line = itoa::Buffer::new().format(self.line).to_owned();
+        let mut s = String::with_capacity(self.file.len() + 1 + line.len());
+        s.push_str(&self.file);
+        s.push(':');
+        s.push_str(&line);
+        s
     }
 }
 
@@ -158,15 +165,21 @@ impl Target {
     /// The target as nginx names peers: `HOST:PORT`, `unix:/path`, the group name, or the
     /// authority as written for a dynamic one.
     pub fn display(&self) -> String {
+        self.name().into_owned()
+    }
+
+    /// [`Target::display`], borrowed when the model holds it as is (a group, a host without
+    /// port): rules that group thousands of passes by target compare these.
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
         match self {
             Target::Host {
                 host,
                 port: Some(p),
-            } => format!("{host}:{p}"),
-            Target::Host { host, port: None } => host.to_string(),
-            Target::Unix { path } => format!("unix:{path}"),
-            Target::Group { name, .. } => name.to_string(),
-            Target::Dynamic { host } => host.to_string(),
+            } => format!("{host}:{p}").into(),
+            Target::Host { host, port: None } => host.as_str().into(),
+            Target::Unix { path } => format!("unix:{path}").into(),
+            Target::Group { name, .. } => name.as_str().into(),
+            Target::Dynamic { host } => host.as_str().into(),
         }
     }
 }

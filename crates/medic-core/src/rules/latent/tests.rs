@@ -316,6 +316,52 @@ server {
     assert_eq!(cited("proxy_pass http://app;").len(), 5);
 }
 
+/// One finding per target and module, in the order of target names then modules, whatever
+/// the order the config writes them in.
+#[test]
+fn timeout_inconsistent_groups_by_target_and_module() {
+    let cfg = http(
+        r#"
+upstream zeta { server 127.0.0.1:8080; }
+upstream alpha { server 127.0.0.1:8081; }
+server {
+    location /z1 { proxy_read_timeout 2m; proxy_pass http://zeta; }
+    location /z2 { proxy_pass http://zeta; }
+    location /h1 { proxy_read_timeout 3m; proxy_pass http://127.0.0.1:9000; }
+    location /a1 { proxy_read_timeout 4m; proxy_pass http://alpha; }
+    location /g1 { grpc_read_timeout 5m; grpc_pass grpc://alpha; }
+    location /h2 { proxy_pass http://127.0.0.1:9000/x; }
+    location /a2 { proxy_pass http://alpha; }
+    location /g2 { grpc_pass grpc://alpha; }
+    location /same1 { proxy_read_timeout 6m; proxy_pass http://127.0.0.1:9001; }
+    location /same2 { proxy_read_timeout 6m; proxy_pass http://127.0.0.1:9001; }
+}"#,
+    );
+    let found = run("timeout-inconsistent", &cfg);
+    let groups: Vec<(&str, &str)> = found
+        .iter()
+        .map(|f| {
+            let module = if f.title.contains("grpc_read_timeout") {
+                "grpc"
+            } else {
+                "proxy"
+            };
+            (f.upstream.as_deref().unwrap_or(""), module)
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("127.0.0.1:9000", "proxy"),
+            ("alpha", "grpc"),
+            ("alpha", "proxy"),
+            ("zeta", "proxy")
+        ],
+        "{}",
+        render(&found)
+    );
+}
+
 #[test]
 fn timeout_inconsistent_quiet() {
     quiet(

@@ -1,4 +1,7 @@
-use std::collections::{BTreeMap, HashSet};
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use foldhash::HashMap;
 use std::time::Duration;
 
 use crate::config::values::format_time;
@@ -50,17 +53,21 @@ impl Rule for TimeoutInconsistent {
                 self.read_below_connect(pass, out);
             }
         }
-        // The same upstream (protocol, module, target) with different read timeouts.
-        let mut by_upstream: BTreeMap<(String, &str), Vec<&Pass>> = BTreeMap::new();
+        // The same upstream (protocol, module, target) with different read timeouts. Grouped
+        // in a hash map and sorted once, by target name and module: a sorted map compared
+        // names at every pass.
+        let mut by_upstream: HashMap<(Cow<'_, str>, &str), Vec<&Pass>> = HashMap::default();
         for pass in &model.passes {
             if matches!(pass.target, Target::Dynamic { .. }) {
                 continue;
             }
             by_upstream
-                .entry((pass.target.display(), pass.kind.prefix()))
+                .entry((pass.target.name(), pass.kind.prefix()))
                 .or_default()
                 .push(pass);
         }
+        let mut by_upstream: Vec<_> = by_upstream.into_iter().collect();
+        by_upstream.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for ((target, prefix), passes) in by_upstream {
             let mut values: Vec<Duration> = passes.iter().map(|p| p.read_timeout.value).collect();
             values.sort();
@@ -71,12 +78,12 @@ impl Rule for TimeoutInconsistent {
             let mut evidence = Vec::new();
             // Each read timeout directive once, however many locations inherit it: found by
             // place and text in a set (a scan of the evidence so far was quadratic in the
-            // locations of an upstream).
-            let mut seen: HashSet<(String, &str)> = HashSet::new();
+            // locations of an upstream), the place as file and line, not formatted.
+            let mut seen: HashSet<(&str, u32, &str)> = HashSet::new();
             for p in &passes {
                 evidence.push(Evidence::config(&p.src));
                 if let Some(src) = &p.read_timeout.src {
-                    if seen.insert((src.location(), &*src.text)) {
+                    if seen.insert((&*src.file, src.line, &*src.text)) {
                         evidence.push(Evidence::config(src));
                     }
                 }
