@@ -22,7 +22,9 @@ pub mod lexer;
 pub mod nginx_t;
 pub mod parser;
 
-pub use ast::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text};
+pub use ast::{
+    Args, Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text,
+};
 pub use crossplane::{to_json, FileJson, JsonPayload, JsonStyle};
 pub use edit::{apply, DirectiveRef, Edit, EditError, EditableFile};
 pub use fs::{DiskFs, FileSystem, MemFs};

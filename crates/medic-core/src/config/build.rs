@@ -304,7 +304,7 @@ impl<'a> Builder<'a> {
         }
         let file = self
             .files
-            .get(d.file)
+            .get(d.file_id())
             .cloned()
             .unwrap_or_else(|| Arc::from("?"));
         // Written into one buffer: only a text not seen before is allocated.

@@ -58,7 +58,7 @@ impl FileJson {
         let mut pieces = Vec::new();
         // The first buffer sized from the file's length: growing it by doubling copied as much
         // as was written. Compact JSON is about 1.6 times its config, indented about 4 times.
-        let source = f.parsed.last().map_or(0, |d| d.span.end);
+        let source = f.parsed.last().map_or(0, |d| d.span().end);
         let factor = if style.indent.is_some() { 4 } else { 2 };
         let first = String::with_capacity((source * factor).clamp(1024, Writer::CAPACITY));
         // Files are items of the `config` list: two levels down.

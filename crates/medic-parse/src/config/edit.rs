@@ -51,6 +51,10 @@ pub enum EditError {
         first: Range<usize>,
         second: Range<usize>,
     },
+    /// The tree keeps a directive's span in 32 bits ([`Directive::span`]): past that, the
+    /// offsets an edit is placed by would be wrong.
+    #[error("the file is {len} bytes: files over 4 GiB are not edited")]
+    TooBig { len: usize },
     /// An edit's range is past the end of the text or splits a character.
     #[error("edit range {}..{} is not within the {len} bytes of the text or splits a character", range.start, range.end)]
     OutOfText { range: Range<usize>, len: usize },
@@ -144,7 +148,7 @@ impl<'a> DirectiveRef<'a> {
     }
     /// From the name to the end of the `;` or of the block's `}`.
     pub fn span(&self) -> Range<usize> {
-        self.directive.span.clone()
+        self.directive.span()
     }
     /// One per argument, quotes included.
     pub fn arg_spans(&self) -> &'a [Range<usize>] {
@@ -167,6 +171,9 @@ impl EditableFile {
     /// files the lexer would read differently from their bytes (invalid UTF-8, any `\r`) and
     /// files with a syntax error.
     pub fn parse(bytes: &[u8]) -> Result<EditableFile, EditError> {
+        if u32::try_from(bytes.len()).is_err() {
+            return Err(EditError::TooBig { len: bytes.len() });
+        }
         let text = match std::str::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -329,7 +336,7 @@ impl EditableFile {
             };
         }
         let b = self.text.as_bytes();
-        let after = near.directive.span.end;
+        let after = near.directive.span().end;
         let eol = memchr::memchr(b'\n', &b[after..]).map_or(b.len(), |n| after + n);
         let rest = self.text[after..eol].trim_start_matches([' ', '\t']);
         // Only a comment or blank left on the line: the new line goes after it. Something else
@@ -340,7 +347,7 @@ impl EditableFile {
             after
         };
         let line_start =
-            memchr::memrchr(b'\n', &b[..near.directive.span.start]).map_or(0, |n| n + 1);
+            memchr::memrchr(b'\n', &b[..near.directive.span().start]).map_or(0, |n| n + 1);
         let indent_len = b[line_start..]
             .iter()
             .take_while(|&&c| c == b' ' || c == b'\t')
@@ -368,11 +375,11 @@ impl EditableFile {
     /// Where the name of `d` ends. The name is a word unless someone quoted it; a quoted name
     /// ends at its closing quote, which the lexer puts before the first space.
     fn name_end(&self, d: &Directive) -> usize {
-        let start = d.span.start;
+        let start = d.span().start;
         if self.text[start..].starts_with(d.name.as_str()) {
             return start + d.name.len();
         }
-        let rest = &self.text[start..d.span.end];
+        let rest = &self.text[start..d.span().end];
         let len = rest
             .char_indices()
             .skip(1)

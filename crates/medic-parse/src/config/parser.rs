@@ -335,7 +335,7 @@ impl Job<'_> {
             }
             None => {
                 let tree = TreeSink {
-                    file: id,
+                    file: u32::try_from(id).unwrap_or(u32::MAX),
                     stack: Vec::new(),
                     open: Vec::new(),
                 };
@@ -648,7 +648,8 @@ struct Parts<'a> {
 
 /// Builds the tree.
 struct TreeSink {
-    file: FileId,
+    /// [`Directive::file`](field@Directive::file).
+    file: u32,
     /// The directives of the blocks being read, innermost last: a block is moved out of it
     /// once complete, into a `Vec` allocated once at its final size (growing one `Vec` per
     /// block left a third of the tree's memory unused).
@@ -664,7 +665,7 @@ impl TreeSink {
             args: args.iter().map(|a| Text::new(a)).collect(),
             line: d.line,
             file: self.file,
-            span: d.span,
+            span: Directive::offset(d.span.start)..Directive::offset(d.span.end),
             ..Directive::default()
         };
         if !d.arg_spans.is_empty() {
@@ -691,7 +692,7 @@ impl Sink for TreeSink {
     fn close(&mut self, end: usize) {
         if let Some((mut d, base)) = self.open.pop() {
             d.block = Some(self.stack.drain(base..).collect());
-            d.span.end = end;
+            d.span.end = Directive::offset(end);
             self.stack.push(d);
         }
     }
@@ -956,12 +957,12 @@ impl<'a, S: Sink> FileParser<'a, '_, S> {
     }
 }
 
-fn comment(text: &str, line: u32, file: FileId, span: Range<usize>) -> Directive {
+fn comment(text: &str, line: u32, file: u32, span: Range<usize>) -> Directive {
     Directive {
         name: "#".into(),
         line,
         file,
-        span,
+        span: Directive::offset(span.start)..Directive::offset(span.end),
         extra: Some(Box::new(Extra {
             comment: Some(text.to_owned()),
             ..Extra::default()
@@ -1147,11 +1148,11 @@ mod tests {
         let c = parse_bytes("n.conf", src.as_bytes(), &opts);
         let f = &c.files[0];
         let text = |r: &Range<usize>| &src[r.clone()];
-        assert_eq!(text(&f.parsed[0].span), &src[..src.find(" #").unwrap()]);
+        assert_eq!(text(&f.parsed[0].span()), &src[..src.find(" #").unwrap()]);
         let server = &f.parsed[0].block.as_ref().unwrap()[0];
-        assert_eq!(text(&server.span), "server { listen 80 \"x y\"; }");
+        assert_eq!(text(&server.span()), "server { listen 80 \"x y\"; }");
         let listen = &server.block.as_ref().unwrap()[0];
-        assert_eq!(text(&listen.span), "listen 80 \"x y\";");
+        assert_eq!(text(&listen.span()), "listen 80 \"x y\";");
         let args: Vec<_> = listen.arg_spans().iter().map(text).collect();
         assert_eq!(args, ["80", "\"x y\""]);
         let args: Vec<_> = f.parsed[1].arg_spans().iter().map(text).collect();
@@ -1514,7 +1515,7 @@ mod tests {
         };
         let include = |line: u32, to: Vec<FileId>| Directive {
             name: "include".into(),
-            args: Box::new(["x.conf".into()]),
+            args: crate::config::Args::One("x.conf".into()),
             line,
             extra: Some(Box::new(crate::config::ast::Extra {
                 includes: to,

@@ -264,7 +264,7 @@ mod tests {
     fn a_level_overrides_what_it_sets() {
         let d = |name: &str, arg: &str| Directive {
             name: name.into(),
-            args: Box::new([arg.into()]),
+            args: medic_parse::config::Args::One(arg.into()),
             ..Directive::default()
         };
         let outer = [d("proxy_read_timeout", "1s"), d("proxy_set_header", "A")];
