@@ -741,9 +741,9 @@ impl<'a> Builder<'a> {
             protocol: proto,
             kind,
             args: if kind == "server" {
-                Vec::new()
+                Args::default()
             } else {
-                d.args.to_vec()
+                d.args.clone()
             },
             server,
             parent,

@@ -18,6 +18,13 @@ use super::values::Rate;
 /// 5,000-server config has 100,000s of such copies: as `String`s each was an allocation.
 pub use medic_parse::config::Text;
 
+/// A directive's arguments as the parsed tree keeps them: a slice of [`Text`].
+pub use medic_parse::config::Args;
+
+fn texts<S: serde::Serializer>(args: &Args, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(args.iter())
+}
+
 /// Where a directive is written, and the directive as text (for evidence): a [`SrcData`] made
 /// once per directive and shared. One pointer wide, because every effective setting of every
 /// scope and pass holds one, mostly of a directive at `http` or `server` level (a 5,000-server
@@ -191,8 +198,10 @@ pub struct Scope {
     pub protocol: Protocol,
     /// `server`, `location`, `if`, `limit_except`.
     pub kind: &'static str,
-    /// The block's arguments (`= /api`, `($request_method = POST)`); empty for `server`.
-    pub args: Vec<Text>,
+    /// The block's arguments (`= /api`, `($request_method = POST)`); empty for `server`. The
+    /// tree's own type: a location's one argument is a copy, not an allocation.
+    #[serde(serialize_with = "texts")]
+    pub args: Args,
     /// [`Model::servers`] index of the enclosing server.
     pub server: usize,
     /// The enclosing scope (`None` for a server).
