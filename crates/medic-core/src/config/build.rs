@@ -11,6 +11,8 @@
 //!   This is why one `fastcgi_param` in a location silently drops every one set at `http` level.
 
 mod inherit;
+#[allow(unsafe_code)]
+mod split;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,7 @@ use super::values::{
     is_ip_literal, parse_flag, parse_size, parse_time, split_host_port, split_pass_url, Rate,
 };
 use inherit::{Inherited, List, Scalar};
+use split::{Lent, Out};
 
 /// How to build the model.
 #[derive(Clone, Debug, Default)]
@@ -75,6 +78,17 @@ const PARALLEL_SERVERS: usize = 64;
 /// [`build`], splitting the servers across two threads from `parallel_from` servers on (tests
 /// lower it to check that the split changes nothing).
 pub(super) fn build_with(cfg: &Config, opts: &BuildOptions, parallel_from: usize) -> Model {
+    build_miscounted(cfg, opts, parallel_from, (0, 0))
+}
+
+/// [`build_with`], with the counts that size a split's parts off by `miscount` (added to the
+/// first half's counts, then to the second's): tests check that the model is the same.
+pub(super) fn build_miscounted(
+    cfg: &Config,
+    opts: &BuildOptions,
+    parallel_from: usize,
+    miscount: (isize, isize),
+) -> Model {
     let mut b = Builder::new(
         cfg,
         Seed {
@@ -88,6 +102,7 @@ pub(super) fn build_with(cfg: &Config, opts: &BuildOptions, parallel_from: usize
         },
     );
     b.parallel_from = parallel_from;
+    b.miscount = miscount;
     b.m.prefix = opts.prefix.clone();
     let Some(main) = cfg.files.first() else {
         return b.m;
@@ -155,7 +170,7 @@ impl SeenAccessLogs {
     }
 }
 
-struct Builder<'a> {
+struct Builder<'a, 'v> {
     cfg: &'a Config,
     /// The directives of the levels from the protocol block to the one being built, includes
     /// spliced in: each level is a range of it, pushed on entering the block and cut on leaving.
@@ -186,9 +201,18 @@ struct Builder<'a> {
     prefix: Option<String>,
     /// Servers from which a protocol block is split across two threads.
     parallel_from: usize,
+    /// See [`build_miscounted`].
+    miscount: (isize, isize),
     /// How many scopes and passes the config makes; `None` in a builder of some servers only,
     /// whose vectors are sized by the builder that made it.
     counts: Option<Pending>,
+    /// Where scopes and passes go: [`Model::scopes`] and [`Model::passes`], but while a
+    /// protocol block is split ([`split`]).
+    scopes_out: Out<'v, Scope>,
+    passes_out: Out<'v, Pass>,
+    /// The index of this builder's first server in the whole model (the second half's are
+    /// numbered after the first's).
+    server_base: usize,
     m: Model,
 }
 
@@ -207,8 +231,8 @@ struct Seed<'a> {
     limit_req_zones: Vec<LimitReqZone>,
 }
 
-impl<'a> Builder<'a> {
-    fn new(cfg: &'a Config, seed: Seed<'a>) -> Builder<'a> {
+impl<'a, 'v> Builder<'a, 'v> {
+    fn new(cfg: &'a Config, seed: Seed<'a>) -> Builder<'a, 'v> {
         Builder {
             cfg,
             stack: seed.stack,
@@ -227,7 +251,11 @@ impl<'a> Builder<'a> {
             default_lists: Default::default(),
             prefix: seed.prefix.clone(),
             parallel_from: usize::MAX,
+            miscount: (0, 0),
             counts: None,
+            scopes_out: Out::default(),
+            passes_out: Out::default(),
+            server_base: 0,
             m: Model {
                 prefix: seed.prefix,
                 log_formats: seed.log_formats,
@@ -426,38 +454,74 @@ impl<'a> Builder<'a> {
             servers.len()
         };
         let (mine, theirs) = servers.split_at(half);
-        // Sizes this builder's vectors, and the other half's: counted, not estimated from the
-        // whole, since a half that outgrew its share doubled its passes' vector.
-        let their_counts = self.counts().map(|c| c.blocks(theirs));
         if theirs.is_empty() {
             self.servers(proto, mine, &top);
             return;
         }
+        // Counted, not estimated from the whole: the second half's scopes and passes go into
+        // this model's vectors right after the first half's ([`split`]).
+        let ((my_scopes, my_passes), (their_scopes, their_passes)) = self
+            .counts()
+            .map(|c| (c.blocks(mine), c.blocks(theirs)))
+            .unwrap_or_default();
+        let (off_mine, off_theirs) = self.miscount;
+        let (my_scopes, my_passes) = (
+            my_scopes.saturating_add_signed(off_mine),
+            my_passes.saturating_add_signed(off_mine),
+        );
+        let (their_scopes, their_passes) = (
+            their_scopes.saturating_add_signed(off_theirs),
+            their_passes.saturating_add_signed(off_theirs),
+        );
+        let scope_base = self.m.scopes.len() + my_scopes;
+        let pass_base = self.m.passes.len() + my_passes;
+        // SAFETY: until the joins below, this builder pushes scopes and passes only through
+        // `scopes_out` and `passes_out`, limited at the lent parts' bases, and nothing else
+        // reads, grows or drops the two vectors.
+        #[allow(unsafe_code)]
+        let lent = unsafe {
+            (
+                Lent::lend(&mut self.m.scopes, scope_base, their_scopes),
+                Lent::lend(&mut self.m.passes, pass_base, their_passes),
+            )
+        };
+        self.scopes_out = Out::Own {
+            limit: lent.0.base(),
+            overflow: Vec::new(),
+        };
+        self.passes_out = Out::Own {
+            limit: lent.1.base(),
+            overflow: Vec::new(),
+        };
         let (cfg, seed) = (self.cfg, self.seed());
+        let server_base = self.m.servers.len() + mine.len();
         let their_top = top.clone();
-        std::thread::scope(|scope| {
+        let joined = std::thread::scope(|scope| {
             let other = std::thread::Builder::new()
                 .name("model".into())
                 .spawn_scoped(scope, move || {
                     let mut b = Builder::new(cfg, seed);
-                    if let Some((scopes, passes)) = their_counts {
-                        b.m.scopes.reserve_exact(scopes);
-                        b.m.passes.reserve_exact(passes);
-                        b.srcs.get_mut().reserve(scopes + passes);
-                    }
+                    b.server_base = server_base;
+                    b.scopes_out = Out::Lent(lent.0);
+                    b.passes_out = Out::Lent(lent.1);
+                    b.srcs.get_mut().reserve(their_scopes + their_passes);
                     b.servers(proto, theirs, &their_top);
-                    b.m
+                    (b.m, b.scopes_out, b.passes_out)
                 });
             self.servers(proto, mine, &top);
-            match other {
-                Ok(handle) => match handle.join() {
-                    Ok(part) => self.append(part),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                },
-                // No thread to be had: this one builds them.
-                Err(_) => self.servers(proto, theirs, &top),
-            }
+            // Without a thread, the lent parts were dropped unwritten with the closure.
+            other.ok().map(|handle| match handle.join() {
+                Ok(part) => part,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
         });
+        match joined {
+            Some((part, scopes, passes)) => self.join(part, scopes, passes),
+            None => {
+                self.join(Model::default(), Out::default(), Out::default());
+                self.servers(proto, theirs, &top);
+            }
+        }
     }
 
     fn servers(&mut self, proto: Protocol, servers: &[&'a Directive], top: &Inherited<'a>) {
@@ -475,35 +539,36 @@ impl<'a> Builder<'a> {
         start..self.stack.len()
     }
 
-    /// Appends the servers another builder made from this one's [`Seed`], in the order one
-    /// builder would have made them: their indexes shifted past this model's, access logs
-    /// already listed here dropped, `set` values after this model's.
-    fn append(&mut self, part: Model) {
-        let (servers, listens, scopes, passes) = (
-            self.m.servers.len(),
-            self.m.listens.len(),
-            self.m.scopes.len(),
-            self.m.passes.len(),
-        );
+    /// Ends a split: takes back the parts of the scope and pass vectors lent to the builder of
+    /// the other servers, and appends what else it made, in the order one builder would have
+    /// made them. Its scopes and passes are renumbered only when the counts were off
+    /// ([`split::give_back`]); its servers already are (from [`Builder::server_base`]), its
+    /// listens are shifted past this model's, access logs already listed here dropped, `set`
+    /// values come after this model's.
+    fn join(&mut self, part: Model, scopes: Out<'v, Scope>, passes: Out<'v, Pass>) {
+        let own_scopes = std::mem::take(&mut self.scopes_out);
+        let own_passes = std::mem::take(&mut self.passes_out);
+        let scopes = split::give_back(&mut self.m.scopes, own_scopes, scopes);
+        let passes = split::give_back(&mut self.m.passes, own_passes, passes);
+        let shift = |i: &mut usize, by: isize| *i = i.wrapping_add_signed(by);
+        if scopes.shift != 0 || passes.shift != 0 {
+            for s in &mut self.m.scopes[scopes.start..] {
+                if let Some(p) = &mut s.parent {
+                    shift(p, scopes.shift);
+                }
+                s.passes.iter_mut().for_each(|p| shift(p, passes.shift));
+            }
+            for p in &mut self.m.passes[passes.start..] {
+                shift(&mut p.scope, scopes.shift);
+            }
+        }
+        let listens = self.m.listens.len();
         self.m.servers.extend(part.servers.into_iter().map(|mut s| {
             s.listens.iter_mut().for_each(|l| *l += listens);
-            s.scope += scopes;
+            shift(&mut s.scope, scopes.shift);
             s
         }));
-        self.m.listens.extend(part.listens.into_iter().map(|mut l| {
-            l.server += servers;
-            l
-        }));
-        self.m.scopes.extend(part.scopes.into_iter().map(|mut s| {
-            s.server += servers;
-            s.parent = s.parent.map(|p| p + scopes);
-            s.passes.iter_mut().for_each(|p| *p += passes);
-            s
-        }));
-        self.m.passes.extend(part.passes.into_iter().map(|mut p| {
-            p.scope += scopes;
-            p
-        }));
+        self.m.listens.extend(part.listens);
         self.m.error_logs.extend(part.error_logs);
         for log in part.access_logs {
             if self.seen_access_logs.first(&log.path, &log.format_name) {
@@ -674,7 +739,7 @@ impl<'a> Builder<'a> {
     }
 
     fn server(&mut self, proto: Protocol, d: &'a Directive, top: &Inherited<'a>) {
-        let server_index = self.m.servers.len();
+        let server_index = self.server_base + self.m.servers.len();
         let level = self.push_level(d.block.as_deref().unwrap_or_default());
         let directives = &self.stack[level.clone()];
         let names = directives
@@ -705,7 +770,7 @@ impl<'a> Builder<'a> {
             names,
             src: self.src(d),
             listens,
-            scope: self.m.scopes.len(),
+            scope: self.scopes_out.next_index(&self.m.scopes),
         });
         let inherited = top.enter(&self.stack[level.clone()], level.start);
         self.scope(proto, d, "server", server_index, None, level, &inherited);
@@ -724,7 +789,7 @@ impl<'a> Builder<'a> {
         level: std::ops::Range<usize>,
         inh: &Inherited<'a>,
     ) {
-        let index = self.m.scopes.len();
+        let index = self.scopes_out.next_index(&self.m.scopes);
         for i in level.clone() {
             let c = self.stack[i];
             if c.name == "error_log" {
@@ -737,7 +802,7 @@ impl<'a> Builder<'a> {
             }
         }
         self.access_logs(proto, level.clone());
-        let scope = Scope {
+        let mut scope = Scope {
             protocol: proto,
             kind,
             args: if kind == "server" {
@@ -760,7 +825,6 @@ impl<'a> Builder<'a> {
             resolver_timeout: self.time(inh, Scalar::RESOLVER_TIMEOUT, Duration::from_secs(30)),
             passes: Vec::new(),
         };
-        self.m.scopes.push(scope);
         for i in level.clone() {
             let c = self.stack[i];
             if c.name != "set" {
@@ -776,16 +840,22 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        let mut passes = Vec::new();
         for i in level.clone() {
             let c = self.stack[i];
             if let Some(kind) = PassKind::from_directive(&c.name) {
                 if !c.args.is_empty() {
                     let p = self.pass(proto, kind, c, index, inh);
-                    self.m.scopes[index].passes.push(self.m.passes.len());
-                    self.m.passes.push(p);
+                    passes.push(self.passes_out.next_index(&self.m.passes));
+                    self.passes_out.push(&mut self.m.passes, p);
                 }
             }
         }
+        // Pushed with its passes: a split's second builder cannot reach back into a scope
+        // it has written ([`split`]).
+        scope.passes = passes;
+        debug_assert_eq!(index, self.scopes_out.next_index(&self.m.scopes));
+        self.scopes_out.push(&mut self.m.scopes, scope);
         for i in level.clone() {
             let c = self.stack[i];
             let kind = match c.name.as_str() {

@@ -437,7 +437,17 @@ fn assert_split_changes_nothing(cfg: &medic_parse::config::Config, what: &str) {
         prefix: Some("/etc/nginx".into()),
     };
     let one = format!("{:#?}", super::build::build_with(cfg, &opts, usize::MAX));
-    let split = format!("{:#?}", super::build::build_with(cfg, &opts, 2));
+    // Counts that size the split's parts right, and wrong every way (`split::give_back`).
+    for miscount in [(0, 0), (-1, 0), (2, 0), (0, -1), (1, -2)] {
+        let split = format!(
+            "{:#?}",
+            super::build::build_miscounted(cfg, &opts, 2, miscount)
+        );
+        assert_same(&one, &split, &format!("{what}, miscounted by {miscount:?}"));
+    }
+}
+
+fn assert_same(one: &str, split: &str, what: &str) {
     if one != split {
         let at = one
             .lines()
@@ -453,8 +463,8 @@ fn assert_split_changes_nothing(cfg: &medic_parse::config::Config, what: &str) {
         };
         panic!(
             "{what}: the split build differs at line {at}:\n{}\n--- split:\n{}",
-            around(&one),
-            around(&split)
+            around(one),
+            around(split)
         );
     }
 }
