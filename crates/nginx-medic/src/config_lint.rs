@@ -124,6 +124,11 @@ pub fn run(args: &ConfigLintArgs, color: bool) -> Result<u8> {
 fn lint(cfg: &Config, prefix: Option<String>, out: &mut Vec<Finding>) {
     parse_findings(cfg, out);
     let model = build(cfg, &BuildOptions { prefix });
+    // The builders' maps, caches and second-thread leftovers are freed by now; the rules and
+    // the report would otherwise be allocated beside them (5,000 servers: peak RSS 59 -> 56
+    // MiB, the same time). Earlier, during the parse and the build, purging cost more faults
+    // than it saved.
+    crate::alloc::release_freed_memory();
     out.extend(rules::check_all(&model));
     std::mem::forget(model);
 }
