@@ -625,7 +625,7 @@ fn probe_target(
                 .zip(&facts.tcp)
                 .find(|(_, t)| t.connect.is_ok())
                 .map(|(a, _)| *a);
-            if let (Some(addr), true, Some(ssl)) = (ok, pass.tls, pass.ssl.as_ref()) {
+            if let (Some(addr), true, Some(ssl)) = (ok, pass.tls, pass.ssl.as_deref()) {
                 let settings = tls::TlsSettings::from_model(ssl, host);
                 tls_facts = Some(tls::probe_tls(
                     addr,

@@ -196,6 +196,8 @@ struct Builder<'a, 'v> {
     shared_limit_conn: Shared<LimitConn>,
     /// The arguments of `resolver`, `*_next_upstream`, `*_ssl_protocols` directives.
     shared_args: Shared<Text>,
+    /// The TLS settings of passes, by the directives that set them (null: the default).
+    shared_ssl: std::cell::RefCell<foldhash::HashMap<[*const Directive; 6], Arc<Ssl>>>,
     /// nginx's defaults of the last two, by [`DefaultList`].
     default_lists: [std::cell::OnceCell<Arc<[Text]>>; 3],
     prefix: Option<String>,
@@ -248,6 +250,7 @@ impl<'a, 'v> Builder<'a, 'v> {
             shared_limit_req: Default::default(),
             shared_limit_conn: Default::default(),
             shared_args: Default::default(),
+            shared_ssl: Default::default(),
             default_lists: Default::default(),
             prefix: seed.prefix.clone(),
             parallel_from: usize::MAX,
@@ -1181,8 +1184,23 @@ impl<'a, 'v> Builder<'a, 'v> {
         };
         let has_ssl = matches!(kind, PassKind::Proxy | PassKind::Grpc | PassKind::Uwsgi);
         let ssl = has_ssl.then(|| {
+            let written = [
+                name.ssl_server_name,
+                name.ssl_name,
+                name.ssl_verify,
+                name.ssl_trusted_certificate,
+                name.ssl_protocols,
+                name.ssl_certificate,
+            ]
+            .map(|s| {
+                inh.scalar(s)
+                    .map_or(std::ptr::null(), |d| d as *const Directive)
+            });
+            if let Some(ssl) = self.shared_ssl.borrow().get(&written) {
+                return ssl.clone();
+            }
             let protocols = inh.scalar(name.ssl_protocols);
-            Ssl {
+            let ssl = Arc::new(Ssl {
                 server_name: self.flag(inh, name.ssl_server_name),
                 name: self.string(inh, name.ssl_name),
                 verify: self.flag(inh, name.ssl_verify),
@@ -1196,7 +1214,9 @@ impl<'a, 'v> Builder<'a, 'v> {
                     src: self.eff_src(protocols),
                 },
                 certificate: self.string(inh, name.ssl_certificate),
-            }
+            });
+            self.shared_ssl.borrow_mut().insert(written, ssl.clone());
+            ssl
         });
         Pass {
             kind,

@@ -373,8 +373,9 @@ pub struct Pass {
     pub next_upstream_tries: Eff<u64>,
     /// `*_next_upstream_timeout` (0: unlimited).
     pub next_upstream_timeout: Eff<Duration>,
-    /// TLS settings; `None` for modules without TLS to the upstream.
-    pub ssl: Option<Ssl>,
+    /// TLS settings; `None` for modules without TLS to the upstream. Shared with every pass
+    /// whose settings come from the same directives (most passes: nginx's defaults).
+    pub ssl: Option<Arc<Ssl>>,
 }
 
 /// A `server` line of an `upstream {}` block.

@@ -609,3 +609,16 @@ fn counts_follow_nested_includes() {
     let servers: Vec<&medic_parse::config::Directive> = http.iter().collect();
     assert_eq!(counts.blocks(&servers[1..]), (3, 2));
 }
+
+#[test]
+fn passes_set_by_the_same_tls_directives_share_their_settings() {
+    let m = model(
+        "http {\n    proxy_ssl_server_name on;\n    server {\n        location /a { proxy_pass https://a; }\n        location /b { proxy_pass https://b; }\n        location /c { proxy_ssl_verify on; proxy_pass https://c; }\n        location /d { fastcgi_pass unix:/run/d.sock; }\n    }\n}\n",
+    );
+    let ssl = |i: usize| m.passes[i].ssl.clone().expect("proxy has TLS settings");
+    assert!(std::sync::Arc::ptr_eq(&ssl(0), &ssl(1)));
+    assert!(!std::sync::Arc::ptr_eq(&ssl(0), &ssl(2)));
+    assert!(ssl(0).server_name.value && !ssl(0).verify.value);
+    assert!(ssl(2).server_name.value && ssl(2).verify.value);
+    assert!(m.passes[3].ssl.is_none());
+}
