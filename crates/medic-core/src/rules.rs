@@ -451,9 +451,7 @@ pub fn check_all(model: &Model) -> Vec<Finding> {
         }
     };
     let mut done = std::thread::scope(|scope| {
-        let other = std::thread::Builder::new()
-            .name("rules".into())
-            .spawn_scoped(scope, take);
+        let other = medic_thread::spawn_scoped(scope, "rules", take);
         let mut done = take();
         // Without a second thread this one has taken every rule.
         if let Ok(other) = other {

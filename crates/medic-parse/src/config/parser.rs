@@ -240,12 +240,16 @@ fn parse_on<T: Send>(
         let others: Vec<_> = (1..threads.max(1))
             .map(|slot| {
                 let (plan, job, each) = (&plan, &job, &each);
-                scope.spawn(move || plan.work(slot, job, each))
+                medic_thread::spawn_scoped(scope, "parse", move || plan.work(slot, job, each))
             })
             .collect();
         let mut arenas = vec![plan.work(0, &job, &each)];
         for t in others {
-            arenas.push(t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            arenas.push(match t {
+                Ok(t) => t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                // A thread that could not be started wrote nothing: the others parsed its part.
+                Err(_) => Vec::new(),
+            });
         }
         arenas
     });
