@@ -2,8 +2,7 @@
 //! whose memory is freed as they go, and a peak RSS that matters (a 1 GiB error log must scan
 //! in at most 32 MiB). The config engine keeps mimalloc's defaults: its heap parses faster
 //! without purging; `config lint` only releases what the model's build freed, once, before
-//! the rules. Transparent huge pages are off from the start (`main.rs`); only `config
-//! parse` turns them back on.
+//! the rules. Transparent huge pages are off from the start (`main.rs`).
 
 /// mimalloc's `mi_option_purge_delay`: its position in `mi_option_e` (include/mimalloc.h of
 /// the mimalloc that libmimalloc-sys 0.1.49 builds; the test below checks it).
@@ -39,14 +38,13 @@ pub fn release_freed_memory() {
 /// mimalloc backs each thread's heap with them: 2 MiB of RSS per reader or probe thread (576 MB
 /// for 500 probes, 43 MB for a log scan, against 60 MB and 26 MB without), and `config lint`,
 /// whose model is built on two threads, peaked at 107 against 77 MiB for no gain in time.
+/// `config parse` had them back on (a median 0.5 ms faster), until its slow tail was traced
+/// to them: on a host whose memory the page cache has fragmented, a huge page fault waits for
+/// the kernel to compact memory (5,000-server config, 40 runs: maxima of 58-140 ms and whole
+/// series at a 46.8 ms mean, against 31-33 ms maxima and 19.7-21.4 ms means without).
 /// Best effort: a kernel without the prctl keeps its default. Child processes inherit it.
 pub fn no_huge_pages() {
     let _ = nix::sys::prctl::set_thp_disable(true);
-}
-
-/// Turns them back on, for `config parse`: one heap, and faster with them.
-pub fn huge_pages() {
-    let _ = nix::sys::prctl::set_thp_disable(false);
 }
 
 #[cfg(test)]

@@ -506,11 +506,6 @@ pub fn main() -> ExitCode {
     ) {
         crate::alloc::keep_resident_memory_low();
     }
-    if matches!(command, Command::Config(ConfigCommand::Parse(_))) {
-        // Off from the start (`alloc::no_huge_pages`); `config parse` has one heap, and was 8%
-        // faster with them.
-        crate::alloc::huge_pages();
-    }
     match command {
         Command::Diagnose(args) => exit(crate::diagnose::run(&args, color)),
         Command::Collect(args) => exit(crate::bundle::collect::run(&args)),

@@ -5,8 +5,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Turns transparent huge pages off before the first allocation (`alloc::no_huge_pages`):
 /// mimalloc sets up its first arena at the runtime's first allocation, before `main`, and with
-/// huge pages that faulted in 4 MiB (6 MiB of `--version`'s 13 MiB). `config parse` turns them
-/// back on for its one heap.
+/// huge pages that faulted in 4 MiB (6 MiB of `--version`'s 13 MiB).
 #[allow(unsafe_code)]
 #[used]
 // SAFETY: the loader calls the functions of `.init_array` before `main`, with the process
