@@ -810,59 +810,67 @@ where
     let seg_lines: Vec<AtomicU64> = (0..nseg).map(|_| AtomicU64::new(0)).collect();
     let threads = opts.threads.min(nseg).max(1);
     let (bounds_of, lines_of) = (&bounds, &seg_lines);
+    // One reader's share: every `threads`-th segment, not the next free one: the bounded
+    // top-k sketches depend on which entries each reader saw, and a fixed share makes the
+    // same input give the same report (it varied from run to run).
+    let read_share = |thread: usize| -> Result<S, io::Error> {
+        let mut sink = make_sink(kind);
+        let mut st = Streamer::new(kind, index, 0);
+        for k in (thread..nseg).step_by(threads) {
+            let (start, end) = (bounds_of[k], bounds_of[k + 1]);
+            st.loc = LineLoc {
+                input: index,
+                segment: k as u32,
+                line: 1,
+            };
+            st.len = 0;
+            st.base = Some(start);
+            st.skipping = None;
+            let mut off = start;
+            while off < end {
+                let want = ((end - off) as usize).min(BUF - st.len).min(READ_PIECE);
+                let got = file.read_at(&mut st.buf[st.len..st.len + want], off)?;
+                if got == 0 {
+                    break;
+                }
+                off += got as u64;
+                st.len += got;
+                if let Some(p) = opts.progress {
+                    p.fetch_add(got as u64, Ordering::Relaxed);
+                }
+                if off < end {
+                    st.drain(&mut sink, false);
+                }
+            }
+            st.drain(&mut sink, true);
+            if let Some(so_far) = st.skipping.take() {
+                sink.overlong(st.loc, so_far);
+                st.loc.line += 1;
+            }
+            lines_of[k].store(st.loc.line - 1, Ordering::Relaxed);
+        }
+        Ok(sink)
+    };
+    let read_share = &read_share;
     let results: Vec<Result<S, io::Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
+        // This thread reads the first share on its CPU while the others start elsewhere
+        // (`medic_thread`); a share whose thread could not be started is read here after.
+        let others: Vec<_> = (1..threads)
             .map(|thread| {
-                scope.spawn(move || {
-                    let mut sink = make_sink(kind);
-                    let mut st = Streamer::new(kind, index, 0);
-                    // Every `threads`-th segment, not the next free one: the bounded top-k
-                    // sketches depend on which entries each thread saw, and a fixed share
-                    // makes the same input give the same report (it varied from run to run).
-                    for k in (thread..nseg).step_by(threads) {
-                        let (start, end) = (bounds_of[k], bounds_of[k + 1]);
-                        st.loc = LineLoc {
-                            input: index,
-                            segment: k as u32,
-                            line: 1,
-                        };
-                        st.len = 0;
-                        st.base = Some(start);
-                        st.skipping = None;
-                        let mut off = start;
-                        while off < end {
-                            let want = ((end - off) as usize).min(BUF - st.len).min(READ_PIECE);
-                            let got = file.read_at(&mut st.buf[st.len..st.len + want], off)?;
-                            if got == 0 {
-                                break;
-                            }
-                            off += got as u64;
-                            st.len += got;
-                            if let Some(p) = opts.progress {
-                                p.fetch_add(got as u64, Ordering::Relaxed);
-                            }
-                            if off < end {
-                                st.drain(&mut sink, false);
-                            }
-                        }
-                        st.drain(&mut sink, true);
-                        if let Some(so_far) = st.skipping.take() {
-                            sink.overlong(st.loc, so_far);
-                            st.loc.line += 1;
-                        }
-                        lines_of[k].store(st.loc.line - 1, Ordering::Relaxed);
-                    }
-                    Ok(sink)
-                })
+                let reader = medic_thread::spawn_scoped(scope, "read", move || read_share(thread));
+                (thread, reader)
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(io::Error::other("a reader thread panicked")))
-            })
-            .collect()
+        let mut results = vec![read_share(0)];
+        for (thread, reader) in others {
+            results.push(match reader {
+                Ok(h) => h
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a reader thread panicked"))),
+                Err(_) => read_share(thread),
+            });
+        }
+        results
     });
     let mut sinks = Vec::with_capacity(results.len());
     let mut error = None;
