@@ -430,6 +430,50 @@ fn blocks_are_counted_once_per_inclusion() {
     assert_eq!(super::build::Counts::of(&cfg).total(), (11, 6));
 }
 
+/// The upstream blocks are built on a thread of their own and added at the servers of their
+/// protocol block: the model is the one a builder makes by itself, with the first block of a
+/// name found by passes, `http` and `stream` names apart, and blocks in included files.
+#[test]
+fn upstreams_built_apart_change_nothing() {
+    let cfg = config(&[
+        (
+            "nginx.conf",
+            "http {\n    upstream app {\n        server 127.0.0.1:3000 max_fails=2;\n        keepalive 8;\n    }\n    include ups/*.conf;\n    upstream app {\n        server 127.0.0.1:4000;\n    }\n    server {\n        location / {\n            proxy_pass http://app;\n        }\n        location /b {\n            proxy_pass http://b;\n        }\n    }\n}\nstream {\n    upstream app {\n        server unix:/run/app.sock;\n    }\n    server {\n        listen 9000;\n        proxy_pass app;\n    }\n}\n",
+        ),
+        ("ups/b.conf", "upstream b {\n    server b.internal;\n}\n"),
+    ]);
+    let opts = BuildOptions::default();
+    let apart = build(&cfg, &opts);
+    let names: Vec<_> = apart
+        .upstreams
+        .iter()
+        .map(|u| (u.protocol, u.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            (Protocol::Http, "app"),
+            (Protocol::Http, "b"),
+            (Protocol::Http, "app"),
+            (Protocol::Stream, "app"),
+        ]
+    );
+    let groups: Vec<_> = apart
+        .passes
+        .iter()
+        .map(|p| match &p.target {
+            Target::Group { index, .. } => Some(*index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(groups, [Some(0), Some(1), Some(3)]);
+    assert_same(
+        &format!("{:#?}", super::build::build_upstreams_here(&cfg, &opts)),
+        &format!("{apart:#?}"),
+        "upstreams built by the builder itself",
+    );
+}
+
 /// The same model, whether a protocol block's servers are built on one thread or split across
 /// two (which a config of `PARALLEL_SERVERS` servers or more is).
 fn assert_split_changes_nothing(cfg: &medic_parse::config::Config, what: &str) {
