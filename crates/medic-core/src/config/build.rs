@@ -569,7 +569,8 @@ impl<'a, 'v> Builder<'a, 'v> {
         let (cfg, seed) = (self.cfg, self.seed());
         let server_base = self.m.servers.len() + mine.len();
         let their_top = top.clone();
-        let joined = std::thread::scope(|scope| {
+        let (done, part) = std::sync::mpsc::sync_channel(1);
+        std::thread::scope(|scope| {
             let other = medic_thread::spawn_scoped(scope, "model", move || {
                 let mut b = Builder::new(cfg, seed);
                 b.server_base = server_base;
@@ -577,22 +578,24 @@ impl<'a, 'v> Builder<'a, 'v> {
                 b.passes_out = Out::Lent(lent.1);
                 b.srcs.get_mut().reserve(their_scopes + their_passes);
                 b.servers(proto, theirs, &their_top);
-                (b.m, b.scopes_out, b.passes_out)
+                let _ = done.send((b.m, b.scopes_out, b.passes_out));
+                // The rest of the builder (its caches: 0.65 ms to free on the 5,000-server
+                // config) is dropped here, while the other builder joins what was sent.
             });
             self.servers(proto, mine, &top);
-            // Without a thread, the lent parts were dropped unwritten with the closure.
-            other.ok().map(|handle| match handle.join() {
-                Ok(part) => part,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-        });
-        match joined {
-            Some((part, scopes, passes)) => self.join(part, scopes, passes),
-            None => {
-                self.join(Model::default(), Out::default(), Out::default());
-                self.servers(proto, theirs, &top);
+            match part.recv() {
+                Ok((part, scopes, passes)) => self.join(part, scopes, passes),
+                // The thread did not start (the lent parts were dropped unwritten with the
+                // closure), or it panicked before it was done.
+                Err(_) => {
+                    if let Ok(Err(panic)) = other.map(|handle| handle.join()) {
+                        std::panic::resume_unwind(panic);
+                    }
+                    self.join(Model::default(), Out::default(), Out::default());
+                    self.servers(proto, theirs, &top);
+                }
             }
-        }
+        });
     }
 
     fn servers(&mut self, proto: Protocol, servers: &[&'a Directive], top: &Inherited<'a>) {
