@@ -455,7 +455,7 @@ pub fn check_all(model: &Model) -> Vec<Finding> {
         let mut done = take();
         // Without a second thread this one has taken every rule.
         if let Ok(other) = other {
-            match other.join() {
+            match medic_thread::join(other) {
                 Ok(theirs) => done.extend(theirs),
                 Err(panic) => std::panic::resume_unwind(panic),
             }

@@ -864,8 +864,7 @@ where
         let mut results = vec![read_share(0)];
         for (thread, reader) in others {
             results.push(match reader {
-                Ok(h) => h
-                    .join()
+                Ok(h) => medic_thread::join(h)
                     .unwrap_or_else(|_| Err(io::Error::other("a reader thread panicked"))),
                 Err(_) => read_share(thread),
             });

@@ -13,12 +13,21 @@
 //! later. Where the parent's CPU is the only one allowed, or the calls fail (a seccomp
 //! filter, another OS), the thread runs where the kernel put it: placement is best effort,
 //! never a reason to fail.
+//!
+//! The threads then hand work to each other, and a thread that sleeps for it is woken late on
+//! that VM: a wake-up sent to the other, idle CPU often took effect only at its next scheduler
+//! tick, 4 ms later (`perf sched timehist`: the woken thread runnable for 3.3-3.9 ms while its
+//! CPU stayed idle). A parse that took the plan's lock by turns ran one thread at a time in
+//! those runs, 28 ms against 17. [`lock`], [`recv`] and [`join`] poll for up to [`POLL_WAIT`]
+//! before they sleep, yielding the CPU between polls.
 
 use std::cell::Cell;
 use std::io;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvError, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::{Scope, ScopedJoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sched::{sched_getaffinity, sched_getcpu, sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
@@ -26,6 +35,10 @@ use nix::unistd::Pid;
 /// How long the parent waits for the new thread to have moved: a thread starts in tens of
 /// microseconds; on a machine too busy to start it in this time, waiting longer gains nothing.
 pub const MOVE_WAIT: Duration = Duration::from_millis(2);
+
+/// How long a thread polls for what another one makes before it sleeps: the waits of a split
+/// job are tens of microseconds to a few milliseconds, and a late wake-up costs up to 4 ms.
+pub const POLL_WAIT: Duration = Duration::from_millis(2);
 
 thread_local! {
     /// The move a thread made when it started, `(from, to)`: what the tests check, since the
@@ -45,21 +58,86 @@ where
     T: Send + 'scope,
 {
     let parent = sched_getcpu().ok();
-    let (moved, has_moved) = mpsc::sync_channel(1);
+    let moved = Arc::new(AtomicBool::new(false));
+    let has_moved = Arc::clone(&moved);
     let handle = std::thread::Builder::new()
         .name(name.to_string())
         .spawn_scoped(scope, move || {
             if let (Some(from), Some(to)) = (parent, move_off(parent)) {
                 MOVED.set(Some((from, to)));
             }
-            let _ = moved.try_send(());
+            moved.store(true, Ordering::Release);
             f()
         })?;
     if parent.is_some() {
-        // Returns at once if the thread was not started (its sender is dropped with it).
-        let _ = has_moved.recv_timeout(MOVE_WAIT);
+        // Polled, not slept on: the thread that wakes its parent is on the other CPU by then,
+        // and a parent woken there would share it (the kernel often places a woken thread by
+        // its waker).
+        poll_for(MOVE_WAIT, || has_moved.load(Ordering::Acquire));
     }
     Ok(handle)
+}
+
+/// Calls `ready` until it holds or `wait` has passed, yielding the CPU between calls (to a
+/// thread that shares it, which may be the one `ready` waits for). Whether it held.
+fn poll_for(wait: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if ready() {
+            return true;
+        }
+        if start.elapsed() >= wait {
+            return false;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Calls `ready` until it holds, for up to [`POLL_WAIT`], yielding the CPU between calls.
+/// Whether it held; the caller then sleeps on what it waits for.
+pub fn poll(ready: impl FnMut() -> bool) -> bool {
+    poll_for(POLL_WAIT, ready)
+}
+
+/// `m.lock()`, polled for up to [`POLL_WAIT`] before it sleeps. A poisoned lock is taken as
+/// it is: the thread that panicked holding it has its panic reported by its join.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    let mut guard = None;
+    poll_for(POLL_WAIT, || match m.try_lock() {
+        Ok(g) => {
+            guard = Some(g);
+            true
+        }
+        Err(TryLockError::Poisoned(e)) => {
+            guard = Some(e.into_inner());
+            true
+        }
+        Err(TryLockError::WouldBlock) => false,
+    });
+    guard.unwrap_or_else(|| m.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// `rx.recv()`, polled for up to [`POLL_WAIT`] before it sleeps.
+pub fn recv<T>(rx: &Receiver<T>) -> Result<T, RecvError> {
+    let mut got = None;
+    poll_for(POLL_WAIT, || match rx.try_recv() {
+        Ok(v) => {
+            got = Some(Ok(v));
+            true
+        }
+        Err(TryRecvError::Disconnected) => {
+            got = Some(Err(RecvError));
+            true
+        }
+        Err(TryRecvError::Empty) => false,
+    });
+    got.unwrap_or_else(|| rx.recv())
+}
+
+/// `handle.join()`, polled for up to [`POLL_WAIT`] before it sleeps.
+pub fn join<T>(handle: ScopedJoinHandle<'_, T>) -> std::thread::Result<T> {
+    poll_for(POLL_WAIT, || handle.is_finished());
+    handle.join()
 }
 
 /// Moves the calling thread off `cpu` when another CPU is allowed, then allows every CPU it
@@ -167,5 +245,82 @@ mod tests {
             .join()
             .unwrap();
         });
+    }
+
+    /// A lock held past [`POLL_WAIT`] is still taken (by sleeping on it), with what its holder
+    /// wrote.
+    #[test]
+    fn lock_waits_for_a_long_holder() {
+        let m = Mutex::new(0);
+        let m = &m;
+        std::thread::scope(|scope| {
+            let (held, is_held) = std::sync::mpsc::channel();
+            scope.spawn(move || {
+                let mut g = m.lock().unwrap();
+                held.send(()).unwrap();
+                std::thread::sleep(POLL_WAIT * 3);
+                *g = 7;
+            });
+            is_held.recv().unwrap();
+            assert_eq!(*lock(m), 7);
+        });
+    }
+
+    /// A thread that panicked holding the lock leaves it poisoned; the lock is taken as is.
+    #[test]
+    fn lock_takes_a_poisoned_lock() {
+        let m = Mutex::new(1);
+        let _ = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let _g = m.lock().unwrap();
+                    panic!("poisons the lock");
+                })
+                .join()
+        });
+        assert!(m.is_poisoned());
+        assert_eq!(*lock(&m), 1);
+    }
+
+    /// A value sent after [`POLL_WAIT`] is received, and a sender gone without sending is an
+    /// error, not a hang.
+    #[test]
+    fn recv_gets_late_values_and_sees_a_dropped_sender() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                std::thread::sleep(POLL_WAIT * 3);
+                tx.send(5).unwrap();
+            });
+            assert_eq!(recv(&rx), Ok(5));
+            assert_eq!(recv(&rx), Err(RecvError));
+        });
+    }
+
+    /// The result of a thread that ends after [`POLL_WAIT`], and the panic of one that
+    /// panics.
+    #[test]
+    fn join_returns_the_result_or_the_panic() {
+        std::thread::scope(|scope| {
+            let slow = scope.spawn(|| {
+                std::thread::sleep(POLL_WAIT * 3);
+                3
+            });
+            assert_eq!(join(slow).unwrap(), 3);
+            let failed = scope.spawn(|| panic!("a worker fails"));
+            assert!(join(failed).is_err());
+        });
+    }
+
+    /// `poll` reports whether what it waits for came within [`POLL_WAIT`].
+    #[test]
+    fn poll_reports_whether_it_came() {
+        assert!(!poll(|| false));
+        let mut calls = 0;
+        assert!(poll(|| {
+            calls += 1;
+            calls == 3
+        }));
+        assert_eq!(calls, 3);
     }
 }

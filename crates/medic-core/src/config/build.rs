@@ -583,7 +583,7 @@ impl<'a, 'v> Builder<'a, 'v> {
                 // config) is dropped here, while the other builder joins what was sent.
             });
             self.servers(proto, mine, &top);
-            match part.recv() {
+            match medic_thread::recv(&part) {
                 Ok((part, scopes, passes)) => self.join(part, scopes, passes),
                 // The thread did not start (the lent parts were dropped unwritten with the
                 // closure), or it panicked before it was done.
@@ -657,7 +657,7 @@ impl<'a, 'v> Builder<'a, 'v> {
     /// This protocol block's upstream blocks, from their thread, or built here.
     fn add_upstreams(&mut self, proto: Protocol, level: &[&'a Directive]) {
         if let Upstreams::Building(rx) = &self.upstreams {
-            self.upstreams = match rx.recv() {
+            self.upstreams = match medic_thread::recv(rx) {
                 Ok(blocks) => Upstreams::Built(blocks),
                 // The thread did not start: the sender went with its closure.
                 Err(_) => Upstreams::Here,

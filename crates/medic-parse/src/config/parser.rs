@@ -246,7 +246,7 @@ fn parse_on<T: Send>(
         let mut arenas = vec![plan.work(0, &job, &each)];
         for t in others {
             arenas.push(match t {
-                Ok(t) => t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                Ok(t) => medic_thread::join(t).unwrap_or_else(|e| std::panic::resume_unwind(e)),
                 // A thread that could not be started wrote nothing: the others parsed its part.
                 Err(_) => Vec::new(),
             });
@@ -482,7 +482,7 @@ impl<T> Plan<T> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PlanState<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        medic_thread::lock(&self.state)
     }
 
     /// One thread's loop: parse the next file found, number what can be, repeat until every
@@ -512,11 +512,14 @@ impl<T> Plan<T> {
             stack: Vec::new(),
         };
         let mut st = self.lock();
+        // Whether this thread has polled for work since it last found some.
+        let mut polled = false;
         loop {
             if st.failed {
                 return Vec::new();
             }
             if st.next_parse < st.paths.len() {
+                polled = false;
                 let id = st.next_parse;
                 st.next_parse += 1;
                 st.busy += 1;
@@ -547,10 +550,21 @@ impl<T> Plan<T> {
             } else if st.busy == 0 {
                 // Every file found is parsed and numbered: nothing can add more.
                 return scratch.arena.chunks;
+            } else if !polled {
+                // Polled before sleeping: the other thread's file is usually done within
+                // microseconds, and a sleeping thread is woken late ([`medic_thread::POLL_WAIT`]).
+                drop(st);
+                medic_thread::poll(|| {
+                    let st = self.lock();
+                    st.failed || st.next_parse < st.paths.len() || st.busy == 0
+                });
+                polled = true;
+                st = self.lock();
             } else {
                 st.idle += 1;
                 st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
                 st.idle -= 1;
+                polled = false;
             }
         }
     }
