@@ -1,4 +1,5 @@
-//! Starts worker threads on another CPU than the thread that starts them.
+//! The threads of split jobs: started on another CPU than the thread that starts them, and
+//! handing work to each other without sleeping when the wait is short.
 //!
 //! nginx-medic splits its big jobs in two (the config's files, the model's servers, the rules):
 //! on the two-core machines it runs on, the halves only finish early if the new thread gets
