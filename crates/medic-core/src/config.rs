@@ -7,6 +7,8 @@
 //! `pid`, `listen`). Pure: no file is opened here; includes were resolved by the parser.
 //!
 //! ```
+//! use std::sync::Arc;
+//!
 //! use medic_core::config::{build, BuildOptions};
 //! use medic_parse::config::{Config, ConfigFile, Directive};
 //!
@@ -20,7 +22,7 @@
 //! let location = d("location", &["/"], 3, Some(vec![d("proxy_pass", &["http://127.0.0.1:8080"], 4, None)]));
 //! let server = d("server", &[], 2, Some(vec![location]));
 //! let http = d("http", &[], 1, Some(vec![d("proxy_read_timeout", &["5s"], 2, None), server]));
-//! let cfg = Config { files: vec![ConfigFile { path: "nginx.conf".into(), parsed: vec![http], ..Default::default() }] };
+//! let cfg = Arc::new(Config { files: vec![ConfigFile { path: "nginx.conf".into(), parsed: vec![http], ..Default::default() }] });
 //! let model = build(&cfg, &BuildOptions::default());
 //! assert_eq!(model.passes[0].target.display(), "127.0.0.1:8080");
 //! assert_eq!(model.passes[0].read_timeout.value.as_secs(), 5);

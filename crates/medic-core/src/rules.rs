@@ -87,11 +87,12 @@ impl Evidence {
 
     /// The evidence of a config directive.
     pub fn config(src: &Src) -> Evidence {
+        let cited = src.cite();
         Evidence {
             kind: "config",
-            source: src.location(),
-            text: src.text.to_string(),
-            at: Some((src.file.to_string(), src.line)),
+            source: cited.location(),
+            text: cited.text,
+            at: Some((cited.file.to_string(), cited.line)),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Result;
 use medic_core::config::{build, BuildOptions};
@@ -122,7 +123,7 @@ pub fn run(args: &ConfigLintArgs, color: bool) -> Result<u8> {
 }
 
 /// Builds the model, runs the catalog, and turns parse errors into a `config-invalid` finding.
-fn lint(cfg: &Config, prefix: Option<String>, out: &mut Vec<Finding>) {
+fn lint(cfg: &Arc<Config>, prefix: Option<String>, out: &mut Vec<Finding>) {
     parse_findings(cfg, out);
     let model = build(cfg, &BuildOptions { prefix });
     // The builders' maps, caches and second-thread leftovers are freed by now; the rules and

@@ -5,6 +5,7 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use medic_parse::config::{
@@ -34,7 +35,8 @@ pub struct InstanceReport {
 
 /// One config, parsed with nginx's rules.
 pub struct Loaded {
-    pub cfg: Config,
+    /// Shared with the model built from it, whose sources it holds.
+    pub cfg: Arc<Config>,
     pub prefix: Option<String>,
     pub instance: InstanceReport,
     /// The sections of the `nginx -T` output it was read from (path, text); empty when it was
@@ -101,7 +103,7 @@ fn load_file(path: &str, prefix: Option<&str>) -> Result<Option<Loaded>> {
         return Ok(None);
     }
     Ok(Some(Loaded {
-        cfg,
+        cfg: Arc::new(cfg),
         instance: InstanceReport {
             config: path.to_string(),
             prefix: prefix.clone(),
@@ -170,7 +172,7 @@ fn load_discovered(
             continue;
         }
         out.push(Loaded {
-            cfg,
+            cfg: Arc::new(cfg),
             instance: InstanceReport {
                 config: inst.conf.clone(),
                 prefix: Some(prefix.clone()),

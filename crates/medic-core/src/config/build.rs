@@ -65,8 +65,9 @@ impl DefaultList {
 /// Includes deeper than this are treated as a loop (the parser should have cut it already).
 const MAX_INCLUDE_DEPTH: usize = 64;
 
-/// Builds the effective model. Pure: it reads the parsed tree only.
-pub fn build(cfg: &Config, opts: &BuildOptions) -> Model {
+/// Builds the effective model. Pure: it reads the parsed tree only. The model keeps the tree:
+/// its sources ([`Src`]) are read from it when a rule cites them.
+pub fn build(cfg: &Arc<Config>, opts: &BuildOptions) -> Model {
     build_with(cfg, opts, PARALLEL_SERVERS)
 }
 
@@ -77,14 +78,14 @@ const PARALLEL_SERVERS: usize = 64;
 
 /// [`build`], splitting the servers across two threads from `parallel_from` servers on (tests
 /// lower it to check that the split changes nothing).
-pub(super) fn build_with(cfg: &Config, opts: &BuildOptions, parallel_from: usize) -> Model {
+pub(super) fn build_with(cfg: &Arc<Config>, opts: &BuildOptions, parallel_from: usize) -> Model {
     build_miscounted(cfg, opts, parallel_from, (0, 0))
 }
 
 /// [`build_with`], with the counts that size a split's parts off by `miscount` (added to the
 /// first half's counts, then to the second's): tests check that the model is the same.
 pub(super) fn build_miscounted(
-    cfg: &Config,
+    cfg: &Arc<Config>,
     opts: &BuildOptions,
     parallel_from: usize,
     miscount: (isize, isize),
@@ -95,12 +96,12 @@ pub(super) fn build_miscounted(
 /// [`build`] with the upstream blocks built by the builder itself, as when their thread
 /// cannot start: tests check that the model is the same.
 #[cfg(test)]
-pub(super) fn build_upstreams_here(cfg: &Config, opts: &BuildOptions) -> Model {
+pub(super) fn build_upstreams_here(cfg: &Arc<Config>, opts: &BuildOptions) -> Model {
     build_on(cfg, opts, PARALLEL_SERVERS, (0, 0), false)
 }
 
 fn build_on(
-    cfg: &Config,
+    cfg: &Arc<Config>,
     opts: &BuildOptions,
     parallel_from: usize,
     miscount: (isize, isize),
@@ -135,7 +136,7 @@ fn build_on(
     // this one reads the other definitions and counts the servers for the split.
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let (files, top) = (b.files.clone(), &top);
+        let (files, top) = (b.sources.files().to_vec(), &top);
         let building = medic_thread::spawn_scoped(scope, "upstreams", move || {
             let _ = tx.send(upstream_blocks(cfg, files, top));
         });
@@ -178,7 +179,7 @@ fn protocol_of(block_name: &str) -> Option<Protocol> {
 
 /// The upstream blocks of every `http {}` and `stream {}` of the main file's `top` level, in
 /// the order [`Builder::main`] reaches them.
-fn upstream_blocks(cfg: &Config, files: Vec<Arc<str>>, top: &[&Directive]) -> UpstreamBlocks {
+fn upstream_blocks(cfg: &Arc<Config>, files: Vec<Arc<str>>, top: &[&Directive]) -> UpstreamBlocks {
     let b = Builder::new(
         cfg,
         Seed {
@@ -237,20 +238,14 @@ impl SeenAccessLogs {
 }
 
 struct Builder<'a, 'v> {
-    cfg: &'a Config,
+    cfg: &'a Arc<Config>,
     /// The directives of the levels from the protocol block to the one being built, includes
     /// spliced in: each level is a range of it, pushed on entering the block and cut on leaving.
     stack: Vec<&'a Directive>,
     /// The protocol block's `limit_conn_zone`s: zone name and key.
     limit_conn_zones: Vec<(&'a str, &'a str)>,
-    /// File paths by `FileId`, shared by every `Src`.
-    files: Vec<Arc<str>>,
-    srcs: std::cell::RefCell<foldhash::HashMap<*const Directive, Src>>,
-    /// Every `Src::text`, once per distinct text: a big config repeats the same few lines in
-    /// every server (`error_page 502 503 504 /50x.html;` 3,750 times).
-    texts: std::cell::RefCell<foldhash::HashSet<Arc<str>>>,
-    /// Where [`Builder::src`] writes a directive's text before looking it up in `texts`.
-    text_buf: std::cell::RefCell<String>,
+    /// The tree and its file names, referred to by every `Src` this builder makes.
+    sources: Arc<Sources>,
     /// The (file, format) pairs of `access_logs` so far.
     seen_access_logs: SeenAccessLogs,
     /// [`Model::upstreams`] by protocol and name: every pass looks its group up (a linear
@@ -302,15 +297,12 @@ struct Seed<'a> {
 }
 
 impl<'a, 'v> Builder<'a, 'v> {
-    fn new(cfg: &'a Config, seed: Seed<'a>) -> Builder<'a, 'v> {
+    fn new(cfg: &'a Arc<Config>, seed: Seed<'a>) -> Builder<'a, 'v> {
         Builder {
             cfg,
+            sources: Sources::of(Arc::clone(cfg), seed.files),
             stack: seed.stack,
             limit_conn_zones: seed.limit_conn_zones,
-            files: seed.files,
-            srcs: Default::default(),
-            texts: Default::default(),
-            text_buf: Default::default(),
             seen_access_logs: seed.seen_access_logs,
             upstream_index: seed.upstream_index,
             shared_params: Default::default(),
@@ -346,9 +338,6 @@ impl<'a, 'v> Builder<'a, 'v> {
             let (scopes, passes) = counts.total();
             self.m.scopes.reserve(scopes);
             self.m.passes.reserve(passes);
-            // Each scope and pass has a source, most settings share one: at least that many,
-            // so the map is not rehashed on its way up.
-            self.srcs.get_mut().reserve(scopes + passes);
             self.counts = Some(Pending::Done(counts));
         }
         match &self.counts {
@@ -362,7 +351,7 @@ impl<'a, 'v> Builder<'a, 'v> {
         Seed {
             stack: self.stack.clone(),
             limit_conn_zones: self.limit_conn_zones.clone(),
-            files: self.files.clone(),
+            files: self.sources.files().to_vec(),
             prefix: self.prefix.clone(),
             upstream_index: self.upstream_index.clone(),
             seen_access_logs: self.seen_access_logs.clone(),
@@ -395,31 +384,9 @@ impl<'a, 'v> Builder<'a, 'v> {
         }
     }
 
-    /// Where a setting comes from, made once per directive and shared by every scope that
-    /// inherits it.
+    /// Where a setting comes from: a place in the tree, read when a rule cites it.
     fn src(&self, d: &Directive) -> Src {
-        let key: *const Directive = d;
-        if let Some(s) = self.srcs.borrow().get(&key) {
-            return s.clone();
-        }
-        let file = self
-            .files
-            .get(d.file_id())
-            .cloned()
-            .unwrap_or_else(|| Arc::from("?"));
-        // Written into one buffer: only a text not seen before is allocated.
-        let mut buf = self.text_buf.borrow_mut();
-        buf.clear();
-        write_directive_text(d, &mut buf);
-        let known = self.texts.borrow().get(buf.as_str()).cloned();
-        let text = known.unwrap_or_else(|| {
-            let t: Arc<str> = Arc::from(buf.as_str());
-            self.texts.borrow_mut().insert(t.clone());
-            t
-        });
-        let s = Src::new(file, d.line, text);
-        self.srcs.borrow_mut().insert(key, s.clone());
-        s
+        self.sources.src(d)
     }
 
     fn path(&self, p: &str) -> String {
@@ -576,7 +543,6 @@ impl<'a, 'v> Builder<'a, 'v> {
                 b.server_base = server_base;
                 b.scopes_out = Out::Lent(lent.0);
                 b.passes_out = Out::Lent(lent.1);
-                b.srcs.get_mut().reserve(their_scopes + their_passes);
                 b.servers(proto, theirs, &their_top);
                 let _ = done.send((b.m, b.scopes_out, b.passes_out));
                 // The rest of the builder (its caches: 0.65 ms to free on the 5,000-server

@@ -25,54 +25,9 @@ fn texts<S: serde::Serializer>(args: &Args, s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(args.iter())
 }
 
-/// Where a directive is written, and the directive as text (for evidence): a [`SrcData`] made
-/// once per directive and shared. One pointer wide, because every effective setting of every
-/// scope and pass holds one, mostly of a directive at `http` or `server` level (a 5,000-server
-/// config has 100,000s; at 40 bytes each they were a fifth of `config lint`'s memory).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Src(Arc<SrcData>);
-
-/// What a [`Src`] says; read through it (`src.file`, `src.line`, `src.text`).
-#[derive(Debug, PartialEq, Eq, Serialize)]
-pub struct SrcData {
-    /// The file's path as the parser named it.
-    pub file: Arc<str>,
-    /// 1-based line of the directive's name.
-    pub line: u32,
-    /// The directive re-assembled from its arguments: `proxy_pass http://b;`.
-    pub text: Arc<str>,
-}
-
-impl Src {
-    pub fn new(file: Arc<str>, line: u32, text: Arc<str>) -> Src {
-        Src(Arc::new(SrcData { file, line, text }))
-    }
-
-    /// `FILE:LINE`, the `source` of an evidence item.
-    pub fn location(&self) -> String {
-        // Not `format!`: rules cite thousands of directives on a big config, and the
-        // formatter's machinery was most of making each citation.
-        let line = itoa::Buffer::new().format(self.line).to_owned();
-        let mut s = String::with_capacity(self.file.len() + 1 + line.len());
-        s.push_str(&self.file);
-        s.push(':');
-        s.push_str(&line);
-        s
-    }
-}
-
-impl std::ops::Deref for Src {
-    type Target = SrcData;
-    fn deref(&self) -> &SrcData {
-        &self.0
-    }
-}
-
-impl Serialize for Src {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
+mod source;
+pub(crate) use source::Sources;
+pub use source::{Cited, Src};
 
 /// An effective value and the directive that set it (`None`: nginx's default).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -31,7 +31,7 @@ fn scalars_come_from_the_innermost_level_arrays_whole_from_one_level() {
     );
     let a = &m.passes[0];
     assert_eq!(a.read_timeout.value, Duration::from_secs(30));
-    assert_eq!(a.read_timeout.src.as_ref().map(|s| s.line), Some(2));
+    assert_eq!(a.read_timeout.src.as_ref().map(|s| s.line()), Some(2));
     assert_eq!(a.connect_timeout.value, Duration::from_secs(5));
     assert!(a.send_timeout.is_default());
     assert_eq!(a.send_timeout.value, DEFAULT_TIMEOUT);
@@ -301,7 +301,7 @@ fn limits_error_pages_resolver_and_defaults() {
 #[test]
 fn directive_text_quotes_what_needs_it() {
     let m = model("http { server { location / { proxy_set_header Connection \"\"; proxy_set_header X \"a b\"; proxy_pass http://b; } } }");
-    let texts: Vec<&str> = m.passes[0].headers.iter().map(|h| &*h.src.text).collect();
+    let texts: Vec<String> = m.passes[0].headers.iter().map(|h| h.src.text()).collect();
     assert_eq!(
         texts,
         [
@@ -353,7 +353,7 @@ stream {
         (Some(50), Some(1))
     );
     assert!(c.limit_req[0].nodelay && !a.limit_req[0].nodelay);
-    assert_eq!(a.limit_req[0].src.line, 8);
+    assert_eq!(a.limit_req[0].src.line(), 8);
     let groups: Vec<(String, u16)> = m
         .passes
         .iter()
@@ -405,7 +405,7 @@ fn a_level_gives_its_first_scalar_and_its_whole_list() {
         let headers: Vec<&str> = p.headers.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(headers, ["A", "B"], "{padding}");
         assert_eq!(
-            p.read_timeout.src.as_ref().map(|s| s.line),
+            p.read_timeout.src.as_ref().map(|s| s.line()),
             Some(3 + padding as u32)
         );
     }
@@ -476,7 +476,7 @@ fn upstreams_built_apart_change_nothing() {
 
 /// The same model, whether a protocol block's servers are built on one thread or split across
 /// two (which a config of `PARALLEL_SERVERS` servers or more is).
-fn assert_split_changes_nothing(cfg: &medic_parse::config::Config, what: &str) {
+fn assert_split_changes_nothing(cfg: &std::sync::Arc<medic_parse::config::Config>, what: &str) {
     let opts = BuildOptions {
         prefix: Some("/etc/nginx".into()),
     };
@@ -564,8 +564,10 @@ fn corpus_models_are_the_same_built_on_two_threads() {
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|x| x == "conf") {
-                let cfg =
-                    medic_parse::config::parse_file(&path, &medic_parse::config::Options::nginx());
+                let cfg = std::sync::Arc::new(medic_parse::config::parse_file(
+                    &path,
+                    &medic_parse::config::Options::nginx(),
+                ));
                 let m = build(&cfg, &BuildOptions::default());
                 if m.servers.len() >= 2 {
                     assert_split_changes_nothing(&cfg, &path.display().to_string());

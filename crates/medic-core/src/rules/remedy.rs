@@ -122,7 +122,7 @@ impl Remedy {
 
 /// The name of the directive a [`Src`] quotes (`proxy_pass` of `proxy_pass http://b;`).
 pub fn directive_name(src: &Src) -> &str {
-    src.text.split_whitespace().next().unwrap_or("")
+    src.name()
 }
 
 /// The restart of the backend that serves a target, when its supervisor is known with

@@ -205,7 +205,7 @@ fn edits_of(
         let Some(src) = c.anchor() else {
             continue;
         };
-        let path = src.file.to_string();
+        let path = src.file().to_string();
         if !parsed.contains_key(&path) {
             let text = match taken.get(&path) {
                 Some((t, _)) => t.clone().into_bytes(),
@@ -267,7 +267,7 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 fn find<'f>(file: &'f EditableFile, src: &Src) -> Result<edit::DirectiveRef<'f>, String> {
     let name = directive_name(src);
-    file.find(src.line, name).ok_or_else(|| {
+    file.find(src.line(), name).ok_or_else(|| {
         format!(
             "{}: no `{name}` on that line any more (the file changed since it was read)",
             src.location()

@@ -79,7 +79,7 @@ impl Verifier {
                 .changes
                 .iter()
                 .filter_map(Change::anchor)
-                .map(|s| (s.file.to_string(), s.line))
+                .map(|s| (s.file().to_string(), s.line()))
                 .collect();
             // A change without a directive (a reload: the name is resolved again) is verified
             // on the passes the finding cites: the stale address it names is no target any
@@ -139,12 +139,13 @@ impl Verifier {
         let mut out: Vec<String> = Vec::new();
         for m in models {
             for p in &m.passes {
-                let at = (p.src.file.to_string(), p.src.line);
+                let at = (p.src.file().to_string(), p.src.line());
                 let through_group = match &p.target {
                     Target::Group { index, .. } => m.upstreams.get(*index).is_some_and(|u| {
-                        u.servers
-                            .iter()
-                            .any(|s| f.anchors.contains(&(s.src.file.to_string(), s.src.line)))
+                        u.servers.iter().any(|s| {
+                            f.anchors
+                                .contains(&(s.src.file().to_string(), s.src.line()))
+                        })
                     }),
                     _ => false,
                 };

@@ -205,7 +205,7 @@ fn test_evidence(t: &NginxTest) -> Evidence {
 
 /// The config line nginx names: the directive the model has at that line, or the position.
 fn line_evidence(facts: &Facts, file: &str, line: u32) -> Evidence {
-    let at = |s: &Src| &*s.file == file && s.line == line;
+    let at = |s: &Src| s.file() == file && s.line() == line;
     for m in &facts.models {
         let srcs = m
             .passes

@@ -1,4 +1,4 @@
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 
 use crate::config::Model;
 use crate::rules::{rule, Change, Evidence, Finding, Remedy, Risk, Rule, RuleDoc};
@@ -40,12 +40,11 @@ rule! {
 impl Rule for LimitReqNoBurst {
     fn check(&self, model: &Model, out: &mut Vec<Finding>) {
         // A limit_req written at server level is in effect in every location below it: report
-        // the directive once (by file and line, borrowed: a 5,000-server config has one in
-        // each of 15,000 scopes).
-        let mut seen = BTreeSet::new();
+        // the directive once (a 5,000-server config has one in each of 15,000 scopes).
+        let mut seen = HashSet::new();
         for scope in &model.scopes {
             for l in scope.limit_req.iter() {
-                if l.burst.is_some() || !seen.insert((&*l.src.file, l.src.line)) {
+                if l.burst.is_some() || !seen.insert(&l.src) {
                     continue;
                 }
                 let mut evidence = vec![Evidence::config(&l.src)];
@@ -67,7 +66,7 @@ impl Rule for LimitReqNoBurst {
                         format!("limit_req zone={} burst=N nodelay;", l.zone),
                         vec![format!(
                             "add `burst=N nodelay` to `{}` ({}); N about the number of requests one page load makes",
-                            l.src.text,
+                            l.src.text(),
                             l.src.location()
                         )]
                     )

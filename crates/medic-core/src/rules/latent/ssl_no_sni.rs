@@ -54,7 +54,7 @@ impl Rule for SslNoSni {
             let group = matches!(pass.target, Target::Group { .. });
             let mut steps = vec![format!(
                 "add `{directive} on;` next to `{}` ({})",
-                pass.src.text,
+                pass.src.text(),
                 pass.src.location()
             )];
             if group && ssl.name.value.is_none() {

@@ -3,13 +3,14 @@
 //! is reviewed, not missed.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::config::testing::{config, one};
 use crate::config::{build, BuildOptions};
 use crate::rules::{find, Finding};
 use medic_parse::config::Config;
 
-fn run(id: &str, cfg: &Config) -> Vec<Finding> {
+fn run(id: &str, cfg: &Arc<Config>) -> Vec<Finding> {
     let model = build(cfg, &BuildOptions::default());
     let mut out = Vec::new();
     find(id).expect("rule id").check(&model, &mut out);
@@ -39,11 +40,11 @@ fn render(findings: &[Finding]) -> String {
 }
 
 /// Wraps a server body in `http { server { ... } }`.
-fn http(body: &str) -> Config {
+fn http(body: &str) -> Arc<Config> {
     one(&format!("http {{\n{body}\n}}\n"))
 }
 
-fn quiet(id: &str, cfg: &Config) {
+fn quiet(id: &str, cfg: &Arc<Config>) {
     let f = run(id, cfg);
     assert!(f.is_empty(), "{id} should stay quiet:\n{}", render(&f));
 }

@@ -5,7 +5,7 @@ use foldhash::HashMap;
 use std::time::Duration;
 
 use crate::config::values::format_time;
-use crate::config::{Eff, Model, Pass, Target};
+use crate::config::{Eff, Model, Pass, Src, Target};
 use crate::rules::{rule, Evidence, Finding, Rule, RuleDoc};
 
 use super::config_fix;
@@ -76,14 +76,14 @@ impl Rule for TimeoutInconsistent {
                 continue;
             }
             let mut evidence = Vec::new();
-            // Each read timeout directive once, however many locations inherit it: found by
-            // place and text in a set (a scan of the evidence so far was quadratic in the
-            // locations of an upstream), the place as file and line, not formatted.
-            let mut seen: HashSet<(&str, u32, &str)> = HashSet::new();
+            // Each read timeout directive once, however many locations inherit it: found in a
+            // set (a scan of the evidence so far was quadratic in the locations of an
+            // upstream).
+            let mut seen: HashSet<&Src> = HashSet::new();
             for p in &passes {
                 evidence.push(Evidence::config(&p.src));
                 if let Some(src) = &p.read_timeout.src {
-                    if seen.insert((&*src.file, src.line, &*src.text)) {
+                    if seen.insert(src) {
                         evidence.push(Evidence::config(src));
                     }
                 }
