@@ -82,8 +82,8 @@ pub(super) fn build_with(cfg: &Arc<Config>, opts: &BuildOptions, parallel_from: 
     build_miscounted(cfg, opts, parallel_from, (0, 0))
 }
 
-/// [`build_with`], with the counts that size a split's parts off by `miscount` (added to the
-/// first half's counts, then to the second's): tests check that the model is the same.
+/// [`build_with`], with the sizes of a split's parts off by `miscount` (added to the first
+/// half's count, then to the second's bound): tests check that the model is the same.
 pub(super) fn build_miscounted(
     cfg: &Arc<Config>,
     opts: &BuildOptions,
@@ -122,7 +122,6 @@ fn build_on(
     b.parallel_from = parallel_from;
     b.miscount = miscount;
     b.m.prefix = opts.prefix.clone();
-    b.counts = Some(Pending::Later);
     let Some(main) = cfg.files.first() else {
         return b.m;
     };
@@ -133,7 +132,7 @@ fn build_on(
     }
     // The upstream blocks are needed only at the servers, and are the larger part of what
     // comes before them (1,000 upstreams: 2.2 of 2.7 ms): another thread builds them while
-    // this one reads the other definitions and counts the servers for the split.
+    // this one reads the other definitions and counts the first half of the servers.
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let (files, top) = (b.sources.files().to_vec(), &top);
@@ -146,12 +145,6 @@ fn build_on(
         b.main(top);
     });
     b.m
-}
-
-/// The config's [`Counts`], made when a split first needs them.
-enum Pending {
-    Later,
-    Done(Counts),
 }
 
 /// The upstream blocks of each protocol block, in the order of the tree.
@@ -266,9 +259,6 @@ struct Builder<'a, 'v> {
     parallel_from: usize,
     /// See [`build_miscounted`].
     miscount: (isize, isize),
-    /// How many scopes and passes the config makes; `None` in a builder of some servers only,
-    /// whose vectors are sized by the builder that made it.
-    counts: Option<Pending>,
     /// The upstream blocks not yet added to the model.
     upstreams: Upstreams,
     /// Where scopes and passes go: [`Model::scopes`] and [`Model::passes`], but while a
@@ -315,7 +305,6 @@ impl<'a, 'v> Builder<'a, 'v> {
             prefix: seed.prefix.clone(),
             parallel_from: usize::MAX,
             miscount: (0, 0),
-            counts: None,
             upstreams: Upstreams::Here,
             scopes_out: Out::default(),
             passes_out: Out::default(),
@@ -326,23 +315,6 @@ impl<'a, 'v> Builder<'a, 'v> {
                 limit_req_zones: seed.limit_req_zones,
                 ..Model::default()
             },
-        }
-    }
-
-    /// The config's [`Counts`], made on the first call; `None` in a builder of some servers
-    /// only.
-    fn counts(&mut self) -> Option<&Counts> {
-        if let Some(Pending::Later) = &self.counts {
-            let counts = Counts::of(self.cfg);
-            // The scopes and passes of every protocol block: this is the first one.
-            let (scopes, passes) = counts.total();
-            self.m.scopes.reserve(scopes);
-            self.m.passes.reserve(passes);
-            self.counts = Some(Pending::Done(counts));
-        }
-        match &self.counts {
-            Some(Pending::Done(counts)) => Some(counts),
-            _ => None,
         }
     }
 
@@ -491,19 +463,20 @@ impl<'a, 'v> Builder<'a, 'v> {
             servers.len()
         };
         let (mine, theirs) = servers.split_at(half);
-        // Counted, not estimated from the whole: the second half's scopes and passes go into
-        // this model's vectors right after the first half's ([`split`]). Counted before the
-        // upstreams are taken, while their thread builds them.
-        let counted = match theirs.is_empty() {
-            true => None,
-            false => self.counts().map(|c| (c.blocks(mine), c.blocks(theirs))),
-        };
+        // Counted, not estimated: the second half's scopes and passes go into this model's
+        // vectors right after the first half's ([`split`]). Counted before the upstreams are
+        // taken, while their thread builds them.
+        let counted = (!theirs.is_empty()).then(|| count(self.cfg, mine));
         self.add_upstreams(proto, &level);
         if theirs.is_empty() {
             self.servers(proto, mine, &top);
             return;
         }
-        let ((my_scopes, my_passes), (their_scopes, their_passes)) = counted.unwrap_or_default();
+        let (my_scopes, my_passes) = counted.unwrap_or_default();
+        let (their_scopes, their_passes) = (
+            bound(my_scopes, mine.len(), theirs.len()),
+            bound(my_passes, mine.len(), theirs.len()),
+        );
         let (off_mine, off_theirs) = self.miscount;
         let (my_scopes, my_passes) = (
             my_scopes.saturating_add_signed(off_mine),
@@ -1423,159 +1396,74 @@ pub(super) fn module_directives_of(kind: PassKind) -> Vec<(String, &'static str)
 }
 
 /// How many scopes (server, location, if, limit_except blocks) and `*_pass` directives the build
-/// will meet, to size the model's vectors: growing them by doubling copied their large structs
-/// around. Each file is walked once; a file included N times counts N times (a snippet of
-/// locations included by every server makes scopes in each).
-pub(super) struct Counts {
-    /// Per file: what it makes, its includes followed (`(0, 0)` for a file the main file does
-    /// not reach).
-    per_file: Vec<(usize, usize)>,
-    /// Per `server {}` block, by its address: what it makes, includes followed. Made in the
-    /// same walk, so that sizing a split's halves is a lookup per server: walking them again
-    /// was 1.6 ms of the 5,000-server build, on the one thread, before the split.
-    per_server: foldhash::HashMap<usize, (usize, usize)>,
-}
-
-/// A `server {}` block met by [`Counts::of`]'s walk: what it makes itself, and the range of
-/// its file's includes that are in it.
-struct ServerOwn {
-    at: usize,
-    scopes: usize,
-    passes: usize,
-    includes: std::ops::Range<usize>,
-}
-
-/// A directive's address: the key of [`Counts::per_server`] (`usize`, so that the counts can
-/// be made on another thread).
-fn address(d: &Directive) -> usize {
-    std::ptr::from_ref(d).addr()
-}
-
-impl Counts {
-    pub(super) fn of(cfg: &Config) -> Counts {
-        #[derive(Default)]
-        struct Own {
-            scopes: usize,
-            passes: usize,
-            includes: Vec<FileId>,
-            servers: Vec<ServerOwn>,
-        }
-        fn walk(ds: &[Directive], own: &mut Own) {
-            for d in ds {
-                let before = (own.scopes, own.passes, own.includes.len());
-                match count_as(d) {
-                    Counted::Scope => own.scopes += 1,
-                    Counted::Pass => own.passes += 1,
-                    Counted::Include => own.includes.extend_from_slice(d.includes()),
-                    Counted::Nothing => {}
-                }
-                if let Some(b) = &d.block {
-                    walk(b, own);
-                    if d.name == "server" {
-                        own.servers.push(ServerOwn {
-                            at: address(d),
-                            scopes: own.scopes - before.0,
-                            passes: own.passes - before.1,
-                            includes: before.2..own.includes.len(),
-                        });
+/// will make for some servers: the first half of a split, whose count places the second half
+/// in the model's vectors ([`split`]). A file included N times counts N times (a snippet of
+/// locations included by every server makes scopes in each); each file is walked once.
+///
+/// Only the first half is walked: the second half's part is a bound made from it, and
+/// capacity reserved and never written costs no memory. Walking every file for both halves
+/// was 2.7 ms of the 5,000-server build, on the one thread, before the split.
+pub(super) fn count(cfg: &Config, servers: &[&Directive]) -> (usize, usize) {
+    fn walk(
+        cfg: &Config,
+        ds: &[Directive],
+        files: &mut [Option<(usize, usize)>],
+        depth: usize,
+        n: &mut (usize, usize),
+    ) {
+        for d in ds {
+            match count_as(d) {
+                Counted::Scope => n.0 += 1,
+                Counted::Pass => n.1 += 1,
+                // The build stops following includes at the same depth.
+                Counted::Include if depth < MAX_INCLUDE_DEPTH => {
+                    for &f in d.includes() {
+                        let (s, p) = file(cfg, f, files, depth + 1);
+                        *n = (n.0 + s, n.1 + p);
                     }
                 }
+                Counted::Include | Counted::Nothing => {}
             }
-        }
-        fn total(
-            f: FileId,
-            own: &[Own],
-            memo: &mut [Option<(usize, usize)>],
-            depth: usize,
-        ) -> (usize, usize) {
-            if let Some(n) = memo.get(f).copied().flatten() {
-                return n;
+            if let Some(b) = &d.block {
+                walk(cfg, b, files, depth, n);
             }
-            let Some(o) = own.get(f) else { return (0, 0) };
-            let mut n = (o.scopes, o.passes);
-            // The build stops following includes at the same depth. A file is counted before
-            // its includes are, so a cycle in a hand-made tree ends (the parser's trees have
-            // none).
-            memo[f] = Some(n);
-            if depth < MAX_INCLUDE_DEPTH {
-                for &inc in &o.includes {
-                    let (s, p) = total(inc, own, memo, depth + 1);
-                    n = (n.0 + s, n.1 + p);
-                }
-                memo[f] = Some(n);
-            }
-            n
-        }
-        let own: Vec<Own> = cfg
-            .files
-            .iter()
-            .map(|f| {
-                let mut o = Own::default();
-                walk(&f.parsed, &mut o);
-                o
-            })
-            .collect();
-        let mut memo = vec![None; own.len()];
-        total(0, &own, &mut memo, 0);
-        let per_file: Vec<(usize, usize)> =
-            memo.into_iter().map(Option::unwrap_or_default).collect();
-        let mut per_server = foldhash::HashMap::default();
-        per_server.reserve(own.iter().map(|o| o.servers.len()).sum());
-        for o in &own {
-            for s in &o.servers {
-                let mut n = (s.scopes, s.passes);
-                for &inc in &o.includes[s.includes.clone()] {
-                    let (sc, pa) = per_file.get(inc).copied().unwrap_or_default();
-                    n = (n.0 + sc, n.1 + pa);
-                }
-                per_server.insert(s.at, n);
-            }
-        }
-        Counts {
-            per_file,
-            per_server,
         }
     }
-
-    /// The whole config's.
-    pub(super) fn total(&self) -> (usize, usize) {
-        self.per_file.first().copied().unwrap_or_default()
-    }
-
-    /// Some blocks' (a protocol block's servers): a server's looked up, another block's own
-    /// directives walked, each include counted by its file's total.
-    pub(super) fn blocks(&self, blocks: &[&Directive]) -> (usize, usize) {
-        fn walk(counts: &Counts, ds: &[Directive], n: &mut (usize, usize)) {
-            for d in ds {
-                if let Some((s, p)) = counts.per_server.get(&address(d)) {
-                    *n = (n.0 + s, n.1 + p);
-                    continue;
-                }
-                match count_as(d) {
-                    Counted::Scope => n.0 += 1,
-                    Counted::Pass => n.1 += 1,
-                    Counted::Include => {
-                        for &f in d.includes() {
-                            let (s, p) = counts.per_file.get(f).copied().unwrap_or_default();
-                            *n = (n.0 + s, n.1 + p);
-                        }
-                    }
-                    Counted::Nothing => {}
-                }
-                if let Some(b) = &d.block {
-                    walk(counts, b, n);
-                }
-            }
+    fn file(
+        cfg: &Config,
+        f: FileId,
+        files: &mut [Option<(usize, usize)>],
+        depth: usize,
+    ) -> (usize, usize) {
+        let (Some(known), Some(parsed)) = (files.get(f).copied(), cfg.files.get(f)) else {
+            return (0, 0);
+        };
+        if let Some(n) = known {
+            return n;
         }
+        // Counted as nothing while it is walked, so a cycle in a hand-made tree ends (the
+        // parser's trees have none).
+        files[f] = Some((0, 0));
         let mut n = (0, 0);
-        for &d in blocks {
-            walk(self, std::slice::from_ref(d), &mut n);
-        }
+        walk(cfg, &parsed.parsed, files, depth, &mut n);
+        files[f] = Some(n);
         n
     }
+    let mut files = vec![None; cfg.files.len()];
+    let mut n = (0, 0);
+    for &d in servers {
+        walk(cfg, std::slice::from_ref(d), &mut files, 0, &mut n);
+    }
+    n
 }
 
-/// What a directive adds to [`Counts`].
+/// Room for the second half of a split, from the first half's count: twice as much per server.
+/// Too little only costs the join a move ([`split::give_back`]).
+fn bound(first: usize, first_servers: usize, second_servers: usize) -> usize {
+    (first * 2).div_ceil(first_servers.max(1)) * second_servers + 64
+}
+
+/// What a directive adds to [`count`].
 enum Counted {
     Scope,
     Pass,

@@ -427,7 +427,10 @@ fn blocks_are_counted_once_per_inclusion() {
     ]);
     let m = build(&cfg, &BuildOptions::default());
     assert_eq!((m.scopes.len(), m.passes.len()), (11, 6));
-    assert_eq!(super::build::Counts::of(&cfg).total(), (11, 6));
+    let http = cfg.files[0].parsed[0].block.as_deref().unwrap();
+    let servers: Vec<&medic_parse::config::Directive> =
+        http.iter().filter(|d| d.name == "server").collect();
+    assert_eq!(super::build::count(&cfg, &servers), (11, 6));
 }
 
 /// The upstream blocks are built on a thread of their own and added at the servers of their
@@ -609,8 +612,8 @@ fn paths_resolve_as_path_join() {
     assert_eq!(super::build::resolve(Some(""), "logs/a.log"), "logs/a.log");
 }
 
-/// The servers of a protocol block counted as the build meets them: what `Counts::total`
-/// counts for the whole, split across any two halves.
+/// The servers of a protocol block counted as the build meets them, split across any two
+/// halves.
 #[test]
 fn servers_count_as_the_whole_does() {
     let cfg = config(&[
@@ -626,13 +629,15 @@ fn servers_count_as_the_whole_does() {
     let http = cfg.files[0].parsed[0].block.as_deref().unwrap();
     let servers: Vec<&medic_parse::config::Directive> =
         http.iter().filter(|d| d.name == "server").collect();
-    let counts = super::build::Counts::of(&cfg);
-    assert_eq!(counts.blocks(&servers), (9, 5));
+    let count = |servers: &[&medic_parse::config::Directive]| super::build::count(&cfg, servers);
+    let m = build(&cfg, &BuildOptions::default());
+    assert_eq!(count(&servers), (9, 5));
+    assert_eq!(count(&servers), (m.scopes.len(), m.passes.len()));
     for half in 0..=servers.len() {
         let (a, b) = servers.split_at(half);
-        let (sa, pa) = counts.blocks(a);
-        let (sb, pb) = counts.blocks(b);
-        assert_eq!((sa + sb, pa + pb), counts.total(), "{half}");
+        let (sa, pa) = count(a);
+        let (sb, pb) = count(b);
+        assert_eq!((sa + sb, pa + pb), count(&servers), "{half}");
     }
 }
 
@@ -648,12 +653,12 @@ fn counts_follow_nested_includes() {
         ("pass.conf", "proxy_pass http://127.0.0.1:1;\n"),
     ]);
     let m = build(&cfg, &BuildOptions::default());
-    let counts = super::build::Counts::of(&cfg);
-    assert_eq!(counts.total(), (m.scopes.len(), m.passes.len()));
-    assert_eq!(counts.total(), (5, 3));
     let http = cfg.files[0].parsed[0].block.as_deref().unwrap();
     let servers: Vec<&medic_parse::config::Directive> = http.iter().collect();
-    assert_eq!(counts.blocks(&servers[1..]), (3, 2));
+    let count = |servers: &[&medic_parse::config::Directive]| super::build::count(&cfg, servers);
+    assert_eq!(count(&servers), (m.scopes.len(), m.passes.len()));
+    assert_eq!(count(&servers), (5, 3));
+    assert_eq!(count(&servers[1..]), (3, 2));
 }
 
 #[test]

@@ -3,11 +3,12 @@
 //! The builder of the second half of the servers used to make vectors of its own, appended to
 //! the first builder's at the join. On a 5,000-server config that held 4.3 MB of scopes and
 //! passes twice at `config lint`'s peak, and copied them on one thread while the other waited.
-//! Now the first builder's vector, sized by [`super::Counts`], lends the second the part of its
-//! spare capacity that the second half's count says it needs. The second builder writes there
-//! and numbers its scopes and passes from where that part starts, so the join only sets the
-//! vector's length. Should the counts be off (a test checks that they are not), what did not
-//! fit goes to a side vector, and the join falls back to moving and renumbering.
+//! Now the first builder's vector lends the second a part of its spare capacity, from the
+//! index the first half's count ([`super::count`]) says its own items end at, as large as a
+//! bound made from that count. The second builder writes there and numbers its scopes and
+//! passes from where that part starts, so the join only sets the vector's length. Should the
+//! count be off or the bound too small (tests make both happen), what did not fit goes to a
+//! side vector, and the join falls back to moving and renumbering.
 
 use std::mem::MaybeUninit;
 
