@@ -218,9 +218,11 @@ struct SeenAccessLogs {
 impl SeenAccessLogs {
     /// Whether the pair is new (then it is recorded). A pair seen before costs no allocation.
     fn first(&mut self, path: &str, format: &str) -> bool {
-        use std::fmt::Write as _;
         self.key.clear();
-        let _ = write!(self.key, "{}:", path.len());
+        // Not `write!`: the formatter was most of listing the other half's 2,500 logs at the
+        // join of a split.
+        self.key.push_str(itoa::Buffer::new().format(path.len()));
+        self.key.push(':');
         self.key.push_str(path);
         self.key.push_str(format);
         if self.seen.contains(self.key.as_str()) {
@@ -472,6 +474,12 @@ impl<'a, 'v> Builder<'a, 'v> {
             self.servers(proto, mine, &top);
             return;
         }
+        // Room for every server, and for two listens and an access log per server (most have
+        // no more): the other half's are appended at the join, where growing the vectors
+        // copied this half's (0.6 of the join's 1.3 ms on 5,000 servers).
+        self.m.servers.reserve(servers.len());
+        self.m.listens.reserve(2 * servers.len());
+        self.m.access_logs.reserve(servers.len());
         let (my_scopes, my_passes) = counted.unwrap_or_default();
         let (their_scopes, their_passes) = (
             bound(my_scopes, mine.len(), theirs.len()),
@@ -583,6 +591,7 @@ impl<'a, 'v> Builder<'a, 'v> {
         }));
         self.m.listens.extend(part.listens);
         self.m.error_logs.extend(part.error_logs);
+        self.seen_access_logs.seen.reserve(part.access_logs.len());
         for log in part.access_logs {
             if self.seen_access_logs.first(&log.path, &log.format_name) {
                 self.m.access_logs.push(log);
