@@ -454,8 +454,8 @@ fn refresh(inc: &mut Incident, f: &Finding, rename: bool) {
     }
     inc.severity = f.severity;
     inc.title = f.title.clone();
-    if f.backend != inc.backend {
-        inc.backend = f.backend.clone();
+    if f.backend.as_deref() != inc.backend.as_ref() {
+        inc.backend = f.backend.as_deref().cloned();
         inc.changed = true;
     }
     inc.fix = f.fix.summary.clone();

@@ -322,7 +322,7 @@ fn dynamic_candidates(
         let resolver = if bare.parse::<std::net::IpAddr>().is_ok() {
             None
         } else {
-            let (servers, ipv6) = match scope.and_then(|s| s.resolver.as_ref()) {
+            let (servers, ipv6) = match scope.and_then(|s| s.settings.resolver.as_ref()) {
                 Some(r) => (
                     dns::resolver_addrs(&r.value),
                     !r.value.iter().any(|a| a == "ipv6=off"),
@@ -331,7 +331,9 @@ fn dynamic_candidates(
             };
             Some(RuntimeResolver {
                 servers,
-                timeout: scope.map_or(Duration::from_secs(30), |s| s.resolver_timeout.value),
+                timeout: scope.map_or(Duration::from_secs(30), |s| {
+                    s.settings.resolver_timeout.value
+                }),
                 ipv6,
             })
         };

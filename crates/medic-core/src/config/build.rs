@@ -255,6 +255,9 @@ struct Builder<'a, 'v> {
     shared_args: Shared<Text>,
     /// The TLS settings of passes, by the directives that set them (null: the default).
     shared_ssl: std::cell::RefCell<foldhash::HashMap<[*const Directive; 6], Arc<Ssl>>>,
+    /// The inherited settings of scopes, likewise.
+    shared_scope_settings:
+        std::cell::RefCell<foldhash::HashMap<[*const Directive; 7], Arc<ScopeSettings>>>,
     /// nginx's defaults of the last two, by [`DefaultList`].
     default_lists: [std::cell::OnceCell<Arc<[Text]>>; 3],
     prefix: Option<String>,
@@ -304,6 +307,7 @@ impl<'a, 'v> Builder<'a, 'v> {
             shared_limit_conn: Default::default(),
             shared_args: Default::default(),
             shared_ssl: Default::default(),
+            shared_scope_settings: Default::default(),
             default_lists: Default::default(),
             prefix: seed.prefix.clone(),
             parallel_from: usize::MAX,
@@ -859,16 +863,7 @@ impl<'a, 'v> Builder<'a, 'v> {
             server,
             parent,
             src: self.src(d),
-            limit_req: self.limit_req(inh),
-            limit_req_status: self.status(inh, Scalar::LIMIT_REQ_STATUS),
-            limit_conn: self.limit_conn(inh),
-            limit_conn_status: self.status(inh, Scalar::LIMIT_CONN_STATUS),
-            error_pages: self.error_pages(inh),
-            resolver: inh.scalar(Scalar::RESOLVER).map(|r| Eff {
-                value: self.args(r, true),
-                src: Some(self.src(r)),
-            }),
-            resolver_timeout: self.time(inh, Scalar::RESOLVER_TIMEOUT, Duration::from_secs(30)),
+            settings: self.scope_settings(inh),
             passes: Vec::new(),
         };
         for i in level.clone() {
@@ -916,6 +911,38 @@ impl<'a, 'v> Builder<'a, 'v> {
             self.scope(proto, c, kind, server, Some(index), inner, &inherited);
         }
         self.stack.truncate(level.start);
+    }
+
+    /// What a scope inherits, made once for each set of directives that sets it.
+    fn scope_settings(&self, inh: &Inherited<'a>) -> Arc<ScopeSettings> {
+        let key = [
+            inh.list_key(List::LIMIT_REQ),
+            inh.scalar_key(Scalar::LIMIT_REQ_STATUS),
+            inh.list_key(List::LIMIT_CONN),
+            inh.scalar_key(Scalar::LIMIT_CONN_STATUS),
+            inh.list_key(List::ERROR_PAGE),
+            inh.scalar_key(Scalar::RESOLVER),
+            inh.scalar_key(Scalar::RESOLVER_TIMEOUT),
+        ];
+        if let Some(settings) = self.shared_scope_settings.borrow().get(&key) {
+            return settings.clone();
+        }
+        let settings = Arc::new(ScopeSettings {
+            limit_req: self.limit_req(inh),
+            limit_req_status: self.status(inh, Scalar::LIMIT_REQ_STATUS),
+            limit_conn: self.limit_conn(inh),
+            limit_conn_status: self.status(inh, Scalar::LIMIT_CONN_STATUS),
+            error_pages: self.error_pages(inh),
+            resolver: inh.scalar(Scalar::RESOLVER).map(|r| Eff {
+                value: self.args(r, true),
+                src: Some(self.src(r)),
+            }),
+            resolver_timeout: self.time(inh, Scalar::RESOLVER_TIMEOUT, Duration::from_secs(30)),
+        });
+        self.shared_scope_settings
+            .borrow_mut()
+            .insert(key, settings.clone());
+        settings
     }
 
     fn eff_src(&self, d: Option<&Directive>) -> Option<Src> {

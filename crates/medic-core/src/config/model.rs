@@ -162,22 +162,28 @@ pub struct Scope {
     /// The enclosing scope (`None` for a server).
     pub parent: Option<usize>,
     pub src: Src,
+    /// What is in effect here by inheritance. Shared with every scope whose settings come from
+    /// the same directives: most scopes set none of these (a 5,000-server config has 20,000
+    /// scopes and a few dozen distinct settings).
+    #[serde(flatten)]
+    pub settings: Arc<ScopeSettings>,
+    /// The `*_pass` directives written in this scope: [`Model::passes`] indexes.
+    pub passes: Vec<usize>,
+}
+
+/// The settings of a [`Scope`] that it inherits unless it writes them.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScopeSettings {
     /// Effective `limit_req` list (inherited only when this level sets none).
-    /// Shared with every scope that inherits the same list.
     pub limit_req: Arc<[LimitReq]>,
     pub limit_req_status: Eff<u16>,
-    /// Shared likewise.
     pub limit_conn: Arc<[LimitConn]>,
     pub limit_conn_status: Eff<u16>,
-    /// Shared with every scope that inherits the same list.
     pub error_pages: Arc<[ErrorPage]>,
-    /// Effective `resolver`: its addresses, or `None` when no level sets one. Shared with
-    /// every scope that inherits it.
+    /// Effective `resolver`: its addresses, or `None` when no level sets one.
     pub resolver: Option<Eff<Arc<[Text]>>>,
     /// Effective `resolver_timeout` (default 30s).
     pub resolver_timeout: Eff<Duration>,
-    /// The `*_pass` directives written in this scope: [`Model::passes`] indexes.
-    pub passes: Vec<usize>,
 }
 
 /// A `server {}` block.

@@ -1,5 +1,6 @@
 //! The model against nginx's merge rules, on small configs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::testing::{config, one};
@@ -247,8 +248,8 @@ fn limits_error_pages_resolver_and_defaults() {
     );
     let p = &m.passes[0];
     let s = m.scope(p);
-    assert_eq!(s.limit_req.len(), 1);
-    let l = &s.limit_req[0];
+    assert_eq!(s.settings.limit_req.len(), 1);
+    let l = &s.settings.limit_req[0];
     assert_eq!(
         (l.zone.as_str(), l.burst, l.nodelay),
         ("one", Some(10), true)
@@ -261,22 +262,22 @@ fn limits_error_pages_resolver_and_defaults() {
             .as_deref(),
         Some("5r/s")
     );
-    assert_eq!(s.limit_req_status.value, 429);
-    assert_eq!(s.limit_conn[0].limit, Some(5));
+    assert_eq!(s.settings.limit_req_status.value, 429);
+    assert_eq!(s.settings.limit_conn[0].limit, Some(5));
     assert_eq!(
-        s.limit_conn[0].zone_key.as_deref(),
+        s.settings.limit_conn[0].zone_key.as_deref(),
         Some("$binary_remote_addr")
     );
-    assert_eq!(s.limit_conn_status.value, 503);
-    assert!(s.limit_conn_status.is_default());
+    assert_eq!(s.settings.limit_conn_status.value, 503);
+    assert!(s.settings.limit_conn_status.is_default());
     assert_eq!(
-        s.error_pages.len(),
+        s.settings.error_pages.len(),
         1,
         "the location's error_page hides the http one"
     );
-    assert_eq!(s.error_pages[0].response.as_deref(), Some("=200"));
+    assert_eq!(s.settings.error_pages[0].response.as_deref(), Some("=200"));
     assert_eq!(
-        s.resolver.as_ref().map(|r| r.value.to_vec()),
+        s.settings.resolver.as_ref().map(|r| r.value.to_vec()),
         Some(vec![Text::from("127.0.0.53")])
     );
     assert_eq!(*p.next_upstream.value, ["error", "timeout", "http_502"]);
@@ -293,8 +294,8 @@ fn limits_error_pages_resolver_and_defaults() {
     assert_eq!(*ssl.protocols.value, ["TLSv1.2", "TLSv1.3"]);
     // The second, empty server inherits from http only.
     let empty = &m.scopes[m.servers[1].scope];
-    assert_eq!(empty.error_pages[0].codes, [502, 503, 504]);
-    assert!(empty.limit_req.is_empty());
+    assert_eq!(empty.settings.error_pages[0].codes, [502, 503, 504]);
+    assert!(empty.settings.limit_req.is_empty());
     assert_eq!(m.worker_user().name, "nobody");
 }
 
@@ -342,18 +343,24 @@ stream {
     );
     let scope = |i: usize| m.scope(&m.passes[i]);
     let (a, b, c) = (scope(0), scope(1), scope(2));
-    assert!(std::sync::Arc::ptr_eq(&a.limit_req, &b.limit_req));
-    assert!(std::sync::Arc::ptr_eq(&a.limit_conn, &b.limit_conn));
+    assert!(Arc::ptr_eq(&a.settings.limit_req, &b.settings.limit_req));
+    assert!(Arc::ptr_eq(&a.settings.limit_conn, &b.settings.limit_conn));
     assert_eq!(
-        (a.limit_req[0].burst, a.limit_conn[0].limit),
+        (
+            a.settings.limit_req[0].burst,
+            a.settings.limit_conn[0].limit
+        ),
         (Some(5), Some(10))
     );
     assert_eq!(
-        (c.limit_req[0].burst, c.limit_conn[0].limit),
+        (
+            c.settings.limit_req[0].burst,
+            c.settings.limit_conn[0].limit
+        ),
         (Some(50), Some(1))
     );
-    assert!(c.limit_req[0].nodelay && !a.limit_req[0].nodelay);
-    assert_eq!(a.limit_req[0].src.line(), 8);
+    assert!(c.settings.limit_req[0].nodelay && !a.settings.limit_req[0].nodelay);
+    assert_eq!(a.settings.limit_req[0].src.line(), 8);
     let groups: Vec<(String, u16)> = m
         .passes
         .iter()
@@ -667,9 +674,55 @@ fn passes_set_by_the_same_tls_directives_share_their_settings() {
         "http {\n    proxy_ssl_server_name on;\n    server {\n        location /a { proxy_pass https://a; }\n        location /b { proxy_pass https://b; }\n        location /c { proxy_ssl_verify on; proxy_pass https://c; }\n        location /d { fastcgi_pass unix:/run/d.sock; }\n    }\n}\n",
     );
     let ssl = |i: usize| m.passes[i].ssl.clone().expect("proxy has TLS settings");
-    assert!(std::sync::Arc::ptr_eq(&ssl(0), &ssl(1)));
-    assert!(!std::sync::Arc::ptr_eq(&ssl(0), &ssl(2)));
+    assert!(Arc::ptr_eq(&ssl(0), &ssl(1)));
+    assert!(!Arc::ptr_eq(&ssl(0), &ssl(2)));
     assert!(ssl(0).server_name.value && !ssl(0).verify.value);
     assert!(ssl(2).server_name.value && ssl(2).verify.value);
     assert!(m.passes[3].ssl.is_none());
+}
+
+/// Scopes whose inherited settings come from the same directives share them; a scope that
+/// writes one of them has its own, and its nested scopes share that.
+#[test]
+fn scopes_share_settings_made_by_the_same_directives() {
+    let m = model(
+        r#"http {
+    resolver 127.0.0.1;
+    server {
+        listen 80;
+        location /a { return 200; }
+        location /b { return 200; }
+        location /c {
+            limit_req_status 429;
+            location /c/d { return 200; }
+        }
+    }
+    server { listen 81; }
+}"#,
+    );
+    let by_args = |args: &str| {
+        m.scopes
+            .iter()
+            .find(|s| s.args.join(" ") == args)
+            .unwrap_or_else(|| panic!("{args}"))
+    };
+    let (server, a, b, c, d) = (
+        &m.scopes[m.servers[0].scope],
+        by_args("/a"),
+        by_args("/b"),
+        by_args("/c"),
+        by_args("/c/d"),
+    );
+    let other = &m.scopes[m.servers[1].scope];
+    assert!(Arc::ptr_eq(&server.settings, &a.settings));
+    assert!(Arc::ptr_eq(&a.settings, &b.settings));
+    assert!(Arc::ptr_eq(&server.settings, &other.settings));
+    assert!(!Arc::ptr_eq(&a.settings, &c.settings));
+    assert!(Arc::ptr_eq(&c.settings, &d.settings));
+    assert_eq!(c.settings.limit_req_status.value, 429);
+    assert_eq!(a.settings.limit_req_status.value, 503);
+    assert_eq!(
+        d.settings.resolver.as_ref().map(|r| r.value.to_vec()),
+        Some(vec![Text::from("127.0.0.1")])
+    );
 }

@@ -101,7 +101,7 @@ impl<'f> Group<'f> {
                 .log
                 .map(|l| l.minutes[l.minutes.len().saturating_sub(TIMELINE_MINUTES)..].to_vec())
                 .unwrap_or_default(),
-            backend: self.backend.clone(),
+            backend: self.backend.clone().map(Box::new),
             impact: self.log.and_then(|l| l.impact.clone()),
             state: rules::State::Ongoing,
             resolved_at: None,

@@ -210,6 +210,18 @@ impl<'a> Inherited<'a> {
     pub fn list(&self, l: List) -> Option<ListAt<'a>> {
         self.lists[l.0 as usize]
     }
+
+    /// Which directive sets a scalar here (null: none does). Two levels where the same
+    /// directives set a group of settings have the same values for all of them, so the build
+    /// makes those values once for each such key.
+    pub fn scalar_key(&self, s: Scalar) -> *const Directive {
+        self.scalar(s).map_or(std::ptr::null(), |d| d)
+    }
+
+    /// Which directive starts a list here (null: no level has one); see [`Inherited::scalar_key`].
+    pub fn list_key(&self, l: List) -> *const Directive {
+        self.list(l).map_or(std::ptr::null(), |at| at.first)
+    }
 }
 
 #[cfg(test)]

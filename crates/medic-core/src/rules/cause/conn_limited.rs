@@ -43,7 +43,7 @@ impl Cause for ConnLimited {
             .models
             .iter()
             .flat_map(|m| m.scopes.iter())
-            .flat_map(|s| s.limit_conn.iter().map(move |l| (s, l)))
+            .flat_map(|s| s.settings.limit_conn.iter().map(move |l| (s, l)))
             .filter(|(_, l)| l.zone == zone)
             .collect();
         let n = g.count();
@@ -78,7 +78,10 @@ impl Cause for ConnLimited {
             ),
         );
         f.upstream = None;
-        f.status = Some(uses.first().map_or(503, |(s, _)| s.limit_conn_status.value));
+        f.status = Some(
+            uses.first()
+                .map_or(503, |(s, _)| s.settings.limit_conn_status.value),
+        );
         let mut seen = Vec::new();
         for (s, l) in &uses {
             let at = l.src.location();
@@ -87,7 +90,7 @@ impl Cause for ConnLimited {
             }
             seen.push(at);
             f.evidence.push(Evidence::config(&l.src));
-            if let Some(src) = &s.limit_conn_status.src {
+            if let Some(src) = &s.settings.limit_conn_status.src {
                 f.evidence.push(Evidence::config(src));
             }
         }

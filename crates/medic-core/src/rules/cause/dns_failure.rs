@@ -101,7 +101,7 @@ impl Cause for DnsFailure {
         let resolver = passes
             .first()
             .map(|(m, p, _)| m.scope(p))
-            .and_then(|s| s.resolver.as_ref());
+            .and_then(|s| s.settings.resolver.as_ref());
         let mut steps = Vec::new();
         match resolver {
             Some(r) if !no_resolver => {

@@ -68,7 +68,7 @@ impl Cause for RateLimited {
         }
         let status = uses
             .first()
-            .map_or(503, |(_, s, _)| s.limit_req_status.value);
+            .map_or(503, |(_, s, _)| s.settings.limit_req_status.value);
         let n = g.count();
         let title = if what.is_empty() {
             format!("limit_req zone \"{zone}\" rejected {n} requests")
@@ -119,7 +119,7 @@ impl Cause for RateLimited {
             }
             seen.push(at);
             f.evidence.push(Evidence::config(&l.src));
-            if let Some(src) = &s.limit_req_status.src {
+            if let Some(src) = &s.settings.limit_req_status.src {
                 f.evidence.push(Evidence::config(src));
             }
         }
@@ -138,7 +138,7 @@ fn limit_reqs<'m>(models: &'m [Model], zone: &str) -> Vec<(&'m Model, &'m Scope,
     models
         .iter()
         .flat_map(|m| m.scopes.iter().map(move |s| (m, s)))
-        .flat_map(|(m, s)| s.limit_req.iter().map(move |l| (m, s, l)))
+        .flat_map(|(m, s)| s.settings.limit_req.iter().map(move |l| (m, s, l)))
         .filter(|(_, _, l)| l.zone == zone)
         .collect()
 }

@@ -233,7 +233,7 @@ impl Cause for SocketPathMismatch {
                     p.name,
                     p.listen_at.as_deref().unwrap_or("listen")
                 );
-                f.backend = Some(b);
+                f.backend = Some(Box::new(b));
             }
         }
         f.evidence.push(Evidence::probe(

@@ -71,7 +71,7 @@ impl Cause for SocketStale {
             ));
         }
         // A supervisor known for sure can bring it back; a guessed one is never restarted.
-        if let Some(c) = f.backend.as_ref().and_then(crate::rules::remedy::restart) {
+        if let Some(c) = f.backend.as_deref().and_then(crate::rules::remedy::restart) {
             f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, vec![c]));
         }
         Some(f)

@@ -43,7 +43,7 @@ impl Rule for LimitReqNoBurst {
         // the directive once (a 5,000-server config has one in each of 15,000 scopes).
         let mut seen = HashSet::new();
         for scope in &model.scopes {
-            for l in scope.limit_req.iter() {
+            for l in scope.settings.limit_req.iter() {
                 if l.burst.is_some() || !seen.insert(&l.src) {
                     continue;
                 }
@@ -59,7 +59,7 @@ impl Rule for LimitReqNoBurst {
                     self.id(),
                     format!(
                         "limit_req zone={} has no burst: any request faster than {rate} gets {}",
-                        l.zone, scope.limit_req_status.value
+                        l.zone, scope.settings.limit_req_status.value
                     ),
                     evidence,
                     config_fix(self,

@@ -42,7 +42,7 @@ impl Rule for VariableNoResolver {
             let Target::Dynamic { host } = &pass.target else {
                 continue;
             };
-            if model.scope(pass).resolver.is_some() || !needs_dns(model, pass, host) {
+            if model.scope(pass).settings.resolver.is_some() || !needs_dns(model, pass, host) {
                 continue;
             }
             out.push(

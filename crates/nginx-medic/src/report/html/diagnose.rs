@@ -503,7 +503,7 @@ mod tests {
                 (t("2026-11-20T14:33:00"), 25),
                 (t("2026-11-20T14:35:00"), 5),
             ],
-            backend: Some(Backend {
+            backend: Some(Box::new(Backend {
                 supervisor: "systemd".into(),
                 name: "my-backend.service".into(),
                 state: Some("failed".into()),
@@ -516,7 +516,7 @@ mod tests {
                 config: Some("/etc/systemd/system/my-backend.service".into()),
                 pm2_home: None,
                 user: None,
-            }),
+            })),
             impact: Some(medic_core::facts::Impact {
                 requests: 42,
                 client_errors: 40,
