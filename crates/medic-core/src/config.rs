@@ -25,8 +25,8 @@
 //! let cfg = Arc::new(Config { files: vec![ConfigFile { path: "nginx.conf".into(), parsed: vec![http], ..Default::default() }] });
 //! let model = build(&cfg, &BuildOptions::default());
 //! assert_eq!(model.passes[0].target.display(), "127.0.0.1:8080");
-//! assert_eq!(model.passes[0].read_timeout.value.as_secs(), 5);
-//! assert!(model.passes[0].connect_timeout.is_default());
+//! assert_eq!(model.passes[0].settings.read_timeout.value.as_secs(), 5);
+//! assert!(model.passes[0].settings.connect_timeout.is_default());
 //! ```
 
 mod build;

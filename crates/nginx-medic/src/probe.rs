@@ -584,7 +584,7 @@ fn probe_target(
         same_port_elsewhere: Vec::new(),
         skipped: Vec::new(),
     };
-    let connect_timeout = pass.connect_timeout.value;
+    let connect_timeout = pass.settings.connect_timeout.value;
     let mut tls_facts = None;
     match &job.addr {
         Addr::Host {
@@ -627,12 +627,12 @@ fn probe_target(
                 .zip(&facts.tcp)
                 .find(|(_, t)| t.connect.is_ok())
                 .map(|(a, _)| *a);
-            if let (Some(addr), true, Some(ssl)) = (ok, pass.tls, pass.ssl.as_deref()) {
+            if let (Some(addr), true, Some(ssl)) = (ok, pass.tls, pass.settings.ssl.as_deref()) {
                 let settings = tls::TlsSettings::from_model(ssl, host);
                 tls_facts = Some(tls::probe_tls(
                     addr,
                     &settings,
-                    pass.connect_timeout.value + wait.margin,
+                    pass.settings.connect_timeout.value + wait.margin,
                 ));
             }
             match ok {
@@ -678,8 +678,8 @@ fn protocol_probe(
     addr: ProtoAddr<'_>,
     wait: Wait,
 ) {
-    let connect_timeout = pass.connect_timeout.value;
-    let read_timeout = pass.read_timeout.value;
+    let connect_timeout = pass.settings.connect_timeout.value;
+    let read_timeout = pass.settings.read_timeout.value;
     match (pass.kind, pass.protocol) {
         (PassKind::Proxy, Protocol::Http) => {
             let ProtoAddr::Tcp(addr) = addr else {
@@ -691,6 +691,7 @@ fn protocol_probe(
             };
             let request = http_request(model, pass, &facts.upstream);
             let version = pass
+                .settings
                 .http_version
                 .as_ref()
                 .map_or_else(|| "1.0".to_string(), |v| v.value.to_string());
@@ -703,7 +704,7 @@ fn protocol_probe(
                     connect_timeout,
                     read_timeout,
                     margin: wait.margin,
-                    buffer_size: pass.buffer_size.value,
+                    buffer_size: pass.settings.buffer_size.value,
                     max_wait: wait.cap,
                 },
             ));
@@ -765,6 +766,7 @@ fn http_request(model: &Model, pass: &Pass, upstream: &str) -> ProbeRequest {
     };
     let name = server_name(model, pass).unwrap_or_else(|| proxy_host.clone());
     let (host, host_from) = match pass
+        .settings
         .headers
         .iter()
         .rev()

@@ -23,7 +23,7 @@ use super::model::*;
 use super::values::{
     is_ip_literal, parse_flag, parse_size, parse_time, split_host_port, split_pass_url, Rate,
 };
-use inherit::{Inherited, List, Scalar};
+use inherit::{Inherited, List, Scalar, MODULE_SETTINGS};
 use split::{Lent, Out};
 
 /// How to build the model.
@@ -258,6 +258,8 @@ struct Builder<'a, 'v> {
     /// The inherited settings of scopes, likewise.
     shared_scope_settings:
         std::cell::RefCell<foldhash::HashMap<[*const Directive; 7], Arc<ScopeSettings>>>,
+    /// The inherited settings of passes, by module and [`PassSettingsKey`].
+    shared_pass_settings: std::cell::RefCell<foldhash::HashMap<PassSettingsKey, Arc<PassSettings>>>,
     /// nginx's defaults of the last two, by [`DefaultList`].
     default_lists: [std::cell::OnceCell<Arc<[Text]>>; 3],
     prefix: Option<String>,
@@ -308,6 +310,7 @@ impl<'a, 'v> Builder<'a, 'v> {
             shared_args: Default::default(),
             shared_ssl: Default::default(),
             shared_scope_settings: Default::default(),
+            shared_pass_settings: Default::default(),
             default_lists: Default::default(),
             prefix: seed.prefix.clone(),
             parallel_from: usize::MAX,
@@ -1149,7 +1152,6 @@ impl<'a, 'v> Builder<'a, 'v> {
     ) -> Pass {
         let url = &d.args[0];
         let u = split_pass_url(url);
-        let name = ModuleDirectives::of(kind);
         let stream = proto == Protocol::Stream;
         let tls = if stream {
             self.flag(inh, Scalar::PROXY_SSL).value
@@ -1157,6 +1159,41 @@ impl<'a, 'v> Builder<'a, 'v> {
             matches!(u.scheme.as_deref(), Some("https" | "grpcs" | "suwsgi"))
         };
         let target = self.target(proto, url, &u);
+        Pass {
+            kind,
+            protocol: proto,
+            src: self.src(d),
+            url: url.clone(),
+            scheme: u.scheme,
+            tls,
+            target,
+            scope,
+            settings: self.pass_settings(kind, stream, inh),
+        }
+    }
+
+    /// What a pass inherits, made once for each module and set of directives that sets it.
+    fn pass_settings(
+        &self,
+        kind: PassKind,
+        stream: bool,
+        inh: &Inherited<'a>,
+    ) -> Arc<PassSettings> {
+        let key = (
+            kind,
+            stream,
+            std::array::from_fn(|i| match i.checked_sub(MODULE_SETTINGS.len()) {
+                None => inh.scalar_key(Scalar::module(kind, i)),
+                Some(j) => match PASS_SCALARS.get(j) {
+                    Some(&s) => inh.scalar_key(s),
+                    None => inh.list_key(PASS_LISTS[j - PASS_SCALARS.len()]),
+                },
+            }),
+        );
+        if let Some(settings) = self.shared_pass_settings.borrow().get(&key) {
+            return settings.clone();
+        }
+        let name = ModuleDirectives::of(kind);
         let read_timeout = if stream {
             self.time(inh, Scalar::PROXY_TIMEOUT, DEFAULT_STREAM_TIMEOUT)
         } else {
@@ -1288,15 +1325,7 @@ impl<'a, 'v> Builder<'a, 'v> {
             self.shared_ssl.borrow_mut().insert(written, ssl.clone());
             ssl
         });
-        Pass {
-            kind,
-            protocol: proto,
-            src: self.src(d),
-            url: url.clone(),
-            scheme: u.scheme,
-            tls,
-            target,
-            scope,
+        let settings = Arc::new(PassSettings {
             connect_timeout: self.time(inh, name.connect_timeout, DEFAULT_TIMEOUT),
             read_timeout,
             send_timeout,
@@ -1311,7 +1340,11 @@ impl<'a, 'v> Builder<'a, 'v> {
             next_upstream_tries,
             next_upstream_timeout: self.time(inh, name.next_upstream_timeout, Duration::ZERO),
             ssl,
-        }
+        });
+        self.shared_pass_settings
+            .borrow_mut()
+            .insert(key, settings.clone());
+        settings
     }
 
     /// What a pass URL points at, following `ngx_http_upstream_add`: a name without a port
@@ -1362,6 +1395,29 @@ impl<'a, 'v> Builder<'a, 'v> {
         }
     }
 }
+
+/// The settings a pass reads besides its module's own ([`MODULE_SETTINGS`]).
+const PASS_SCALARS: [Scalar; 3] = [
+    Scalar::PROXY_TIMEOUT,
+    Scalar::FASTCGI_KEEP_CONN,
+    Scalar::PROXY_HTTP_VERSION,
+];
+const PASS_LISTS: [List; 5] = [
+    List::PROXY_SET_HEADER,
+    List::GRPC_SET_HEADER,
+    List::FASTCGI_PARAM,
+    List::UWSGI_PARAM,
+    List::SCGI_PARAM,
+];
+
+/// What a pass's settings depend on: its module, whether it is in `stream {}`, and the
+/// directive that sets each of its module's settings, [`PASS_SCALARS`] and [`PASS_LISTS`]
+/// (null where none does).
+type PassSettingsKey = (
+    PassKind,
+    bool,
+    [*const Directive; MODULE_SETTINGS.len() + PASS_SCALARS.len() + PASS_LISTS.len()],
+);
 
 /// The module settings a pass reads (`proxy_read_timeout`, `fastcgi_read_timeout`, ...), as
 /// [`Scalar`]s of one module.

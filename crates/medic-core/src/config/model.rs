@@ -309,6 +309,16 @@ pub struct Pass {
     pub target: Target,
     /// The [`Scope`] the directive is written in.
     pub scope: usize,
+    /// What is in effect for it by inheritance. Shared with every pass of the same module
+    /// whose settings come from the same directives.
+    #[serde(flatten)]
+    pub settings: Arc<PassSettings>,
+}
+
+/// The settings of a [`Pass`] that come from its module's directives, written at its level
+/// or inherited.
+#[derive(Clone, Debug, Serialize)]
+pub struct PassSettings {
     pub connect_timeout: Eff<Duration>,
     /// `*_read_timeout`; for `stream` proxy, `proxy_timeout` (default 10m).
     pub read_timeout: Eff<Duration>,
@@ -318,7 +328,6 @@ pub struct Pass {
     /// `proxy_http_version` (default `1.0`); `None` for modules that have none.
     pub http_version: Option<Eff<Text>>,
     /// Effective `proxy_set_header` / `grpc_set_header` list.
-    /// Shared with every pass that inherits the same list.
     pub headers: Arc<[Param]>,
     /// The `Connection` header nginx sends: the effective `proxy_set_header Connection`, or
     /// nginx's `close`. `None` for modules that send no HTTP headers.
@@ -326,16 +335,14 @@ pub struct Pass {
     /// `fastcgi_keep_conn` (default off); `None` for other modules.
     pub keep_conn: Option<Eff<bool>>,
     /// Effective `fastcgi_param` / `uwsgi_param` / `scgi_param` list.
-    /// Shared with every pass that inherits the same list.
     pub params: Arc<[Param]>,
-    /// Shared with every pass that inherits the same list.
     pub next_upstream: Eff<Arc<[Text]>>,
     /// `*_next_upstream_tries` (0: unlimited).
     pub next_upstream_tries: Eff<u64>,
     /// `*_next_upstream_timeout` (0: unlimited).
     pub next_upstream_timeout: Eff<Duration>,
-    /// TLS settings; `None` for modules without TLS to the upstream. Shared with every pass
-    /// whose settings come from the same directives (most passes: nginx's defaults).
+    /// TLS settings; `None` for modules without TLS to the upstream.
+    /// Shared with every pass whose TLS settings come from the same directives.
     pub ssl: Option<Arc<Ssl>>,
 }
 

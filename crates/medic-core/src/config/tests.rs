@@ -31,28 +31,34 @@ fn scalars_come_from_the_innermost_level_arrays_whole_from_one_level() {
 }"#,
     );
     let a = &m.passes[0];
-    assert_eq!(a.read_timeout.value, Duration::from_secs(30));
-    assert_eq!(a.read_timeout.src.as_ref().map(|s| s.line()), Some(2));
-    assert_eq!(a.connect_timeout.value, Duration::from_secs(5));
-    assert!(a.send_timeout.is_default());
-    assert_eq!(a.send_timeout.value, DEFAULT_TIMEOUT);
-    assert!(a.next_upstream.is_default());
-    assert_eq!(*a.next_upstream.value, ["error", "timeout"]);
-    let ssl = a.ssl.as_ref().expect("proxy has TLS settings");
+    assert_eq!(a.settings.read_timeout.value, Duration::from_secs(30));
+    assert_eq!(
+        a.settings.read_timeout.src.as_ref().map(|s| s.line()),
+        Some(2)
+    );
+    assert_eq!(a.settings.connect_timeout.value, Duration::from_secs(5));
+    assert!(a.settings.send_timeout.is_default());
+    assert_eq!(a.settings.send_timeout.value, DEFAULT_TIMEOUT);
+    assert!(a.settings.next_upstream.is_default());
+    assert_eq!(*a.settings.next_upstream.value, ["error", "timeout"]);
+    let ssl = a.settings.ssl.as_ref().expect("proxy has TLS settings");
     assert_eq!(*ssl.protocols.value, ["TLSv1", "TLSv1.1", "TLSv1.2"]);
     assert!(ssl.protocols.is_default());
-    assert_eq!(a.headers.len(), 2);
+    assert_eq!(a.settings.headers.len(), 2);
     assert_eq!(
-        a.http_version.as_ref().map(|v| v.value.as_str()),
+        a.settings.http_version.as_ref().map(|v| v.value.as_str()),
         Some("1.0")
     );
     assert_eq!(
-        a.connection_header.as_ref().map(|c| c.value.as_str()),
+        a.settings
+            .connection_header
+            .as_ref()
+            .map(|c| c.value.as_str()),
         Some("close")
     );
     let b = &m.passes[1];
-    assert_eq!(b.read_timeout.value, Duration::from_secs(90));
-    let names: Vec<&str> = b.headers.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(b.settings.read_timeout.value, Duration::from_secs(90));
+    let names: Vec<&str> = b.settings.headers.iter().map(|h| h.name.as_str()).collect();
     assert_eq!(
         names,
         ["X-Only"],
@@ -101,7 +107,7 @@ fn targets() {
     assert_eq!(g.servers[0].params, ["weight=2", "max_fails=3"]);
     assert_eq!(g.servers[1].port, Some(80));
     assert_eq!(m.passes[3].kind, PassKind::Fastcgi);
-    assert!(m.passes[3].ssl.is_none() && m.passes[3].http_version.is_none());
+    assert!(m.passes[3].settings.ssl.is_none() && m.passes[3].settings.http_version.is_none());
 }
 
 #[test]
@@ -117,7 +123,7 @@ fn if_blocks_and_nested_locations_inherit() {
     );
     assert_eq!(m.passes.len(), 2);
     for p in &m.passes {
-        assert_eq!(p.read_timeout.value, Duration::from_secs(7));
+        assert_eq!(p.settings.read_timeout.value, Duration::from_secs(7));
     }
     assert_eq!(
         m.describe_scope(m.passes[1].scope),
@@ -142,7 +148,12 @@ fn includes_are_spliced_in_place() {
     let p = &m.passes[0];
     assert_eq!(p.src.location(), "/etc/nginx/conf.d/app.conf:5");
     assert_eq!(
-        p.read_timeout.src.as_ref().map(|s| s.location()).as_deref(),
+        p.settings
+            .read_timeout
+            .src
+            .as_ref()
+            .map(|s| s.location())
+            .as_deref(),
         Some("/etc/nginx/proxy.conf:1")
     );
     assert_eq!(m.listens[0].address, "8080");
@@ -217,7 +228,7 @@ stream {
         .iter()
         .find(|p| p.protocol == Protocol::Stream)
         .expect("stream pass");
-    assert_eq!(stream.read_timeout.value, Duration::from_secs(600));
+    assert_eq!(stream.settings.read_timeout.value, Duration::from_secs(600));
     assert_eq!(stream.target.display(), "127.0.0.1:5432");
 }
 
@@ -280,16 +291,19 @@ fn limits_error_pages_resolver_and_defaults() {
         s.settings.resolver.as_ref().map(|r| r.value.to_vec()),
         Some(vec![Text::from("127.0.0.53")])
     );
-    assert_eq!(*p.next_upstream.value, ["error", "timeout", "http_502"]);
-    assert_eq!(p.buffer_size.value, 16 * 1024);
     assert_eq!(
-        p.buffers.value,
+        *p.settings.next_upstream.value,
+        ["error", "timeout", "http_502"]
+    );
+    assert_eq!(p.settings.buffer_size.value, 16 * 1024);
+    assert_eq!(
+        p.settings.buffers.value,
         Buffers {
             count: 4,
             size: 32 * 1024
         }
     );
-    let ssl = p.ssl.as_ref().expect("ssl");
+    let ssl = p.settings.ssl.as_ref().expect("ssl");
     assert!(ssl.server_name.value && !ssl.verify.value);
     assert_eq!(*ssl.protocols.value, ["TLSv1.2", "TLSv1.3"]);
     // The second, empty server inherits from http only.
@@ -302,7 +316,12 @@ fn limits_error_pages_resolver_and_defaults() {
 #[test]
 fn directive_text_quotes_what_needs_it() {
     let m = model("http { server { location / { proxy_set_header Connection \"\"; proxy_set_header X \"a b\"; proxy_pass http://b; } } }");
-    let texts: Vec<String> = m.passes[0].headers.iter().map(|h| h.src.text()).collect();
+    let texts: Vec<String> = m.passes[0]
+        .settings
+        .headers
+        .iter()
+        .map(|h| h.src.text())
+        .collect();
     assert_eq!(
         texts,
         [
@@ -408,11 +427,15 @@ fn a_level_gives_its_first_scalar_and_its_whole_list() {
     for padding in [0, 40] {
         let m = model(&body(padding));
         let p = &m.passes[0];
-        assert_eq!(p.read_timeout.value, Duration::from_secs(7), "{padding}");
-        let headers: Vec<&str> = p.headers.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(
+            p.settings.read_timeout.value,
+            Duration::from_secs(7),
+            "{padding}"
+        );
+        let headers: Vec<&str> = p.settings.headers.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(headers, ["A", "B"], "{padding}");
         assert_eq!(
-            p.read_timeout.src.as_ref().map(|s| s.line()),
+            p.settings.read_timeout.src.as_ref().map(|s| s.line()),
             Some(3 + padding as u32)
         );
     }
@@ -673,12 +696,18 @@ fn passes_set_by_the_same_tls_directives_share_their_settings() {
     let m = model(
         "http {\n    proxy_ssl_server_name on;\n    server {\n        location /a { proxy_pass https://a; }\n        location /b { proxy_pass https://b; }\n        location /c { proxy_ssl_verify on; proxy_pass https://c; }\n        location /d { fastcgi_pass unix:/run/d.sock; }\n    }\n}\n",
     );
-    let ssl = |i: usize| m.passes[i].ssl.clone().expect("proxy has TLS settings");
+    let ssl = |i: usize| {
+        m.passes[i]
+            .settings
+            .ssl
+            .clone()
+            .expect("proxy has TLS settings")
+    };
     assert!(Arc::ptr_eq(&ssl(0), &ssl(1)));
     assert!(!Arc::ptr_eq(&ssl(0), &ssl(2)));
     assert!(ssl(0).server_name.value && !ssl(0).verify.value);
     assert!(ssl(2).server_name.value && ssl(2).verify.value);
-    assert!(m.passes[3].ssl.is_none());
+    assert!(m.passes[3].settings.ssl.is_none());
 }
 
 /// Scopes whose inherited settings come from the same directives share them; a scope that
@@ -725,4 +754,45 @@ fn scopes_share_settings_made_by_the_same_directives() {
         d.settings.resolver.as_ref().map(|r| r.value.to_vec()),
         Some(vec![Text::from("127.0.0.1")])
     );
+}
+
+/// Passes of one module whose settings come from the same directives share them; another
+/// module, `stream {}`, or a setting written at the pass's level makes settings of their own.
+#[test]
+fn passes_share_settings_made_by_the_same_directives() {
+    let m = model(
+        r#"http {
+    proxy_read_timeout 5s;
+    server {
+        listen 80;
+        location /a { proxy_pass http://127.0.0.1:1; }
+        location /b { proxy_pass https://127.0.0.1:2; }
+        location /c { proxy_read_timeout 7s; proxy_pass http://127.0.0.1:3; }
+        location /d { grpc_pass grpc://127.0.0.1:4; }
+    }
+}
+stream {
+    server { listen 9000; proxy_pass 127.0.0.1:5; }
+}"#,
+    );
+    let by_url = |url: &str| {
+        m.passes
+            .iter()
+            .find(|p| p.url == url)
+            .unwrap_or_else(|| panic!("{url}"))
+    };
+    let (a, b, c, d, e) = (
+        by_url("http://127.0.0.1:1"),
+        by_url("https://127.0.0.1:2"),
+        by_url("http://127.0.0.1:3"),
+        by_url("grpc://127.0.0.1:4"),
+        by_url("127.0.0.1:5"),
+    );
+    assert!(Arc::ptr_eq(&a.settings, &b.settings));
+    assert!(!a.tls && b.tls);
+    for other in [c, d, e] {
+        assert!(!Arc::ptr_eq(&a.settings, &other.settings), "{}", other.url);
+    }
+    let secs = |p: &Pass| p.settings.read_timeout.value.as_secs();
+    assert_eq!([secs(a), secs(c), secs(d), secs(e)], [5, 7, 60, 600]);
 }

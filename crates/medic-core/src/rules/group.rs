@@ -163,7 +163,10 @@ impl<'f> Group<'f> {
     /// The effective read timeout of the first pass, as nginx writes it (`60s`).
     pub fn read_timeout(&self) -> Option<(String, &'f Pass)> {
         let (_, p) = self.passes.first()?;
-        Some((format!("{}s", p.read_timeout.value.as_secs_f64()), p))
+        Some((
+            format!("{}s", p.settings.read_timeout.value.as_secs_f64()),
+            p,
+        ))
     }
 }
 

@@ -69,7 +69,7 @@ impl Cause for ConnectTimeout {
             ),
         );
         if let Some((_, p)) = g.passes.first() {
-            f.evidence.push(match &p.connect_timeout.src {
+            f.evidence.push(match &p.settings.connect_timeout.src {
                 Some(src) => Evidence::config(src),
                 None => Evidence::other(
                     "config",
@@ -77,7 +77,7 @@ impl Cause for ConnectTimeout {
                     format!(
                         "{}_connect_timeout {} (nginx's default)",
                         p.kind.prefix(),
-                        format_time(p.connect_timeout.value)
+                        format_time(p.settings.connect_timeout.value)
                     ),
                 ),
             });

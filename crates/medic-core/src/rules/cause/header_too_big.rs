@@ -52,7 +52,7 @@ impl Cause for HeaderTooBig {
             Some((h, h.header_bytes?))
         });
         let buffer = pass
-            .map(|p| p.buffer_size.value)
+            .map(|p| p.settings.buffer_size.value)
             .or(http.map(|(h, _)| h.buffer_size));
         let title = match (http, buffer) {
             (Some((h, n)), _) => format!(
@@ -125,12 +125,13 @@ impl Cause for HeaderTooBig {
             f.fix = f.fix.clone().with_remedy(Remedy::new(Risk::Low, changes));
         }
         if let Some(p) = pass {
-            f.evidence.push(setting_evidence(&p.buffer_size, || {
-                format!(
-                    "{prefix}_buffer_size {}; (nginx's default: one memory page)",
-                    size_text(p.buffer_size.value)
-                )
-            }));
+            f.evidence
+                .push(setting_evidence(&p.settings.buffer_size, || {
+                    format!(
+                        "{prefix}_buffer_size {}; (nginx's default: one memory page)",
+                        size_text(p.settings.buffer_size.value)
+                    )
+                }));
         }
         if let Some((h, n)) = http {
             f.evidence.push(Evidence::probe(

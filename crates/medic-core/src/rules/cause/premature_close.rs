@@ -62,7 +62,7 @@ impl Cause for PrematureClose {
             if let Some(src) = &k.src {
                 f.evidence.push(Evidence::config(src));
             }
-            if let Some(v) = &p.http_version {
+            if let Some(v) = &p.settings.http_version {
                 f.evidence.push(match &v.src {
                     Some(src) => Evidence::config(src),
                     None => Evidence::other(

@@ -49,7 +49,8 @@ impl Cause for ScriptNotFound {
             .passes
             .first()
             .map(|(_, p)| {
-                p.params
+                p.settings
+                    .params
                     .iter()
                     .filter(|x| x.name == "SCRIPT_FILENAME" || x.name == "DOCUMENT_ROOT")
                     .collect()

@@ -107,9 +107,9 @@ impl Cause for SlowBackend {
         // 10 min). Medium risk: it hides slowness instead of curing it.
         if let Some(p) = pass {
             let now = if send {
-                p.send_timeout.value
+                p.settings.send_timeout.value
             } else {
-                p.read_timeout.value
+                p.settings.read_timeout.value
             };
             let seen_ms = http
                 .and_then(|h| h.ttfb_ms)

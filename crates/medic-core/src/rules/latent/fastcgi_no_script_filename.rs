@@ -41,13 +41,17 @@ impl Rule for FastcgiNoScriptFilename {
     fn check(&self, model: &Model, out: &mut Vec<Finding>) {
         for pass in &model.passes {
             if pass.kind != PassKind::Fastcgi
-                || pass.params.iter().any(|p| p.name == "SCRIPT_FILENAME")
+                || pass
+                    .settings
+                    .params
+                    .iter()
+                    .any(|p| p.name == "SCRIPT_FILENAME")
             {
                 continue;
             }
             let mut evidence = vec![Evidence::config(&pass.src)];
             // The level whose fastcgi_param list is in effect: the one that hid the others.
-            if let Some(first) = pass.params.first() {
+            if let Some(first) = pass.settings.params.first() {
                 evidence.push(Evidence::config(&first.src));
             }
             out.push(
@@ -56,7 +60,7 @@ impl Rule for FastcgiNoScriptFilename {
                     format!(
                         "fastcgi_pass {} without fastcgi_param SCRIPT_FILENAME ({} fastcgi_param in effect)",
                         pass.target.display(),
-                        pass.params.len()
+                        pass.settings.params.len()
                     ),
                     evidence,
                     config_fix(self,

@@ -56,8 +56,10 @@ impl Rule for KeepaliveNoHttp11 {
             let Some(keepalive) = &group.keepalive else {
                 continue;
             };
-            let (Some(version), Some(connection)) = (&pass.http_version, &pass.connection_header)
-            else {
+            let (Some(version), Some(connection)) = (
+                &pass.settings.http_version,
+                &pass.settings.connection_header,
+            ) else {
                 continue;
             };
             let old_http = version.value != "1.1";

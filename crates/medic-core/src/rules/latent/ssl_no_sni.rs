@@ -42,7 +42,9 @@ rule! {
 impl Rule for SslNoSni {
     fn check(&self, model: &Model, out: &mut Vec<Finding>) {
         for pass in &model.passes {
-            let Some(ssl) = &pass.ssl else { continue };
+            let Some(ssl) = &pass.settings.ssl else {
+                continue;
+            };
             if !pass.tls || ssl.server_name.value || !named_by_host(model, pass) {
                 continue;
             }

@@ -38,7 +38,9 @@ rule! {
 impl Rule for SslVerifyNoCa {
     fn check(&self, model: &Model, out: &mut Vec<Finding>) {
         for pass in &model.passes {
-            let Some(ssl) = &pass.ssl else { continue };
+            let Some(ssl) = &pass.settings.ssl else {
+                continue;
+            };
             // nginx sets up TLS for https:// and for any URL with variables (the scheme may
             // turn out to be https at run time), and checks verify/CA for both.
             let tls_capable = pass.tls || matches!(pass.target, Target::Dynamic { .. });

@@ -49,7 +49,7 @@ rule! {
 impl Rule for TimeoutInconsistent {
     fn check(&self, model: &Model, out: &mut Vec<Finding>) {
         for pass in &model.passes {
-            if pass.read_timeout.value < pass.connect_timeout.value {
+            if pass.settings.read_timeout.value < pass.settings.connect_timeout.value {
                 self.read_below_connect(pass, out);
             }
         }
@@ -69,7 +69,10 @@ impl Rule for TimeoutInconsistent {
         let mut by_upstream: Vec<_> = by_upstream.into_iter().collect();
         by_upstream.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for ((target, prefix), passes) in by_upstream {
-            let mut values: Vec<Duration> = passes.iter().map(|p| p.read_timeout.value).collect();
+            let mut values: Vec<Duration> = passes
+                .iter()
+                .map(|p| p.settings.read_timeout.value)
+                .collect();
             values.sort();
             values.dedup();
             if values.len() < 2 {
@@ -82,7 +85,7 @@ impl Rule for TimeoutInconsistent {
             let mut seen: HashSet<&Src> = HashSet::new();
             for p in &passes {
                 evidence.push(Evidence::config(&p.src));
-                if let Some(src) = &p.read_timeout.src {
+                if let Some(src) = &p.settings.read_timeout.src {
                     if seen.insert(src) {
                         evidence.push(Evidence::config(src));
                     }
@@ -123,22 +126,28 @@ impl TimeoutInconsistent {
             }
         };
         let mut evidence = vec![Evidence::config(&pass.src)];
-        evidence.extend(pass.read_timeout.src.iter().map(Evidence::config));
-        evidence.extend(pass.connect_timeout.src.iter().map(Evidence::config));
+        evidence.extend(pass.settings.read_timeout.src.iter().map(Evidence::config));
+        evidence.extend(
+            pass.settings
+                .connect_timeout
+                .src
+                .iter()
+                .map(Evidence::config),
+        );
         out.push(
             Finding::latent(
                 self.id(),
                 format!(
                     "{p}_read_timeout {} is shorter than {p}_connect_timeout {}",
-                    show(&pass.read_timeout),
-                    show(&pass.connect_timeout)
+                    show(&pass.settings.read_timeout),
+                    show(&pass.settings.connect_timeout)
                 ),
                 evidence,
                 config_fix(self,
-                    format!("{p}_read_timeout at least {}", format_time(pass.connect_timeout.value)),
+                    format!("{p}_read_timeout at least {}", format_time(pass.settings.connect_timeout.value)),
                     vec![format!(
                         "check the unit of `{p}_read_timeout` ({}): a bare number is seconds; set it above the time the slowest legitimate response takes",
-                        pass.read_timeout.src.as_ref().map_or_else(|| pass.src.location(), |s| s.location())
+                        pass.settings.read_timeout.src.as_ref().map_or_else(|| pass.src.location(), |s| s.location())
                     )]
                 ),
             )

@@ -11,9 +11,9 @@ pub(crate) fn timeout_of(pass: Option<&Pass>, send: bool) -> (String, String) {
     match pass {
         Some(p) => {
             let v = if send {
-                &p.send_timeout
+                &p.settings.send_timeout
             } else {
-                &p.read_timeout
+                &p.settings.read_timeout
             };
             (
                 format!("{}_{kind}_timeout", p.kind.prefix()),
@@ -29,9 +29,9 @@ pub(crate) fn timeout_evidence(pass: Option<&Pass>, send: bool) -> Evidence {
     let (directive, value) = timeout_of(pass, send);
     let src = pass.and_then(|p| {
         if send {
-            p.send_timeout.src.as_ref()
+            p.settings.send_timeout.src.as_ref()
         } else {
-            p.read_timeout.src.as_ref()
+            p.settings.read_timeout.src.as_ref()
         }
     });
     match src {

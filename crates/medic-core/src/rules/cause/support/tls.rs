@@ -15,7 +15,7 @@ pub(crate) fn tls_of<'f>(g: &Group<'f>) -> Option<&'f TlsFacts> {
 pub(crate) fn ssl_of<'f>(g: &Group<'f>) -> Option<(&'f Model, &'f Pass, &'f Ssl)> {
     g.passes
         .iter()
-        .find_map(|(m, p)| Some((*m, *p, p.ssl.as_deref()?)))
+        .find_map(|(m, p)| Some((*m, *p, p.settings.ssl.as_deref()?)))
 }
 
 /// The directive prefix of the group's pass (`proxy`, `grpc`, `uwsgi`).
