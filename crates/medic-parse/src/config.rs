@@ -23,7 +23,7 @@ pub mod nginx_t;
 pub mod parser;
 
 pub use ast::{
-    Args, Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text,
+    Args, Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Name, Text,
 };
 pub use crossplane::{to_json, FileJson, JsonPayload, JsonStyle};
 pub use edit::{apply, DirectiveRef, Edit, EditError, EditableFile};

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use medic_parse::config::edit::{apply, EditError, EditableFile};
-use medic_parse::config::{lexer, parse_bytes, Args, ConfigErrorKind, Directive, Options, Text};
+use medic_parse::config::{lexer, parse_bytes, Args, ConfigErrorKind, Directive, Name, Options};
 
 /// Directives mutated per file: enough to reach every kind of argument across the corpus, few
 /// enough to keep the test in seconds in debug builds.
@@ -40,7 +40,7 @@ fn configs(corpus: &Path) -> Vec<PathBuf> {
 }
 
 /// `(depth, name, args, line)` of every directive, in the order of the text.
-type Flat = Vec<(usize, Text, Args, u32)>;
+type Flat = Vec<(usize, Name, Args, u32)>;
 
 fn flatten(ds: &[Directive], depth: usize, out: &mut Flat) {
     for d in ds {

@@ -10,18 +10,42 @@ use super::ConfigErrorKind;
 use foldhash::{HashMap, HashMapExt};
 use std::sync::OnceLock;
 
-/// The masks of a directive crossplane knows.
-pub fn masks(name: &str) -> Option<&'static [u32]> {
+/// A directive crossplane knows.
+pub struct Known {
+    /// Its name, made once per process: every directive of this name shares it.
+    pub name: super::Name,
+    /// The forms it takes ([`DIRECTIVES`]).
+    pub masks: &'static [u32],
+}
+
+/// The directive crossplane knows by this name.
+pub fn known(name: &str) -> Option<&'static Known> {
     // Looked up for every directive: SipHash was 5% of `config parse` (perf).
-    static INDEX: OnceLock<HashMap<&'static str, &'static [u32]>> = OnceLock::new();
+    static INDEX: OnceLock<HashMap<&'static str, Known>> = OnceLock::new();
     INDEX
         .get_or_init(|| {
             let mut index = HashMap::with_capacity(DIRECTIVES.len());
-            index.extend(DIRECTIVES.iter().copied());
+            index.extend(DIRECTIVES.iter().map(|&(name, masks)| {
+                let shared = super::Name::from(name);
+                // Static from now on: clones and drops of it touch no count, which two
+                // parsing threads would otherwise contend for on every directive.
+                shared.leak();
+                (
+                    name,
+                    Known {
+                        name: shared,
+                        masks,
+                    },
+                )
+            }));
             index
         })
         .get(name)
-        .copied()
+}
+
+/// The masks of a directive crossplane knows.
+pub fn masks(name: &str) -> Option<&'static [u32]> {
+    known(name).map(|k| k.masks)
 }
 
 /// The context mask of a block path (`[]`, `["http"]`, `["http", "location", "if"]`, ...),
@@ -81,8 +105,22 @@ pub fn analyze_in(
     check_ctx: bool,
     check_args: bool,
 ) -> Result<(), Rejected> {
+    let known = ctx_mask.and_then(|_| known(name));
+    analyze_known(name, known, args, term, ctx_mask, check_ctx, check_args)
+}
+
+/// [`analyze_in`] with the directive already looked up ([`known`]).
+pub fn analyze_known(
+    name: &str,
+    known: Option<&Known>,
+    args: &[impl AsRef<str>],
+    term: &str,
+    ctx_mask: Option<u32>,
+    check_ctx: bool,
+    check_args: bool,
+) -> Result<(), Rejected> {
     // Unknown directives and unknown contexts are not analysed (non-strict crossplane).
-    let (Some(ctx_mask), Some(all)) = (ctx_mask, masks(name)) else {
+    let (Some(ctx_mask), Some(all)) = (ctx_mask, known.map(|k| k.masks)) else {
         return Ok(());
     };
     // The forms of the directive allowed in this context (all of them without the check).

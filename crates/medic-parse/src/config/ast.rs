@@ -14,13 +14,19 @@ pub type FileId = usize;
 /// of 100,000s of arguments is not 100,000s of heap allocations.
 pub use compact_str::CompactString as Text;
 
+/// A directive's name: one pointer, where a [`Text`] took three. The names crossplane's table
+/// knows are made once per process and shared by every directive that has them, without a
+/// count to keep ([`arcstr::ArcStr::leak`]); other names (a `map`'s keys, third-party modules'
+/// directives) are allocated each.
+pub type Name = arcstr::ArcStr;
+
 /// One directive: `name args... ;` or `name args... { block }`.
 ///
 /// Kept small (a big config holds 100,000s): what only a few directives have lives in
 /// [`Directive::extra`].
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Directive {
-    pub name: Text,
+    pub name: Name,
     /// Read as a slice (`&d.args[..]`, `d.args.first()`); see [`Args`] for how it is kept.
     pub args: Args,
     /// 1-based line of the directive's name.

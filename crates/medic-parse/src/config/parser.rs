@@ -24,13 +24,15 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
 
-use super::analyzer::{analyze_in, context_mask, enter_block};
+use super::analyzer::{analyze_known, context_mask, enter_block, known, Known};
 use super::crossplane::{FileJson, JsonArena, JsonBody, JsonPayload, JsonStyle, WrittenBody};
 use super::fs::{
     errno_text, glob, has_magic, py_dirname, py_join, py_repr, to_path, DiskFs, FileSystem,
 };
 use super::lexer::{as_decoded, decode_vec, lex_into, LexError, Lexeme, Lexemes};
-use super::{Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Text};
+use super::{
+    Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Name, Text,
+};
 
 /// How relative `include` paths are resolved.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -663,6 +665,8 @@ trait Sink {
 /// A directive but its arguments.
 struct Parts<'a> {
     name: &'a str,
+    /// The directive as crossplane's table has it, when it does: its [`Name`] is shared.
+    known: Option<&'static Known>,
     line: u32,
     span: Range<usize>,
     /// Kept only when asked ([`Options::spans`]).
@@ -686,7 +690,9 @@ struct TreeSink {
 impl TreeSink {
     fn make(&self, d: Parts<'_>, args: &[&str]) -> Directive {
         let mut made = Directive {
-            name: Text::new(d.name),
+            name: d
+                .known
+                .map_or_else(|| Name::from(d.name), |k| k.name.clone()),
             args: args.iter().map(|a| Text::new(a)).collect(),
             line: d.line,
             file: self.file,
@@ -848,8 +854,10 @@ impl<'a, S: Sink> FileParser<'a, '_, S> {
                 prepare_if_args(&mut args, &mut arg_spans);
             }
             let opts = self.job.opts;
-            if let Err(rej) = analyze_in(
+            let known = known(name);
+            if let Err(rej) = analyze_known(
                 name,
+                known,
                 &args,
                 self.text(term),
                 ctx_mask,
@@ -876,6 +884,7 @@ impl<'a, S: Sink> FileParser<'a, '_, S> {
             };
             let mut d = Parts {
                 name,
+                known,
                 line: tok.line,
                 span: tok.span.start..term.span.end,
                 arg_spans: if spans_on {
@@ -984,7 +993,7 @@ impl<'a, S: Sink> FileParser<'a, '_, S> {
 
 fn comment(text: &str, line: u32, file: u32, span: Range<usize>) -> Directive {
     Directive {
-        name: "#".into(),
+        name: arcstr::literal!("#"),
         line,
         file,
         span: Directive::offset(span.start)..Directive::offset(span.end),
@@ -1161,6 +1170,34 @@ mod tests {
         let server = &f.parsed[1].block.as_ref().unwrap()[0];
         assert_eq!(server.line, 3);
         assert_eq!(server.block.as_ref().unwrap()[0].args[..], ["80"]);
+    }
+
+    /// The names crossplane's table knows are one shared, uncounted string per process, in
+    /// checked contexts and others (inside `map`) alike; other names are kept as written.
+    #[test]
+    fn known_names_are_shared() {
+        let c = parse_bytes(
+            "n.conf",
+            b"http {\n  map $a $b { listen 1; my.host 2; }\n  server { listen 80; more_set_headers x; }\n}\n",
+            &Options::default(),
+        );
+        let f = &c.files[0];
+        assert!(f.errors.is_empty(), "{:?}", f.errors);
+        let http = f.parsed[0].block.as_ref().unwrap();
+        let (map, server) = (
+            http[0].block.as_ref().unwrap(),
+            http[1].block.as_ref().unwrap(),
+        );
+        assert_eq!(names(map), ["listen", "my.host"]);
+        assert_eq!(names(server), ["listen", "more_set_headers"]);
+        assert!(Name::ptr_eq(&map[0].name, &server[0].name));
+        assert!(Name::is_static(&server[0].name) && Name::is_static(&f.parsed[0].name));
+        assert!(!Name::is_static(&map[1].name) && !Name::is_static(&server[1].name));
+        let again = parse_bytes("m.conf", b"listen 80;", &Options::syntax_only());
+        assert!(Name::ptr_eq(
+            &again.files[0].parsed[0].name,
+            &server[0].name
+        ));
     }
 
     #[test]
