@@ -16,7 +16,7 @@
 //!     name: name.into(),
 //!     args: args.iter().map(|&a| a.into()).collect(),
 //!     line,
-//!     block: block.map(Vec::into_boxed_slice),
+//!     block: block.map(Into::into),
 //!     ..Directive::default()
 //! };
 //! let location = d("location", &["/"], 3, Some(vec![d("proxy_pass", &["http://127.0.0.1:8080"], 4, None)]));

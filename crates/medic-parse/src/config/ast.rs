@@ -7,6 +7,9 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
+/// The directives of a block: one pointer, its length and capacity beside the elements.
+pub use thin_vec::ThinVec;
+
 /// Index of a file in [`Config::files`].
 pub type FileId = usize;
 
@@ -36,7 +39,7 @@ pub struct Directive {
     pub file: u32,
     /// `Some` for block directives (`http`, `server`, `location`, `upstream`, `if`, `map`, ...),
     /// possibly empty; `None` for simple ones. `*_by_lua_block` bodies are one argument instead.
-    pub block: Option<Box<[Directive]>>,
+    pub block: Option<ThinVec<Directive>>,
     /// Bytes of the file's decoded text (see [`super::lexer::decode`]) from the first byte of
     /// the name to the end of its `;`, or of its block's `}` (a Lua block's too). For a comment,
     /// the comment. Not in the crossplane JSON; `config::edit` replaces text by these. Read

@@ -391,12 +391,13 @@ impl EditableFile {
 
 fn drop_comments(block: &mut Vec<Directive>) {
     block.retain(|d| d.comment().is_none());
-    for d in block {
-        if let Some(b) = &mut d.block {
-            let mut v = std::mem::take(b).into_vec();
-            drop_comments(&mut v);
-            *b = v.into_boxed_slice();
-        }
+    block.iter_mut().for_each(drop_nested_comments);
+}
+
+fn drop_nested_comments(d: &mut Directive) {
+    if let Some(b) = &mut d.block {
+        b.retain(|d| d.comment().is_none());
+        b.iter_mut().for_each(drop_nested_comments);
     }
 }
 

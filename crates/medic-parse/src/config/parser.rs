@@ -1598,7 +1598,10 @@ mod tests {
                             parsed.push(Directive {
                                 name: "server".into(),
                                 line: k as u32 + 1,
-                                block: Some(Box::new([include(k as u32 + 2, vec![next(n)]), d])),
+                                block: Some(thin_vec::thin_vec![
+                                    include(k as u32 + 2, vec![next(n)]),
+                                    d
+                                ]),
                                 ..Directive::default()
                             });
                         } else {

@@ -363,7 +363,7 @@ mod tests {
             name: name.into(),
             args: vec!["a b".into()].into(),
             line,
-            block: block.map(Vec::into_boxed_slice),
+            block: block.map(Into::into),
             ..Directive::default()
         };
         let cfg = Arc::new(Config {
