@@ -24,6 +24,7 @@ pub mod parser;
 
 pub use ast::{
     Args, Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Name, Text,
+    ThinVec,
 };
 pub use crossplane::{to_json, FileJson, JsonPayload, JsonStyle};
 pub use edit::{apply, DirectiveRef, Edit, EditError, EditableFile};

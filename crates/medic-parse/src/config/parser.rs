@@ -31,7 +31,7 @@ use super::fs::{
 };
 use super::lexer::{as_decoded, decode_vec, lex_into, LexError, Lexeme, Lexemes};
 use super::{
-    Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Name, Text,
+    Config, ConfigError, ConfigErrorKind, ConfigFile, Directive, Extra, FileId, Name, Text, ThinVec,
 };
 
 /// How relative `include` paths are resolved.
@@ -700,10 +700,10 @@ impl TreeSink {
             ..Directive::default()
         };
         if !d.arg_spans.is_empty() {
-            made.extra_mut().arg_spans = d.arg_spans;
+            made.extra_mut().arg_spans = d.arg_spans.into();
         }
         if let Some(includes) = d.includes {
-            made.extra_mut().includes = includes;
+            made.extra_mut().includes = includes.into();
         }
         made
     }
@@ -998,7 +998,7 @@ fn comment(text: &str, line: u32, file: u32, span: Range<usize>) -> Directive {
         file,
         span: Directive::offset(span.start)..Directive::offset(span.end),
         extra: Some(Box::new(Extra {
-            comment: Some(text.to_owned()),
+            comment: Some(text.into()),
             ..Extra::default()
         })),
         ..Directive::default()
@@ -1097,7 +1097,7 @@ fn break_cycles(config: &mut Config, includes: &[Vec<FileId>]) {
     ) {
         for d in block.iter_mut() {
             if let Some(e) = d.extra.as_mut() {
-                let mut keep = Vec::with_capacity(e.includes.len());
+                let mut keep = ThinVec::with_capacity(e.includes.len());
                 for &inc in &e.includes {
                     if closing.contains(seen) {
                         errors.push(ConfigError {
@@ -1550,7 +1550,7 @@ mod tests {
                     }
                 }
                 if let Some(e) = d.extra.as_mut() {
-                    e.includes = keep;
+                    e.includes = keep.into();
                 }
                 if let Some(b) = d.block.as_mut() {
                     walk(config, mark, b, f, depth, errors);
@@ -1580,7 +1580,7 @@ mod tests {
             args: crate::config::Args::One("x.conf".into()),
             line,
             extra: Some(Box::new(crate::config::ast::Extra {
-                includes: to,
+                includes: to.into(),
                 ..Default::default()
             })),
             ..Directive::default()
