@@ -45,9 +45,10 @@ pub struct Evidence {
     /// `FILE:LINE` for config and log lines; the probe's name otherwise.
     pub source: String,
     pub text: String,
-    /// File and line, when the source is a position (for SARIF and the caret display).
+    /// File and line, when the source is a position (for SARIF and the caret display). The
+    /// file's name is the config's own, shared.
     #[serde(skip)]
-    pub at: Option<(String, u32)>,
+    pub at: Option<(std::sync::Arc<str>, u32)>,
 }
 
 impl Evidence {
@@ -56,7 +57,7 @@ impl Evidence {
         let at = line
             .source
             .rsplit_once(':')
-            .and_then(|(f, l)| Some((f.to_string(), l.parse().ok()?)));
+            .and_then(|(f, l)| Some((std::sync::Arc::from(f), l.parse().ok()?)));
         Evidence {
             kind: "log",
             source: line.source.clone(),
@@ -92,7 +93,7 @@ impl Evidence {
             kind: "config",
             source: cited.location(),
             text: cited.text,
-            at: Some((cited.file.to_string(), cited.line)),
+            at: Some((src.shared_file(), cited.line)),
         }
     }
 }
@@ -510,7 +511,7 @@ pub fn rank(findings: &mut [Finding]) {
 /// [`rank`]'s order of two findings.
 fn ranking(a: &Finding, b: &Finding) -> std::cmp::Ordering {
     // Borrowed: a clone per comparison was an allocation per comparison.
-    fn at(f: &Finding) -> Option<&(String, u32)> {
+    fn at(f: &Finding) -> Option<&(std::sync::Arc<str>, u32)> {
         f.evidence.first().and_then(|e| e.at.as_ref())
     }
     b.severity

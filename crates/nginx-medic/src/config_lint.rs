@@ -157,7 +157,7 @@ pub fn parse_findings(cfg: &Config, out: &mut Vec<Finding>) {
                     None => file.clone(),
                 },
                 text: e.message.clone(),
-                at: e.line.map(|l| (file, l)),
+                at: e.line.map(|l| (file.into(), l)),
             }
         })
         .collect();
@@ -248,10 +248,10 @@ fn nginx_t_failed(binary: &Path, status: Option<i32>, stderr: &str) -> Finding {
 
 /// `... in /etc/nginx/sites-enabled/app:14` at the end of an nginx message
 /// (`ngx_conf_log_error` in `src/core/ngx_conf_file.c`).
-fn position_of(line: &str) -> Option<(String, u32)> {
+fn position_of(line: &str) -> Option<(std::sync::Arc<str>, u32)> {
     let (_, tail) = line.rsplit_once(" in ")?;
     let (file, l) = tail.trim().rsplit_once(':')?;
-    Some((file.to_string(), l.parse().ok()?))
+    Some((file.into(), l.parse().ok()?))
 }
 
 /// The files whose lines the findings' evidence points at.
@@ -259,7 +259,7 @@ fn cited_files(findings: &[Finding]) -> BTreeSet<&str> {
     findings
         .iter()
         .flat_map(|f| &f.evidence)
-        .filter_map(|e| e.at.as_ref().map(|(file, _)| file.as_str()))
+        .filter_map(|e| e.at.as_ref().map(|(file, _)| &**file))
         .collect()
 }
 
@@ -290,7 +290,7 @@ mod tests {
     fn nginx_positions() {
         assert_eq!(
             position_of("nginx: [emerg] host not found in upstream \"x\" in /etc/nginx/a.conf:7"),
-            Some(("/etc/nginx/a.conf".to_string(), 7))
+            Some(("/etc/nginx/a.conf".into(), 7))
         );
         assert_eq!(
             position_of("nginx: configuration file /e/n.conf test failed"),

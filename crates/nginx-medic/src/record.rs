@@ -138,7 +138,9 @@ impl Bundle {
         let evidence = |e: &mut medic_core::rules::Evidence| {
             restore(&mut e.source);
             if let Some((file, _)) = &mut e.at {
-                restore(file);
+                let mut restored = file.to_string();
+                restore(&mut restored);
+                *file = restored.into();
             }
         };
         for f in findings.iter_mut() {

@@ -90,7 +90,9 @@ impl Verifier {
                         .into_iter()
                         .flat_map(|f| f.evidence.iter())
                         .filter(|e| e.kind == "config")
-                        .filter_map(|e| e.at.clone()),
+                        .filter_map(|e| {
+                            e.at.as_ref().map(|(file, line)| (file.to_string(), *line))
+                        }),
                 );
             }
             fixed.push(Fixed {

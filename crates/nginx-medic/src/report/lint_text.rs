@@ -111,7 +111,7 @@ fn snippet(
     writeln!(w, "{pad}{} {file}:{line}", st.blue(arrow))?;
     // The line as written in the file; the directive re-assembled when the file is not at hand.
     let text = sources
-        .get(file)
+        .get(&**file)
         .and_then(|s| s.lines().nth((*line as usize).saturating_sub(1)))
         .map(|l| l.trim_end().to_string())
         .filter(|l| !l.trim().is_empty())

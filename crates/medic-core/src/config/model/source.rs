@@ -122,6 +122,14 @@ impl Src {
             .map_or("?", |f| &**f)
     }
 
+    /// [`Src::file`], shared with the tree's list of files rather than copied.
+    pub fn shared_file(&self) -> Arc<str> {
+        self.sources
+            .files
+            .get(self.file as usize)
+            .map_or_else(|| Arc::from("?"), Arc::clone)
+    }
+
     /// 1-based line of the directive's name (0 if the tree no longer has it).
     pub fn line(&self) -> u32 {
         match (&self.sources.written, self.directive()) {

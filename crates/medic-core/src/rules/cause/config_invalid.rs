@@ -227,7 +227,7 @@ fn line_evidence(facts: &Facts, file: &str, line: u32) -> Evidence {
         kind: "config",
         source: format!("{file}:{line}"),
         text: "the line nginx names".to_string(),
-        at: Some((file.to_string(), line)),
+        at: Some((file.into(), line)),
     }
 }
 

@@ -145,7 +145,7 @@ impl Cause for SocketPathMismatch {
                     text: format!("listen = {l}"),
                     at: at
                         .rsplit_once(':')
-                        .and_then(|(f, n)| Some((f.to_string(), n.parse().ok()?))),
+                        .and_then(|(f, n)| Some((f.into(), n.parse().ok()?))),
                 }),
                 Some(inst),
             );
