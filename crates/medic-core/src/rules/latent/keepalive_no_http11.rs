@@ -67,7 +67,9 @@ impl Rule for KeepaliveNoHttp11 {
             if !old_http && !closes {
                 continue;
             }
-            let mut evidence = vec![Evidence::config(&pass.src)];
+            // At most four, allocated once: 1,000 findings on a 5,000-server config.
+            let mut evidence = Vec::with_capacity(4);
+            evidence.push(Evidence::config(&pass.src));
             evidence.extend(keepalive.src.iter().map(Evidence::config));
             evidence.extend(
                 version
