@@ -111,6 +111,15 @@ pub enum InputError {
         #[source]
         source: io::Error,
     },
+    #[error("{path}: the file shrank while it was read, from {was} to {now} bytes (rotated with `copytruncate`?): {read} bytes were read, the lines after them were not")]
+    Shrank {
+        path: String,
+        was: u64,
+        now: u64,
+        read: u64,
+    },
+    #[error("{path}: the file was emptied and written again while it was read (rotated with `copytruncate`?): its first bytes changed, so the {read} bytes read (of {was} when it was opened) mix the old file and the new one")]
+    Rewritten { path: String, was: u64, read: u64 },
     #[error("{pattern}: no file matches")]
     NoMatch { pattern: String },
     #[error("{pattern}: bad glob pattern: {msg}")]
@@ -314,9 +323,12 @@ where
             File::open(p).map_err(io_err)?
         }
     };
-    let mut magic = [0u8; 6];
-    let n = file.read_at(&mut magic, 0).map_err(io_err)?;
-    let magic = &magic[..n];
+    // The first bytes tell the compression, and, for a plain file, whether it was rewritten
+    // while it was read (`changed_while_read`).
+    let mut first = [0u8; FIRST_BYTES];
+    let first_len = file.read_at(&mut first, 0).map_err(io_err)?;
+    let first = &first[..first_len];
+    let magic = &first[..first_len.min(6)];
     let compression = if magic.starts_with(&[0x1f, 0x8b]) {
         Some("gzip")
     } else if magic.starts_with(b"BZh") {
@@ -377,6 +389,9 @@ where
             let len = file.metadata().map_err(io_err)?.len();
             if len >= PARALLEL_MIN && opts.threads > 1 && file_is_regular(&file) {
                 let mut out = read_parallel(&file, len, &path_s, index, opts, &make_sink)?;
+                if out.error.is_none() {
+                    out.error = changed_while_read(&file, &path_s, len, out.bytes, first);
+                }
                 out.file = Some(file);
                 Ok(out)
             } else {
@@ -384,7 +399,7 @@ where
                 let again = file_is_regular(&file)
                     .then(|| file.try_clone().ok())
                     .flatten();
-                read_stream(
+                let mut out = read_stream(
                     CountingFile::new(file, opts.progress),
                     &path_s,
                     index,
@@ -392,10 +407,50 @@ where
                     &make_sink,
                     false,
                     again,
-                )
+                )?;
+                if let (None, Some(f)) = (&out.error, &out.file) {
+                    out.error = changed_while_read(f, &path_s, len, out.bytes, first);
+                }
+                Ok(out)
             }
         }
     }
+}
+
+/// How many of a file's first bytes are compared before and after it is read.
+const FIRST_BYTES: usize = 4096;
+
+/// Whether a regular file changed under its reader. A log is only appended to, so a file
+/// smaller than when it was opened, or one whose first bytes changed, was truncated while it was
+/// read (logrotate's `copytruncate`): the counts then stand for part of the file (`Shrank`), or
+/// for parts of two files (`Rewritten`), and the report must say so. `first`: its first bytes
+/// as read when it was opened; `read`: the bytes read of it.
+fn changed_while_read(
+    file: &File,
+    path: &str,
+    len_at_open: u64,
+    read: u64,
+    first: &[u8],
+) -> Option<InputError> {
+    let now = file.metadata().ok()?.len();
+    if now >= first.len() as u64 {
+        // Written again: some readers may also have found it short for a while.
+        let mut again = [0u8; FIRST_BYTES];
+        let n = file.read_at(&mut again[..first.len()], 0).ok()?;
+        if again[..n] != *first {
+            return Some(InputError::Rewritten {
+                path: path.to_string(),
+                was: len_at_open,
+                read,
+            });
+        }
+    }
+    (now < len_at_open || read < len_at_open).then(|| InputError::Shrank {
+        path: path.to_string(),
+        was: len_at_open,
+        now,
+        read,
+    })
 }
 
 fn file_is_regular(f: &File) -> bool {
@@ -813,8 +868,10 @@ where
     // One reader's share: every `threads`-th segment, not the next free one: the bounded
     // top-k sketches depend on which entries each reader saw, and a fixed share makes the
     // same input give the same report (it varied from run to run).
-    let read_share = |thread: usize| -> Result<S, io::Error> {
+    let read_share = |thread: usize| -> Result<(S, u64), io::Error> {
         let mut sink = make_sink(kind);
+        // Less than the segments hold when the file shrank while it was read.
+        let mut read = 0u64;
         let mut st = Streamer::new(kind, index, 0);
         for k in (thread..nseg).step_by(threads) {
             let (start, end) = (bounds_of[k], bounds_of[k + 1]);
@@ -834,6 +891,7 @@ where
                     break;
                 }
                 off += got as u64;
+                read += got as u64;
                 st.len += got;
                 if let Some(p) = opts.progress {
                     p.fetch_add(got as u64, Ordering::Relaxed);
@@ -849,10 +907,10 @@ where
             }
             lines_of[k].store(st.loc.line - 1, Ordering::Relaxed);
         }
-        Ok(sink)
+        Ok((sink, read))
     };
     let read_share = &read_share;
-    let results: Vec<Result<S, io::Error>> = std::thread::scope(|scope| {
+    let results: Vec<Result<(S, u64), io::Error>> = std::thread::scope(|scope| {
         // This thread reads the first share on its CPU while the others start elsewhere
         // (`medic_thread`); a share whose thread could not be started is read here after.
         let others: Vec<_> = (1..threads)
@@ -873,9 +931,13 @@ where
     });
     let mut sinks = Vec::with_capacity(results.len());
     let mut error = None;
+    let mut bytes = 0;
     for r in results {
         match r {
-            Ok(s) => sinks.push(s),
+            Ok((s, read)) => {
+                sinks.push(s);
+                bytes += read;
+            }
             Err(e) => error = Some(io_err(e)),
         }
     }
@@ -886,7 +948,7 @@ where
         sinks,
         segment_lines: seg_lines.into_iter().map(AtomicU64::into_inner).collect(),
         kind,
-        bytes: len,
+        bytes,
         compressed: false,
         error,
         file: None,
@@ -1029,6 +1091,8 @@ mod tests {
             assert_eq!(*n, k as u64 + 1);
             assert!(l.starts_with(format!("line {} ", k + 1).as_bytes()));
         }
+        assert_eq!(out.bytes, data.len() as u64);
+        assert!(out.error.is_none(), "{:?}", out.error);
         // Each reader gets a fixed share (every other segment), whatever the timing: the same
         // input gives the same per-thread sketches, so the same report.
         for (t, sink) in out.sinks.iter().enumerate() {
@@ -1038,6 +1102,119 @@ mod tests {
                 .step_by(2)
                 .collect();
             assert_eq!(segments, expected, "reader {t}");
+        }
+    }
+
+    /// A sink that, at the first chunk any reader hands over, does to the file what
+    /// logrotate's `copytruncate` does: empties it, then (with `rewrite`) the server writes
+    /// new lines into it.
+    struct Truncating<'a> {
+        path: &'a Path,
+        done: &'a std::sync::atomic::AtomicBool,
+        rewrite: Option<usize>,
+        lines: u64,
+    }
+
+    impl ChunkSink for Truncating<'_> {
+        fn chunk(&mut self, chunk: &[u8], _first: LineLoc, _offset: Option<u64>) -> u64 {
+            if !self.done.swap(true, Ordering::SeqCst) {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(self.path)
+                    .unwrap();
+                f.set_len(0).unwrap();
+                if let Some(len) = self.rewrite {
+                    let mut new = Vec::new();
+                    while new.len() < len {
+                        new.extend_from_slice(b"2026/12/06 19:00:00 [notice] 1#1: new file\n");
+                    }
+                    std::fs::write(self.path, new).unwrap();
+                }
+            }
+            let n = memchr::memchr_iter(b'\n', chunk).count() as u64;
+            self.lines += n;
+            n
+        }
+        fn overlong(&mut self, _at: LineLoc, _len: u64) {}
+    }
+
+    fn read_truncating(
+        data: &[u8],
+        threads: usize,
+        rewrite: Option<usize>,
+    ) -> (ReadOutcome<u64>, u64) {
+        let (_dir, path) = temp_file("error.log", data);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let opts = ReadOptions {
+            threads,
+            kind: Some(LogKind::Error),
+            progress: None,
+        };
+        let out = read(&Source::File(path.clone()), 0, &opts, |_| Truncating {
+            path: &path,
+            done: &done,
+            rewrite,
+            lines: 0,
+        })
+        .unwrap();
+        let lines = out.sinks.iter().map(|s| s.lines).sum();
+        let out = ReadOutcome {
+            sinks: out.sinks.iter().map(|s| s.lines).collect(),
+            segment_lines: out.segment_lines,
+            kind: out.kind,
+            bytes: out.bytes,
+            compressed: out.compressed,
+            error: out.error,
+            file: None,
+        };
+        (out, lines)
+    }
+
+    fn log_of(len: usize) -> Vec<u8> {
+        let mut data = Vec::new();
+        let mut i = 0;
+        while data.len() < len {
+            i += 1;
+            data.extend_from_slice(
+                format!("2026/12/06 18:00:00 [error] 1#1: *{i} connect() failed (111: Connection refused) while connecting to upstream\n").as_bytes(),
+            );
+        }
+        data
+    }
+
+    /// A file emptied while its readers are in it (`copytruncate`): what they read is kept,
+    /// and the outcome says how much that was, instead of counting the file as read whole.
+    #[test]
+    fn a_file_that_shrinks_while_read_is_reported_with_what_was_read() {
+        for (threads, len) in [(2, PARALLEL_MIN as usize * 2), (1, 3 << 20)] {
+            let data = log_of(len);
+            let (out, lines) = read_truncating(&data, threads, None);
+            match out.error {
+                Some(InputError::Shrank { was, now, read, .. }) => {
+                    assert_eq!((was, now), (data.len() as u64, 0), "{threads} threads");
+                    assert_eq!(read, out.bytes);
+                    assert!(read > 0 && read < was, "{threads} threads: {read} of {was}");
+                }
+                ref e => panic!("{threads} threads: {e:?}"),
+            }
+            assert!(lines > 0 && lines < memchr::memchr_iter(b'\n', &data).count() as u64);
+            let shown = out.error.unwrap().to_string();
+            assert!(shown.contains("shrank while it was read"), "{shown}");
+        }
+    }
+
+    /// Emptied and written again past the reader (`copytruncate`, then a busy server): every
+    /// byte could be read, but not of one file; the first bytes tell.
+    #[test]
+    fn a_file_rewritten_while_read_is_reported() {
+        for (threads, len) in [(2, PARALLEL_MIN as usize * 2), (1, 3 << 20)] {
+            let data = log_of(len);
+            let (out, _) = read_truncating(&data, threads, Some(data.len() + 4096));
+            assert!(
+                matches!(out.error, Some(InputError::Rewritten { .. })),
+                "{threads} threads: {:?}",
+                out.error
+            );
         }
     }
 

@@ -815,6 +815,13 @@ fn read_logs(
             .iter()
             .map(|p| Skipped::new(format!("log {}", p.path), p.error.clone()))
             .collect();
+        // Read in part (a damaged gzip, a file truncated while read): the findings stand on
+        // what was read, and the report says what was not.
+        for i in s.inputs.iter().filter(|i| i.bytes > 0) {
+            if let Some(e) = &i.error {
+                problems.push(Skipped::new(format!("log {}", i.path), e.clone()));
+            }
+        }
         if let Some(n) = s.error.map(|e| e.overflow).filter(|n| *n > 0) {
             problems.push(Skipped::new(
                 "error log upstreams",

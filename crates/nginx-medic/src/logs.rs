@@ -485,7 +485,9 @@ fn problem(e: &InputError) -> InputProblem {
         InputError::Io { path, .. }
         | InputError::Directory { path }
         | InputError::Compression { path, .. }
-        | InputError::Gzip { path, .. } => path.clone(),
+        | InputError::Gzip { path, .. }
+        | InputError::Shrank { path, .. }
+        | InputError::Rewritten { path, .. } => path.clone(),
         InputError::NoMatch { pattern } | InputError::Pattern { pattern, .. } => pattern.clone(),
     };
     InputProblem {

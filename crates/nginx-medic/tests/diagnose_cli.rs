@@ -260,3 +260,54 @@ fn bad_inputs_are_named_never_a_panic() {
         "unreadable lines are named with file:line: {skipped:#?}"
     );
 }
+
+/// A log read in part (a gzip cut short, as a file truncated while it is read also gives):
+/// the findings stand on what was read, and `skipped` says what was not, where the on-call
+/// engineer reads the report, not only on stderr.
+#[test]
+fn a_log_read_in_part_is_named_in_skipped() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::read(root().join("examples/502-mixed-incident/error.log")).unwrap();
+    let mut gzip = Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    let mut stdin = gzip.stdin.take().unwrap();
+    let text = log.repeat(2000);
+    let writer = std::thread::spawn(move || stdin.write_all(&text).unwrap());
+    let mut gz = gzip.wait_with_output().unwrap().stdout;
+    writer.join().unwrap();
+    gz.truncate(gz.len() / 2);
+    let path = dir.path().join("error.log.1.gz");
+    std::fs::write(&path, &gz).unwrap();
+    let out = run(&[
+        "diagnose",
+        "--no-probe",
+        "--format",
+        "json",
+        "--config",
+        "examples/502-mixed-incident/nginx.conf",
+        "--error-log",
+        &path.display().to_string(),
+    ]);
+    let j = json(&out);
+    assert!(
+        !j["findings"].as_array().unwrap().is_empty(),
+        "what was read still counts: {j:#}"
+    );
+    let skipped: Vec<String> = j["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}: {}", s["check"], s["why"]))
+        .collect();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s.contains("error.log.1.gz") && s.contains("the lines before that were read")),
+        "{skipped:#?}"
+    );
+}

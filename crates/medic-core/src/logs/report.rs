@@ -46,7 +46,8 @@ pub struct InputReport {
     pub bytes: u64,
     pub compressed: bool,
     pub lines: u64,
-    /// Set when reading stopped part-way (what came before was read).
+    /// Set when reading stopped part-way (what came before was read), or when the file changed
+    /// while it was read (truncated by `copytruncate`: what was read counts).
     pub error: Option<String>,
 }
 
