@@ -4,6 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nginx-medic"))
 }
@@ -44,7 +46,7 @@ fn bad_inputs_are_named_and_the_rest_is_read() {
     let good = dir.path().join("error.log");
     std::fs::write(&good, ERR.repeat(3)).unwrap();
     // A gzip cut in half: the lines before the damage count, the damage is reported.
-    let mut enc = flate2_like_gzip(&ERR.repeat(5000));
+    let mut enc = common::gzip(ERR.repeat(5000).as_bytes());
     enc.truncate(enc.len() / 2);
     let gz = dir.path().join("error.log.1.gz");
     std::fs::write(&gz, &enc).unwrap();
@@ -170,22 +172,6 @@ fn text_report_of_the_bundled_incident() {
         String::from_utf8_lossy(&out.stderr)
     );
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
-}
-
-/// gzip without a dependency on flate2 here: the system's gzip, run with argv.
-fn flate2_like_gzip(text: &str) -> Vec<u8> {
-    let mut child = Command::new("gzip")
-        .arg("-c")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("gzip");
-    let mut stdin = child.stdin.take().unwrap();
-    let text = text.to_string();
-    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    out.stdout
 }
 
 /// Example texts of a regular file are kept as offsets and read back at the end; standard

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -266,20 +268,9 @@ fn bad_inputs_are_named_never_a_panic() {
 /// engineer reads the report, not only on stderr.
 #[test]
 fn a_log_read_in_part_is_named_in_skipped() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let log = std::fs::read(root().join("examples/502-mixed-incident/error.log")).unwrap();
-    let mut gzip = Command::new("gzip")
-        .arg("-c")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("gzip");
-    let mut stdin = gzip.stdin.take().unwrap();
-    let text = log.repeat(2000);
-    let writer = std::thread::spawn(move || stdin.write_all(&text).unwrap());
-    let mut gz = gzip.wait_with_output().unwrap().stdout;
-    writer.join().unwrap();
+    let mut gz = common::gzip(&log.repeat(2000));
     gz.truncate(gz.len() / 2);
     let path = dir.path().join("error.log.1.gz");
     std::fs::write(&path, &gz).unwrap();
