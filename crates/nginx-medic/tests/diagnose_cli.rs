@@ -40,6 +40,16 @@ fn example(name: &str, extra: &[&str]) -> Output {
     run(&args)
 }
 
+/// The report's `skipped` checks, each as `"CHECK": "WHY"`.
+fn skipped(j: &Value) -> Vec<String> {
+    j["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}: {}", s["check"], s["why"]))
+        .collect()
+}
+
 fn json(out: &Output) -> Value {
     assert!(
         out.status.success(),
@@ -248,12 +258,7 @@ fn bad_inputs_are_named_never_a_panic() {
         .as_str()
         .unwrap()
         .contains("nginx.conf:"));
-    let skipped: Vec<String> = j["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| format!("{}: {}", s["check"], s["why"]))
-        .collect();
+    let skipped = skipped(&j);
     let said = |needle: &str| skipped.iter().any(|s| s.contains(needle));
     assert!(said("missing.log"), "{skipped:#?}");
     assert!(said("is a directory"), "{skipped:#?}");
@@ -289,12 +294,7 @@ fn a_log_read_in_part_is_named_in_skipped() {
         !j["findings"].as_array().unwrap().is_empty(),
         "what was read still counts: {j:#}"
     );
-    let skipped: Vec<String> = j["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| format!("{}: {}", s["check"], s["why"]))
-        .collect();
+    let skipped = skipped(&j);
     assert!(
         skipped
             .iter()
