@@ -235,9 +235,23 @@ impl Follower {
     }
 }
 
+/// Opens a followed log, refusing a pipe, socket or device before opening it: opening a named
+/// pipe waits for a writer, maybe forever, and the follower must keep watching the others.
+fn open_log(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = fs::metadata(path)?.file_type();
+    if t.is_fifo() || t.is_socket() || t.is_char_device() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a pipe, socket or device, not a file",
+        ));
+    }
+    File::open(path)
+}
+
 /// No saved state for this log: start at its end (or its start), counting lines on the way.
 fn start(i: usize, log: &mut Log, from_start: bool, buf: &mut [u8], pending: &mut Vec<Pending>) {
-    let file = match File::open(&log.path) {
+    let file = match open_log(&log.path) {
         Ok(f) => f,
         Err(e) => {
             let why = if e.kind() == io::ErrorKind::NotFound {
@@ -341,7 +355,7 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
     }
     let Some(sl) = &s.live else {
         // It was missing when we saved: whatever is there now is new.
-        if let Ok(f) = File::open(&log.path) {
+        if let Ok(f) = open_log(&log.path) {
             if let Ok(id) = Identity::of(&f) {
                 set_new_live(log, f, id);
             }
@@ -350,7 +364,7 @@ fn resume(i: usize, log: &mut Log, s: &SavedLog, opts: &Options, pending: &mut V
         discover_newer(log, now);
         return;
     };
-    let current = File::open(&log.path).ok().and_then(|f| {
+    let current = open_log(&log.path).ok().and_then(|f| {
         let id = Identity::of(&f).ok()?;
         let len = f.metadata().ok()?.len();
         Some((f, id, len))
@@ -472,7 +486,7 @@ fn discover_newer(log: &mut Log, now: Instant) {
         let mut name = base.clone();
         name.push(format!(".{k}"));
         let p = log.dir.join(name);
-        let Ok(f) = File::open(&p) else { continue };
+        let Ok(f) = open_log(&p) else { continue };
         let Ok(m) = f.metadata() else { continue };
         let tracked = log
             .old
@@ -532,7 +546,7 @@ fn scan_log(
                 if let Some(g) = log.live.take() {
                     retire(log, g, now);
                 }
-                match File::open(&log.path).and_then(|f| Identity::of(&f).map(|id| (f, id))) {
+                match open_log(&log.path).and_then(|f| Identity::of(&f).map(|id| (f, id))) {
                     Ok((f, id)) => {
                         // New since we last looked (or missing until now): all of it is new.
                         set_new_live(log, f, id);

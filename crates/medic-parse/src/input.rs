@@ -120,6 +120,8 @@ pub enum InputError {
     },
     #[error("{path}: the file was emptied and written again while it was read (rotated with `copytruncate`?): its first bytes changed, so the {read} bytes read (of {was} when it was opened) mix the old file and the new one")]
     Rewritten { path: String, was: u64, read: u64 },
+    #[error("{path}: is a pipe, socket or device, not a file (the official Docker image links its logs to /dev/stdout and /dev/stderr), so it cannot be read back: pass its lines on standard input as `-`, e.g. `docker logs NAME 2>&1 | nginx-medic logs -`")]
+    NotAFile { path: String },
     #[error("{pattern}: no file matches")]
     NoMatch { pattern: String },
     #[error("{pattern}: bad glob pattern: {msg}")]
@@ -320,6 +322,9 @@ where
             if meta.is_dir() {
                 return Err(InputError::Directory { path: path_s });
             }
+            if read_only_once(&meta) {
+                return Err(InputError::NotAFile { path: path_s });
+            }
             File::open(p).map_err(io_err)?
         }
     };
@@ -451,6 +456,27 @@ fn changed_while_read(
         now,
         read,
     })
+}
+
+/// Opens a log file to read it, refusing a pipe, socket or device before opening it: opening a
+/// named pipe waits for a writer, maybe forever (see [`InputError::NotAFile`]).
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    if read_only_once(&std::fs::metadata(path)?) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a pipe, socket or device, not a file",
+        ));
+    }
+    File::open(path)
+}
+
+/// A pipe, socket or character device (`<(zcat ...)`, `/dev/stdin`): its kind is told from
+/// its first bytes before it is read, and those can be read only once. Told before opening it:
+/// opening a pipe waits until something opens it to write, which may be never.
+fn read_only_once(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    t.is_fifo() || t.is_socket() || t.is_char_device()
 }
 
 fn file_is_regular(f: &File) -> bool {
@@ -673,6 +699,9 @@ pub fn read_head(path: &Path) -> Result<Vec<u8>, InputError> {
     let meta = std::fs::metadata(path).map_err(io_err)?;
     if meta.is_dir() {
         return Err(InputError::Directory { path: p });
+    }
+    if read_only_once(&meta) {
+        return Err(InputError::NotAFile { path: p });
     }
     let mut f = File::open(path).map_err(io_err)?;
     let mut magic = [0u8; 2];
@@ -1214,6 +1243,53 @@ mod tests {
                 matches!(out.error, Some(InputError::Rewritten { .. })),
                 "{threads} threads: {:?}",
                 out.error
+            );
+        }
+    }
+
+    /// A pipe nobody writes to (a log linked to `/dev/stdout` in a container, `<(...)`) or a
+    /// device: named at once, before it is opened (opening a pipe would wait for a writer).
+    #[test]
+    fn pipes_and_devices_are_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("access.log");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        // On another thread, so that a reader that waits on the pipe fails the test instead of
+        // hanging it.
+        let (done, got) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let opts = ReadOptions {
+                threads: 2,
+                kind: None,
+                progress: None,
+            };
+            for path in [fifo.as_path(), Path::new("/dev/null")] {
+                let source = Source::File(path.to_path_buf());
+                let read_err = read(&source, 0, &opts, |_| Collect::default()).err();
+                let head_err = read_head(path).err();
+                let _ = done.send((read_err, head_err));
+            }
+        });
+        for _ in 0..2 {
+            let (read_err, head_err) = got
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .expect("the reader waited on the pipe");
+            let read_err = read_err.expect("refused");
+            assert!(
+                matches!(read_err, InputError::NotAFile { .. }),
+                "{read_err:?}"
+            );
+            assert!(
+                read_err.to_string().contains("standard input"),
+                "{read_err}"
+            );
+            assert!(
+                matches!(head_err, Some(InputError::NotAFile { .. })),
+                "{head_err:?}"
             );
         }
     }

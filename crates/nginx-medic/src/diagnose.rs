@@ -755,7 +755,8 @@ fn tail(path: &Path, n: u64) -> Option<Vec<u8>> {
     if path.extension().is_some_and(|e| e == "gz") {
         return None;
     }
-    let mut f = std::fs::File::open(path).ok()?;
+    // A pipe is refused (the scan names it in `skipped`): opening it could wait forever.
+    let mut f = medic_parse::input::open_regular(path).ok()?;
     let len = f.metadata().ok()?.len();
     f.seek(SeekFrom::Start(len.saturating_sub(n))).ok()?;
     let mut buf = Vec::new();

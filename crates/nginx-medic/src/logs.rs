@@ -487,7 +487,8 @@ fn problem(e: &InputError) -> InputProblem {
         | InputError::Compression { path, .. }
         | InputError::Gzip { path, .. }
         | InputError::Shrank { path, .. }
-        | InputError::Rewritten { path, .. } => path.clone(),
+        | InputError::Rewritten { path, .. }
+        | InputError::NotAFile { path } => path.clone(),
         InputError::NoMatch { pattern } | InputError::Pattern { pattern, .. } => pattern.clone(),
     };
     InputProblem {

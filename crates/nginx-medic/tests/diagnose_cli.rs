@@ -302,3 +302,53 @@ fn a_log_read_in_part_is_named_in_skipped() {
         "{skipped:#?}"
     );
 }
+
+/// A log that is a named pipe (a log shipper's, or `/dev/stdout` in a container) is named in
+/// `skipped` at once: opening a pipe waits for a writer, and `diagnose` used to wait with it.
+#[test]
+fn a_log_that_is_a_pipe_is_skipped_without_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = dir.path().join("error.log");
+    let made = Command::new("mkfifo").arg(&pipe).status().expect("mkfifo");
+    assert!(made.success());
+    let out_path = dir.path().join("out.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nginx-medic"))
+        .args([
+            "diagnose",
+            "--no-probe",
+            "--format",
+            "json",
+            "--config",
+            "examples/502-mixed-incident/nginx.conf",
+            "--error-log",
+            "examples/502-mixed-incident/error.log",
+            "--error-log",
+        ])
+        .arg(&pipe)
+        .current_dir(root())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .spawn()
+        .expect("run nginx-medic");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("diagnose waited on the pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    let j: Value = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+    assert!(!j["findings"].as_array().unwrap().is_empty(), "{j:#}");
+    let skipped = skipped(&j);
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s.contains("error.log") && s.contains("not a file")),
+        "{skipped:#?}"
+    );
+}

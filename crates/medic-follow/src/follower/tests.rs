@@ -172,6 +172,44 @@ fn a_missing_file_is_reported_once_then_read_when_it_appears() {
     assert_eq!(f.open_files(), 1);
 }
 
+/// A log that is a named pipe (a log shipper's) is named as a problem, not opened: opening a
+/// pipe waits for a writer, and the other logs are still followed.
+#[test]
+fn a_pipe_is_named_and_the_other_logs_are_followed() {
+    let d = tempfile::tempdir().unwrap();
+    let pipe = d.path().join("error.log");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pipe)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let p = d.path().join("access.log");
+    append(&p, b"a\n");
+    // On another thread, so that a follower that waits on the pipe fails the test instead of
+    // hanging it.
+    let (done, got) = std::sync::mpsc::channel();
+    let logs = [pipe.clone(), p.clone()];
+    std::thread::spawn(move || {
+        let mut f = Follower::open(&logs, opts()).unwrap();
+        let evs = step(&mut f, 50);
+        let _ = done.send((evs, f.open_files()));
+    });
+    let (evs, open_files) = got
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the follower waited on the pipe");
+    assert!(
+        evs.iter().any(
+            |e| matches!(e, Ev::Problem(at, why) if *at == pipe && why.contains("not a file"))
+        ),
+        "{evs:?}"
+    );
+    assert!(
+        evs.contains(&Ev::Lines(1, p.clone(), 1, "a\n".into())),
+        "{evs:?}"
+    );
+    assert_eq!(open_files, 1);
+}
+
 #[test]
 fn rename_rotation_drains_the_old_file_first_then_closes_it() {
     let d = tempfile::tempdir().unwrap();

@@ -298,7 +298,8 @@ impl Check for Verifier {
 /// failure, bounded on a busy host).
 fn lines_since(path: &std::path::Path, offset: u64) -> Result<Vec<String>, String> {
     const MAX: u64 = 4 << 20;
-    let mut f = match std::fs::File::open(path) {
+    // A pipe is refused before it is opened: opening it could wait forever for a writer.
+    let mut f = match medic_parse::input::open_regular(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(format!("read {}: {e}", path.display())),
