@@ -268,6 +268,16 @@ fn bad_inputs_are_named_never_a_panic() {
     );
 }
 
+/// `diagnose --format json` with the mixed incident's config and no probes; the logs follow.
+const MIXED_CONFIG_JSON: [&str; 6] = [
+    "diagnose",
+    "--no-probe",
+    "--format",
+    "json",
+    "--config",
+    "examples/502-mixed-incident/nginx.conf",
+];
+
 /// A log read in part (a gzip cut short, as a file truncated while it is read also gives):
 /// the findings stand on what was read, and `skipped` says what was not, where the on-call
 /// engineer reads the report, not only on stderr.
@@ -279,16 +289,8 @@ fn a_log_read_in_part_is_named_in_skipped() {
     gz.truncate(gz.len() / 2);
     let path = dir.path().join("error.log.1.gz");
     std::fs::write(&path, &gz).unwrap();
-    let out = run(&[
-        "diagnose",
-        "--no-probe",
-        "--format",
-        "json",
-        "--config",
-        "examples/502-mixed-incident/nginx.conf",
-        "--error-log",
-        &path.display().to_string(),
-    ]);
+    let path = path.display().to_string();
+    let out = run(&[&MIXED_CONFIG_JSON[..], &["--error-log", &path]].concat());
     let j = json(&out);
     assert!(
         !j["findings"].as_array().unwrap().is_empty(),
@@ -313,13 +315,8 @@ fn a_log_that_is_a_pipe_is_skipped_without_waiting() {
     assert!(made.success());
     let out_path = dir.path().join("out.json");
     let mut child = Command::new(env!("CARGO_BIN_EXE_nginx-medic"))
+        .args(MIXED_CONFIG_JSON)
         .args([
-            "diagnose",
-            "--no-probe",
-            "--format",
-            "json",
-            "--config",
-            "examples/502-mixed-incident/nginx.conf",
             "--error-log",
             "examples/502-mixed-incident/error.log",
             "--error-log",
